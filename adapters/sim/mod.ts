@@ -1,0 +1,11 @@
+/** The simulated source: `--sim N` points for demos, tests and benchmarks. */
+import type { Adapter, HopConfig } from "../../core/mod.ts";
+import { SimSource } from "./sim_source.ts";
+
+export { simKinds, simPoint, SimSource, simValue } from "./sim_source.ts";
+
+/** The simulator adapter the configuration asks for, if any. */
+export function simAdapters(config: HopConfig): Adapter[] {
+  if (config.sim === 0) return [];
+  return [new SimSource({ points: config.sim, rate: config.simRate, seed: config.simSeed })];
+}

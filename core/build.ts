@@ -1,0 +1,43 @@
+/**
+ * `hopgate build`: one hop's binary, compiled with exactly the permissions its
+ * configuration needs and the configuration itself baked in as defaults.
+ */
+import type { HopConfig } from "./config/mod.ts";
+import { mergeLayers } from "./config/mod.ts";
+import type { GivenConfig } from "./flags.ts";
+import { derivePermissions, permissionFlags } from "./permissions.ts";
+
+/** What `deno compile` needs beyond the configuration. */
+export interface BuildOptions {
+  /** Output binary path. */
+  output: string;
+  /** `deno compile --target`, for cross-compiling (e.g. x86_64-pc-windows-msvc). */
+  target?: string;
+  /** The program's entry point (main.ts). */
+  entry: string;
+}
+
+/**
+ * The full `deno compile` argument list. The configuration is baked as
+ * `run --baked <json>` with an absolute data directory, so the binary runs the
+ * hop with no arguments and flags given at run time still override it.
+ */
+export function compileArgs(
+  config: HopConfig,
+  given: GivenConfig,
+  options: BuildOptions,
+): string[] {
+  const { values } = mergeLayers(given.layers);
+  const baked = { ...values, dataDir: config.dataDir };
+  // The binary reads no configuration file: it is baked in.
+  const perms = derivePermissions(config);
+  const args = ["compile", ...permissionFlags(perms)];
+  if (options.target) args.push("--target", options.target);
+  args.push("--output", options.output, options.entry, "run", "--baked", JSON.stringify(baked));
+  return args;
+}
+
+/** Quotes an argument for a POSIX shell when it needs it. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,68 @@
+/** Options every hop has: identity, data directory, logging, simulator, write policy. */
+import { z } from "zod";
+import { duration, flag, int, option, stringList } from "./_option.ts";
+
+/** Hop names are path segments of point ids and certificate names. */
+export const hopNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** A hop name, checked against {@link hopNamePattern}. */
+export function hopName() {
+  return z.string({ error: "expected a hop name" }).regex(hopNamePattern, {
+    error: (i) =>
+      `"${String(i.input)}" is not a hop name: use letters, digits, "_", "-" or "." (at most 63)`,
+  });
+}
+
+export const generalOptions = {
+  name: option(hopName(), {
+    group: "Hop",
+    arg: "<name>",
+    help: "This hop's unique name in the chain; the first segment of the ids of its own points",
+  }),
+  dataDir: option(z.string().min(1).optional(), {
+    path: true,
+    group: "Hop",
+    arg: "<dir>",
+    help: "Where the hop keeps certificates, buffers and state",
+    defaultText: "./hopgate-data/<name>",
+  }),
+  logFormat: option(z.enum(["text", "json"]).default("text"), {
+    group: "Hop",
+    arg: "<text|json>",
+    help: "Log lines for people (text) or machines (json), on stderr",
+  }),
+  logLevel: option(z.enum(["debug", "info", "warning", "error"]).default("info"), {
+    group: "Hop",
+    arg: "<level>",
+    help: "Least severe log level printed: debug, info, warning or error",
+  }),
+  statusInterval: option(duration().default(10_000), {
+    group: "Hop",
+    arg: "<duration>",
+    help: "How often the hop logs a status line (points, updates/s, adapters); 0 turns it off",
+  }),
+  allowBroadPermissions: option(flag(), {
+    group: "Hop",
+    help: "Start even when granted more Deno permissions than the configuration needs",
+  }),
+  writable: option(stringList().default([]), {
+    group: "Hop",
+    arg: "<pattern,...>",
+    help: "Point ids this hop lets writes through to (* within a segment, ** across); default none",
+  }),
+  sim: option(int(0, 10_000_000).default(0), {
+    group: "Simulator",
+    arg: "<points>",
+    help: "Run the built-in simulated source with this many points of mixed types",
+  }),
+  simRate: option(int(1, 100_000_000).default(1000), {
+    group: "Simulator",
+    arg: "<updates/s>",
+    help: "Total point changes per second made by the simulator",
+  }),
+  simSeed: option(int(0, 2 ** 32 - 1).default(1), {
+    group: "Simulator",
+    arg: "<seed>",
+    help: "Seed of the simulator's values, so runs are repeatable",
+  }),
+};

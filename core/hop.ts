@@ -1,0 +1,193 @@
+/**
+ * The hop runtime: starts a hop's adapters around its point store, routes
+ * writes toward their origin under this hop's write policy, reports status,
+ * and shuts down gracefully with sinks flushed.
+ */
+import type { Adapter, AdapterStatus, HopContext, WriteRequest } from "./adapter.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { HopConfig } from "./config/mod.ts";
+import { logger } from "./log.ts";
+import { valueProblem } from "./point.ts";
+import { PointStore } from "./point_store.ts";
+import { isBad, Status, type StatusCode, statusName } from "./status.ts";
+import { writePolicy } from "./write_policy.ts";
+
+/** One running hop: its store and its adapters. */
+export class Hop {
+  readonly config: HopConfig;
+  readonly store: PointStore;
+  #adapters: Adapter[];
+  #clock: Clock;
+  #abort = new AbortController();
+  #writable: (id: string) => boolean;
+  #log = logger("hop");
+  #started = false;
+  #stopping: Promise<void> | null = null;
+
+  constructor(config: HopConfig, adapters: Adapter[], options: { clock?: Clock } = {}) {
+    this.config = config;
+    this.store = new PointStore(config.name);
+    this.#adapters = adapters;
+    this.#clock = options.clock ?? systemClock;
+    this.#writable = writePolicy(config.writable);
+    const names = new Set<string>();
+    for (const a of adapters) {
+      if (names.has(a.name)) throw new Error(`Two adapters are named "${a.name}"`);
+      names.add(a.name);
+    }
+  }
+
+  /** Aborted once the hop stops. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Every adapter's status. */
+  statuses(): AdapterStatus[] {
+    return this.#adapters.map((a) => a.status());
+  }
+
+  /** Starts every adapter; a failure stops those already started and rethrows. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await Deno.mkdir(this.config.dataDir, { recursive: true });
+    for (const a of this.#adapters) {
+      try {
+        await a.start(this.#context(a));
+      } catch (e) {
+        await this.stop(`adapter ${a.name} failed to start`);
+        throw e;
+      }
+    }
+  }
+
+  /** Stops sources first, then sinks, so the last updates reach the sinks before they flush. */
+  stop(reason = "stop requested"): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#log.info("Stopping: {reason}", { reason });
+      this.#abort.abort(new Error(reason));
+      for (const a of [...this.#adapters].reverse()) {
+        try {
+          await a.stop();
+        } catch (e) {
+          this.#log.error("Adapter {name} did not stop cleanly: {error}", {
+            name: a.name,
+            error: (e as Error).message,
+          });
+        }
+      }
+    })();
+    return this.#stopping;
+  }
+
+  /**
+   * Routes a write toward the point's origin: this hop's policy first, then
+   * the point's state, then the adapter that delivered the point.
+   */
+  async write(request: WriteRequest): Promise<StatusCode> {
+    const via = [...request.via, this.config.name];
+    const refuse = (code: StatusCode, why: string) => {
+      this.#log.warn("Write to {id} refused: {why} ({status})", {
+        id: request.id,
+        why,
+        status: statusName(code),
+      });
+      return code;
+    };
+    if (!this.#writable(request.id)) {
+      return refuse(Status.BadNotWritable, `not allowed by --writable on ${this.config.name}`);
+    }
+    const point = this.store.get(request.id);
+    if (!point) return refuse(Status.BadNodeIdUnknown, "no such point");
+    if (isBad(point.status)) return refuse(point.status, "the point's status is bad");
+    const problem = valueProblem(point.type, request.value);
+    if (problem) return refuse(Status.BadTypeMismatch, problem);
+    const adapter = this.#adapters.find((a) => a.name === point.origin);
+    if (!adapter?.write) return refuse(Status.BadNotWritable, `${point.origin} cannot write`);
+    const timeout = this.config.writeTimeout;
+    let timer = 0;
+    const timedOut = new Promise<StatusCode>((resolve) => {
+      timer = this.#clock.setTimeout(() => resolve(Status.BadTimeout), timeout);
+    });
+    try {
+      const result = await Promise.race([adapter.write({ ...request, via }), timedOut]);
+      this.#log.info("Write to {id} by {requester}: {status}", {
+        id: request.id,
+        requester: via[0],
+        status: statusName(result),
+      });
+      return result;
+    } catch (e) {
+      return refuse(Status.BadInternalError, (e as Error).message);
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs until SIGINT or SIGTERM (or `signal`), logging a status line every
+   * `--status-interval`; resolves after a graceful stop.
+   */
+  async runUntilStopped(signal?: AbortSignal): Promise<void> {
+    const stop = (why: string) => void this.stop(why);
+    const handlers: [Deno.Signal, () => void][] = [
+      ["SIGINT", () => stop("SIGINT")],
+      ["SIGTERM", () => stop("SIGTERM")],
+    ];
+    for (const [sig, h] of handlers) {
+      try {
+        Deno.addSignalListener(sig, h);
+      } catch {
+        // SIGTERM cannot be listened to on Windows; Ctrl+C (SIGINT) still works.
+      }
+    }
+    signal?.addEventListener("abort", () => stop("aborted"), { once: true });
+    await this.start();
+    let last = this.store.stats().updates;
+    let lastAt = this.#clock.now();
+    const interval = this.config.statusInterval;
+    const tick = () => {
+      const now = this.#clock.now();
+      const s = this.store.stats();
+      const rate = Math.round((s.updates - last) / Math.max(0.001, (now - lastAt) / 1000));
+      last = s.updates;
+      lastAt = now;
+      this.#log.info("Status: {points} points, {rate} updates/s; {adapters}", {
+        points: s.points,
+        rate,
+        adapters: this.statuses().map(formatStatus).join("; "),
+      });
+      if (!this.#abort.signal.aborted) timer = this.#clock.setTimeout(tick, interval);
+    };
+    let timer = interval > 0 ? this.#clock.setTimeout(tick, interval) : 0;
+    await new Promise<void>((resolve) =>
+      this.#abort.signal.addEventListener("abort", () => resolve(), { once: true })
+    );
+    this.#clock.clearTimeout(timer);
+    await this.#stopping;
+    for (const [sig, h] of handlers) {
+      try {
+        Deno.removeSignalListener(sig, h);
+      } catch { /* not registered on this platform */ }
+    }
+  }
+
+  #context(a: Adapter): HopContext {
+    return {
+      hop: this.config.name,
+      config: this.config,
+      store: this.store,
+      clock: this.#clock,
+      signal: this.#abort.signal,
+      log: logger(a.kind, a.name),
+      write: (r) => this.write(r),
+    };
+  }
+}
+
+/** `sim running/connected` or `link:dmz running/down (connection refused)`. */
+export function formatStatus(s: AdapterStatus): string {
+  const err = s.lastError && s.connection !== "connected" ? ` (${s.lastError})` : "";
+  return `${s.name} ${s.run}/${s.connection}${err}`;
+}

@@ -1,0 +1,180 @@
+/**
+ * The point store: the mirrored data set of one hop. Sources apply updates,
+ * sinks subscribe to changes; every point remembers which local source or
+ * link delivered it so that a lost link fails exactly its points.
+ */
+import type { FailureCause, Point } from "./point.ts";
+import { isBad, Status } from "./status.ts";
+
+/** A point as held by a hop's store. */
+export interface StoredPoint extends Point {
+  /** The local source or link that delivered it (`sim`, `opcua:plc1`, `link:dmz`). */
+  origin: string;
+}
+
+/** A sink's view of the store's changes. Entries are live objects: copy what you keep. */
+export interface StoreListener {
+  /** A point was created or changed. */
+  onUpdate(point: StoredPoint): void;
+  /** A point was removed; `point` is its last state. */
+  onRemove(point: StoredPoint): void;
+}
+
+/** Counters for status output and benchmarks. */
+export interface StoreStats {
+  points: number;
+  updates: number;
+  removals: number;
+  refusedLoops: number;
+}
+
+/** The latest state of every point of one hop, with change notification. */
+export class PointStore {
+  /** The hop this store belongs to; appended to each point's hop path. */
+  readonly hop: string;
+  #points = new Map<string, StoredPoint>();
+  #listeners: StoreListener[] = [];
+  #updates = 0;
+  #removals = 0;
+  #refusedLoops = 0;
+
+  constructor(hop: string) {
+    this.hop = hop;
+  }
+
+  /** Number of points held. */
+  get size(): number {
+    return this.#points.size;
+  }
+
+  /** The current state of one point. */
+  get(id: string): StoredPoint | undefined {
+    return this.#points.get(id);
+  }
+
+  /** Every point, in insertion order. */
+  values(): IterableIterator<StoredPoint> {
+    return this.#points.values();
+  }
+
+  /** Points delivered by one origin. */
+  *fromOrigin(origin: string): Generator<StoredPoint> {
+    for (const p of this.#points.values()) if (p.origin === origin) yield p;
+  }
+
+  /**
+   * Applies an update delivered by `origin`. `update.hops` is the path so far,
+   * without this hop. Returns the stored point, or `null` when the update was
+   * refused because its path already contains this hop (a loop).
+   */
+  apply(update: Point, origin: string): StoredPoint | null {
+    const hops = update.hops;
+    for (let i = 0; i < hops.length; i++) {
+      if (hops[i] === this.hop) {
+        this.#refusedLoops++;
+        return null;
+      }
+    }
+    let entry = this.#points.get(update.id);
+    if (entry === undefined) {
+      entry = {
+        id: update.id,
+        value: update.value,
+        type: update.type,
+        status: update.status,
+        time: update.time,
+        hops: [...hops, this.hop],
+        cause: update.cause,
+        origin,
+      };
+      this.#points.set(update.id, entry);
+    } else {
+      entry.value = update.value;
+      entry.type = update.type;
+      entry.status = update.status;
+      entry.time = update.time;
+      entry.cause = update.cause;
+      entry.origin = origin;
+      if (!extends1(entry.hops, hops)) entry.hops = [...hops, this.hop];
+    }
+    this.#updates++;
+    const ls = this.#listeners;
+    for (let i = 0; i < ls.length; i++) ls[i]!.onUpdate(entry);
+    return entry;
+  }
+
+  /** Removes a point; returns whether it existed. */
+  remove(id: string): boolean {
+    const entry = this.#points.get(id);
+    if (entry === undefined) return false;
+    this.#points.delete(id);
+    this.#removals++;
+    for (const l of this.#listeners) l.onRemove(entry);
+    return true;
+  }
+
+  /** Removes every point of `origin` whose id is not in `keep`; returns how many went. */
+  removeFromOrigin(origin: string, keep: ReadonlySet<string> = new Set()): number {
+    const gone = [...this.fromOrigin(origin)].filter((p) => !keep.has(p.id));
+    for (const p of gone) this.remove(p.id);
+    return gone.length;
+  }
+
+  /**
+   * Marks every point of a lost origin with the failure status of OPC UA
+   * Part 8: a point with a usable value keeps it as
+   * UncertainNoCommunicationLastUsableValue, any other becomes
+   * BadNoCommunication with a null value. A point that already carries a cause
+   * (a failure further upstream) keeps that earlier cause. Returns the count.
+   */
+  failOrigin(origin: string, cause: FailureCause): number {
+    let n = 0;
+    for (const p of [...this.fromOrigin(origin)]) {
+      const usable = p.value !== null && !isBad(p.status);
+      const status = usable
+        ? Status.UncertainNoCommunicationLastUsableValue
+        : Status.BadNoCommunication;
+      const keepCause = p.cause !== null;
+      if (p.status === status && keepCause) continue;
+      this.apply(
+        {
+          id: p.id,
+          value: usable ? p.value : null,
+          type: p.type,
+          status,
+          time: p.time,
+          hops: p.hops.slice(0, -1),
+          cause: keepCause ? p.cause : cause,
+        },
+        origin,
+      );
+      n++;
+    }
+    return n;
+  }
+
+  /** Subscribes a sink; returns the function that unsubscribes it. */
+  subscribe(listener: StoreListener): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** Counters since the store was made. */
+  stats(): StoreStats {
+    return {
+      points: this.#points.size,
+      updates: this.#updates,
+      removals: this.#removals,
+      refusedLoops: this.#refusedLoops,
+    };
+  }
+}
+
+/** True when `stored` is `prefix` plus exactly one more hop. */
+function extends1(stored: string[], prefix: string[]): boolean {
+  if (stored.length !== prefix.length + 1) return false;
+  for (let i = 0; i < prefix.length; i++) if (stored[i] !== prefix[i]) return false;
+  return true;
+}

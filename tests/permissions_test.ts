@@ -1,0 +1,125 @@
+/** A hop gets exactly the permissions its configuration needs: tested by running it under them. */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import { join } from "node:path";
+import { derivePermissions, hopRunArgs, permissionFlags, resolveConfig } from "../core/mod.ts";
+import { freePort, Proc, runDeno, runHopgate, tempDir } from "./_helpers.ts";
+
+/** Writes placeholder TLS files so validation passes (their content is not read by this test). */
+async function tlsFiles(dir: string) {
+  const certs = join(dir, "certs");
+  await Deno.mkdir(certs, { recursive: true });
+  for (const f of ["plant1.crt", "plant1.key", "ca.crt"]) {
+    await Deno.writeTextFile(join(certs, f), "placeholder\n");
+  }
+}
+
+function pushOnly(dir: string, port: number) {
+  const flags = [
+    "--name",
+    "plant1",
+    "--sim",
+    "50",
+    "--push",
+    `dmz=127.0.0.1:${port},10.9.9.9:7001`,
+    "--data-dir",
+    dir,
+    "--status-interval",
+    "200ms",
+  ];
+  const values: Record<string, unknown> = {};
+  for (let i = 0; i < flags.length; i += 2) values[flags[i]!.slice(2)] = flags[i + 1];
+  return { flags, config: resolveConfig([{ label: null, baseDir: dir, values }]) };
+}
+
+Deno.test("a push-only hop's permissions name only the addresses it dials and its data directory", async () => {
+  await using dir = await tempDir();
+  await tlsFiles(dir.path);
+  const { config } = pushOnly(dir.path, 7000);
+  const p = derivePermissions(config);
+  assertEquals(p.net, ["127.0.0.1:7000", "10.9.9.9:7001"]);
+  assertEquals(p.read, [dir.path]);
+  assertEquals(p.write, [dir.path]);
+  assertEquals(p.env, []);
+  assertEquals(p.sys, []);
+  const flags = permissionFlags(p);
+  assert(!flags.some((f) => f === "--allow-net" || f === "-A" || f === "--allow-all"));
+  assert(flags.includes("--no-prompt"));
+});
+
+Deno.test("a hop run with exactly its derived permissions works, and cannot listen", async () => {
+  await using dir = await tempDir();
+  await tlsFiles(dir.path);
+  const port = freePort();
+  const { flags, config } = pushOnly(dir.path, port);
+  const hop = new Proc(hopRunArgs(config, flags));
+  try {
+    await hop.waitForLine(/Status: 50 points, \d+ updates\/s/);
+    assert(!/Refusing|Missing permissions/.test(hop.output()), hop.output());
+  } finally {
+    const status = await hop.stop();
+    assertEquals(status.code, 0, hop.output());
+  }
+  const probe = new URL("./fixtures/try_listen.ts", import.meta.url).pathname;
+  const perm = permissionFlags(derivePermissions(config));
+  for (const addr of ["0.0.0.0:7000", `127.0.0.1:${freePort()}`]) {
+    const r = await runDeno(["run", ...perm, probe, addr]);
+    assertEquals(r.stdout.trim(), "REFUSED NotCapable", `listening on ${addr}: ${r.stderr}`);
+  }
+});
+
+Deno.test("a hop refuses to start with broader permissions than it needs", async () => {
+  await using dir = await tempDir();
+  const r = await runHopgate(["run", "--name", "p", "--sim", "5", "--data-dir", dir.path]);
+  assertEquals(r.code, 3, r.stderr);
+  assert(/Refusing to start with more permissions .*unrestricted network/.test(r.stderr), r.stderr);
+  assert(!r.stderr.includes("Simulating"), "nothing may start");
+});
+
+Deno.test("a hop missing a permission it needs says so and does not start", async () => {
+  await using dir = await tempDir();
+  await tlsFiles(dir.path);
+  const { flags, config } = pushOnly(dir.path, 7000);
+  const args = hopRunArgs(config, flags).map((a) =>
+    a.startsWith("--allow-net=") ? "--allow-net=127.0.0.1:7000" : a
+  );
+  const r = await runDeno(args);
+  assertEquals(r.code, 3, r.stderr);
+  assert(/Missing permissions: net 10\.9\.9\.9:7001/.test(r.stderr), r.stderr);
+});
+
+Deno.test("build --dry-run prints deno compile with exactly the derived permissions and the baked configuration", async () => {
+  await using dir = await tempDir();
+  await tlsFiles(dir.path);
+  const yaml = join(dir.path, "plant1.yaml");
+  await Deno.writeTextFile(
+    yaml,
+    `name: plant1\nsim: 10\npush: dmz=127.0.0.1:7000\ndata-dir: ${dir.path}\n`,
+  );
+  const r = await runHopgate([
+    "build",
+    "--config",
+    yaml,
+    "-o",
+    "hopgate-plant1",
+    "--dry-run",
+    "--target",
+    "x86_64-pc-windows-msvc",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const cmd = r.stdout.trim();
+  assert(cmd.startsWith("deno compile --no-prompt "), cmd);
+  assert(cmd.includes("--allow-net=127.0.0.1:7000 "), cmd);
+  assert(cmd.includes(`--allow-read=${dir.path} `), cmd);
+  assert(cmd.includes(`--allow-write=${dir.path} `), cmd);
+  assert(cmd.includes("--target x86_64-pc-windows-msvc"), cmd);
+  assert(!/--allow-all|\s-A\s|--allow-net\s|--allow-(env|sys|run|ffi)/.test(cmd), cmd);
+  assert(!cmd.includes("plant1.yaml"), "the binary must not need the YAML file");
+  const baked = /run --baked '(.*)'$/.exec(cmd);
+  assert(baked, cmd);
+  assertEquals(JSON.parse(baked[1]!), {
+    name: "plant1",
+    sim: 10,
+    push: "dmz=127.0.0.1:7000",
+    dataDir: dir.path,
+  });
+});
