@@ -6,11 +6,14 @@ import meta from "./deno.json" with { type: "json" };
 import { adapterFactories } from "./adapters/all.ts";
 import {
   addHopOptions,
+  CertError,
   Command,
   compileArgs,
   ConfigError,
   configFromOptions,
   type HopConfig,
+  initCa,
+  issueHopCert,
   launchHop,
   mainModule,
   runDemo,
@@ -63,6 +66,31 @@ addHopOptions(
   Deno.exitCode = code;
 });
 
+const certs = program.command("certs").description(
+  "Make the chain's CA and each hop's key and certificate (no openssl needed)",
+);
+certs.command("init")
+  .description("Create the chain's private CA: ca.crt and ca.key (keep ca.key offline)")
+  .option("--dir <dir>", "Where to write the CA", "hopgate-ca")
+  .option("--days <n>", "Validity in days", "3650")
+  .action(async (opts: { dir: string; days: string }) => {
+    const { cert, key } = await initCa(opts.dir, { days: Number(opts.days) });
+    console.log(`Wrote ${cert} and ${key} (key readable by its owner only)`);
+  });
+certs.command("issue <hop>")
+  .description("Issue a hop's key and certificate, signed by the CA, with a copy of ca.crt")
+  .option("--ca-dir <dir>", "Where the CA is", "hopgate-ca")
+  .option(
+    "--out <dir>",
+    "Where to write them (default: the hop's default ./hopgate-data/<hop>/certs)",
+  )
+  .option("--days <n>", "Validity in days", "825")
+  .action(async (hop: string, opts: { caDir: string; out?: string; days: string }) => {
+    const outDir = opts.out ?? `hopgate-data/${hop}/certs`;
+    const out = await issueHopCert(hop, { caDir: opts.caDir, outDir, days: Number(opts.days) });
+    console.log(`Wrote ${out.cert}, ${out.key} and ${out.ca} for hop ${hop}`);
+  });
+
 program.command("demo")
   .description("Start a simulated plant hop in its own sandboxed process and show its status")
   .option("--seconds <n>", "Stop after this many seconds")
@@ -75,6 +103,10 @@ try {
 } catch (e) {
   if (e instanceof ConfigError) {
     for (const p of e.problems) console.error(`hopgate: ${p}`);
+    Deno.exit(2);
+  }
+  if (e instanceof CertError) {
+    console.error(`hopgate: ${e.message}`);
     Deno.exit(2);
   }
   const code = (e as { code?: string; exitCode?: number }).code;

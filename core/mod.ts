@@ -20,3 +20,4 @@ export * from "./spawn.ts";
 export * from "./status.ts";
 export * from "./write_policy.ts";
 export * from "./demo.ts";
+export * from "./certs.ts";

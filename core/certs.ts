@@ -1,0 +1,167 @@
+/**
+ * `hopgate certs`: the chain's private CA and each hop's key and certificate,
+ * made in-process (ECDSA P-256) so a chain can be set up without openssl.
+ */
+import * as x509 from "@peculiar/x509";
+import { join } from "node:path";
+import { hopNamePattern } from "./config/mod.ts";
+
+x509.cryptoProvider.set(crypto);
+
+const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const day = 86_400_000;
+
+/** A problem the user can fix; the CLI prints it and exits 2. */
+export class CertError extends Error {
+  override name = "CertError";
+}
+
+function toPem(label: string, der: ArrayBuffer): string {
+  const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
+  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
+}
+
+function fromPem(pem: string): Uint8Array<ArrayBuffer> {
+  const b64 = pem.replace(/-----[^-]+-----|\s/g, "");
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+/** A random positive 128-bit serial number in hex. */
+function serialNumber(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[0] = (b[0]! & 0x7f) | 0x01;
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Writes a private key readable by its owner only (0600, also when overwriting). */
+async function writeKey(path: string, pem: string): Promise<void> {
+  await Deno.writeTextFile(path, pem, { mode: 0o600 });
+  if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Creates the chain's CA (`ca.crt`, `ca.key`) in `dir`; refuses to overwrite one. */
+export async function initCa(
+  dir: string,
+  options: { name?: string; days?: number } = {},
+): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, "ca.crt");
+  const key = join(dir, "ca.key");
+  if (await exists(key)) {
+    throw new CertError(
+      `A CA already exists in "${dir}"; keep it (every hop's certificate depends on it) or pass another --dir`,
+    );
+  }
+  const keys = await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
+  const notBefore = new Date(Date.now() - 60_000);
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: `CN=${options.name ?? "hopgate chain CA"}`,
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + (options.days ?? 3650) * day),
+    signingAlgorithm: algorithm,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  await Deno.mkdir(dir, { recursive: true });
+  await writeKey(
+    key,
+    toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
+  );
+  await Deno.writeTextFile(cert, ca.toString("pem") + "\n");
+  return { cert, key };
+}
+
+/**
+ * Issues a hop's key and certificate (CN and DNS SAN = the hop name, for both
+ * client and server use) into `outDir`, with a copy of the CA certificate, so
+ * that `outDir` can be the hop's `<data-dir>/certs`.
+ */
+export async function issueHopCert(
+  hop: string,
+  options: { caDir: string; outDir: string; days?: number },
+): Promise<{ cert: string; key: string; ca: string }> {
+  if (!hopNamePattern.test(hop)) {
+    throw new CertError(`"${hop}" is not a hop name: use letters, digits, "_", "-" or "."`);
+  }
+  const caCertPath = join(options.caDir, "ca.crt");
+  const caKeyPath = join(options.caDir, "ca.key");
+  let caPem: string;
+  let caKeyPem: string;
+  try {
+    caPem = await Deno.readTextFile(caCertPath);
+    caKeyPem = await Deno.readTextFile(caKeyPath);
+  } catch {
+    throw new CertError(
+      `Cannot read the CA in "${options.caDir}" (ca.crt and ca.key); create one with: hopgate certs init --dir ${options.caDir}, or pass --ca-dir`,
+    );
+  }
+  const caCert = new x509.X509Certificate(caPem);
+  const caKey = await crypto.subtle.importKey("pkcs8", fromPem(caKeyPem), algorithm, false, [
+    "sign",
+  ]);
+  const keys = await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
+  const notBefore = new Date(Date.now() - 60_000);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serialNumber(),
+    subject: `CN=${hop}`,
+    issuer: caCert.subject,
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + (options.days ?? 825) * day),
+    signingAlgorithm: algorithm,
+    publicKey: keys.publicKey,
+    signingKey: caKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      // digitalSignature only: keyEncipherment does not apply to EC keys.
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]),
+      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: hop }]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert),
+    ],
+  });
+  await Deno.mkdir(options.outDir, { recursive: true });
+  const out = {
+    cert: join(options.outDir, `${hop}.crt`),
+    key: join(options.outDir, `${hop}.key`),
+    ca: join(options.outDir, "ca.crt"),
+  };
+  await writeKey(
+    out.key,
+    toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
+  );
+  await Deno.writeTextFile(out.cert, cert.toString("pem") + "\n");
+  if (out.ca !== caCertPath) await Deno.writeTextFile(out.ca, caPem);
+  return out;
+}
+
+/** The names a certificate gives its holder: its CN and DNS subject alternative names. */
+export function certificateNames(pem: string): string[] {
+  const cert = new x509.X509Certificate(pem);
+  const names = new Set<string>();
+  const cn = /(?:^|,\s*)CN=([^,]+)/.exec(cert.subject)?.[1];
+  if (cn) names.add(cn);
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  for (const n of san?.names.items ?? []) if (n.type === "dns") names.add(n.value);
+  return [...names];
+}
