@@ -13,12 +13,18 @@ export interface PermissionSet {
   write: string[];
   env: string[];
   sys: string[];
+  /**
+   * Environment variables that libraries probe but the hop does not need:
+   * reads of them return undefined (`--ignore-env`) instead of failing.
+   */
+  ignoreEnv: string[];
 }
 
 /** What a library needs beyond what the configuration names, found by running it sandboxed. */
 export interface LibraryNeeds {
   env?: string[];
   sys?: string[];
+  ignoreEnv?: string[];
 }
 
 /**
@@ -40,9 +46,11 @@ export function derivePermissions(
   const write = new Set<string>([c.dataDir]);
   const env = new Set<string>();
   const sys = new Set<string>();
+  const ignoreEnv = new Set<string>();
   const need = (kind: string) => {
     for (const v of libraryNeeds[kind]?.env ?? []) env.add(v);
     for (const v of libraryNeeds[kind]?.sys ?? []) sys.add(v);
+    for (const v of libraryNeeds[kind]?.ignoreEnv ?? []) ignoreEnv.add(v);
   };
   if (options.configFile) read.add(options.configFile);
 
@@ -74,6 +82,7 @@ export function derivePermissions(
     write: minimalPaths(write),
     env: [...env].sort(),
     sys: [...sys].sort(),
+    ignoreEnv: [...ignoreEnv].filter((v) => !env.has(v)).sort(),
   };
 }
 
@@ -91,6 +100,7 @@ export function permissionFlags(p: PermissionSet): string[] {
   for (const kind of ["net", "read", "write", "env", "sys"] as const) {
     if (p[kind].length > 0) flags.push(`--allow-${kind}=${p[kind].join(",")}`);
   }
+  if (p.ignoreEnv.length > 0) flags.push(`--ignore-env=${p.ignoreEnv.join(",")}`);
   return flags;
 }
 

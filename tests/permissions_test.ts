@@ -41,6 +41,7 @@ Deno.test("a push-only hop's permissions name only the addresses it dials and it
   assertEquals(p.write, [dir.path]);
   assertEquals(p.env, []);
   assertEquals(p.sys, []);
+  assertEquals(p.ignoreEnv, []);
   const flags = permissionFlags(p);
   assert(!flags.some((f) => f === "--allow-net" || f === "-A" || f === "--allow-all"));
   assert(flags.includes("--no-prompt"));
