@@ -62,12 +62,15 @@ export class Hop {
     }
   }
 
-  /** Stops sources first, then sinks, so the last updates reach the sinks before they flush. */
+  /**
+   * Stops adapters in start order (sources before sinks, see adapters/all.ts),
+   * so the last updates reach the sinks before they flush.
+   */
   stop(reason = "stop requested"): Promise<void> {
     this.#stopping ??= (async () => {
       this.#log.info("Stopping: {reason}", { reason });
       this.#abort.abort(new Error(reason));
-      for (const a of [...this.#adapters].reverse()) {
+      for (const a of this.#adapters) {
         try {
           await a.stop();
         } catch (e) {

@@ -1,0 +1,122 @@
+import { deepStrictEqual as assertEquals } from "node:assert";
+import type { Adapter, AdapterStatus, HopContext, WriteRequest } from "./adapter.ts";
+import { ManualClock } from "./clock.ts";
+import { resolveConfig } from "./config/mod.ts";
+import { Hop } from "./hop.ts";
+import { Status, type StatusCode } from "./status.ts";
+
+/** A source that owns one point and records writes; `answer` decides the result. */
+class FakeSource implements Adapter {
+  readonly name = "fake";
+  readonly kind = "fake";
+  writes: WriteRequest[] = [];
+  answer: () => Promise<StatusCode> = () => Promise.resolve(Status.Good);
+  ctx: HopContext | null = null;
+  start(ctx: HopContext) {
+    this.ctx = ctx;
+    ctx.store.apply({
+      id: "plant1/fake/x",
+      value: 1,
+      type: "Double",
+      status: Status.Good,
+      time: 0,
+      hops: [],
+      cause: null,
+    }, this.name);
+    return Promise.resolve();
+  }
+  stop() {
+    return Promise.resolve();
+  }
+  status(): AdapterStatus {
+    return {
+      name: "fake",
+      kind: "fake",
+      run: "running",
+      connection: "connected",
+      since: 0,
+      lastError: null,
+    };
+  }
+  write(r: WriteRequest) {
+    this.writes.push(r);
+    return this.answer();
+  }
+}
+
+Deno.test("writes are refused unless --writable allows them, and reach the origin when it does", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/certs`);
+    for (const f of ["plant1.crt", "plant1.key", "ca.crt"]) {
+      await Deno.writeTextFile(`${dir}/certs/${f}`, "x");
+    }
+    const make = (writable: string[]) =>
+      resolveConfig([{
+        label: null,
+        baseDir: dir,
+        values: { name: "plant1", "data-dir": dir, push: "dmz=127.0.0.1:1", writable },
+      }]);
+    const src = new FakeSource();
+    const locked = new Hop(make([]), [src]);
+    await locked.start();
+    assertEquals(
+      await locked.write({ id: "plant1/fake/x", value: 2, via: ["it"] }),
+      Status.BadNotWritable,
+    );
+    assertEquals(src.writes.length, 0);
+    await locked.stop();
+
+    const src2 = new FakeSource();
+    const open = new Hop(make(["plant1/fake/*"]), [src2]);
+    await open.start();
+    assertEquals(await open.write({ id: "plant1/fake/x", value: 2, via: ["it"] }), Status.Good);
+    assertEquals(src2.writes, [{ id: "plant1/fake/x", value: 2, via: ["it", "plant1"] }]);
+    assertEquals(
+      await open.write({ id: "plant1/fake/x", value: "two", via: [] }),
+      Status.BadTypeMismatch,
+    );
+    assertEquals(
+      await open.write({ id: "plant1/fake/nope", value: 2, via: [] }),
+      Status.BadNodeIdUnknown,
+    );
+    open.store.failOrigin("fake", { hop: "plant1", via: "fake", since: 0, reason: "test" });
+    open.store.apply({
+      ...open.store.get("plant1/fake/x")!,
+      value: null,
+      status: Status.BadNoCommunication,
+      hops: [],
+    }, "fake");
+    assertEquals(
+      await open.write({ id: "plant1/fake/x", value: 3, via: [] }),
+      Status.BadNoCommunication,
+    );
+    assertEquals(src2.writes.length, 1, "a bad-status point is never written");
+    await open.stop();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a write whose origin does not answer fails with BadTimeout", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const clock = new ManualClock();
+    const config = resolveConfig([{
+      label: null,
+      baseDir: dir,
+      values: { name: "plant1", "data-dir": dir, sim: 1, writable: "**", "write-timeout": "2s" },
+    }]);
+    const src = new FakeSource();
+    src.answer = () => new Promise(() => {});
+    const hop = new Hop(config, [src], { clock });
+    await hop.start();
+    const result = hop.write({ id: "plant1/fake/x", value: 5, via: [] });
+    await Promise.resolve();
+    clock.advance(2000);
+    assertEquals(await result, Status.BadTimeout);
+    await hop.stop();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
