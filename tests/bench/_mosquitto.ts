@@ -99,6 +99,16 @@ export function sampleProcess(pid: number): ResourceSample {
   };
 }
 
+/** Busy and total CPU time of the whole machine so far, in ms, from /proc/stat. */
+export function sampleMachine(): { busyMs: number; totalMs: number; at: number } {
+  const cpu = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.split(/\s+/).slice(1)
+    .map(Number);
+  const idle = cpu[3]! + cpu[4]!; // idle, iowait
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+  const toMs = 1000 / clockTicksPerS;
+  return { busyMs: (total - idle) * toMs, totalMs: total * toMs, at: performance.now() };
+}
+
 /** The mosquitto.conf text for `options` with resolved ports. */
 export function mosquittoConfig(
   options: MosquittoOptions,
