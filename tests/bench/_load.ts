@@ -23,13 +23,22 @@ function payload(seq: number, value: number): Buffer {
   return b;
 }
 
-/** Opens an mqtt.js client to a broker's plain port; no automatic reconnect unless asked. */
-export function connect(port: number, options: { reconnectMs?: number; id?: string } = {}) {
-  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+/**
+ * Opens an mqtt.js client to a broker's plain port; no automatic reconnect
+ * unless asked. With reconnects, mqtt.js queues publishes (QoS 0 included)
+ * while disconnected and sends them on reconnect.
+ */
+export async function connect(
+  port: number,
+  options: { reconnectMs?: number } = {},
+): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
     reconnectPeriod: options.reconnectMs ?? 0,
     connectTimeout: 5_000,
-    ...(options.id ? { clientId: options.id, clean: true } : {}),
   });
+  // Connection errors while the broker is down are expected; they must not throw.
+  client.on("error", () => {});
+  return client;
 }
 
 /** Percentile `p` (0..1) of the first `n` values of `xs`, by sorting a copy. */
@@ -53,6 +62,8 @@ export class Subscriber {
   readonly other: { topic: string; payload: string; at: number }[] = [];
   /** Latest value time per topic, to tell how stale the picture at the cloud is. */
   readonly lastByTopic = new Map<string, number>();
+  /** Called for every first receipt of an update. */
+  onUpdate: ((seq: number, at: number) => void) | undefined;
 
   constructor(client: MqttClient) {
     this.client = client;
@@ -72,6 +83,7 @@ export class Subscriber {
       this.received++;
       this.lastAt = at;
       this.lastByTopic.set(topic, at);
+      this.onUpdate?.(seq, at);
       if (this.latencyCount < this.latencies.length) {
         this.latencies[this.latencyCount++] = at - message.readDoubleLE(8);
       }
