@@ -107,8 +107,11 @@ export class Subscriber {
     this.lastByTopic.clear();
   }
 
-  /** Waits until nothing has arrived for `quietMs`, or `maxMs` passed. */
-  async drain(quietMs = 300, maxMs = 3_000): Promise<void> {
+  /**
+   * Waits until nothing has arrived for `quietMs` (true), or `maxMs` passed
+   * with updates still arriving (false: what is missing may yet come).
+   */
+  async drain(quietMs = 300, maxMs = 3_000): Promise<boolean> {
     const deadline = now() + maxMs;
     let last = this.received;
     let since = now();
@@ -117,8 +120,9 @@ export class Subscriber {
       if (this.received !== last) {
         last = this.received;
         since = now();
-      } else if (now() - since >= quietMs) return;
+      } else if (now() - since >= quietMs) return true;
     }
+    return false;
   }
 
   #grow(seq: number): void {
