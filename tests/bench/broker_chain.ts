@@ -8,10 +8,16 @@
  *
  * Prints numbers; never fails for being slow. See docs/benchmarks.md.
  */
-import { join } from "node:path";
 import { tempDir } from "../_helpers.ts";
-import { BrokerChain, type ResourceSample, sampleMachine, sampleProcess } from "./_mosquitto.ts";
 import { connect, now, percentile, pointTopics, Publisher, sleep, Subscriber } from "./_load.ts";
+import {
+  BrokerChain,
+  mosquittoPath,
+  type ResourceSample,
+  sampleMachine,
+  sampleProcess,
+} from "./_mosquitto.ts";
+import { formatTable, writeJsonResult } from "./_report.ts";
 
 /** One process's use of memory and CPU over a phase. */
 interface Usage {
@@ -74,12 +80,11 @@ const pacedMs = quick ? 1_500 : 3_000;
 const rates = [10_000, 50_000];
 const pointCount = 10_000;
 
-/** Samples `pids` every 200 ms until `stop` resolves; returns usage over that span. */
+/** Samples `pids` every 200 ms while `work` runs; returns their usage, and the rest of the machine's. */
 async function measure(
   pids: Record<string, number>,
   work: () => Promise<void>,
 ): Promise<Usage[]> {
-  const first: Record<string, ResourceSample> = {};
   const peak: Record<string, number> = {};
   const take = () => {
     const s: Record<string, ResourceSample> = {};
@@ -89,7 +94,7 @@ async function measure(
     }
     return s;
   };
-  Object.assign(first, take());
+  const first = take();
   const machine0 = sampleMachine();
   const timer = setInterval(take, 200);
   try {
@@ -247,12 +252,10 @@ function table(results: RunResult[]): string {
       r.droppedAt.join(",") || "-",
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ")).join("\n");
+  return formatTable(rows);
 }
 
 async function mosquittoVersion(): Promise<string> {
-  const { mosquittoPath } = await import("./_mosquitto.ts");
   const out = await new Deno.Command(mosquittoPath, { args: ["-h"], stdout: "piped" }).output();
   return /version (\S+)/.exec(new TextDecoder().decode(out.stdout))?.[1] ?? "unknown";
 }
@@ -276,28 +279,16 @@ if (import.meta.main) {
   console.log(
     "* updates were still arriving when the drain gave up (3-4 s): some counted lost were late",
   );
-  const i = Deno.args.indexOf("--json");
-  if (i >= 0) {
-    const given = Deno.args[i + 1];
-    const resultsDir = join(new URL(".", import.meta.url).pathname, "results");
-    const path = given && !given.startsWith("--")
-      ? given
-      : join(resultsDir, `broker_chain-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-    if (path.startsWith(resultsDir)) await Deno.mkdir(resultsDir, { recursive: true });
-    const doc = {
-      benchmark: "broker_chain",
-      at: new Date().toISOString(),
-      deno: Deno.version.deno,
-      mosquitto: await mosquittoVersion(),
-      cores: navigator.hardwareConcurrency,
-      loadavg,
-      pointCount,
-      floodMs,
-      pacedMs,
-      tunedLimits: tuned,
-      results,
-    };
-    await Deno.writeTextFile(path, JSON.stringify(doc, null, 2) + "\n");
-    console.log(`wrote ${path}`);
-  }
+  const path = await writeJsonResult("broker_chain", Deno.args, {
+    deno: Deno.version.deno,
+    mosquitto: await mosquittoVersion(),
+    cores: navigator.hardwareConcurrency,
+    loadavg,
+    pointCount,
+    floodMs,
+    pacedMs,
+    tunedLimits: tuned,
+    results,
+  });
+  if (path) console.log(`wrote ${path}`);
 }

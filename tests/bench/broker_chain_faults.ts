@@ -12,11 +12,11 @@
  * `#` never matches `$SYS` topics: this is the most a broker chain can tell
  * the cloud. See docs/benchmarks.md.
  */
-import { join } from "node:path";
 import { tempDir } from "../_helpers.ts";
 import { Blackhole } from "./_blackhole.ts";
 import { connect, now, pointTopics, Publisher, sleep, Subscriber } from "./_load.ts";
 import { BrokerChain } from "./_mosquitto.ts";
+import { formatTable, writeJsonResult } from "./_report.ts";
 
 type FaultKind = "plant-kill" | "dmz-kill" | "blackhole";
 
@@ -198,8 +198,7 @@ function table(results: FaultResult[]): string {
       `${r.staleAtFaultEnd}/${pointCount}`,
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ")).join("\n");
+  return formatTable(rows);
 }
 
 if (import.meta.main) {
@@ -219,25 +218,12 @@ if (import.meta.main) {
     const n = r.notices.map((n) => `${n.topic.split("/")[3]}=${n.payload}@${n.atMs}ms`).join(" ");
     console.log(`QoS ${r.qos}, ${r.fault}: notifications at the cloud: ${n || "none"}`);
   }
-  const i = Deno.args.indexOf("--json");
-  if (i >= 0) {
-    const given = Deno.args[i + 1];
-    const resultsDir = join(new URL(".", import.meta.url).pathname, "results");
-    const path = given && !given.startsWith("--") ? given : join(
-      resultsDir,
-      `broker_chain_faults-${new Date().toISOString().replace(/[:.]/g, "-")}.json`,
-    );
-    if (path.startsWith(resultsDir)) await Deno.mkdir(resultsDir, { recursive: true });
-    const doc = {
-      benchmark: "broker_chain_faults",
-      at: new Date().toISOString(),
-      deno: Deno.version.deno,
-      ratePerS,
-      pointCount,
-      keepaliveS,
-      results,
-    };
-    await Deno.writeTextFile(path, JSON.stringify(doc, null, 2) + "\n");
-    console.log(`wrote ${path}`);
-  }
+  const path = await writeJsonResult("broker_chain_faults", Deno.args, {
+    deno: Deno.version.deno,
+    ratePerS,
+    pointCount,
+    keepaliveS,
+    results,
+  });
+  if (path) console.log(`wrote ${path}`);
 }
