@@ -67,6 +67,11 @@ interface RunResult extends Variant {
     receivedPerS: number;
     /** Each 1 s window's updates received per second. */
     windowsPerS: number[];
+    /**
+     * Updates carried per second of CPU used by the three brokers together:
+     * less sensitive than updates/s to other work on the machine.
+     */
+    perBrokerCpuS: number;
     usage: Usage[];
   };
   latency: LatencyResult[];
@@ -181,6 +186,7 @@ async function run(variant: Variant): Promise<RunResult> {
       },
     );
     const seconds = (now() - start) / 1000;
+    const receivedInFlood = sub.received;
     const drained = await sub.drain(300, 4_000);
     const sent = pub.seq;
     const flood = {
@@ -191,6 +197,9 @@ async function run(variant: Variant): Promise<RunResult> {
       drained,
       receivedPerS: Math.round(median(windowsPerS)),
       windowsPerS,
+      perBrokerCpuS: Math.round(
+        receivedInFlood / seconds / (usage.slice(0, 3).reduce((a, u) => a + u.cpuPct, 0) / 100),
+      ),
       usage,
     };
 
@@ -225,6 +234,7 @@ function table(results: RunResult[]): string {
     "QoS",
     "limits",
     "max recv/s",
+    "per broker-CPU-s",
     "loss",
     "p50/p99 @10k/s",
     "p50/p99 @50k/s",
@@ -244,6 +254,7 @@ function table(results: RunResult[]): string {
       String(r.qos),
       r.limits,
       r.flood.receivedPerS.toLocaleString("en"),
+      r.flood.perBrokerCpuS.toLocaleString("en"),
       `${r.flood.lossPct}%${r.flood.drained ? "" : "*"}`,
       lat(10_000),
       lat(50_000),
