@@ -91,11 +91,12 @@ export async function initCa(
 /**
  * Issues a hop's key and certificate (CN and DNS SAN = the hop name, for both
  * client and server use) into `outDir`, with a copy of the CA certificate, so
- * that `outDir` can be the hop's `<data-dir>/certs`.
+ * that `outDir` can be the hop's `<data-dir>/certs`. `ips` adds IP address
+ * SANs, for peers such as mosquitto bridges that check the dialled address.
  */
 export async function issueHopCert(
   hop: string,
-  options: { caDir: string; outDir: string; days?: number },
+  options: { caDir: string; outDir: string; days?: number; ips?: string[] },
 ): Promise<{ cert: string; key: string; ca: string }> {
   if (!hopNamePattern.test(hop)) {
     throw new CertError(`"${hop}" is not a hop name: use letters, digits, "_", "-" or "."`);
@@ -135,7 +136,10 @@ export async function issueHopCert(
         x509.ExtendedKeyUsage.serverAuth,
         x509.ExtendedKeyUsage.clientAuth,
       ]),
-      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: hop }]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: "dns", value: hop },
+        ...(options.ips ?? []).map((value) => ({ type: "ip" as const, value })),
+      ]),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],

@@ -1,4 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert";
+import * as x509 from "@peculiar/x509";
 import { join } from "node:path";
 import { CertError, certificateNames, initCa, issueHopCert } from "./certs.ts";
 
@@ -17,6 +18,24 @@ Deno.test("certs: a CA issues hop certificates naming the hop, with owner-only k
       /hopgate certs init/,
     );
     assert((await Deno.readTextFile(out.cert)).startsWith("-----BEGIN CERTIFICATE-----"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("certs: a hop certificate can also name IP addresses, for peers that check the dialled address", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await initCa(join(dir, "ca"));
+    const out = await issueHopCert("dmz", {
+      caDir: join(dir, "ca"),
+      outDir: join(dir, "d"),
+      ips: ["127.0.0.1"],
+    });
+    const pem = await Deno.readTextFile(out.cert);
+    assertEquals(certificateNames(pem), ["dmz"]);
+    const san = new x509.X509Certificate(pem).getExtension(x509.SubjectAlternativeNameExtension);
+    assertEquals(san?.names.items.map((n) => `${n.type}:${n.value}`), ["dns:dmz", "ip:127.0.0.1"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
