@@ -5,7 +5,7 @@
  * listener that requires a password. Always stop it in `finally`.
  */
 import { join } from "node:path";
-import { initCa, issueHopCert } from "../core/mod.ts";
+import { initCa, issueHopCert, resolveConfig } from "../core/mod.ts";
 import { freePort, waitFor } from "./_helpers.ts";
 
 /** Files and ports of a test broker. */
@@ -121,4 +121,40 @@ export class Mosquitto {
     } catch { /* already gone */ }
     await c.status;
   }
+}
+
+/** A hop's flags and resolved configuration, for running it with exactly its permissions. */
+export function hopConfig(dir: string, flags: string[]) {
+  const values: Record<string, unknown> = {};
+  for (let i = 0; i < flags.length; i++) {
+    const key = flags[i]!.slice(2);
+    const next = flags[i + 1];
+    if (next === undefined || next.startsWith("--")) values[key] = true;
+    else {
+      values[key] = next;
+      i++;
+    }
+  }
+  return { flags, config: resolveConfig([{ label: null, baseDir: dir, values }]) };
+}
+
+/** Flags of a simulated hop publishing to the test broker over TLS with its client certificate. */
+export function tlsHopFlags(setup: BrokerSetup, dataDir: string, extra: string[] = []): string[] {
+  return [
+    "--name",
+    "plant1",
+    "--data-dir",
+    dataDir,
+    "--status-interval",
+    "300ms",
+    "--mqtt",
+    `mqtts://localhost:${setup.tlsPort}`,
+    "--mqtt-ca",
+    setup.ca,
+    "--mqtt-cert",
+    setup.clientCert,
+    "--mqtt-key",
+    setup.clientKey,
+    ...extra,
+  ];
 }
