@@ -278,12 +278,11 @@ export class MqttBridge {
         const why = await s.closed;
         this.#session = null;
         if (this.#stopping) break;
-        const msg = describeMqttError({ message: why }, { url: this.#url });
-        this.#status.connection("down", `Connection lost: ${why}`);
-        log.warn("MQTT: connection to {broker} lost ({why}); buffering updates on disk", {
-          broker: this.#url.href,
-          why: msg,
-        });
+        this.#status.connection("down", `Connection to ${this.#hostPort()} lost: ${why}`);
+        log.warn(
+          "MQTT: connection to {broker} lost ({why}); buffering updates on disk until it is back",
+          { broker: this.#url.href, why },
+        );
         this.#statusPoint(false);
       }
       try {
