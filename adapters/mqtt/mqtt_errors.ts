@@ -17,7 +17,8 @@ export function describeMqttError(e: unknown, broker: BrokerRef): string {
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /getaddrinfo|failed to lookup/i.test(msg)) {
     return `Cannot resolve the broker host "${broker.url.hostname}"; check --mqtt`;
   }
-  if (code === "ECONNREFUSED" || /connection refused/i.test(msg)) {
+  // mqtt.js words CONNACK refusals "Connection refused: …" too; those have numeric codes.
+  if (code === "ECONNREFUSED" || (typeof code !== "number" && /connection refused/i.test(msg))) {
     return `Broker ${where} refused the connection; check that it runs and the port in --mqtt`;
   }
   if (code === "ETIMEDOUT" || /timed? ?out/i.test(msg)) {
@@ -32,6 +33,15 @@ export function describeMqttError(e: unknown, broker: BrokerRef): string {
   }
   if (code === 1 || code === 132) {
     return `Broker ${where} does not speak this MQTT version (${msg}); try --mqtt-version 3.1.1`;
+  }
+  if (
+    // A fatal alert from the broker about this hop's certificate: missing, unknown CA, bad.
+    /CERTIFICATE_REQUIRED|certificate required|bad certificate|UNKNOWN_CA|UnknownCA|BAD_CERTIFICATE|BadCertificate|CERTIFICATE_UNKNOWN/i
+      .test(`${code} ${msg}`)
+  ) {
+    return `The broker refused this hop's client certificate (${
+      code ?? msg
+    }); pass --mqtt-cert and --mqtt-key with a certificate the broker trusts`;
   }
   if (
     code === "SELF_SIGNED_CERT_IN_CHAIN" || code === "DEPTH_ZERO_SELF_SIGNED_CERT" ||
@@ -49,15 +59,6 @@ export function describeMqttError(e: unknown, broker: BrokerRef): string {
     code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altname|not valid for|NotValidForName/i.test(msg)
   ) {
     return `The broker's certificate does not name "${broker.url.hostname}" (${msg}); use the host name in its certificate in --mqtt`;
-  }
-  if (
-    /CERTIFICATE_REQUIRED|certificate required|bad certificate|unknown ca|BAD_CERTIFICATE/i.test(
-      `${code} ${msg}`,
-    )
-  ) {
-    return `The broker refused this hop's client certificate (${
-      code ?? msg
-    }); pass --mqtt-cert and --mqtt-key with a certificate the broker trusts`;
   }
   if (/wrong version number|packet length|record overflow|WRONG_VERSION/i.test(`${code} ${msg}`)) {
     return `TLS with broker ${where} failed (${msg}); check mqtts:// versus mqtt:// and the port in --mqtt`;
