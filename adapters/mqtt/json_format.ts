@@ -47,6 +47,12 @@ export class JsonFormat implements MqttFormat {
     return Promise.resolve();
   }
 
+  caughtUp(session: MqttSession): Promise<void> {
+    const points: Point[] = [];
+    for (const p of this.#f.ctx.store.values()) points.push({ ...p, hops: [] });
+    return this.publish(session, points, false);
+  }
+
   async publish(session: MqttSession, points: Point[], historical: boolean): Promise<void> {
     const { effective } = this.#f;
     const qos = this.#f.qos;
@@ -85,8 +91,11 @@ export class JsonFormat implements MqttFormat {
     let status: StatusCode;
     let problem: string | undefined;
     const point = ctx.store.get(id);
-    if (!point) status = Status.BadNodeIdUnknown;
-    else {
+    // Several hops may share a prefix: a point this hop does not hold is another's to answer.
+    if (!point) {
+      ctx.log.debug("Ignoring a write to {id}, which this hop does not hold", { id });
+      return;
+    } else {
       try {
         const text = new TextDecoder().decode(payload);
         const body = JSON.parse(text) as unknown;

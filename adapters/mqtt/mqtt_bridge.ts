@@ -54,6 +54,8 @@ export class MqttBridge {
   #url: URL;
   #pending: Point[] = [];
   #session: Session | null = null;
+  /** The session that has replayed the buffer and sends live data. */
+  #live: Session | null = null;
   #stopping = false;
   #wake: (() => void) | null = null;
   #loops: Promise<void>[] = [];
@@ -338,6 +340,18 @@ export class MqttBridge {
       this.#spill(this.#pending.splice(0));
       await this.#drain(s);
       return;
+    }
+    if (this.#live !== s) {
+      // Whatever is pending is older than the current state sent here, so it goes first.
+      const before = this.#pending.splice(0);
+      try {
+        await this.#format.publish(s, before, false);
+        await this.#format.caughtUp(s);
+        this.#live = s;
+      } catch {
+        this.#spill(before);
+        return;
+      }
     }
     if (this.#pending.length === 0) return;
     const batch = this.#pending.splice(0);

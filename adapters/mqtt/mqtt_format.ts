@@ -43,6 +43,12 @@ export interface MqttFormat {
   subscriptions(): string[];
   /** Runs once a session is up: births, or nothing. Sets `session.ready` when data may flow. */
   online(session: MqttSession): Promise<void>;
+  /**
+   * Runs once per session when the buffer has been replayed and live data
+   * starts: JSON republishes every point's current state (retained), so the
+   * broker holds the latest state even of points that have not changed.
+   */
+  caughtUp(session: MqttSession): Promise<void>;
   /** Publishes updates in order; `historical` for those replayed from the buffer. */
   publish(session: MqttSession, points: Point[], historical: boolean): Promise<void>;
   /** Handles a message on a subscribed topic (commands, primary host state). */

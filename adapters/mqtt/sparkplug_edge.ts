@@ -292,6 +292,11 @@ export class SparkplugEdge implements MqttFormat {
     await Promise.all(window);
   }
 
+  caughtUp(): Promise<void> {
+    // The births already carried every metric's current value.
+    return Promise.resolve();
+  }
+
   async publish(session: MqttSession, points: Point[], historical: boolean): Promise<void> {
     const byDevice = new Map<Device, OutMetric[]>();
     const touched = new Set<Device>();
