@@ -28,7 +28,9 @@ export class Observer {
       const raw = new Uint8Array(payload);
       const s: Seen = { topic, raw, retain: packet.retain };
       if (topic.startsWith("spBv1.0/") && !topic.startsWith("spBv1.0/STATE/")) {
-        s.sp = decodePayload(raw);
+        try {
+          s.sp = decodePayload(raw);
+        } catch { /* not a Sparkplug payload: kept raw */ }
       } else {
         try {
           s.json = JSON.parse(new TextDecoder().decode(raw));
@@ -58,6 +60,11 @@ export class Observer {
         qos: 1,
       },
     );
+  }
+
+  /** Publishes a retained message (a primary host's STATE). */
+  async publishRetained(topic: string, payload: string): Promise<void> {
+    await this.#client.publishAsync(topic, payload, { qos: 1, retain: true });
   }
 
   /** Waits for a message matching `match` at or after index `from`; returns its index. */

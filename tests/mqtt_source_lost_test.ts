@@ -17,7 +17,7 @@ import {
   systemClock,
 } from "../core/mod.ts";
 import { Hop } from "../core/hop.ts";
-import { tempDir } from "./_helpers.ts";
+import { tempDir, waitFor } from "./_helpers.ts";
 import { hopConfig, Mosquitto, setupBroker, tlsHopFlags } from "./_mosquitto.ts";
 import { Observer } from "./_observer.ts";
 
@@ -125,6 +125,51 @@ Deno.test("a lost source's device gets DDEATH, bad metrics carry Quality, and a 
       const q = m.properties.Quality;
       assert(q === undefined || q === 192 || q === 64, `quality ${String(q)}`);
     }
+  } finally {
+    await hop?.stop();
+    await obs?.close();
+    await broker.stop();
+  }
+});
+
+Deno.test("with a primary host, the edge node is born only once the host's STATE says online, and dies when it goes offline", async () => {
+  await using dir = await tempDir();
+  const setup = await setupBroker(dir.path);
+  const broker = new Mosquitto(setup);
+  let obs: Observer | null = null;
+  let hop: Hop | null = null;
+  try {
+    await broker.start();
+    obs = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
+    const o = obs;
+    const state = "spBv1.0/STATE/scada1";
+    await o.publishRetained(state, JSON.stringify({ online: false, timestamp: Date.now() }));
+    const { config } = hopConfig(
+      dir.path,
+      tlsHopFlags(setup, `${dir.path}/hop`, ["--sim", "1", "--mqtt-primary-host", "scada1"]),
+    );
+    const adapter = new MqttAdapter();
+    hop = new Hop(config, [new FakeSource(), adapter]);
+    await hop.start();
+    await waitFor("connected", () => adapter.status().connection === "connected" || undefined);
+    // Connected, subscribed and told the host is offline: no birth.
+    // The session is up (its status point is set once the session started) and a round
+    // trip through the broker has passed: a birth would have been seen by now.
+    const h = hop;
+    await waitFor(
+      "session started",
+      () => h.store.get("plant1/$mqtt/connected")?.value === true || undefined,
+    );
+    await o.publish("spBv1.0/ping", "x");
+    await o.waitFor("ping", (s) => s.topic === "spBv1.0/ping");
+    assert(
+      !o.seen.some((s) => s.topic.includes("/NBIRTH/")),
+      "born while the primary host is offline",
+    );
+    await o.publishRetained(state, JSON.stringify({ online: true, timestamp: Date.now() }));
+    const nb = await o.waitFor("NBIRTH", (s) => s.topic.includes("/NBIRTH/"));
+    await o.publishRetained(state, JSON.stringify({ online: false, timestamp: Date.now() }));
+    await o.waitFor("NDEATH", (s) => s.topic.includes("/NDEATH/"), nb);
   } finally {
     await hop?.stop();
     await obs?.close();

@@ -83,7 +83,8 @@ export class SparkplugEdge implements MqttFormat {
   /** Points whose last published status was not good (so a return to good is announced). */
   #notGood = new Set<string>();
   #primary: string | undefined;
-  #births = 0;
+  /** NBIRTH was published in the current session and no NDEATH since. */
+  #born = false;
 
   constructor(f: FormatContext) {
     this.#f = f;
@@ -96,11 +97,6 @@ export class SparkplugEdge implements MqttFormat {
       last = Number(Deno.readTextFileSync(this.#bdSeqFile).trim());
     } catch { /* first run */ }
     this.#bdSeq = Number.isInteger(last) && last >= 0 && last <= 255 ? last : -1;
-  }
-
-  /** Full births published so far (NBIRTH with every DBIRTH); for tests and status. */
-  get births(): number {
-    return this.#births;
   }
 
   #topic(type: string, device?: string): string {
@@ -142,6 +138,7 @@ export class SparkplugEdge implements MqttFormat {
   }
 
   async online(session: MqttSession): Promise<void> {
+    this.#born = false;
     for (const d of this.#devices.values()) d.born = false;
     // With a primary host, births wait for its STATE message (retained, so it comes at once).
     if (this.#primary) return;
@@ -231,7 +228,7 @@ export class SparkplugEdge implements MqttFormat {
     for (const d of this.#devices.values()) {
       if (d.lost.size < d.metrics.size) await this.#deviceBirth(session, d);
     }
-    this.#births++;
+    this.#born = true;
     ctx.log.info("Sparkplug NBIRTH (bdSeq {bdSeq}) with {devices} devices", {
       bdSeq: this.#bdSeq,
       devices: [...this.#devices.values()].filter((d) => d.born).length,
@@ -430,7 +427,8 @@ export class SparkplugEdge implements MqttFormat {
   }
 
   async goodbye(session: MqttSession): Promise<void> {
-    if (!session.ready) return;
+    if (!this.#born) return;
+    this.#born = false;
     await session.publish({
       topic: this.#topic("NDEATH"),
       payload: this.#death(),
