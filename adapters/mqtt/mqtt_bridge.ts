@@ -233,6 +233,7 @@ export class MqttBridge {
         options,
         (s, reason) => void this.#restart(s, reason),
         10_000,
+        this.#stopSleep.signal,
       );
       if ("error" in r) {
         failures++;

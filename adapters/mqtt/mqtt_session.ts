@@ -91,6 +91,7 @@ export function attempt(
   options: IClientOptions,
   onRestart: (s: Session, reason: string) => void,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<AttemptResult> {
   return new Promise((resolve) => {
     let lastError: unknown = null;
@@ -116,6 +117,11 @@ export function attempt(
     const session = new Session(client, onRestart);
     client.on("error", (e) => lastError = e);
     client.once("connect", () => settle({ session }));
+    // A stopping hop does not wait for a slow or silent broker.
+    signal?.addEventListener("abort", () => {
+      client.end(true);
+      settle({ error: new Error("stopped while connecting") });
+    }, { once: true });
     client.once("close", () => {
       settle({
         error: lastError ?? new Error("the broker closed the connection before accepting it"),
