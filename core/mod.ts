@@ -20,4 +20,5 @@ export * from "./spawn.ts";
 export * from "./status.ts";
 export * from "./write_policy.ts";
 export * from "./demo.ts";
+export * from "./disk_buffer.ts";
 export * from "./certs.ts";

@@ -33,7 +33,9 @@ export interface LibraryNeeds {
  */
 export const libraryNeeds: Record<string, LibraryNeeds> = {
   opcua: {},
-  mqtt: {},
+  // mqtt.js imports `debug`, which enumerates the environment when loaded; these
+  // reads (DEBUG and friends, plus the proxy and ws probes) return undefined instead of failing.
+  mqtt: { ignoreEnv: ["DEBUG", "READABLE_STREAM", "MQTTJS_SOCKS_PROXY", "WS_NO_BUFFER_UTIL"] },
 };
 
 /** Derives the permission set of a hop; `configFile` is read at startup under `deno run`. */

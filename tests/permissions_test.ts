@@ -124,3 +124,35 @@ Deno.test("build --dry-run prints deno compile with exactly the derived permissi
     dataDir: dir.path,
   });
 });
+
+Deno.test("an MQTT hop's permissions name the broker as written in the URL, its TLS files, and only ignore the variables mqtt.js probes", async () => {
+  await using dir = await tempDir();
+  const files = ["ca.crt", "hop.crt", "hop.key"].map((f) => join(dir.path, f));
+  for (const f of files) await Deno.writeTextFile(f, "placeholder\n");
+  const cfg = (url: string) =>
+    resolveConfig([{
+      label: null,
+      baseDir: dir.path,
+      values: {
+        name: "it",
+        sim: 1,
+        "data-dir": join(dir.path, "data"),
+        mqtt: url,
+        "mqtt-ca": files[0],
+        "mqtt-cert": files[1],
+        "mqtt-key": files[2],
+      },
+    }]);
+  const p = derivePermissions(cfg("mqtts://broker.example:8883"));
+  assertEquals(p.net, ["broker.example:8883"]);
+  assertEquals(p.read, [...files, join(dir.path, "data")].sort());
+  assertEquals(p.env, []);
+  assertEquals(p.ignoreEnv, [
+    "DEBUG",
+    "MQTTJS_SOCKS_PROXY",
+    "READABLE_STREAM",
+    "WS_NO_BUFFER_UTIL",
+  ]);
+  assertEquals(derivePermissions(cfg("mqtts://[::1]:8883")).net, ["[::1]:8883"]);
+  assertEquals(derivePermissions(cfg("mqtts://broker.example")).net, ["broker.example:8883"]);
+});

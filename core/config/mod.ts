@@ -8,12 +8,13 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { camel, kebab, type OptionMeta, optionRegistry } from "./_option.ts";
 import { generalOptions } from "./general.ts";
-import { mqttOptions } from "./mqtt.ts";
+import { mqttChecks, mqttOptions, mqttPresetDefaults } from "./mqtt.ts";
 import { opcuaOptions } from "./opcua.ts";
 import { tunnelOptions } from "./tunnel.ts";
 
 export { formatHostPort, type HostPort, kebab, parseHostPort } from "./_option.ts";
 export { hopNamePattern } from "./general.ts";
+export { type MqttEffective, mqttEffective, mqttPresets } from "./mqtt.ts";
 export type { LinkTarget } from "./tunnel.ts";
 export type { OpcuaEndpoint } from "./opcua.ts";
 export { opcuaSecurityChoices } from "./opcua.ts";
@@ -172,7 +173,8 @@ export function resolveConfig(layers: ConfigLayer[], options: { cwd?: string } =
   }
   const c = result.data;
   const dataDir = c.dataDir ?? resolve(cwd, "hopgate-data", c.name);
-  const config: HopConfig = {
+  const given = new Set(Object.keys(source));
+  const config: HopConfig = mqttPresetDefaults({
     ...c,
     dataDir,
     tlsCert: c.tlsCert ?? join(dataDir, "certs", `${c.name}.crt`),
@@ -181,8 +183,12 @@ export function resolveConfig(layers: ConfigLayer[], options: { cwd?: string } =
     opcuaUsers: c.opcuaUsers ?? join(dataDir, "users.json"),
     mqttEdgeNode: c.mqttEdgeNode ?? c.name,
     mqttClientId: c.mqttClientId ?? `hopgate-${c.name}`,
-  };
-  problems.push(...crossChecks(config), ...fileChecks(config, source));
+  }, given);
+  problems.push(
+    ...crossChecks(config),
+    ...mqttChecks(config, given),
+    ...fileChecks(config, source),
+  );
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

@@ -103,9 +103,144 @@ export const mqttOptions = {
     arg: "<duration>",
     help: "Oldest buffered update kept while the broker is unreachable",
   }),
+  mqttBatch: option(flag(), {
+    group: "MQTT",
+    help:
+      "JSON format: send batches (arrays of point messages) to <prefix>/<name>/batch instead of one retained message per point",
+  }),
   mqttMaxPayload: option(int(0).default(0), {
     group: "MQTT",
     arg: "<bytes>",
     help: "Split messages to stay under this size; 0 means the preset's limit or none",
   }),
 };
+
+/** What a cloud's MQTT service requires; checked at configuration time. */
+export interface MqttPreset {
+  /** Largest message the service accepts, in bytes. */
+  maxPayload: number;
+  /** The service does not keep retained messages. */
+  noRetain: boolean;
+  /** A fixed topic all messages go to (JSON batches), with `{clientId}` filled in. */
+  topic?: string;
+}
+
+/** The presets of `--mqtt-preset`. */
+export const mqttPresets: Record<"aws-iot" | "azure-iot-hub", MqttPreset> = {
+  "aws-iot": { maxPayload: 128 * 1024, noRetain: true },
+  "azure-iot-hub": {
+    maxPayload: 256 * 1024,
+    noRetain: true,
+    topic: "devices/{clientId}/messages/events/",
+  },
+};
+
+/** The MQTT settings that follow from the options and the preset together. */
+export interface MqttEffective {
+  maxPayload: number;
+  retain: boolean;
+  batch: boolean;
+  /** Topic of JSON batches. */
+  batchTopic: string;
+  username: string | undefined;
+}
+
+interface MqttFields {
+  name: string;
+  mqtt?: URL | undefined;
+  mqttPreset?: "aws-iot" | "azure-iot-hub" | undefined;
+  mqttMaxPayload: number;
+  mqttBatch: boolean;
+  mqttPrefix: string;
+  mqttClientId: string;
+  mqttUsername?: string | undefined;
+  mqttFormat: "sparkplug" | "json";
+  mqttVersion: "3.1.1" | "5";
+  mqttPasswordFile?: string | undefined;
+  mqttPasswordEnv?: string | undefined;
+  mqttCert?: string | undefined;
+  mqttKey?: string | undefined;
+}
+
+/** Effective settings: the preset's limits, unless a smaller --mqtt-max-payload is given. */
+export function mqttEffective(c: MqttFields): MqttEffective {
+  const preset = c.mqttPreset ? mqttPresets[c.mqttPreset] : undefined;
+  const limit = preset?.maxPayload ?? 0;
+  const maxPayload = c.mqttMaxPayload > 0 && (limit === 0 || c.mqttMaxPayload < limit)
+    ? c.mqttMaxPayload
+    : limit;
+  const azure = c.mqttPreset === "azure-iot-hub";
+  return {
+    maxPayload,
+    retain: !preset?.noRetain,
+    batch: c.mqttBatch || preset?.topic !== undefined,
+    batchTopic: preset?.topic?.replace("{clientId}", c.mqttClientId) ??
+      `${c.mqttPrefix}/${c.name}/batch`,
+    username: c.mqttUsername ??
+      (azure && c.mqtt
+        ? `${c.mqtt.hostname}/${c.mqttClientId}/?api-version=2021-04-12`
+        : undefined),
+  };
+}
+
+/**
+ * Defaults a preset changes (Azure IoT Hub speaks MQTT 3.1.1 and takes JSON
+ * only), applied to options the user did not set. `given` holds the keys set.
+ */
+export function mqttPresetDefaults<T extends MqttFields>(c: T, given: ReadonlySet<string>): T {
+  if (c.mqttPreset !== "azure-iot-hub") return c;
+  return {
+    ...c,
+    ...(given.has("mqttFormat") ? {} : { mqttFormat: "json" as const }),
+    ...(given.has("mqttVersion") ? {} : { mqttVersion: "3.1.1" as const }),
+  };
+}
+
+/** The preset's requirements and the MQTT rules between options, as messages saying what to do. */
+export function mqttChecks(c: MqttFields, given: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  if (!c.mqtt) return out;
+  if (c.mqttPasswordFile && c.mqttPasswordEnv) {
+    out.push("--mqtt-password-file and --mqtt-password-env are alternatives; pass one");
+  }
+  if ((c.mqttPasswordFile || c.mqttPasswordEnv) && !c.mqttUsername && !c.mqttPreset) {
+    out.push("An MQTT password needs --mqtt-username");
+  }
+  const preset = c.mqttPreset;
+  if (!preset) return out;
+  const name = `--mqtt-preset ${preset}`;
+  if (c.mqtt.protocol !== "mqtts:") out.push(`${name} needs an mqtts:// broker URL`);
+  if (c.mqtt.port !== "" && c.mqtt.port !== "8883") {
+    out.push(`${name} needs port 8883 (got ${c.mqtt.port}); use mqtts://<endpoint>:8883`);
+  }
+  const limit = mqttPresets[preset].maxPayload;
+  if (c.mqttMaxPayload > limit) {
+    out.push(`--mqtt-max-payload ${c.mqttMaxPayload} is above ${name}'s limit of ${limit} bytes`);
+  }
+  if (preset === "aws-iot" && (!c.mqttCert || !c.mqttKey)) {
+    out.push(
+      `${name} authenticates by X.509 client certificate: pass --mqtt-cert and --mqtt-key (the certificate registered with AWS IoT)`,
+    );
+  }
+  if (preset === "azure-iot-hub") {
+    if (!given.has("mqttClientId")) {
+      out.push(`${name} needs --mqtt-client-id <device id> (the device's id in the IoT hub)`);
+    }
+    if (c.mqttFormat !== "json") {
+      out.push(`${name} takes only JSON on its fixed events topic: use --mqtt-format json`);
+    }
+    if (c.mqttVersion !== "3.1.1") out.push(`${name} speaks MQTT 3.1.1: use --mqtt-version 3.1.1`);
+    const hasSas = !!(c.mqttPasswordFile || c.mqttPasswordEnv);
+    const hasCert = !!(c.mqttCert && c.mqttKey);
+    if (!hasSas && !hasCert) {
+      out.push(
+        `${name} needs a SAS token (--mqtt-password-file or --mqtt-password-env) or an X.509 certificate (--mqtt-cert and --mqtt-key)`,
+      );
+    }
+    const want = `${c.mqtt.hostname}/${c.mqttClientId}/?api-version=2021-04-12`;
+    if (c.mqttUsername && c.mqttUsername !== want) {
+      out.push(`${name} needs --mqtt-username "${want}" (or leave it out to have it derived)`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,418 @@
+/**
+ * The MQTT bridge: the heavy half of the `mqtt` adapter, loaded only by hops
+ * that use `--mqtt`. It keeps one session with the broker (reconnecting with
+ * backoff), publishes the store's updates in the chosen format, and while no
+ * session can take data it appends them to the bounded on-disk buffer in the
+ * data directory, which is replayed in order (as history) before live data.
+ * One pump loop does all publishing, so ordering never depends on timing.
+ */
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import type { IClientOptions } from "mqtt";
+import {
+  type AdapterStatus,
+  Backoff,
+  DiskBuffer,
+  type HopContext,
+  mqttEffective,
+  type Point,
+  sleep,
+  Status,
+  type StatusTracker,
+} from "../../core/mod.ts";
+import { JsonFormat } from "./json_format.ts";
+import { defaultPort, describeMqttError } from "./mqtt_errors.ts";
+import type { MqttFormat } from "./mqtt_format.ts";
+import { attempt, type Session } from "./mqtt_session.ts";
+import { pointFromJson, type PointJson, pointToJson } from "./point_json.ts";
+import { SparkplugEdge } from "./sparkplug_edge.ts";
+
+/** Updates per buffer record. */
+const recordPoints = 5000;
+/** Pending updates beyond which a slow broker's backlog goes to disk instead of memory. */
+const maxPending = 50_000;
+/** How often pending updates are flushed. */
+const flushMs = 50;
+
+/** Reads a secret file the configuration names; a trailing newline is not part of it. */
+function readSecret(path: string, flag: string): string {
+  try {
+    return Deno.readTextFileSync(path).replace(/\r?\n$/, "");
+  } catch (e) {
+    throw new Error(`Cannot read ${flag} "${path}": ${(e as Error).message}; check the path`);
+  }
+}
+
+/** The running bridge of one hop. */
+export class MqttBridge {
+  #name: string;
+  #ctx: HopContext;
+  #status: StatusTracker;
+  #format: MqttFormat;
+  #buffer!: DiskBuffer;
+  #options!: IClientOptions;
+  #url: URL;
+  #pending: Point[] = [];
+  #session: Session | null = null;
+  /** The session that has replayed the buffer and sends live data. */
+  #live: Session | null = null;
+  #stopping = false;
+  #wake: (() => void) | null = null;
+  #loops: Promise<void>[] = [];
+  #unsubscribe: () => void = () => {};
+  #stopSleep = new AbortController();
+  #sent = 0;
+  #drained = 0;
+  #messages: Promise<void> = Promise.resolve();
+
+  constructor(name: string, ctx: HopContext, status: StatusTracker) {
+    this.#name = name;
+    this.#ctx = ctx;
+    this.#status = status;
+    const c = ctx.config;
+    this.#url = c.mqtt!;
+    const f = {
+      ctx,
+      effective: mqttEffective(c),
+      qos: c.mqttQos,
+    };
+    this.#format = c.mqttFormat === "json" ? new JsonFormat(f) : new SparkplugEdge(f);
+  }
+
+  /** Counters for status and benchmarks. */
+  stats(): { sent: number; drained: number; buffered: number; dropped: number } {
+    return {
+      sent: this.#sent,
+      drained: this.#drained,
+      buffered: this.#buffer?.records ?? 0,
+      dropped: this.#buffer?.dropped ?? 0,
+    };
+  }
+
+  status(): AdapterStatus {
+    return this.#status.get();
+  }
+
+  async start(): Promise<void> {
+    const c = this.#ctx.config;
+    const eff = mqttEffective(c);
+    const options: IClientOptions = {
+      protocolVersion: c.mqttVersion === "5" ? 5 : 4,
+      clientId: c.mqttClientId,
+      clean: true,
+      keepalive: 30,
+    };
+    if (eff.username !== undefined) options.username = eff.username;
+    if (c.mqttPasswordFile) {
+      options.password = readSecret(c.mqttPasswordFile, "--mqtt-password-file");
+    }
+    if (c.mqttPasswordEnv) {
+      const v = Deno.env.get(c.mqttPasswordEnv);
+      if (v === undefined) {
+        throw new Error(
+          `--mqtt-password-env names ${c.mqttPasswordEnv}, which is not set; set it or pass --mqtt-password-file`,
+        );
+      }
+      options.password = v;
+    }
+    if (c.mqttCa) options.ca = readSecret(c.mqttCa, "--mqtt-ca");
+    if (c.mqttCert) options.cert = readSecret(c.mqttCert, "--mqtt-cert");
+    if (c.mqttKey) options.key = readSecret(c.mqttKey, "--mqtt-key");
+    this.#options = options;
+    this.#buffer = await DiskBuffer.open(join(c.dataDir, "mqtt", "buffer"), {
+      maxBytes: c.mqttBufferSize,
+      maxAge: c.mqttBufferAge,
+      clock: this.#ctx.clock,
+    });
+    if (this.#buffer.records > 0) {
+      this.#ctx.log.info(
+        "{records} buffered batches from an earlier run will be sent before live data",
+        { records: this.#buffer.records },
+      );
+    }
+    this.#statusPoint(false);
+    this.#unsubscribe = this.#ctx.store.subscribe({
+      onUpdate: (p) => {
+        this.#pending.push({
+          id: p.id,
+          value: p.value,
+          type: p.type,
+          status: p.status,
+          time: p.time,
+          hops: [],
+          cause: p.cause,
+        });
+        if (this.#pending.length >= recordPoints) this.#wake?.();
+      },
+      onRemove: () => {},
+    });
+    this.#status.running("running");
+    this.#loops.push(this.#connectLoop(), this.#pump());
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#unsubscribe();
+    this.#wake?.();
+    this.#stopSleep.abort(new Error("stopping"));
+    const [, pump] = this.#loops;
+    await pump;
+    const s = this.#session;
+    // The last updates: live if the session can take them, otherwise on disk for the next run.
+    if (s?.ready && !s.isClosed && this.#buffer.records === 0 && this.#pending.length > 0) {
+      const batch = this.#pending.splice(0);
+      try {
+        await withTimeout(this.#format.publish(s, batch, false), 3000);
+        this.#sent += batch.length;
+      } catch {
+        this.#spill(batch);
+      }
+    }
+    this.#spill(this.#pending.splice(0));
+    if (s && !s.isClosed) {
+      await withTimeout(this.#format.goodbye(s), 2000).catch(() => {});
+      await s.end("stopping");
+    }
+    await Promise.all(this.#loops);
+    if (this.#buffer.records > 0) {
+      this.#ctx.log.info("{records} batches stay buffered in {dir} for the next run", {
+        records: this.#buffer.records,
+        dir: this.#buffer.dir,
+      });
+    }
+    this.#status.running("stopped");
+    this.#status.connection("down");
+  }
+
+  /** `<hop>/$mqtt/connected`: the broker connection as a point, like any link's status. */
+  #statusPoint(connected: boolean): void {
+    this.#ctx.store.apply({
+      id: `${this.#ctx.hop}/$mqtt/connected`,
+      value: connected,
+      type: "Boolean",
+      status: Status.Good,
+      time: this.#ctx.clock.now(),
+      hops: [],
+      cause: null,
+    }, this.#name);
+  }
+
+  #hostPort(): string {
+    return `${this.#url.hostname}:${this.#url.port || defaultPort(this.#url)}`;
+  }
+
+  async #connectLoop(): Promise<void> {
+    const log = this.#ctx.log;
+    const backoff = new Backoff({ initial: 500, max: 30_000 });
+    let lastLogged = "";
+    let failures = 0;
+    while (!this.#stopping) {
+      const host = this.#hostPort();
+      // mqtt.js fails silently (only 'close') when Deno's net permission is missing.
+      if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
+        const msg =
+          `Not permitted to reach broker ${host}; run with the permissions hopgate build --dry-run prints for this configuration`;
+        this.#status.connection("down", msg);
+        log.error(msg);
+        return;
+      }
+      this.#status.connection("connecting");
+      const will = this.#format.will();
+      const options: IClientOptions = { ...this.#options };
+      if (will) {
+        options.will = {
+          topic: will.topic,
+          payload: typeof will.payload === "string" ? will.payload : Buffer.from(will.payload),
+          qos: will.qos,
+          retain: will.retain,
+        };
+      }
+      const r = await attempt(
+        this.#url,
+        options,
+        (s, reason) => void this.#restart(s, reason),
+        10_000,
+        this.#stopSleep.signal,
+      );
+      if ("error" in r) {
+        failures++;
+        const msg = describeMqttError(r.error, { url: this.#url });
+        this.#status.connection("down", msg);
+        if (msg !== lastLogged || failures % 20 === 0) {
+          log.warn("MQTT: {error} (attempt {attempt})", { error: msg, attempt: failures });
+          lastLogged = msg;
+        }
+      } else {
+        const s = r.session;
+        if (this.#stopping) {
+          await s.end("stopping");
+          break;
+        }
+        backoff.reset();
+        failures = 0;
+        lastLogged = "";
+        this.#session = s;
+        s.client.on("message", (topic, payload) => {
+          // Commands are handled one at a time, in arrival order.
+          this.#messages = this.#messages.then(() =>
+            this.#format.message(s, topic, new Uint8Array(payload)).catch((e) =>
+              log.warn("MQTT: handling a message on {topic} failed: {error}", {
+                topic,
+                error: (e as Error).message,
+              })
+            )
+          );
+        });
+        this.#status.connection("connected");
+        log.info("MQTT: connected to {broker} as {client}", {
+          broker: this.#url.href,
+          client: this.#options.clientId,
+        });
+        try {
+          await s.subscribe(this.#format.subscriptions());
+          await this.#format.online(s);
+          this.#statusPoint(true);
+          this.#wake?.();
+        } catch (e) {
+          log.warn("MQTT: starting the session failed: {error}", { error: (e as Error).message });
+          await s.end("session start failed", true);
+        }
+        const why = await s.closed;
+        this.#session = null;
+        if (this.#stopping) break;
+        this.#status.connection("down", `Connection to ${this.#hostPort()} lost: ${why}`);
+        log.warn(
+          "MQTT: connection to {broker} lost ({why}); buffering updates on disk until it is back",
+          { broker: this.#url.href, why },
+        );
+        this.#statusPoint(false);
+      }
+      try {
+        await sleep(backoff.next(), { clock: this.#ctx.clock, signal: this.#stopSleep.signal });
+      } catch {
+        break;
+      }
+    }
+  }
+
+  async #restart(s: Session, reason: string): Promise<void> {
+    await withTimeout(this.#format.goodbye(s), 2000).catch(() => {});
+    await s.end(reason);
+  }
+
+  /** Waits for a wake-up or the flush interval. */
+  #sleep(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.#ctx.clock.setTimeout(() => {
+        this.#wake = null;
+        resolve();
+      }, flushMs);
+      this.#wake = () => {
+        this.#ctx.clock.clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+    });
+  }
+
+  async #pump(): Promise<void> {
+    while (!this.#stopping) {
+      await this.#sleep();
+      if (this.#stopping) break;
+      try {
+        await this.#step();
+      } catch (e) {
+        this.#ctx.log.error("MQTT: publishing failed unexpectedly: {error}", {
+          error: (e as Error).stack ?? String(e),
+        });
+      }
+    }
+  }
+
+  async #step(): Promise<void> {
+    const s = this.#session;
+    if (!s || !s.ready || s.isClosed || this.#pending.length > maxPending) {
+      this.#spill(this.#pending.splice(0));
+      return;
+    }
+    if (this.#buffer.records > 0) {
+      // History first: what arrives meanwhile queues behind it on disk.
+      this.#spill(this.#pending.splice(0));
+      await this.#drain(s);
+      return;
+    }
+    if (this.#live !== s) {
+      // Whatever is pending is older than the current state sent here, so it goes first.
+      const before = this.#pending.splice(0);
+      try {
+        await this.#format.publish(s, before, false);
+        await this.#format.caughtUp(s);
+        this.#live = s;
+      } catch {
+        this.#spill(before);
+        return;
+      }
+    }
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending.splice(0);
+    try {
+      await this.#format.publish(s, batch, false);
+      this.#sent += batch.length;
+    } catch {
+      // Not acknowledged before the session closed: kept, in order, ahead of what came since.
+      this.#spill(batch);
+    }
+  }
+
+  /** Sends a window of buffered updates as history; acknowledged only once published. */
+  async #drain(s: Session): Promise<void> {
+    const records = await this.#buffer.peek(8);
+    const points: Point[] = [];
+    for (const r of records) {
+      try {
+        const list = JSON.parse(new TextDecoder().decode(r.data)) as PointJson[];
+        for (const j of list) points.push(pointFromJson(j));
+      } catch (e) {
+        this.#ctx.log.error("MQTT: skipping an unreadable buffer record: {error}", {
+          error: (e as Error).message,
+        });
+      }
+    }
+    try {
+      await this.#format.publish(s, points, true);
+    } catch {
+      return;
+    }
+    await this.#buffer.ack(records.length);
+    this.#drained += points.length;
+    if (this.#buffer.records === 0) {
+      this.#ctx.log.info("MQTT: sent {count} buffered updates; now live", { count: this.#drained });
+    }
+  }
+
+  /** Appends updates to the on-disk buffer, logging what the limits dropped. */
+  #spill(points: Point[]): void {
+    for (let i = 0; i < points.length; i += recordPoints) {
+      const chunk = points.slice(i, i + recordPoints).map((p) => pointToJson(p));
+      const dropped = this.#buffer.append(new TextEncoder().encode(JSON.stringify(chunk)));
+      if (dropped > 0) {
+        this.#ctx.log.warn(
+          "MQTT: store-and-forward buffer over --mqtt-buffer-size or --mqtt-buffer-age: dropped the {dropped} oldest batches ({total} so far)",
+          { dropped, total: this.#buffer.dropped },
+        );
+      }
+    }
+  }
+}
+
+/** Rejects when `p` takes longer than `ms`. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

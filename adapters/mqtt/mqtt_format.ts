@@ -1,0 +1,92 @@
+/**
+ * The contract between the bridge (connection, buffering, ordering) and a
+ * payload format (Sparkplug B or JSON): what to send when a session starts,
+ * how to send a batch of updates, and how to handle incoming commands.
+ */
+import type { HopContext, MqttEffective, Point } from "../../core/mod.ts";
+
+/** A message to publish. */
+export interface OutMessage {
+  topic: string;
+  payload: Uint8Array | string;
+  qos: 0 | 1;
+  retain: boolean;
+}
+
+/** One connected MQTT session as formats see it. */
+export interface MqttSession {
+  /** Publishes; rejects when the session closes before the broker acknowledged it. */
+  publish(m: OutMessage): Promise<void>;
+  /** Subscribes; rejects when the broker refuses. */
+  subscribe(topics: string[]): Promise<void>;
+  /**
+   * Whether the format may publish data now (Sparkplug: born and, with a
+   * primary host, that host online). The bridge buffers while it is false.
+   */
+  ready: boolean;
+  /** Ends this session so that the bridge reconnects (a new Sparkplug bdSeq). */
+  restart(reason: string): void;
+}
+
+/** What a format gets from the bridge. */
+export interface FormatContext {
+  ctx: HopContext;
+  effective: MqttEffective;
+  qos: 0 | 1;
+}
+
+/** A payload format of the bridge. */
+export interface MqttFormat {
+  /** The last will of the next connection attempt (Sparkplug NDEATH with the next bdSeq). */
+  will(): OutMessage | undefined;
+  /** Topics to subscribe to once connected, before anything is published. */
+  subscriptions(): string[];
+  /** Runs once a session is up: births, or nothing. Sets `session.ready` when data may flow. */
+  online(session: MqttSession): Promise<void>;
+  /**
+   * Runs once per session when the buffer has been replayed and live data
+   * starts: JSON republishes every point's current state (retained), so the
+   * broker holds the latest state even of points that have not changed.
+   */
+  caughtUp(session: MqttSession): Promise<void>;
+  /** Publishes updates in order; `historical` for those replayed from the buffer. */
+  publish(session: MqttSession, points: Point[], historical: boolean): Promise<void>;
+  /** Handles a message on a subscribed topic (commands, primary host state). */
+  message(session: MqttSession, topic: string, payload: Uint8Array): Promise<void>;
+  /** Last words of a graceful stop (Sparkplug NDEATH). */
+  goodbye(session: MqttSession): Promise<void>;
+}
+
+/**
+ * Splits items into chunks of at most `maxItems` whose encoded size (as
+ * `measure` gives it) stays under `max` bytes; 0 means no size limit and
+ * nothing is measured. A single item too large goes alone (the broker decides).
+ */
+export function chunkBySize<T>(
+  items: T[],
+  max: number,
+  measure: (chunk: T[]) => number,
+  maxItems = 1000,
+): T[][] {
+  const out: T[][] = [];
+  const stack: T[][] = [];
+  for (let i = items.length; i > 0; i -= maxItems) {
+    stack.push(items.slice(Math.max(0, i - maxItems), i));
+  }
+  if (max <= 0) return stack.reverse();
+  for (let guard = 0; stack.length > 0 && guard < 1_000_000; guard++) {
+    const chunk = stack.pop()!;
+    if (chunk.length > 1 && measure(chunk) > max) {
+      const mid = Math.ceil(chunk.length / 2);
+      stack.push(chunk.slice(mid), chunk.slice(0, mid));
+      continue;
+    }
+    out.push(chunk);
+  }
+  return out;
+}
+
+/** UTF-8 size of a string. */
+export function utf8Length(s: string): number {
+  return new TextEncoder().encode(s).length;
+}

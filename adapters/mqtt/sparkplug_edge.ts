@@ -1,0 +1,439 @@
+/**
+ * `--mqtt-format sparkplug`: the hop as a Sparkplug B 3.0 edge node. One
+ * Sparkplug device per source (the first two segments of a point id, joined
+ * by ":" because a device id cannot hold "/"), the rest of the id as the
+ * metric name. NBIRTH/DBIRTH carry every metric with name, alias, datatype and
+ * value; DDATA uses aliases; seq runs 0–255 over every message but NDEATH;
+ * bdSeq counts connection attempts and is kept in the data directory so it
+ * keeps counting across restarts; NDEATH is the will. A device all of whose
+ * points lost their source gets DDEATH, and a DBIRTH when one comes back.
+ */
+import { join } from "node:path";
+import {
+  isGood,
+  isUncertain,
+  type Point,
+  Status,
+  type StatusCode,
+  statusName,
+  type StoredPoint,
+} from "../../core/mod.ts";
+import {
+  chunkBySize,
+  type FormatContext,
+  type MqttFormat,
+  type MqttSession,
+  type OutMessage,
+} from "./mqtt_format.ts";
+import {
+  decodePayload,
+  encodePayload,
+  metricValue,
+  type OutMetric,
+  type OutProperty,
+} from "./sparkplug_codec.ts";
+
+const ns = "spBv1.0";
+const rebirthMetric = "Node Control/Rebirth";
+
+/** The Sparkplug device and metric name of a point id. */
+export function sparkplugName(id: string): { device: string; metric: string } {
+  const s = id.split("/");
+  if (s.length >= 3) return { device: `${s[0]}:${s[1]}`, metric: s.slice(2).join("/") };
+  return { device: s[0]!, metric: s.slice(1).join("/") || s[0]! };
+}
+
+/**
+ * Sparkplug Quality of an OPC UA status: 192 good, 64 uncertain, 0 bad (the
+ * OPC DA quality bits that Sparkplug hosts such as Ignition read).
+ */
+export function sparkplugQuality(status: StatusCode): number {
+  return isGood(status) ? 192 : isUncertain(status) ? 64 : 0;
+}
+
+/** True when the point's source or an upstream link is lost. */
+function lost(p: Point): boolean {
+  return p.cause !== null || p.status === Status.BadNoCommunication ||
+    p.status === Status.UncertainNoCommunicationLastUsableValue;
+}
+
+interface Device {
+  id: string;
+  /** Point id → metric name. */
+  metrics: Map<string, string>;
+  /** Metric name → point id, for commands. */
+  byName: Map<string, string>;
+  lost: Set<string>;
+  born: boolean;
+  /** A metric was added since the last DBIRTH. */
+  dirty: boolean;
+}
+
+/** The Sparkplug B edge node format. */
+export class SparkplugEdge implements MqttFormat {
+  #f: FormatContext;
+  #group: string;
+  #node: string;
+  #bdSeqFile: string;
+  #bdSeq: number;
+  #seq = 0;
+  #aliases = new Map<string, bigint>();
+  #byAlias = new Map<bigint, string>();
+  #devices = new Map<string, Device>();
+  /** Points whose last published status was not good (so a return to good is announced). */
+  #notGood = new Set<string>();
+  #primary: string | undefined;
+  /** NBIRTH was published in the current session and no NDEATH since. */
+  #born = false;
+
+  constructor(f: FormatContext) {
+    this.#f = f;
+    this.#group = f.ctx.config.mqttGroup;
+    this.#node = f.ctx.config.mqttEdgeNode;
+    this.#primary = f.ctx.config.mqttPrimaryHost;
+    this.#bdSeqFile = join(f.ctx.config.dataDir, "mqtt", "bdseq");
+    let last = -1;
+    try {
+      last = Number(Deno.readTextFileSync(this.#bdSeqFile).trim());
+    } catch { /* first run */ }
+    this.#bdSeq = Number.isInteger(last) && last >= 0 && last <= 255 ? last : -1;
+  }
+
+  #topic(type: string, device?: string): string {
+    return `${ns}/${this.#group}/${type}/${this.#node}${device ? `/${device}` : ""}`;
+  }
+
+  #nextSeq(): number {
+    const s = this.#seq;
+    this.#seq = (this.#seq + 1) % 256;
+    return s;
+  }
+
+  #death(): Uint8Array {
+    return encodePayload({
+      timestamp: this.#f.ctx.clock.now(),
+      metrics: [{ name: "bdSeq", type: "UInt64", value: BigInt(this.#bdSeq) }],
+    });
+  }
+
+  will(): OutMessage {
+    // bdSeq counts connection attempts (0–255), each with its own will.
+    this.#bdSeq = (this.#bdSeq + 1) % 256;
+    try {
+      Deno.mkdirSync(join(this.#f.ctx.config.dataDir, "mqtt"), { recursive: true });
+      Deno.writeTextFileSync(this.#bdSeqFile, `${this.#bdSeq}\n`);
+    } catch (e) {
+      this.#f.ctx.log.warn("Cannot keep bdSeq in {file}: {error}", {
+        file: this.#bdSeqFile,
+        error: (e as Error).message,
+      });
+    }
+    return { topic: this.#topic("NDEATH"), payload: this.#death(), qos: 1, retain: false };
+  }
+
+  subscriptions(): string[] {
+    const subs = [this.#topic("NCMD"), `${this.#topic("DCMD")}/+`];
+    if (this.#primary) subs.push(`${ns}/STATE/${this.#primary}`);
+    return subs;
+  }
+
+  async online(session: MqttSession): Promise<void> {
+    this.#born = false;
+    for (const d of this.#devices.values()) d.born = false;
+    // With a primary host, births wait for its STATE message (retained, so it comes at once).
+    if (this.#primary) return;
+    await this.#birth(session);
+    session.ready = true;
+  }
+
+  #properties(p: Point, force: boolean): OutProperty[] | undefined {
+    if (isGood(p.status)) {
+      if (!this.#notGood.delete(p.id) && !force) return undefined;
+      return [{ key: "Quality", type: "Int32", value: 192 }];
+    }
+    this.#notGood.add(p.id);
+    const props: OutProperty[] = [
+      { key: "Quality", type: "Int32", value: sparkplugQuality(p.status) },
+      { key: "StatusCode", type: "UInt32", value: p.status >>> 0 },
+    ];
+    if (p.cause) {
+      props.push({
+        key: "Cause",
+        type: "String",
+        value: `${p.cause.hop} lost ${p.cause.via} at ${
+          new Date(p.cause.since).toISOString()
+        }: ${p.cause.reason}`,
+      });
+    }
+    return props;
+  }
+
+  #alias(id: string): bigint {
+    let a = this.#aliases.get(id);
+    if (a === undefined) {
+      a = BigInt(this.#aliases.size + 1);
+      this.#aliases.set(id, a);
+      this.#byAlias.set(a, id);
+    }
+    return a;
+  }
+
+  /** Tracks a point's device; returns the device. */
+  #track(p: Point): Device {
+    const { device, metric } = sparkplugName(p.id);
+    let d = this.#devices.get(device);
+    if (!d) {
+      d = {
+        id: device,
+        metrics: new Map(),
+        byName: new Map(),
+        lost: new Set(),
+        born: false,
+        dirty: false,
+      };
+      this.#devices.set(device, d);
+    }
+    if (!d.metrics.has(p.id)) {
+      d.metrics.set(p.id, metric);
+      d.byName.set(metric, p.id);
+      d.dirty = true;
+    }
+    if (lost(p)) d.lost.add(p.id);
+    else d.lost.delete(p.id);
+    return d;
+  }
+
+  /** NBIRTH and a DBIRTH for every device that is not lost; seq starts over at 0. */
+  async #birth(session: MqttSession): Promise<void> {
+    const { ctx } = this.#f;
+    for (const d of this.#devices.values()) {
+      d.born = false;
+      d.lost.clear();
+    }
+    for (const p of ctx.store.values()) this.#track(p);
+    this.#seq = 0;
+    await session.publish({
+      topic: this.#topic("NBIRTH"),
+      payload: encodePayload({
+        timestamp: ctx.clock.now(),
+        seq: this.#nextSeq(),
+        metrics: [
+          { name: "bdSeq", type: "UInt64", value: BigInt(this.#bdSeq) },
+          { name: rebirthMetric, type: "Boolean", value: false },
+        ],
+      }),
+      qos: 0,
+      retain: false,
+    });
+    for (const d of this.#devices.values()) {
+      if (d.lost.size < d.metrics.size) await this.#deviceBirth(session, d);
+    }
+    this.#born = true;
+    ctx.log.info("Sparkplug NBIRTH (bdSeq {bdSeq}) with {devices} devices", {
+      bdSeq: this.#bdSeq,
+      devices: [...this.#devices.values()].filter((d) => d.born).length,
+    });
+  }
+
+  async #deviceBirth(session: MqttSession, d: Device): Promise<void> {
+    const { ctx } = this.#f;
+    const metrics: OutMetric[] = [];
+    for (const [id, name] of d.metrics) {
+      const p = ctx.store.get(id);
+      if (!p) {
+        d.metrics.delete(id);
+        d.byName.delete(name);
+        continue;
+      }
+      const m: OutMetric = {
+        name,
+        alias: this.#alias(id),
+        timestamp: p.time,
+        type: p.type,
+        value: p.value,
+      };
+      const props = this.#properties(p, false);
+      if (props) m.properties = props;
+      metrics.push(m);
+    }
+    const payload = encodePayload({ timestamp: ctx.clock.now(), seq: this.#nextSeq(), metrics });
+    const max = this.#f.effective.maxPayload;
+    if (max > 0 && payload.length > max) {
+      ctx.log.error(
+        "DBIRTH of {device} is {size} bytes, above --mqtt-max-payload {max}: a birth cannot be split; the broker may refuse it",
+        { device: d.id, size: payload.length, max },
+      );
+    }
+    d.born = true;
+    d.dirty = false;
+    await session.publish({ topic: this.#topic("DBIRTH", d.id), payload, qos: 0, retain: false });
+  }
+
+  async #data(session: MqttSession, d: Device, metrics: OutMetric[]): Promise<void> {
+    const now = this.#f.ctx.clock.now();
+    // Measured with the largest seq; the real seq is taken in publish order below.
+    const chunks = chunkBySize(
+      metrics,
+      this.#f.effective.maxPayload,
+      (c) => encodePayload({ timestamp: now, seq: 255, metrics: c }).length,
+    );
+    const window: Promise<void>[] = [];
+    for (const chunk of chunks) {
+      window.push(session.publish({
+        topic: this.#topic("DDATA", d.id),
+        payload: encodePayload({ timestamp: now, seq: this.#nextSeq(), metrics: chunk }),
+        qos: this.#f.qos,
+        retain: false,
+      }));
+    }
+    await Promise.all(window);
+  }
+
+  caughtUp(): Promise<void> {
+    // The births already carried every metric's current value.
+    return Promise.resolve();
+  }
+
+  async publish(session: MqttSession, points: Point[], historical: boolean): Promise<void> {
+    const byDevice = new Map<Device, OutMetric[]>();
+    const touched = new Set<Device>();
+    for (const p of points) {
+      let d: Device | undefined;
+      if (historical) {
+        d = this.#devices.get(sparkplugName(p.id).device);
+        // History is only sent for metrics the current births declared.
+        if (!d?.born || !d.metrics.has(p.id)) continue;
+      } else {
+        d = this.#track(p);
+        touched.add(d);
+        if (!d.born || d.dirty) continue;
+      }
+      const m: OutMetric = {
+        alias: this.#alias(p.id),
+        timestamp: p.time,
+        type: p.type,
+        value: p.value,
+      };
+      if (historical) m.historical = true;
+      const props = this.#properties(p, false);
+      if (props) m.properties = props;
+      let list = byDevice.get(d);
+      if (!list) byDevice.set(d, list = []);
+      list.push(m);
+    }
+    for (const d of touched) {
+      const allLost = d.lost.size >= d.metrics.size;
+      if (allLost && d.born) {
+        d.born = false;
+        byDevice.delete(d);
+        this.#f.ctx.log.info("Sparkplug DDEATH of {device}: its source is lost", { device: d.id });
+        await session.publish({
+          topic: this.#topic("DDEATH", d.id),
+          payload: encodePayload({
+            timestamp: this.#f.ctx.clock.now(),
+            seq: this.#nextSeq(),
+            metrics: [],
+          }),
+          qos: this.#f.qos,
+          retain: false,
+        });
+      } else if (!allLost && (!d.born || d.dirty)) {
+        byDevice.delete(d);
+        await this.#deviceBirth(session, d);
+      }
+    }
+    for (const [d, metrics] of byDevice) {
+      if (d.born) await this.#data(session, d, metrics);
+    }
+  }
+
+  async message(session: MqttSession, topic: string, payload: Uint8Array): Promise<void> {
+    const { ctx } = this.#f;
+    if (this.#primary && topic === `${ns}/STATE/${this.#primary}`) {
+      let online = false;
+      try {
+        online = (JSON.parse(new TextDecoder().decode(payload)) as { online?: unknown }).online ===
+          true;
+      } catch { /* not Sparkplug 3.0 STATE JSON: treated as offline */ }
+      if (online && !session.ready) {
+        ctx.log.info("Primary host {host} is online", { host: this.#primary });
+        await this.#birth(session);
+        session.ready = true;
+      } else if (!online && session.ready) {
+        ctx.log.warn("Primary host {host} went offline; reconnecting and buffering meanwhile", {
+          host: this.#primary,
+        });
+        session.ready = false;
+        session.restart("primary host offline");
+      }
+      return;
+    }
+    let p;
+    try {
+      p = decodePayload(payload);
+    } catch (e) {
+      ctx.log.warn("Ignoring a command on {topic} that is not a Sparkplug payload: {error}", {
+        topic,
+        error: (e as Error).message,
+      });
+      return;
+    }
+    if (topic === this.#topic("NCMD")) {
+      if (p.metrics.some((m) => m.name === rebirthMetric && m.raw === true)) {
+        ctx.log.info("Sparkplug rebirth requested");
+        if (session.ready) await this.#birth(session);
+      }
+      return;
+    }
+    const prefix = `${this.#topic("DCMD")}/`;
+    if (!topic.startsWith(prefix)) return;
+    const d = this.#devices.get(topic.slice(prefix.length));
+    if (!d?.born) return;
+    const results: OutMetric[] = [];
+    for (const m of p.metrics) {
+      const id = m.alias !== undefined ? this.#byAlias.get(m.alias) : d.byName.get(m.name ?? "");
+      const point = id !== undefined && d.metrics.has(id) ? ctx.store.get(id) : undefined;
+      if (!point) {
+        ctx.log.warn("DCMD for unknown metric {metric} of {device}", {
+          metric: m.name ?? String(m.alias),
+          device: d.id,
+        });
+        continue;
+      }
+      let status: StatusCode;
+      try {
+        status = await ctx.write({ id: point.id, value: metricValue(m, point.type), via: [] });
+      } catch (e) {
+        ctx.log.warn("DCMD for {id} has a value of the wrong type: {error}", {
+          id: point.id,
+          error: (e as Error).message,
+        });
+        status = Status.BadTypeMismatch;
+      }
+      const now: StoredPoint = ctx.store.get(point.id) ?? point;
+      results.push({
+        alias: this.#alias(point.id),
+        timestamp: now.time,
+        type: now.type,
+        value: now.value,
+        properties: [
+          ...(this.#properties(now, true) ?? []),
+          { key: "WriteStatus", type: "String", value: statusName(status) },
+          { key: "WriteStatusCode", type: "UInt32", value: status >>> 0 },
+        ],
+      });
+    }
+    if (results.length > 0 && session.ready && d.born) await this.#data(session, d, results);
+  }
+
+  async goodbye(session: MqttSession): Promise<void> {
+    if (!this.#born) return;
+    this.#born = false;
+    await session.publish({
+      topic: this.#topic("NDEATH"),
+      payload: this.#death(),
+      qos: 1,
+      retain: false,
+    });
+  }
+}
