@@ -79,6 +79,11 @@ export class LinkAdapter implements Adapter {
     return this.#link;
   }
 
+  /** Bytes written to the socket and not yet taken by the kernel: bounded by design. */
+  get bufferedBytes(): number {
+    return this.#socket?.writableLength ?? 0;
+  }
+
   async start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
     this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
