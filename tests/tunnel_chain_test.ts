@@ -156,7 +156,17 @@ Deno.test("killing the plant shows at the last hop at once with the cause, and a
   await chainCerts(dir.path, ["plant1", "dmz", "it", "ops"]);
   const p1 = freePort(), p2 = freePort();
   let dmz: Proc | null = null, it: Proc | null = null, plant: Proc | null = null;
-  const plantFlags = ["--sim", "50", "--sim-rate", "20", "--push", `dmz=127.0.0.1:${p1}`, ...fast];
+  // The first address is dead: the plant must go on to the next one, each time it connects.
+  const dead = freePort();
+  const plantFlags = [
+    "--sim",
+    "50",
+    "--sim-rate",
+    "20",
+    "--push",
+    `dmz=127.0.0.1:${dead},127.0.0.1:${p1}`,
+    ...fast,
+  ];
   try {
     dmz = await startHop(dir.path, "dmz", [
       "--listen",

@@ -75,9 +75,12 @@ export class ListenerAdapter implements Adapter {
     });
     // A failed or timed-out handshake does not close the socket by itself.
     server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
-      log.warn("Refused a connection from {remote}: {error}", {
+      log.warn("Refused a connection from {remote}: TLS handshake failed: {error}", {
         remote: socket.remoteAddress ?? "?",
-        error: e.message,
+        // OpenSSL aborts the handshake on a certificate from another CA; Node reports a hang-up.
+        error: e.message === "socket hang up"
+          ? "the client's certificate was refused or it gave up"
+          : e.message,
       });
       socket.destroy();
     });
