@@ -125,6 +125,7 @@ export async function runWatch(o: WatchOptions): Promise<number> {
   });
   const ctx: HopContext = {
     hop: o.name,
+    // A watcher is no hop: its link adapter reads only the certificate paths from the config.
     config: { tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsCa: o.tlsCa } as HopConfig,
     store,
     clock: systemClock,
