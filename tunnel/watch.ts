@@ -98,7 +98,10 @@ export async function runWatch(o: WatchOptions): Promise<number> {
   await setupLogging({ format: "text", level: "warning" });
   const print = o.print ?? ((line: string) => console.log(line));
   const store = new PointStore(o.name);
-  const shown = o.filter.length ? writePolicy(o.filter) : () => true;
+  const filter = o.filter.length ? writePolicy(o.filter) : () => true;
+  let stopping = false;
+  // Closing our own end fails every point locally; that is not news from the hop watched.
+  const shown = (id: string) => !stopping && filter(id);
   store.subscribe({
     onUpdate: (p) => shown(p.id) && print(pointLine(p)),
     onRemove: (p) => shown(p.id) && print(pointLine(p, true)),
@@ -138,6 +141,7 @@ export async function runWatch(o: WatchOptions): Promise<number> {
     if (abort.signal.aborted) resolve();
     abort.signal.addEventListener("abort", () => resolve(), { once: true });
   });
+  stopping = true;
   await link.stop();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     try {
