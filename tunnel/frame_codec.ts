@@ -139,20 +139,38 @@ export function helloFrame(hello: Hello): Uint8Array {
 
 /** Encodes a data batch. */
 export function dataFrame(batch: DataBatch): Uint8Array {
-  const defs: unknown[] = [];
-  for (const d of batch.defs) defs.push(d.index, d.id, d.type, d.hops);
-  const states: unknown[] = [];
-  for (const s of batch.states) {
-    const c = s.cause;
-    states.push(
-      s.index,
-      s.value,
-      s.status,
-      s.time,
-      c === null ? null : [c.hop, c.via, c.since, c.reason],
-    );
-  }
-  return encodeFrame(FrameType.Data, [defs, states, batch.removed]);
+  const raw: RawBatch = { defs: [], states: [], removed: batch.removed };
+  for (const d of batch.defs) pushDefinition(raw, d.index, d.id, d.type, d.hops);
+  for (const s of batch.states) pushState(raw, s.index, s.value, s.status, s.time, s.cause);
+  return rawDataFrame(raw);
+}
+
+/** Appends a definition to a batch being built (the link's hot path builds flat arrays directly). */
+export function pushDefinition(
+  b: RawBatch,
+  index: number,
+  id: string,
+  type: DataType,
+  hops: string[],
+): void {
+  b.defs.push(index, id, type, hops);
+}
+
+/** Appends a state to a batch being built. */
+export function pushState(
+  b: RawBatch,
+  index: number,
+  value: Value,
+  status: number,
+  time: number,
+  c: FailureCause | null,
+): void {
+  b.states.push(index, value, status, time, c === null ? null : [c.hop, c.via, c.since, c.reason]);
+}
+
+/** Encodes a batch built with {@link pushDefinition} and {@link pushState}. */
+export function rawDataFrame(b: RawBatch): Uint8Array {
+  return encodeFrame(FrameType.Data, [b.defs, b.states, b.removed]);
 }
 
 /** Encodes a write request. */

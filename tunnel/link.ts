@@ -18,8 +18,6 @@ import {
 } from "../core/mod.ts";
 import {
   causeOf,
-  type DataBatch,
-  dataFrame,
   decodeFrame,
   definitionAt,
   type Direction,
@@ -31,6 +29,10 @@ import {
   type PointDefinition,
   ProtocolError,
   protocolVersion,
+  pushDefinition,
+  pushState,
+  type RawBatch,
+  rawDataFrame,
   simpleFrame,
   typedValue,
   writeFrame,
@@ -343,13 +345,12 @@ export class Link {
       throw new ProtocolError(`Hello names hop "${h.hop}" but the certificate names "${o.peer}"`);
     }
     if (h.to !== o.hop) throw new ProtocolError(`Hello is meant for hop "${h.to}", not "${o.hop}"`);
-    if (o.role === "listener") {
-      this.#direction = h.direction;
-      this.#sendHello();
-    } else if (h.direction !== this.#direction) {
+    if (o.role === "dialer" && h.direction !== this.#direction) {
       throw new ProtocolError(`Listener answered direction ${h.direction}`);
     }
+    this.#direction = h.direction;
     this.#state = "open";
+    if (o.role === "listener") this.#sendHello();
     o.log.info("Link with {peer} open ({direction}, {role}, this hop {sends})", {
       peer: o.peer,
       direction: this.#direction,
@@ -467,7 +468,7 @@ export class Link {
     const store = this.#o.store;
     const peer = this.#o.peer;
     while (this.#head < this.#queue.length || this.#snapshotLeft === 0) {
-      const batch: DataBatch = { defs: [], states: [], removed: [] };
+      const batch: RawBatch = { defs: [], states: [], removed: [] };
       let bytes = 0;
       let entries = 0;
       while (
@@ -481,19 +482,15 @@ export class Link {
         const p = store.get(this.#ids[idx]!);
         if (p !== undefined && p.origin !== this.#origin && !p.hops.includes(peer)) {
           if (this.#sentType[idx] !== p.type || !sameHops(this.#sentHops[idx], p.hops)) {
-            batch.defs.push({ index: idx, id: p.id, type: p.type, hops: p.hops });
+            pushDefinition(batch, idx, p.id, p.type, p.hops);
             this.#sentType[idx] = p.type;
             this.#sentHops[idx] = p.hops;
             bytes += p.id.length + 40;
           }
-          batch.states.push({
-            index: idx,
-            value: p.value,
-            status: p.status,
-            time: p.time,
-            cause: p.cause,
-          });
-          bytes += sizeOf(p.value) + (p.cause ? 60 : 0);
+          pushState(batch, idx, p.value, p.status, p.time, p.cause);
+          const v = p.value;
+          bytes += typeof v === "number" || typeof v === "boolean" ? 24 : 16 + sizeOf(v);
+          if (p.cause !== null) bytes += 60;
           this.#live[idx] = 1;
         } else if (this.#live[idx] === 1) {
           batch.removed.push(idx);
@@ -510,7 +507,7 @@ export class Link {
       }
       let ok = true;
       if (batch.states.length + batch.removed.length + batch.defs.length > 0) {
-        ok = this.#wire.write(dataFrame(batch));
+        ok = this.#wire.write(rawDataFrame(batch));
       }
       if (this.#snapshotLeft === 0) {
         this.#snapshotLeft = -1;
