@@ -53,7 +53,8 @@ export function hopConfig(dir: string, name: string, flags: string[]) {
 
 /** Starts hop `name` as its own process with exactly its derived permissions. */
 export async function startHop(dir: string, name: string, flags: string[]): Promise<Proc> {
-  const { flags: all, config } = hopConfig(dir, name, ["--status-interval", "0", ...flags]);
+  const quiet = flags.includes("--status-interval") ? [] : ["--status-interval", "0"];
+  const { flags: all, config } = hopConfig(dir, name, [...quiet, ...flags]);
   const proc = new Proc(hopRunArgs(config, all));
   try {
     await proc.waitForLine(flags.includes("--listen") ? /Listening on/ : /Hop \S+ starting/);

@@ -79,7 +79,8 @@ Deno.test("a receiver stalled for seconds while 10,000 points change fast: the s
     );
     assert(round >= 20, `only ${round} rounds`);
     assert(maxPending <= points + 10, `pending ${maxPending}`);
-    assert(maxBuffered < 4 * 2 ** 20, `buffered ${maxBuffered}`);
+    // The link stops writing once 4 MiB wait in the socket; one more batch may be on its way.
+    assert(maxBuffered < 5 * 2 ** 20, `buffered ${maxBuffered}`);
 
     const final = round * points;
     const t0 = performance.now();

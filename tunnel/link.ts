@@ -43,6 +43,8 @@ import {
 export interface Wire {
   /** Queues bytes; returns false when the stream's buffer is full and a drain will follow. */
   write(bytes: Uint8Array): boolean;
+  /** Bytes queued and not yet taken by the kernel. */
+  buffered(): number;
   /** Ends the stream (idempotent). */
   close(): void;
 }
@@ -73,6 +75,8 @@ export interface LinkOptions {
   maxFrame: number;
   /** How long a write request waits for its result, ms. */
   writeTimeout: number;
+  /** Bytes left queued in the wire before the link waits for a drain (default 4 MiB). */
+  sendBuffer?: number;
   /** Performs a write that arrived from the peer (this hop's policy, then onward). */
   onWrite(request: WriteRequest): Promise<StatusCode>;
   /** Called once when hello has been exchanged. */
@@ -92,6 +96,12 @@ export function linkOrigin(peer: string): string {
 const batchBytes = 256 * 1024;
 /** Most point entries in one data frame. */
 const batchPoints = 4096;
+/**
+ * Default bytes a link may leave queued in its socket before it waits for a
+ * drain. Above Node's 16 KiB high-water mark on purpose: a busy hop gets round
+ * its event loop seldom, and one frame per round would starve the link.
+ */
+const defaultSendBuffer = 4 * 1024 * 1024;
 
 /** A rough encoded size of a value, to cut batches before they grow large. */
 function sizeOf(v: unknown): number {
@@ -514,7 +524,7 @@ export class Link {
         ok = this.#wire.write(simpleFrame(FrameType.SnapshotEnd, this.#index.size)) && ok;
       }
       if (this.#state !== "open") return;
-      if (!ok) {
+      if (!ok && this.#wire.buffered() >= (this.#o.sendBuffer ?? defaultSendBuffer)) {
         this.#writable = false;
         return;
       }

@@ -198,6 +198,7 @@ export class LinkAdapter implements Adapter {
     let opened = false;
     const wire = {
       write: (bytes: Uint8Array) => socket.write(bytes),
+      buffered: () => socket.writableLength,
       close: () => {
         socket.end();
         closeTimer = ctx.clock.setTimeout(() => socket.destroy(), closeGrace);
