@@ -72,7 +72,7 @@ async function plainClient(port: number, text: string | null): Promise<number> {
   }
 }
 
-Deno.test("the listener refuses a wrong CA, an unlisted name, plaintext, garbage, oversize frames, slow and half-open peers and too many links, while the chain keeps flowing", async () => {
+Deno.test("the listener refuses a wrong CA, an unlisted name, plaintext, garbage, oversize frames, slow and half-open peers and too many links, a dialer refuses a listener with the wrong name, and the chain keeps flowing", async () => {
   await using dir = await tempDir();
   await chainCerts(dir.path, ["plant1", "dmz", "ops", "it2", "it3", "mallory"]);
   await initCa(join(dir.path, "ca2"));
@@ -105,6 +105,10 @@ Deno.test("the listener refuses a wrong CA, an unlisted name, plaintext, garbage
     await waitForPoints(ops.hop, "plant1/sim/", 20, "good");
     const log = dmz;
     const logged = (re: RegExp) => log.waitForLine(re, 5000);
+    const rss = () =>
+      Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${log.child.pid}/status`))?.[1]) /
+      1024;
+    const rssBefore = rss();
 
     // A certificate named like a peer but issued by another CA.
     const evil = {
@@ -157,6 +161,22 @@ Deno.test("the listener refuses a wrong CA, an unlisted name, plaintext, garbage
     const silent = await halfOpen;
     console.log(`half-open peer dropped after ${silent.ms.toFixed(0)} ms (link timeout 1000)`);
     await logged(/Link with it2 lost \(heartbeat timeout/);
+
+    // A dialer that reaches a listener whose certificate names another hop than it dialled
+    // ("it" instead of dmz) refuses it and receives nothing.
+    {
+      await using confused = await localHop(dir.path, "it3", ["--pull", `it=127.0.0.1:${p1}`]);
+      const status = await waitFor("the dialer to refuse the listener", () => {
+        const s = confused.hop.statuses().find((x) => x.name === "link:it");
+        return s?.lastError?.includes('not hop "it"') ? s : undefined;
+      });
+      assert(status.connection !== "connected");
+      assert(pointsOf(confused.hop.store.values(), "plant1/").length === 0);
+    }
+
+    const rssAfter = rss();
+    console.log(`dmz RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB across the attacks`);
+    assert(rssAfter - rssBefore < 64, "refused connections must not pile up");
 
     // Through all of it the plant's link stayed up and data kept flowing to ops.
     assert(!log.lines.some((l) => /Link with plant1 lost/.test(l)), log.output());
