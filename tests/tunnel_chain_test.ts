@@ -13,7 +13,7 @@ import {
   stopAll,
   waitForPoints,
 } from "./_chain.ts";
-import { freePort, mainModule, Proc, tempDir, waitFor } from "./_helpers.ts";
+import { freePort, mainModule, Proc, runHopgate, tempDir, waitFor } from "./_helpers.ts";
 
 const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
 
@@ -204,6 +204,11 @@ Deno.test("killing the plant shows at the last hop at once with the cause, and a
       "dmz to report its plant link down",
       () => ops.hop.store.get("dmz/$links/plant1/connected")?.value === false,
     );
+    await waitFor(
+      "the down link's last round trip to turn uncertain",
+      () =>
+        ops.hop.store.get("dmz/$links/plant1/rtt_ms")?.status === Status.UncertainLastUsableValue,
+    );
 
     plant = await startHop(dir.path, "plant1", plantFlags);
     const after = await waitForPoints(ops.hop, "plant1/sim/", 50, "good");
@@ -268,4 +273,10 @@ Deno.test("a black-holed link fails its points within the link timeout, and reco
   } finally {
     await stopAll(plant, dmz);
   }
+});
+
+Deno.test("watch refuses an address that is not [hop=]host:port, with exit code 2", async () => {
+  const r = await runHopgate(["watch", "dmz=nowhere", "--name", "ops"]);
+  assertEquals(r.code, 2, r.stderr);
+  assert(/"dmz=nowhere" is not \[hop=\]host:port/.test(r.stderr), r.stderr);
 });

@@ -36,13 +36,23 @@ export class LinkPoints {
       { ...base, id: this.#ids.since, value: new Date(now), type: "DateTime" },
       linkPointsOrigin,
     );
-    if (s.get(this.#ids.rtt) === undefined) {
+    const rtt = s.get(this.#ids.rtt);
+    if (rtt === undefined) {
       s.apply({
         ...base,
         id: this.#ids.rtt,
         value: null,
         type: "Double",
         status: Status.BadWaitingForInitialData,
+      }, linkPointsOrigin);
+    } else if (!connected && rtt.status === Status.Good) {
+      // The last round trip of a link that is down says little about the next one.
+      s.apply({
+        ...base,
+        id: this.#ids.rtt,
+        value: rtt.value,
+        type: "Double",
+        status: Status.UncertainLastUsableValue,
       }, linkPointsOrigin);
     }
   }
