@@ -280,3 +280,53 @@ Deno.test("watch refuses an address that is not [hop=]host:port, with exit code 
   assertEquals(r.code, 2, r.stderr);
   assert(/"dmz=nowhere" is not \[hop=\]host:port/.test(r.stderr), r.stderr);
 });
+
+Deno.test("a reconnect resynchronises the chain exactly, including points removed while the link was down", async () => {
+  await using dir = await tempDir();
+  await chainCerts(dir.path, ["src", "dmz", "ops"]);
+  const p1 = freePort();
+  await using proxy = new Proxy(p1);
+  let dmz: Proc | null = null;
+  try {
+    dmz = await startHop(dir.path, "dmz", [
+      "--listen",
+      `127.0.0.1:${p1}`,
+      "--peers",
+      "src,ops",
+      ...fast,
+    ]);
+    // The source runs in this process so the test can remove points from it.
+    await using src = await localHop(dir.path, "src", [
+      "--push",
+      `dmz=127.0.0.1:${proxy.port}`,
+      ...fast,
+    ]);
+    const put = (i: number, value: number) =>
+      src.hop.store.apply({
+        id: `src/p/${i}`,
+        value,
+        type: "Double",
+        status: Status.Good,
+        time: Date.now(),
+        hops: [],
+        cause: null,
+      }, "test");
+    for (let i = 0; i < 100; i++) put(i, i);
+    await using ops = await localHop(dir.path, "ops", ["--pull", `dmz=127.0.0.1:${p1}`, ...fast]);
+    await waitForPoints(ops.hop, "src/p/", 100, "good");
+
+    proxy.blackHole = true;
+    await waitForPoints(ops.hop, "src/p/", 100, "uncertain");
+    for (let i = 0; i < 100; i += 10) src.hop.store.remove(`src/p/${i}`);
+    for (let i = 1; i < 100; i += 10) put(i, 1000 + i);
+    put(100, 100);
+    proxy.blackHole = false;
+
+    const after = await waitForPoints(ops.hop, "src/p/", 91, "good", 15_000);
+    const want = pointsOf(src.hop.store.values(), "src/p/");
+    assertEquals(after.map((p) => [p.id, p.value]), want.map((p) => [p.id, p.value]));
+    assert(after.every((p) => p.cause === null));
+  } finally {
+    await stopAll(dmz);
+  }
+});
