@@ -135,6 +135,7 @@ export class Link {
   #reader: FrameReader;
   #origin: string;
   #lastRx: number;
+  #startedAt: number;
   #silenceTimer: TimerId = 0;
   #pingTimer: TimerId = 0;
   #closeReason = "";
@@ -168,6 +169,7 @@ export class Link {
     this.#reader = new FrameReader(options.maxFrame);
     this.#origin = linkOrigin(options.peer);
     this.#lastRx = options.clock.now();
+    this.#startedAt = this.#lastRx;
   }
 
   get state(): LinkState {
@@ -268,11 +270,17 @@ export class Link {
     this.#wire.write(helloFrame(hello));
   }
 
+  /**
+   * Arms the timer that ends a silent link. Before hello the deadline counts
+   * from the start, not from the last byte, so a peer trickling its hello a
+   * byte at a time cannot hold a slot.
+   */
   #armSilence(): void {
-    const due = this.#lastRx + this.#o.timeout - this.#o.clock.now();
+    const since = () => this.#state === "hello" ? this.#startedAt : this.#lastRx;
+    const due = since() + this.#o.timeout - this.#o.clock.now();
     this.#silenceTimer = this.#o.clock.setTimeout(() => {
       if (this.#state === "closed") return;
-      if (this.#o.clock.now() - this.#lastRx >= this.#o.timeout) {
+      if (this.#o.clock.now() - since() >= this.#o.timeout) {
         this.close(
           this.#state === "hello"
             ? `no hello within ${this.#o.timeout} ms`

@@ -292,6 +292,17 @@ Deno.test("a listener closes a link whose hello is missing, late or names the wr
   assertEquals(silent.state, "closed");
   assert(/no hello/.test(silent.closeReason), silent.closeReason);
 
+  const trickle = new Link(new Pipe(), base);
+  trickle.start();
+  const hello = helloFrame({ version: 1, hop: "plant1", to: "dmz", direction: "push" });
+  for (let i = 0; i < 5; i++) {
+    trickle.receive(hello.subarray(i, i + 1));
+    clock.advance(999);
+  }
+  clock.advance(5);
+  assertEquals(trickle.state, "closed", "a hello trickled a byte at a time must not hold the slot");
+  assert(/no hello/.test(trickle.closeReason), trickle.closeReason);
+
   const liar = new Link(new Pipe(), base);
   liar.start();
   liar.receive(helloFrame({ version: 1, hop: "it", to: "dmz", direction: "push" }));
