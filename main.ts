@@ -4,6 +4,7 @@
  */
 import meta from "./deno.json" with { type: "json" };
 import { adapterFactories } from "./adapters/all.ts";
+import { runWatch, tunnelAdapters, watchCommandOptions } from "./tunnel/mod.ts";
 import {
   addHopOptions,
   CertError,
@@ -20,9 +21,9 @@ import {
   shellQuote,
 } from "./core/mod.ts";
 
-/** Every adapter (and link) a configuration asks for. */
+/** Every adapter (and link) a configuration asks for: sources first, then the tunnel. */
 function makeAdapters(config: HopConfig) {
-  return adapterFactories.flatMap((make) => make(config));
+  return [...adapterFactories.flatMap((make) => make(config)), ...tunnelAdapters(config)];
 }
 
 const program = new Command("hopgate")
@@ -89,6 +90,23 @@ certs.command("issue <hop>")
     const outDir = opts.out ?? `hopgate-data/${hop}/certs`;
     const out = await issueHopCert(hop, { caDir: opts.caDir, outDir, days: Number(opts.days) });
     console.log(`Wrote ${out.cert}, ${out.key} and ${out.ca} for hop ${hop}`);
+  });
+
+program.command("watch <address>")
+  .description("Pull a hop's data set and print each point change as a JSON line ([hop=]host:port)")
+  .requiredOption(
+    "--name <hop>",
+    "This watcher's name, as in its certificate and the hop's --peers",
+  )
+  .option("--filter <pattern,...>", "Print only point ids matching these patterns (* and **)")
+  .option(
+    "--tls-cert <file>",
+    "The watcher's certificate (default: <name>.crt in ./hopgate-data/<name>/certs)",
+  )
+  .option("--tls-key <file>", "The watcher's private key")
+  .option("--tls-ca <file>", "The chain's CA certificate")
+  .action(async (address: string, opts: Record<string, string | undefined>) => {
+    Deno.exitCode = await runWatch(watchCommandOptions(address, opts));
   });
 
 program.command("demo")

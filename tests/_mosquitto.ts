@@ -97,17 +97,24 @@ export class Mosquitto {
       args: ["-c", join(this.setup.dir, "mosquitto.conf")],
       stdin: "null",
       stdout: "null",
-      stderr: "null",
+      stderr: "piped",
     }).spawn();
+    const child = this.#child;
+    let exited: Deno.CommandStatus | null = null;
+    const stderr = new Response(child.stderr).text();
+    child.status.then((s) => exited = s);
     for (const port of [this.setup.tlsPort, this.setup.plainPort, this.setup.authPort]) {
       await waitFor(`mosquitto listening on ${port}`, async () => {
+        if (exited) {
+          throw new Error(`mosquitto exited with ${exited.code}: ${await stderr}`);
+        }
         try {
           (await Deno.connect({ hostname: "127.0.0.1", port })).close();
           return true;
         } catch {
           return false;
         }
-      }, 5000);
+      }, 15_000);
     }
   }
 

@@ -1,16 +1,21 @@
 /** A hop gets exactly the permissions its configuration needs: tested by running it under them. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
-import { derivePermissions, hopRunArgs, permissionFlags, resolveConfig } from "../core/mod.ts";
+import {
+  derivePermissions,
+  hopRunArgs,
+  initCa,
+  issueHopCert,
+  permissionFlags,
+  resolveConfig,
+} from "../core/mod.ts";
 import { freePort, Proc, runDeno, runHopgate, tempDir } from "./_helpers.ts";
 
-/** Writes placeholder TLS files so validation passes (their content is not read by this test). */
+/** Makes the hop's certificate where it looks by default (the link loads it at start). */
 async function tlsFiles(dir: string) {
-  const certs = join(dir, "certs");
-  await Deno.mkdir(certs, { recursive: true });
-  for (const f of ["plant1.crt", "plant1.key", "ca.crt"]) {
-    await Deno.writeTextFile(join(certs, f), "placeholder\n");
-  }
+  const caDir = join(dir, "ca");
+  await initCa(caDir);
+  await issueHopCert("plant1", { caDir, outDir: join(dir, "certs") });
 }
 
 function pushOnly(dir: string, port: number) {
@@ -54,7 +59,8 @@ Deno.test("a hop run with exactly its derived permissions works, and cannot list
   const { flags, config } = pushOnly(dir.path, port);
   const hop = new Proc(hopRunArgs(config, flags));
   try {
-    await hop.waitForLine(/Status: 50 points, \d+ updates\/s/);
+    // The simulator's 50 points and the dmz link's three health points.
+    await hop.waitForLine(/Status: 53 points, \d+ updates\/s/);
     assert(!/Refusing|Missing permissions/.test(hop.output()), hop.output());
   } finally {
     const status = await hop.stop();

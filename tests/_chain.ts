@@ -1,0 +1,192 @@
+/**
+ * Helpers of the tunnel tests: certificates made at test time, hops as
+ * subprocesses under their derived permissions, an in-process hop that pulls
+ * a mirror for inspection, and a loopback proxy that can black-hole a link.
+ */
+import { join } from "node:path";
+import {
+  type Adapter,
+  Hop,
+  hopRunArgs,
+  initCa,
+  issueHopCert,
+  resolveConfig,
+  sameValue,
+  severity,
+  type StoredPoint,
+} from "../core/mod.ts";
+import { simPoint, simValue } from "../adapters/sim/mod.ts";
+import { tunnelAdapters } from "../tunnel/mod.ts";
+import { Proc, waitFor } from "./_helpers.ts";
+
+/** Makes the chain's CA in `<dir>/ca` and each hop's certificate in `<dir>/<hop>/certs`. */
+export async function chainCerts(dir: string, hops: string[]): Promise<void> {
+  const caDir = join(dir, "ca");
+  await initCa(caDir);
+  for (const hop of hops) await issueHopCert(hop, { caDir, outDir: join(dir, hop, "certs") });
+}
+
+/** Flags as a flat list (`["--name", "x", "--sim", "5"]`) → raw configuration values. */
+function flagValues(flags: string[]): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (let i = 0; i < flags.length; i++) {
+    const key = flags[i]!.slice(2);
+    const next = flags[i + 1];
+    if (next === undefined || next.startsWith("--")) values[key] = true;
+    else {
+      const prev = values[key];
+      values[key] = prev === undefined ? next : [...(Array.isArray(prev) ? prev : [prev]), next];
+      i++;
+    }
+  }
+  return values;
+}
+
+/** The configuration of hop `name` whose data directory is `<dir>/<name>`. */
+export function hopConfig(dir: string, name: string, flags: string[]) {
+  const all = ["--name", name, "--data-dir", join(dir, name), ...flags];
+  return {
+    flags: all,
+    config: resolveConfig([{ label: null, baseDir: dir, values: flagValues(all) }]),
+  };
+}
+
+/** Starts hop `name` as its own process with exactly its derived permissions. */
+export async function startHop(dir: string, name: string, flags: string[]): Promise<Proc> {
+  const quiet = flags.includes("--status-interval") ? [] : ["--status-interval", "0"];
+  const { flags: all, config } = hopConfig(dir, name, [...quiet, ...flags]);
+  const proc = new Proc(hopRunArgs(config, all));
+  try {
+    await proc.waitForLine(flags.includes("--listen") ? /Listening on/ : /Hop \S+ starting/);
+  } catch (e) {
+    await proc.stop();
+    throw new Error(`${name} did not start: ${(e as Error).message}\n${proc.output()}`);
+  }
+  return proc;
+}
+
+/** An in-process hop (tunnel only) whose store the test inspects. */
+export async function localHop(
+  dir: string,
+  name: string,
+  flags: string[],
+): Promise<{ hop: Hop; adapters: Adapter[] } & AsyncDisposable> {
+  const { config } = hopConfig(dir, name, flags);
+  const adapters = tunnelAdapters(config);
+  const hop = new Hop(config, adapters);
+  await hop.start();
+  return { hop, adapters, [Symbol.asyncDispose]: () => hop.stop("test done") };
+}
+
+/** Stops every process given, even when some fail. */
+export async function stopAll(...procs: (Proc | null | undefined)[]): Promise<void> {
+  await Promise.all(procs.map((p) => p?.stop().catch(() => {})));
+}
+
+/** The points of `store`-like iterables whose id starts with `prefix`, sorted by id. */
+export function pointsOf(points: Iterable<StoredPoint>, prefix: string): StoredPoint[] {
+  return [...points].filter((p) => p.id.startsWith(prefix)).sort((a, b) =>
+    a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+  );
+}
+
+/** Waits until `count` points under `prefix` are held, all of the given severity. */
+export function waitForPoints(
+  hop: Hop,
+  prefix: string,
+  count: number,
+  want: "good" | "uncertain" | "bad",
+  ms = 10_000,
+): Promise<StoredPoint[]> {
+  return waitFor(`${count} ${want} points under ${prefix} at ${hop.config.name}`, () => {
+    const ps = pointsOf(hop.store.values(), prefix);
+    return ps.length === count && ps.every((p) => severity(p.status) === want) ? ps : undefined;
+  }, ms);
+}
+
+/** A loopback TCP proxy in front of a listener that can stop forwarding (a black hole). */
+export class Proxy implements AsyncDisposable {
+  readonly port: number;
+  blackHole = false;
+  #listener: Deno.Listener;
+  #conns = new Set<Deno.Conn>();
+  #loop: Promise<void>;
+
+  constructor(target: number) {
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    this.#loop = this.#accept(target);
+  }
+
+  async #accept(target: number): Promise<void> {
+    for await (const down of this.#listener) {
+      let up: Deno.Conn;
+      try {
+        up = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      } catch {
+        down.close();
+        continue;
+      }
+      this.#conns.add(down).add(up);
+      // A close crosses the proxy only while it forwards: a dead route carries no FIN either.
+      const close = (from: Deno.Conn) => {
+        for (const c of this.blackHole ? [from] : [down, up]) {
+          if (this.#conns.delete(c)) c.close();
+        }
+      };
+      void this.#pump(down, up).finally(() => close(down));
+      void this.#pump(up, down).finally(() => close(up));
+    }
+  }
+
+  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) return;
+        // While black-holed the bytes vanish, as on a dead route: no reset, no end.
+        if (!this.blackHole) {
+          let off = 0;
+          while (off < n) off += await to.write(buf.subarray(off, n));
+        }
+      }
+    } catch { /* closed */ }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#listener.close();
+    for (const c of this.#conns) c.close();
+    this.#conns.clear();
+    await this.#loop.catch(() => {});
+  }
+}
+
+/**
+ * Checks that `points` are exactly simulator points of hop `hop`: every one of
+ * the `count` ids present with its type, a value the simulator gives that point
+ * at some change number below `maxChanges`, and the hop path `hops`.
+ */
+export function assertSimMirror(
+  points: StoredPoint[],
+  o: { hop: string; seed: number; count: number; hops: string[]; maxChanges?: number },
+): void {
+  const problems: string[] = [];
+  if (points.length !== o.count) problems.push(`${points.length} points, not ${o.count}`);
+  for (const p of points) {
+    const i = Number(p.id.split("/").at(-1));
+    const want = simPoint(o.hop, i);
+    if (p.id !== want.id || p.type !== want.type) problems.push(`${p.id} is not ${want.id}`);
+    let ok = false;
+    for (let n = 0; n < (o.maxChanges ?? 50) && !ok; n++) {
+      ok = sameValue(simValue(o.seed, i, n), p.value);
+    }
+    if (!ok) problems.push(`${p.id} = ${String(p.value)} is no value of the simulator`);
+    if (p.hops.join(">") !== o.hops.join(">")) problems.push(`${p.id} came via ${p.hops}`);
+    if (want.type === "Int64" && typeof p.value !== "bigint") {
+      problems.push(`${p.id} lost its bigint`);
+    }
+    if (problems.length > 5) break;
+  }
+  if (problems.length) throw new Error(`Mirror differs from the source: ${problems.join("; ")}`);
+}

@@ -1,0 +1,120 @@
+import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert";
+import type { DataType, Value } from "../core/mod.ts";
+import {
+  causeOf,
+  dataFrame,
+  decodeFrame,
+  definitionAt,
+  encodeFrame,
+  type Frame,
+  FrameReader,
+  FrameType,
+  helloFrame,
+  ProtocolError,
+  typedValue,
+  writeFrame,
+} from "./frame_codec.ts";
+
+/** Decodes every frame in `bytes`. */
+function frames(bytes: Uint8Array, max = 1 << 20): Frame[] {
+  return new FrameReader(max).push(bytes).map(([t, b]) => decodeFrame(t, b));
+}
+
+const samples: [DataType, Value][] = [
+  ["Int64", (1n << 62n) + 12345n],
+  ["Int64", -(2n ** 63n)],
+  ["Int64", 7n],
+  ["UInt64", 2n ** 64n - 1n],
+  ["UInt64", (1n << 53n) + 1n],
+  ["UInt64", 0n],
+  ["Double", 0.1 + 0.2],
+  ["Double", NaN],
+  ["Float", 1.5],
+  ["Int32", -2147483648],
+  ["UInt32", 4294967295],
+  ["Boolean", false],
+  ["String", "Grüße ✓"],
+  ["DateTime", new Date(1_700_000_000_123)],
+  ["ByteString", new Uint8Array([0, 1, 254, 255])],
+  ["Int64[]", [1n, (1n << 60n) + 3n, -5n]],
+  ["Double[]", [1.25, -3, 1e300, -Infinity]],
+  ["String[]", []],
+  ["ByteString[]", [new Uint8Array([9]), new Uint8Array(0)]],
+  ["Double", null],
+];
+
+Deno.test("data frames round-trip every value type exactly, including 64-bit integers beyond 2^53", () => {
+  const batch = {
+    defs: samples.map(([type], i) => ({ index: i, id: `p/x/${i}`, type, hops: ["p", "q"] })),
+    states: samples.map(([, value], i) => ({
+      index: i,
+      value,
+      status: i === 3 ? 0x808a0000 : 0,
+      time: 1_700_000_000_000 + i,
+      cause: i === 3 ? { hop: "q", via: "link:p", since: 17, reason: "connection reset" } : null,
+    })),
+    removed: [42],
+  };
+  const [f] = frames(dataFrame(batch));
+  assert(f && f.type === FrameType.Data);
+  const defs = samples.map((_, i) => definitionAt(f.batch.defs, i * 4));
+  assertEquals(defs, batch.defs);
+  for (let i = 0; i < samples.length; i++) {
+    const [type, value] = samples[i]!;
+    const got = typedValue(type, f.batch.states[i * 5 + 1]);
+    assertEquals(got, value, `${type} ${String(value)}`);
+    if (typeof value === "bigint") assert(typeof got === "bigint");
+    if (value instanceof Uint8Array) assert(got instanceof Uint8Array);
+    assertEquals(f.batch.states[i * 5 + 2], batch.states[i]!.status);
+    assertEquals(causeOf(f.batch.states[i * 5 + 4]), batch.states[i]!.cause);
+  }
+  assertEquals(f.batch.removed, [42]);
+});
+
+Deno.test("hello and write frames round-trip", () => {
+  const bytes = new Uint8Array([
+    ...helloFrame({ version: 1, hop: "plant1", to: "dmz", direction: "push" }),
+    ...writeFrame({ rid: 9, id: "plant1/a", type: "UInt64", value: 2n ** 64n - 2n, via: ["it"] }),
+  ]);
+  const [h, w] = frames(bytes);
+  assertEquals(h, {
+    type: FrameType.Hello,
+    hello: { version: 1, hop: "plant1", to: "dmz", direction: "push" },
+  });
+  assertEquals(w, {
+    type: FrameType.Write,
+    write: { rid: 9, id: "plant1/a", type: "UInt64", value: 2n ** 64n - 2n, via: ["it"] },
+  });
+});
+
+Deno.test("the frame reader reassembles frames split at every byte", () => {
+  const one = encodeFrame(FrameType.Ping, 123);
+  const two = encodeFrame(FrameType.Close, "bye");
+  const all = new Uint8Array([...one, ...two, ...one]);
+  for (let cut = 0; cut <= all.length; cut++) {
+    const r = new FrameReader(1024);
+    const got = [...r.push(all.slice(0, cut)), ...r.push(all.slice(cut))];
+    assertEquals(got.map(([t]) => t), [FrameType.Ping, FrameType.Close, FrameType.Ping]);
+    assertEquals(r.buffered, 0);
+  }
+});
+
+Deno.test("the frame reader refuses a frame claiming more than the limit before buffering it", () => {
+  const r = new FrameReader(1000);
+  const header = new Uint8Array([0x7f, 0xff, 0xff, 0xff, FrameType.Data]);
+  assertThrows(() => r.push(header), /exceeds --max-frame/);
+  assert(r.buffered < 16);
+});
+
+Deno.test("malformed frames are protocol errors, not crashes", () => {
+  assertThrows(() => decodeFrame(FrameType.Hello, new Uint8Array([0xc1])), ProtocolError);
+  assertThrows(() => decodeFrame(77, new Uint8Array([0x01])), ProtocolError);
+  assertThrows(
+    () => decodeFrame(FrameType.Hello, encodeFrame(FrameType.Hello, [1, 2]).slice(5)),
+    ProtocolError,
+  );
+  assertThrows(() => typedValue("Int64", "12"), ProtocolError);
+  assertThrows(() => typedValue("Double[]", 3), ProtocolError);
+  assertThrows(() => definitionAt([1, "x", "NoSuchType", []], 0), ProtocolError);
+  assertThrows(() => new FrameReader(10).push(new Uint8Array([0, 0, 0, 0])), ProtocolError);
+});

@@ -1,0 +1,253 @@
+/**
+ * The adapter behind one peer (`link:<peer>`): the origin of every point
+ * received from that peer, the route of writes toward it, and the owner of
+ * the peer's link health points. It either dials the peer (--push/--pull,
+ * reconnecting with backoff over the peer's addresses in turn) or takes the
+ * connections the listener accepted from it.
+ */
+import type * as tls from "node:tls";
+import {
+  type Adapter,
+  type AdapterStatus,
+  Backoff,
+  type HopContext,
+  type HostPort,
+  Status,
+  type StatusCode,
+  StatusTracker,
+  systemClock,
+  type TimerId,
+  type WriteRequest,
+} from "../core/mod.ts";
+import type { Direction } from "./frame_codec.ts";
+import { Link, linkOrigin, type LinkRole } from "./link.ts";
+import { LinkPoints } from "./link_points.ts";
+import { dialLink, loadTlsMaterial, peerNames, type TlsMaterial } from "./tls.ts";
+
+/** How a link adapter reaches its peer. */
+export type LinkMode =
+  | { kind: "dial"; direction: Direction; addresses: HostPort[] }
+  | { kind: "accept" };
+
+/** Timers and limits of a link (from the tunnel flags). */
+export interface LinkSettings {
+  heartbeat: number;
+  linkTimeout: number;
+  maxFrame: number;
+  writeTimeout: number;
+}
+
+/** Grace period for a closing socket to flush its last frame before it is destroyed. */
+const closeGrace = 1000;
+
+/** One peer's link, dialled or accepted. */
+export class LinkAdapter implements Adapter {
+  readonly name: string;
+  readonly kind = "link";
+  /** The peer's hop name; `null` for a watcher that accepts whichever hop answers. */
+  #peer: string | null;
+  #mode: LinkMode;
+  #settings: LinkSettings;
+  #status: StatusTracker;
+  #ctx: HopContext | null = null;
+  #material: TlsMaterial | null = null;
+  #points: LinkPoints | null = null;
+  #link: Link | null = null;
+  #socket: tls.TLSSocket | null = null;
+  #backoff = new Backoff({ max: 10_000 });
+  #address = 0;
+  #retryTimer: TimerId = 0;
+  #attemptTimer: TimerId = 0;
+  #stopped = false;
+  #onChange: ((connected: boolean, detail: string) => void) | null;
+
+  constructor(
+    peer: string | null,
+    mode: LinkMode,
+    settings: LinkSettings & { onChange?: (connected: boolean, detail: string) => void },
+  ) {
+    this.#peer = peer;
+    this.name = linkOrigin(peer ?? "*");
+    this.#mode = mode;
+    this.#settings = settings;
+    this.#onChange = settings.onChange ?? null;
+    this.#status = new StatusTracker(this.name, this.kind, systemClock);
+  }
+
+  /** The current session, if any (for tests and status). */
+  get link(): Link | null {
+    return this.#link;
+  }
+
+  /** Bytes written to the socket and not yet taken by the kernel: bounded by design. */
+  get bufferedBytes(): number {
+    return this.#socket?.writableLength ?? 0;
+  }
+
+  async start(ctx: HopContext): Promise<void> {
+    this.#ctx = ctx;
+    this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
+    this.#status.running("running");
+    if (this.#peer !== null) {
+      this.#points = new LinkPoints(ctx.store, this.#peer);
+      this.#points.connected(false, ctx.clock.now());
+    }
+    if (this.#mode.kind === "dial") {
+      this.#material = await loadTlsMaterial(ctx.config);
+      this.#status.connection("connecting");
+      this.#dial();
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#stopped = true;
+    const clock = this.#ctx?.clock ?? systemClock;
+    clock.clearTimeout(this.#retryTimer);
+    clock.clearTimeout(this.#attemptTimer);
+    this.#link?.close("hop stopping");
+    this.#socket?.destroy();
+    this.#status.running("stopped");
+    this.#status.connection("down");
+    return Promise.resolve();
+  }
+
+  status(): AdapterStatus {
+    return this.#status.get();
+  }
+
+  /** Forwards a write toward the peer, which holds the point's origin side. */
+  write(request: WriteRequest): Promise<StatusCode> {
+    const point = this.#ctx?.store.get(request.id);
+    const link = this.#link;
+    if (!point || !link || link.state !== "open") return Promise.resolve(Status.BadNotConnected);
+    return link.requestWrite(request, point.type);
+  }
+
+  /** Takes a connection the listener accepted and authenticated as this peer. */
+  attach(socket: tls.TLSSocket): void {
+    if (this.#stopped || this.#mode.kind !== "accept") {
+      socket.destroy();
+      return;
+    }
+    if (this.#link && this.#link.state !== "closed") {
+      this.#link.close("replaced by a new connection from the same hop");
+      this.#socket?.destroy();
+    }
+    this.#run(socket, "listener", null);
+  }
+
+  #dial(): void {
+    if (this.#stopped || this.#mode.kind !== "dial") return;
+    const ctx = this.#ctx!;
+    const { addresses, direction } = this.#mode;
+    const addr = addresses[this.#address % addresses.length]!;
+    const socket = dialLink(this.#material!, { ...addr, peer: this.#peer });
+    this.#socket = socket;
+    let failure = "";
+    let session = false;
+    socket.once("error", (e: Error) => failure ||= e.message);
+    this.#attemptTimer = ctx.clock.setTimeout(() => {
+      if (this.#link?.state !== "open") {
+        failure ||= `no answer within ${this.#settings.linkTimeout} ms`;
+        socket.destroy();
+      }
+    }, this.#settings.linkTimeout);
+    socket.once("secureConnect", () => {
+      if (this.#peer === null) {
+        const names = peerNames(socket.getPeerCertificate());
+        this.#peer = names[0] ?? "unknown";
+      }
+      session = true;
+      this.#run(socket, "dialer", direction);
+    });
+    socket.once("close", () => {
+      ctx.clock.clearTimeout(this.#attemptTimer);
+      // A session reports its own end; this covers attempts that never got as far.
+      if (!session) this.#retry(false, failure || "connection closed", addr);
+    });
+  }
+
+  /** Schedules the next dial: at once on the next address, with backoff after a full round. */
+  #retry(wasOpen: boolean, reason: string, addr: HostPort): void {
+    if (this.#stopped || this.#mode.kind !== "dial") return;
+    const ctx = this.#ctx!;
+    const n = this.#mode.addresses.length;
+    let delay: number;
+    if (wasOpen) {
+      this.#backoff.reset();
+      delay = this.#backoff.next();
+    } else {
+      this.#address++;
+      delay = this.#address % n === 0 ? this.#backoff.next() : 0;
+      this.#status.connection("connecting", `${addr.host}:${addr.port}: ${reason}`);
+      ctx.log.warn("Cannot link with {peer} at {addr}: {reason}; next attempt in {delay} ms", {
+        peer: this.#peer ?? "*",
+        addr: `${addr.host}:${addr.port}`,
+        reason,
+        delay,
+      });
+    }
+    this.#retryTimer = ctx.clock.setTimeout(() => this.#dial(), delay);
+  }
+
+  #run(socket: tls.TLSSocket, role: LinkRole, direction: Direction | null): void {
+    const ctx = this.#ctx!;
+    const s = this.#settings;
+    this.#socket = socket;
+    let closeTimer: TimerId = 0;
+    let opened = false;
+    const wire = {
+      write: (bytes: Uint8Array) => socket.write(bytes),
+      buffered: () => socket.writableLength,
+      close: () => {
+        socket.end();
+        closeTimer = ctx.clock.setTimeout(() => socket.destroy(), closeGrace);
+      },
+    };
+    const link: Link = new Link(wire, {
+      hop: ctx.hop,
+      peer: this.#peer!,
+      role,
+      ...(direction ? { direction } : {}),
+      store: ctx.store,
+      clock: ctx.clock,
+      log: ctx.log,
+      heartbeat: s.heartbeat,
+      timeout: s.linkTimeout,
+      maxFrame: s.maxFrame,
+      writeTimeout: s.writeTimeout,
+      onWrite: (r) => ctx.write(r),
+      onOpen: () => {
+        opened = true;
+        ctx.clock.clearTimeout(this.#attemptTimer);
+        this.#status.connection("connected");
+        this.#points?.connected(true, ctx.clock.now());
+        this.#onChange?.(true, `${link.sends ? "sending to" : "receiving from"} ${link.peer}`);
+      },
+      onClose: (reason) => {
+        if (this.#link === link) {
+          this.#status.connection(this.#mode.kind === "dial" ? "connecting" : "down", reason);
+          if (opened) this.#points?.connected(false, ctx.clock.now());
+        }
+        if (opened) this.#onChange?.(false, reason);
+      },
+      onRtt: (ms) => this.#points?.rtt(ms, ctx.clock.now()),
+    });
+    this.#link = link;
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Uint8Array) => link.receive(chunk));
+    socket.on("drain", () => link.drained());
+    let error = "";
+    socket.on("error", (e: Error) => error ||= e.message);
+    socket.on("end", () => link.ended("connection closed by peer"));
+    socket.once("close", () => {
+      ctx.clock.clearTimeout(closeTimer);
+      link.ended(error ? `connection lost: ${error}` : "connection closed");
+      if (this.#link === link && this.#mode.kind === "dial") {
+        const addr = this.#mode.addresses[this.#address % this.#mode.addresses.length]!;
+        this.#retry(opened, link.closeReason, addr);
+      }
+    });
+    link.start();
+  }
+}

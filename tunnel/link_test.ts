@@ -1,0 +1,327 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import {
+  logger,
+  ManualClock,
+  type Point,
+  PointStore,
+  Status,
+  type StatusCode,
+  type WriteRequest,
+} from "../core/mod.ts";
+import { type Direction, encodeFrame, FrameType, helloFrame } from "./frame_codec.ts";
+import { Link, type LinkOptions, type Wire } from "./link.ts";
+
+/** One direction of an in-memory connection that can be stalled or cut. */
+class Pipe implements Wire {
+  queue: Uint8Array[] = [];
+  bytes = 0;
+  stalled = false;
+  cut = false;
+  closed = false;
+  /** Bytes accepted before write() reports a full buffer while stalled. */
+  highWater = 64 * 1024;
+  write(b: Uint8Array): boolean {
+    if (this.closed || this.cut) return true;
+    this.queue.push(b);
+    this.bytes += b.length;
+    return !this.stalled || this.bytes < this.highWater;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  buffered(): number {
+    return this.stalled ? this.bytes : 0;
+  }
+}
+
+/** Two link ends over in-memory pipes, delivering only when pumped. */
+class Pair {
+  a: Link;
+  b: Link;
+  ab = new Pipe();
+  ba = new Pipe();
+  constructor(
+    readonly clock: ManualClock,
+    readonly storeA: PointStore,
+    readonly storeB: PointStore,
+    direction: Direction,
+    extra: Partial<LinkOptions> = {},
+    extraB: Partial<LinkOptions> = {},
+  ) {
+    const base = {
+      clock,
+      log: logger("test"),
+      heartbeat: 1000,
+      timeout: 5000,
+      maxFrame: 1 << 20,
+      writeTimeout: 3000,
+      sendBuffer: 16 * 1024,
+      onWrite: () => Promise.resolve(Status.BadNotWritable as StatusCode),
+    };
+    this.a = new Link(this.ab, {
+      ...base,
+      hop: storeA.hop,
+      peer: storeB.hop,
+      role: "dialer",
+      direction,
+      store: storeA,
+      ...extra,
+    });
+    this.b = new Link(this.ba, {
+      ...base,
+      hop: storeB.hop,
+      peer: storeA.hop,
+      role: "listener",
+      store: storeB,
+      ...extraB,
+    });
+    this.b.start();
+    this.a.start();
+  }
+
+  /** Delivers queued bytes both ways (and pending flushes) until nothing moves. */
+  async pump(): Promise<void> {
+    for (let round = 0; round < 1000; round++) {
+      await Promise.resolve();
+      let moved = false;
+      for (const [pipe, to] of [[this.ab, this.b], [this.ba, this.a]] as const) {
+        if (pipe.stalled) continue;
+        const q = pipe.queue;
+        pipe.queue = [];
+        pipe.bytes = 0;
+        for (const chunk of q) to.receive(chunk);
+        if (q.length) {
+          moved = true;
+          (pipe === this.ab ? this.a : this.b).drained();
+        }
+      }
+      if (!moved) return;
+    }
+    throw new Error("pump did not settle");
+  }
+}
+
+function point(id: string, value: number, status: StatusCode = Status.Good): Point {
+  return { id, value, type: "Double", status, time: 1000, hops: [], cause: null };
+}
+
+/** The comparable content of a store's points of one origin prefix. */
+function mirror(store: PointStore, prefix: string) {
+  return [...store.values()].filter((p) => p.id.startsWith(prefix)).map((p) => ({
+    id: p.id,
+    value: p.value,
+    type: p.type,
+    status: p.status,
+  })).sort((x, y) => x.id.localeCompare(y.id));
+}
+
+Deno.test("a push link sends a snapshot, then deltas and removals, and never sends points back", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  for (let i = 0; i < 10; i++) plant.apply(point(`plant1/p/${i}`, i), "sim");
+  dmz.apply(point("dmz/own", 1), "sim");
+  const pair = new Pair(clock, plant, dmz, "push");
+  await pair.pump();
+  assertEquals(pair.a.state, "open");
+  assertEquals(pair.b.state, "open");
+  assert(pair.a.sends && pair.b.receives);
+  assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
+  assertEquals(dmz.get("plant1/p/3")?.hops, ["plant1", "dmz"]);
+  assertEquals(dmz.get("plant1/p/3")?.origin, "link:plant1");
+  assertEquals(plant.get("dmz/own"), undefined, "a push link carries data one way only");
+
+  plant.apply(point("plant1/p/3", 33), "sim");
+  plant.remove("plant1/p/4");
+  await pair.pump();
+  assertEquals(dmz.get("plant1/p/3")?.value, 33);
+  assertEquals(dmz.get("plant1/p/4"), undefined);
+  assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
+});
+
+Deno.test("a point whose hop path contains the receiver is not sent to it", async () => {
+  const clock = new ManualClock();
+  const dmz = new PointStore("dmz");
+  const it = new PointStore("it");
+  dmz.apply({ ...point("it/loop", 1), hops: ["it"] }, "link:x");
+  dmz.apply(point("dmz/ok", 2), "sim");
+  const pair = new Pair(clock, it, dmz, "pull");
+  await pair.pump();
+  assert(pair.b.sends && pair.a.receives);
+  assertEquals(it.get("it/loop"), undefined);
+  assertEquals(it.get("dmz/ok")?.value, 2);
+  assertEquals(it.stats().refusedLoops, 0);
+});
+
+Deno.test("link marks upstream points UncertainNoCommunication when peer goes silent", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  plant.apply(point("plant1/a", 1), "sim");
+  const pair = new Pair(clock, plant, dmz, "push");
+  await pair.pump();
+  // Heartbeats keep a quiet link alive.
+  for (let t = 0; t < 10; t++) {
+    clock.advance(1000);
+    await pair.pump();
+  }
+  assertEquals(pair.b.state, "open");
+  assertEquals(dmz.get("plant1/a")?.status, Status.Good);
+  pair.ab.cut = true;
+  clock.advance(4999);
+  await pair.pump();
+  assertEquals(pair.b.state, "open");
+  clock.advance(1001);
+  await pair.pump();
+  assertEquals(pair.b.state, "closed");
+  const p = dmz.get("plant1/a")!;
+  assertEquals(p.status, Status.UncertainNoCommunicationLastUsableValue);
+  assertEquals(p.value, 1);
+  assertEquals(p.cause?.hop, "dmz");
+  assertEquals(p.cause?.via, "link:plant1");
+  assert(/heartbeat timeout/.test(p.cause?.reason ?? ""), p.cause?.reason);
+  assertEquals(p.cause?.since, clock.now() - 1000, "failed exactly when the timeout ran out");
+});
+
+Deno.test("a reconnect resynchronises exactly, including points removed while the link was down", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  for (let i = 0; i < 5; i++) plant.apply(point(`plant1/p/${i}`, i), "sim");
+  const first = new Pair(clock, plant, dmz, "push");
+  await first.pump();
+  first.a.ended("test reset");
+  first.b.ended("connection reset");
+  assertEquals(dmz.get("plant1/p/0")?.status, Status.UncertainNoCommunicationLastUsableValue);
+  plant.remove("plant1/p/1");
+  plant.apply(point("plant1/p/2", 22), "sim");
+  plant.apply(point("plant1/p/9", 9), "sim");
+  const second = new Pair(clock, plant, dmz, "push");
+  await second.pump();
+  assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
+  for (const p of dmz.fromOrigin("link:plant1")) assertEquals(p.cause, null);
+});
+
+Deno.test("a stalled receiver makes the sender coalesce: one pending state per point, final values delivered in order", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  const n = 1000;
+  for (let i = 0; i < n; i++) plant.apply(point(`plant1/p/${i}`, 0), "sim");
+  const pair = new Pair(clock, plant, dmz, "push");
+  await pair.pump();
+  const seen = new Map<string, number[]>();
+  dmz.subscribe({
+    onUpdate: (p) => {
+      const list = seen.get(p.id) ?? [];
+      list.push(p.value as number);
+      seen.set(p.id, list);
+    },
+    onRemove: () => {},
+  });
+  pair.ab.stalled = true;
+  pair.ab.highWater = 4096;
+  for (let round = 1; round <= 50; round++) {
+    for (let i = 0; i < n; i++) plant.apply(point(`plant1/p/${i}`, round), "sim");
+    await Promise.resolve();
+    assert(pair.a.pendingPoints <= n, `pending ${pair.a.pendingPoints}`);
+  }
+  assert(pair.ab.bytes < 16 * 1024 + 300 * 1024, `buffered ${pair.ab.bytes}`);
+  pair.ab.stalled = false;
+  await pair.pump();
+  for (let i = 0; i < n; i++) {
+    const values = seen.get(`plant1/p/${i}`) ?? [];
+    assertEquals(values.at(-1), 50);
+    assertEquals(values, [...values].sort((x, y) => x - y), "per-point order");
+    assert(values.length < 50, "updates were coalesced");
+  }
+  assertEquals(pair.a.pendingPoints, 0);
+});
+
+Deno.test("a write travels to the sending side and its result comes back; an unanswered one times out", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  plant.apply(point("plant1/a", 1), "sim");
+  const got: WriteRequest[] = [];
+  let answer: (s: StatusCode) => void = () => {};
+  const pair = new Pair(clock, plant, dmz, "push", {
+    onWrite: (r) => {
+      got.push(r);
+      return r.value === 5
+        ? Promise.resolve(Status.Good)
+        : new Promise<StatusCode>((res) => answer = res);
+    },
+  });
+  await pair.pump();
+  const ok = pair.b.requestWrite({ id: "plant1/a", value: 5, via: ["dmz"] }, "Double");
+  await pair.pump();
+  assertEquals(await ok, Status.Good);
+  assertEquals(got, [{ id: "plant1/a", value: 5, via: ["dmz"] }]);
+  const slow = pair.b.requestWrite({ id: "plant1/a", value: 6, via: ["dmz"] }, "Double");
+  await pair.pump();
+  clock.advance(3000);
+  assertEquals(await slow, Status.BadTimeout);
+  answer(Status.Good);
+  // The sending side may not write toward the receiver.
+  assertEquals(
+    await pair.a.requestWrite({ id: "dmz/x", value: 1, via: [] }, "Double"),
+    Status.BadNotConnected,
+  );
+});
+
+Deno.test("a listener closes a link whose hello is missing, late or names the wrong hop", () => {
+  const clock = new ManualClock();
+  const store = new PointStore("dmz");
+  const base = {
+    clock,
+    log: logger("test"),
+    heartbeat: 1000,
+    timeout: 5000,
+    maxFrame: 1024,
+    writeTimeout: 1000,
+    onWrite: () => Promise.resolve(Status.Good as StatusCode),
+    hop: "dmz",
+    peer: "plant1",
+    role: "listener" as const,
+    store,
+  };
+  const silent = new Link(new Pipe(), base);
+  silent.start();
+  clock.advance(5000);
+  assertEquals(silent.state, "closed");
+  assert(/no hello/.test(silent.closeReason), silent.closeReason);
+
+  const trickle = new Link(new Pipe(), base);
+  trickle.start();
+  const hello = helloFrame({ version: 1, hop: "plant1", to: "dmz", direction: "push" });
+  for (let i = 0; i < 5; i++) {
+    trickle.receive(hello.subarray(i, i + 1));
+    clock.advance(999);
+  }
+  clock.advance(5);
+  assertEquals(trickle.state, "closed", "a hello trickled a byte at a time must not hold the slot");
+  assert(/no hello/.test(trickle.closeReason), trickle.closeReason);
+
+  const liar = new Link(new Pipe(), base);
+  liar.start();
+  liar.receive(helloFrame({ version: 1, hop: "it", to: "dmz", direction: "push" }));
+  assertEquals(liar.state, "closed");
+  assert(/certificate names "plant1"/.test(liar.closeReason), liar.closeReason);
+
+  const old = new Link(new Pipe(), base);
+  old.start();
+  old.receive(helloFrame({ version: 99, hop: "plant1", to: "dmz", direction: "push" }));
+  assert(/version 99/.test(old.closeReason), old.closeReason);
+
+  const chatty = new Link(new Pipe(), base);
+  chatty.start();
+  chatty.receive(encodeFrame(FrameType.Data, [[], [], []]));
+  assert(/hello first/.test(chatty.closeReason), chatty.closeReason);
+
+  const huge = new Link(new Pipe(), base);
+  huge.start();
+  huge.receive(new Uint8Array([0, 1, 0, 0, 3]));
+  assert(/exceeds --max-frame/.test(huge.closeReason), huge.closeReason);
+  assertEquals(clock.pending, 0, "closed links leave no timers");
+});

@@ -1,0 +1,152 @@
+/**
+ * `hopgate watch`: a pull link from an operator's terminal (or a test) that
+ * prints every point change of a hop's mirror as it arrives, one JSON line
+ * each, and the link's own ups and downs on stderr.
+ */
+import { join, resolve } from "node:path";
+import {
+  ConfigError,
+  type HopConfig,
+  type HopContext,
+  hopNamePattern,
+  type HostPort,
+  logger,
+  parseHostPort,
+  PointStore,
+  setupLogging,
+  Status,
+  statusName,
+  type StoredPoint,
+  systemClock,
+  type Value,
+  writePolicy,
+} from "../core/mod.ts";
+import { LinkAdapter } from "./link_adapter.ts";
+
+/** What to watch and as whom. */
+export interface WatchOptions {
+  address: HostPort;
+  /** The hop expected at the address; `null` accepts whichever hop the CA vouches for. */
+  peer: string | null;
+  /** The watcher's own hop name (its certificate's name, listed in the hop's --peers). */
+  name: string;
+  /** Point id patterns to print (* and **); empty prints everything. */
+  filter: string[];
+  tlsCert: string;
+  tlsKey: string;
+  tlsCa: string;
+  heartbeat?: number;
+  linkTimeout?: number;
+  /** Stops the watch. */
+  signal?: AbortSignal;
+  /** Where point lines go (default stdout). */
+  print?: (line: string) => void;
+}
+
+/** Turns the `watch` command's arguments into options; throws {@link ConfigError} on bad ones. */
+export function watchCommandOptions(
+  address: string,
+  opts: Record<string, string | undefined>,
+): WatchOptions {
+  const problems: string[] = [];
+  const eq = address.indexOf("=");
+  const peer = eq < 0 ? null : address.slice(0, eq);
+  const hp = parseHostPort(eq < 0 ? address : address.slice(eq + 1));
+  if (!hp) problems.push(`"${address}" is not [hop=]host:port (for example dmz=10.0.0.5:7000)`);
+  if (peer !== null && !hopNamePattern.test(peer)) problems.push(`"${peer}" is not a hop name`);
+  const name = opts.name ?? "";
+  if (!hopNamePattern.test(name)) problems.push(`--name "${name}" is not a hop name`);
+  if (problems.length || !hp) throw new ConfigError(problems);
+  const certs = resolve("hopgate-data", name, "certs");
+  return {
+    address: hp,
+    peer,
+    name,
+    filter: (opts.filter ?? "").split(",").map((f) => f.trim()).filter((f) => f !== ""),
+    tlsCert: resolve(opts.tlsCert ?? join(certs, `${name}.crt`)),
+    tlsKey: resolve(opts.tlsKey ?? join(certs, `${name}.key`)),
+    tlsCa: resolve(opts.tlsCa ?? join(certs, "ca.crt")),
+  };
+}
+
+/** A value as JSON: 64-bit integers as decimal strings, times as ISO text, bytes as base64. */
+export function jsonValue(v: Value): unknown {
+  if (v === null) return null;
+  if (Array.isArray(v)) return v.map((x) => jsonValue(x));
+  if (typeof v === "bigint") return v.toString();
+  if (v instanceof Date) return v.toISOString();
+  if (v instanceof Uint8Array) return btoa(String.fromCharCode(...v));
+  return v;
+}
+
+/** One point as a JSON line. */
+export function pointLine(p: StoredPoint, removed = false): string {
+  return JSON.stringify({
+    id: p.id,
+    ...(removed ? { removed: true } : {}),
+    type: p.type,
+    value: jsonValue(p.value),
+    status: statusName(p.status),
+    time: new Date(p.time).toISOString(),
+    hops: p.hops,
+    cause: p.cause,
+  });
+}
+
+/** Watches a hop until the signal aborts or SIGINT/SIGTERM; returns the exit code. */
+export async function runWatch(o: WatchOptions): Promise<number> {
+  await setupLogging({ format: "text", level: "warning" });
+  const print = o.print ?? ((line: string) => console.log(line));
+  const store = new PointStore(o.name);
+  const filter = o.filter.length ? writePolicy(o.filter) : () => true;
+  let stopping = false;
+  // Closing our own end fails every point locally; that is not news from the hop watched.
+  const shown = (id: string) => !stopping && filter(id);
+  store.subscribe({
+    onUpdate: (p) => shown(p.id) && print(pointLine(p)),
+    onRemove: (p) => shown(p.id) && print(pointLine(p, true)),
+  });
+  const abort = new AbortController();
+  o.signal?.addEventListener("abort", () => abort.abort(), { once: true });
+  const onSignal = () => abort.abort();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(sig, onSignal);
+    } catch { /* SIGTERM cannot be listened to on Windows */ }
+  }
+  const link = new LinkAdapter(o.peer, {
+    kind: "dial",
+    direction: "pull",
+    addresses: [o.address],
+  }, {
+    heartbeat: o.heartbeat ?? 1000,
+    linkTimeout: o.linkTimeout ?? 5000,
+    maxFrame: 64 * 1024 * 1024,
+    writeTimeout: 10_000,
+    onChange: (connected, detail) =>
+      console.error(`watch: ${connected ? "connected" : "disconnected"}: ${detail}`),
+  });
+  const ctx: HopContext = {
+    hop: o.name,
+    // A watcher is no hop: its link adapter reads only the certificate paths from the config.
+    config: { tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsCa: o.tlsCa } as HopConfig,
+    store,
+    clock: systemClock,
+    signal: abort.signal,
+    log: logger("watch"),
+    write: () => Promise.resolve(Status.BadNotWritable),
+  };
+  await link.start(ctx);
+  await new Promise<void>((resolve) => {
+    if (abort.signal.aborted) resolve();
+    abort.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  stopping = true;
+  await link.stop();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.removeSignalListener(sig, onSignal);
+    } catch { /* not registered */ }
+  }
+  return 0;
+}
