@@ -3,6 +3,7 @@
  * product's main security promise: a built hop can reach exactly the
  * addresses and files its configuration names, and nothing else.
  */
+import { fileURLToPath } from "node:url";
 import { formatHostPort, type HopConfig, usesTunnel } from "./config/mod.ts";
 
 /** Deno permissions as lists of exact descriptors; an empty list means not granted at all. */
@@ -19,14 +20,64 @@ export interface PermissionSet {
 export interface LibraryNeeds {
   env?: string[];
   sys?: string[];
+  /** Files or folders the library reads at run time (absolute). */
+  read?: string[];
 }
+
+/**
+ * Environment variables node-opcua and its PKI and crypto packages read when
+ * loaded (debug switches, temp and XDG folders, OpenSSL and mutex settings).
+ * Under --no-prompt reading one not granted throws NotCapable, so every one
+ * is listed; found by running the client and the server sandboxed.
+ */
+const opcuaEnv = [
+  "ARRAYLENGTH",
+  "DEBUG",
+  "DEBUG_CLASS",
+  "DISPLAY_ASSERT",
+  "FULLBUFFER",
+  "GLOBAL_MUTEX_PROVIDER",
+  "IGNORE_SUBTLE_FROM_CRYPTO",
+  "NODEOPCUA*",
+  "NODE_NDEBUG",
+  "NO_CREATE_PRIVATEKEY",
+  "OPCUA_PKI_*",
+  "OPENSSL_CONF",
+  "TEMP",
+  "TMP",
+  "TMPDIR",
+  "VERBOSE",
+  "XDG_*",
+];
+
+/**
+ * The npm package folders the OPC UA server reads at run time: the standard
+ * nodeset XML and the packages' own files. They sit in node_modules next to
+ * deno.json (nodeModulesDir "auto", so the path needs no environment
+ * variable to find); a compiled binary embeds them. The versions are the
+ * ones deno.lock pins (checked by a test).
+ */
+export const opcuaServerPackages = [
+  "node-opcua-nodesets@2.185.0",
+  "node-opcua-address-space@2.186.4",
+  "node-opcua-server@2.186.4",
+];
 
 /**
  * Extra needs of the libraries behind each adapter, keyed by adapter kind.
  * Each entry is justified where the adapter is written.
  */
 export const libraryNeeds: Record<string, LibraryNeeds> = {
-  opcua: {},
+  /** The OPC UA client: the application certificate names the host and user. */
+  opcua: { env: opcuaEnv, sys: ["homedir", "hostname", "uid"] },
+  /** The OPC UA server also lists its network interfaces for its endpoints. */
+  opcuaServer: {
+    env: opcuaEnv,
+    sys: ["homedir", "hostname", "networkInterfaces", "uid"],
+    read: opcuaServerPackages.map((p) =>
+      fileURLToPath(new URL(`../node_modules/.deno/${p}`, import.meta.url))
+    ),
+  },
   mqtt: {},
 };
 
@@ -43,6 +94,7 @@ export function derivePermissions(
   const need = (kind: string) => {
     for (const v of libraryNeeds[kind]?.env ?? []) env.add(v);
     for (const v of libraryNeeds[kind]?.sys ?? []) sys.add(v);
+    for (const v of libraryNeeds[kind]?.read ?? []) read.add(v);
   };
   if (options.configFile) read.add(options.configFile);
 
@@ -54,7 +106,7 @@ export function derivePermissions(
     read.add(c.tlsCert).add(c.tlsKey).add(c.tlsCa);
   }
   if (c.opcua.length > 0 || c.opcuaServer) {
-    need("opcua");
+    need(c.opcuaServer ? "opcuaServer" : "opcua");
     for (const e of c.opcua) net.add(`${e.url.hostname}:${e.url.port}`);
     if (c.opcuaServer) net.add(formatHostPort(c.opcuaServer));
     for (const f of [c.opcuaPasswordFile, c.opcuaUserCert, c.opcuaUserKey]) if (f) read.add(f);
