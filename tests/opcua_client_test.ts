@@ -30,6 +30,7 @@ Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAnd
   ], dir.path);
   try {
     await expectLine(hop, /Connected to opcua:plc .* 1002 variables/, 40_000);
+    await expectLine(hop, /OPC UA server listening/);
     await client.connect(`opc.tcp://127.0.0.1:${serverPort}/hopgate`, testUser);
     const vars = Array.from({ length: 1000 }, (_, i) => plcVariable(i));
     const ids = vars.map((v) => `plant1/plc/${v.path}`);
@@ -47,6 +48,92 @@ Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAnd
     assert(typeof read[2]!.typed!.value === "bigint" && read[2]!.typed!.value < -(2n ** 53n));
   } finally {
     await client.close();
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
+});
+
+Deno.test("a PLC that caps monitored items per subscription is still read completely, with a user and Aes256 security", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "plant1");
+  await Deno.mkdir(data, { recursive: true });
+  await addUser(join(data, "users.json"), "tester", "test-password");
+  const password = join(dir.path, "plc-password");
+  await Deno.writeTextFile(password, "secret\n");
+  const plc = await startPlc({ count: 450, maxItems: 100, pki: join(dir.path, "plc") });
+  const client = await TestClient.create(join(dir.path, "client"), data);
+  const serverPort = freePort();
+  const hop = startHop([
+    "--name",
+    "plant1",
+    "--opcua",
+    `plc=${plc.url}`,
+    "--opcua-security",
+    "SignAndEncrypt:Aes256_Sha256_RsaPss",
+    "--opcua-user",
+    "op",
+    "--opcua-password-file",
+    password,
+    "--opcua-trust-unknown",
+    "--opcua-server",
+    `127.0.0.1:${serverPort}`,
+    "--data-dir",
+    data,
+    "--status-interval",
+    "0",
+  ], dir.path);
+  try {
+    await expectLine(hop, /Connected to opcua:plc .* 452 variables in 5 subscriptions/, 40_000);
+    await expectLine(hop, /OPC UA server listening/);
+    await client.connect(`opc.tcp://127.0.0.1:${serverPort}/hopgate`, testUser);
+    const vars = Array.from({ length: 450 }, (_, i) => plcVariable(i));
+    // The last variables sit in the last subscription: all of them are there and Good.
+    const read = await client.read(vars.map((v) => `plant1/plc/${v.path}`));
+    const bad = read.filter((r, i) => {
+      try {
+        assertEquals(r.typed, { type: vars[i]!.type, value: vars[i]!.value });
+        return r.status !== Status.Good;
+      } catch {
+        return true;
+      }
+    });
+    assertEquals(bad.length, 0);
+  } finally {
+    await client.close();
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
+  assert(!hop.output().includes("secret"), "the PLC password never appears in logs");
+});
+
+Deno.test("an unknown PLC certificate is refused and kept in rejected/, and trusted once moved to trusted/certs", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "plant1");
+  const plc = await startPlc({ count: 5, pki: join(dir.path, "plc") });
+  const hop = startHop([
+    "--name",
+    "plant1",
+    "--opcua",
+    `plc=${plc.url}`,
+    "--data-dir",
+    data,
+    "--status-interval",
+    "0",
+  ], dir.path);
+  try {
+    const line = await expectLine(hop, /certificate is not trusted.*move it to .*trusted\/certs/);
+    assert(!/Connected to/.test(hop.output()), "nothing is read from an untrusted PLC");
+    const rejected = join(data, "opcua-pki", "rejected");
+    const files = [...Deno.readDirSync(rejected)].map((e) => e.name).filter((n) =>
+      n.endsWith(".pem") || n.endsWith(".der")
+    );
+    assertEquals(files.length, 1, line);
+    await Deno.rename(
+      join(rejected, files[0]!),
+      join(data, "opcua-pki", "trusted", "certs", files[0]!),
+    );
+    await expectLine(hop, /Connected to opcua:plc .* 7 variables/, 30_000);
+  } finally {
     await stopHop(hop);
     await plc.proc.stop();
   }

@@ -23,6 +23,7 @@ class LazyAdapter implements Adapter {
   readonly kind = "opcua";
   #load: () => Promise<Adapter>;
   #real: Adapter | null = null;
+  #starting: Promise<void> | null = null;
   #idle: StatusTracker;
 
   constructor(name: string, load: () => Promise<Adapter>) {
@@ -31,12 +32,17 @@ class LazyAdapter implements Adapter {
     this.#idle = new StatusTracker(name, this.kind, systemClock);
   }
 
-  async start(ctx: HopContext): Promise<void> {
-    this.#real = await this.#load();
-    await this.#real.start(ctx);
+  start(ctx: HopContext): Promise<void> {
+    this.#starting = (async () => {
+      this.#real = await this.#load();
+      await this.#real.start(ctx);
+    })();
+    return this.#starting;
   }
 
+  /** A stop that arrives while starting (SIGTERM during startup) waits for the start, then undoes it. */
   async stop(): Promise<void> {
+    await this.#starting?.catch(() => {});
     await this.#real?.stop();
   }
 
