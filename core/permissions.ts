@@ -81,11 +81,23 @@ export const libraryNeeds: Record<string, LibraryNeeds> = {
   mqtt: {},
 };
 
-/** Derives the permission set of a hop; `configFile` is read at startup under `deno run`. */
+/**
+ * True inside a `deno compile` binary, whose modules live under a
+ * `deno-compile-<name>` virtual folder. Deno grants reads of the embedded npm
+ * packages implicitly there (denoland/deno#19281).
+ */
+const runningCompiled = /[\\/]deno-compile-/.test(fileURLToPath(import.meta.url));
+
+/**
+ * Derives the permission set of a hop; `configFile` is read at startup under
+ * `deno run`. With `embeddedPackages` (for `deno compile`, and inside a built
+ * binary) the library package folders are left out: they are embedded.
+ */
 export function derivePermissions(
   c: HopConfig,
-  options: { configFile?: string } = {},
+  options: { configFile?: string; embeddedPackages?: boolean } = {},
 ): PermissionSet {
+  const embedded = options.embeddedPackages ?? runningCompiled;
   const net = new Set<string>();
   const read = new Set<string>([c.dataDir]);
   const write = new Set<string>([c.dataDir]);
@@ -94,7 +106,7 @@ export function derivePermissions(
   const need = (kind: string) => {
     for (const v of libraryNeeds[kind]?.env ?? []) env.add(v);
     for (const v of libraryNeeds[kind]?.sys ?? []) sys.add(v);
-    for (const v of libraryNeeds[kind]?.read ?? []) read.add(v);
+    if (!embedded) { for (const v of libraryNeeds[kind]?.read ?? []) read.add(v); }
   };
   if (options.configFile) read.add(options.configFile);
 

@@ -30,11 +30,12 @@ export interface Plc {
 
 /** Starts the PLC simulator and waits until it listens. */
 export async function startPlc(
-  options: { count: number; port?: number; maxItems?: number; pki: string },
+  options: { count: number; port?: number; maxItems?: number; pki: string; extra?: string[] },
 ): Promise<Plc> {
   const port = options.port ?? freePort();
   const args = ["--port", String(port), "--count", String(options.count), "--pki", options.pki];
   if (options.maxItems) args.push("--max-items", String(options.maxItems));
+  args.push(...options.extra ?? []);
   const proc = new Proc(["run", "-A", plcScript, ...args]);
   try {
     await proc.waitForLine(/PLC ready/, 30_000);

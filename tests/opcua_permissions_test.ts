@@ -15,7 +15,7 @@ import {
   permissionFlags,
   resolveConfig,
 } from "../core/mod.ts";
-import { freePort, runDeno, tempDir } from "./_helpers.ts";
+import { freePort, runDeno, runHopgate, tempDir } from "./_helpers.ts";
 
 interface GraphModule {
   specifier: string;
@@ -99,4 +99,30 @@ Deno.test("a plant hop reading a PLC may dial only the PLC and reads no package 
   assertEquals(server.net, ["10.0.0.20:4840", "127.0.0.1:4841"]);
   assertEquals(server.read, [dir.path, ...libraryNeeds.opcuaServer!.read!].sort());
   assertEquals(server.sys, ["homedir", "hostname", "networkInterfaces", "uid"]);
+});
+
+Deno.test("build --dry-run of an OPC UA server hop grants its library needs but no package folders (they are embedded)", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(join(dir.path, "users.json"), "{}");
+  const r = await runHopgate([
+    "build",
+    "--name",
+    "it",
+    "--opcua",
+    "plc1=opc.tcp://10.0.0.20:4840",
+    "--opcua-server",
+    "127.0.0.1:4841",
+    "--data-dir",
+    dir.path,
+    "-o",
+    "hopgate-it",
+    "--dry-run",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const cmd = r.stdout.trim();
+  assert(cmd.includes("--allow-net=10.0.0.20:4840,127.0.0.1:4841 "), cmd);
+  assert(cmd.includes(`--allow-read=${dir.path} `), cmd);
+  assert(!cmd.includes("node_modules"), cmd);
+  assert(/--allow-env=\S*NODEOPCUA\*/.test(cmd), cmd);
+  assert(cmd.includes("--allow-sys=homedir,hostname,networkInterfaces,uid "), cmd);
 });
