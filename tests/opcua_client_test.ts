@@ -1,6 +1,7 @@
 /** The OPC UA source against a node-opcua PLC in its own process; the hop runs under its derived permissions. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
+import { OPCUACertificateManager } from "node-opcua";
 import { addUser } from "../adapters/opcua/opcua_users.ts";
 import { Status, statusName } from "../core/mod.ts";
 import { freePort, tempDir } from "./_helpers.ts";
@@ -104,9 +105,10 @@ Deno.test("a PLC that caps monitored items per subscription is still read comple
     await plc.proc.stop();
   }
   assert(!hop.output().includes("secret"), "the PLC password never appears in logs");
+  assert(plc.proc.output().includes("PLC session with UserNameIdentityToken"), plc.proc.output());
 });
 
-Deno.test("an unknown PLC certificate is refused and kept in rejected/, and trusted once moved to trusted/certs", async () => {
+Deno.test("an unknown PLC certificate is refused and kept in rejected/, and trusted once moved to trusted/certs; ids follow browse paths", async () => {
   await using dir = await tempDir();
   const data = join(dir.path, "plant1");
   const plc = await startPlc({ count: 5, pki: join(dir.path, "plc") });
@@ -115,10 +117,18 @@ Deno.test("an unknown PLC certificate is refused and kept in rejected/, and trus
     "plant1",
     "--opcua",
     `plc=${plc.url}`,
+    "--opcua-browse",
+    "i=85",
+    "--opcua-include",
+    "Plant/Line0/V1_*,Plant/Line0/V2_*",
+    "--opcua-nodes",
+    "ns=1;s=Plant/Counter",
     "--data-dir",
     data,
     "--status-interval",
     "0",
+    "--log-level",
+    "debug",
   ], dir.path);
   try {
     const line = await expectLine(hop, /certificate is not trusted.*move it to .*trusted\/certs/);
@@ -132,7 +142,58 @@ Deno.test("an unknown PLC certificate is refused and kept in rejected/, and trus
       join(rejected, files[0]!),
       join(data, "opcua-pki", "trusted", "certs", files[0]!),
     );
-    await expectLine(hop, /Connected to opcua:plc .* 7 variables/, 30_000);
+    await expectLine(hop, /Connected to opcua:plc .* 3 variables/, 30_000);
+    // Point ids come from browse paths, for browsed and for explicitly named nodes alike.
+    const ids = hop.lines.flatMap((l) => /Point (\S+) reads/.exec(l)?.[1] ?? []);
+    assertEquals([...new Set(ids)].sort(), [
+      "plant1/plc/Plant/Counter",
+      "plant1/plc/Plant/Line0/V1_Int32",
+      "plant1/plc/Plant/Line0/V2_Int64",
+    ]);
+  } finally {
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
+});
+
+Deno.test("a hop logs in to a PLC with an X.509 user certificate over Sign with Aes128_Sha256_RsaOaep", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "plant1");
+  // The user's certificate and key, made like an operator's with any CA tool.
+  const userPki = join(dir.path, "user");
+  const maker = new OPCUACertificateManager({ rootFolder: userPki, disableFileWatchers: true });
+  await maker.initialize();
+  const userCert = join(userPki, "user.pem");
+  await maker.createSelfSignedCertificate({
+    applicationUri: "urn:hopgate-test:user",
+    subject: "/CN=plant-operator",
+    dns: [],
+    startDate: new Date(Date.now() - 86_400_000),
+    validity: 30,
+    outputFile: userCert,
+  });
+  await maker.dispose();
+  const plc = await startPlc({ count: 3, pki: join(dir.path, "plc") });
+  const hop = startHop([
+    "--name",
+    "plant1",
+    "--opcua",
+    `plc=${plc.url}`,
+    "--opcua-security",
+    "Sign:Aes128_Sha256_RsaOaep",
+    "--opcua-user-cert",
+    userCert,
+    "--opcua-user-key",
+    join(userPki, "own/private/private_key.pem"),
+    "--opcua-trust-unknown",
+    "--data-dir",
+    data,
+    "--status-interval",
+    "0",
+  ], dir.path);
+  try {
+    await expectLine(hop, /Connected to opcua:plc .*Sign:Aes128_Sha256_RsaOaep.* 5 variables/);
+    await expectLine(plc.proc, /PLC session with X509IdentityToken/, 5_000);
   } finally {
     await stopHop(hop);
     await plc.proc.stop();

@@ -183,8 +183,10 @@ export class OpcuaClientSource implements Adapter {
       session.on("keepalive_failure", () => lose("session keep-alive failed"));
       session.on("session_closed", () => lose("session closed by the server"));
       const limits = await step("read limits", readLimits(session));
-      const items = await step("find variables", this.#find(session, limits.perBrowse));
-      await step("read values", this.#readAll(ctx, session, items, limits.perRead));
+      const found = await step("find variables", this.#find(session, limits.perBrowse));
+      await step("read values", this.#readAll(ctx, session, found, limits.perRead));
+      // Variables of types hopgate does not carry (structures) are not points: not monitored.
+      const items = found.filter((it) => it.type !== null);
       const subs = await step(
         "subscribe",
         this.#subscribe(ctx, session, items, limits, () => lose("subscription terminated")),
@@ -263,6 +265,9 @@ export class OpcuaClientSource implements Adapter {
       if (!items.has(id)) {
         items.set(id, { id, nodeId: f.nodeId, type: this.#items.get(id)?.type ?? null });
       }
+    }
+    for (const it of items.values()) {
+      ctx.log.debug("Point {id} reads {nodeId}", { id: it.id, nodeId: it.nodeId });
     }
     const gone = ctx.store.removeFromOrigin(this.name, new Set(items.keys()));
     if (gone > 0) ctx.log.info("{gone} points of {source} are gone", { gone, source: this.name });
