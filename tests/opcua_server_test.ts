@@ -119,7 +119,7 @@ Deno.test("an OPC UA client of a hop sees values, bad status while the PLC is do
       () => seen.some((s) => s.status === Status.UncertainNoCommunicationLastUsableValue),
       15_000,
     );
-    await expectLine(hop, /opcua:plc at .* is unreachable: .*points marked/);
+    await expectLine(hop, /opcua:plc at .* is lost or unreachable: .*points marked/);
     const [down] = await client.read([counter]);
     assertEquals(statusName(down!.status), "UncertainNoCommunicationLastUsableValue");
     assertEquals(

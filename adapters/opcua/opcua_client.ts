@@ -38,6 +38,7 @@ import {
   type WriteRequest,
 } from "../../core/mod.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
+import { routeLibraryLogs } from "./opcua_log.ts";
 import { fromVariant, toVariant } from "./opcua_values.ts";
 
 /** The folder of the hop's OPC UA application certificate and trust lists. */
@@ -80,6 +81,7 @@ export class OpcuaClientSource implements Adapter {
 
   start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
+    routeLibraryLogs();
     this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
     this.#status.running("running");
     ctx.signal.addEventListener("abort", () => this.#stop.abort(), { once: true });
@@ -120,7 +122,7 @@ export class OpcuaClientSource implements Adapter {
       this.#status.connection("connecting");
       let reason: string;
       try {
-        reason = await this.#session_(ctx, () => backoff.reset());
+        reason = await this.#connectOnce(ctx, () => backoff.reset());
       } catch (e) {
         reason = (e as Error).message;
       }
@@ -134,7 +136,7 @@ export class OpcuaClientSource implements Adapter {
       });
       const delay = backoff.next();
       ctx.log.warn(
-        "{source} at {url} is unreachable: {reason}; {failed} points marked, retrying in {delay} ms",
+        "{source} at {url} is lost or unreachable: {reason}; {failed} points marked, retrying in {delay} ms",
         { source: this.name, url: this.#endpoint.url.href, reason, failed, delay },
       );
       await sleep(ctx, delay, signal);
@@ -145,7 +147,7 @@ export class OpcuaClientSource implements Adapter {
    * One connection: connect, open the session, find the variables, read and
    * subscribe, then wait for the loss. Resolves with the reason of the loss.
    */
-  async #session_(ctx: HopContext, connected: () => void): Promise<string> {
+  async #connectOnce(ctx: HopContext, connected: () => void): Promise<string> {
     const c = this.#config;
     const pki = pkiFolder(c);
     // A fresh manager per attempt, so a certificate moved into trusted/ counts at the next reconnect.
@@ -176,8 +178,8 @@ export class OpcuaClientSource implements Adapter {
     const step = <T>(what: string, p: Promise<T>) => withTimeout(what, p, lost);
     try {
       await certificates.initialize();
-      await step("connect", client.connect(this.#endpoint.url.href)).catch((e: Error) => {
-        throw new Error(this.#explain(e, pki));
+      await step("connect", client.connect(this.#endpoint.url.href)).catch(async (e: Error) => {
+        throw new Error(await explain(e, pki));
       });
       const session = await step("create session", client.createSession(await this.#identity()));
       session.on("keepalive_failure", () => lose("session keep-alive failed"));
@@ -213,19 +215,6 @@ export class OpcuaClientSource implements Adapter {
         .catch(() => {});
       await certificates.dispose().catch(() => {});
     }
-  }
-
-  /** Turns node-opcua's errors into what an operator needs to do. */
-  #explain(e: Error, pki: string): string {
-    const text = e.message.split("\n")[0] ?? String(e);
-    if (/certificate/i.test(text) && /untrusted|rejected|BadCertificate|verif/i.test(text)) {
-      return `the PLC's certificate is not trusted (${text}); it was saved in ${
-        join(pki, "rejected")
-      }: check its fingerprint and move it to ${
-        join(pki, "trusted", "certs")
-      } to trust it (read at the next reconnect), or pass --opcua-trust-unknown for first setup only`;
-    }
-    return text;
   }
 
   async #identity(): Promise<UserIdentityInfo> {
@@ -367,6 +356,27 @@ export class OpcuaClientSource implements Adapter {
     }
     return subs;
   }
+}
+
+/** Turns node-opcua's connect errors into what an operator needs to do. */
+async function explain(e: Error, pki: string): Promise<string> {
+  const text = e.message.split("\n")[0] ?? String(e);
+  if (!/BadCertificate\w*(Untrusted|Invalid|Rejected)|certificate verification/i.test(text)) {
+    return text;
+  }
+  // The certificate just refused is the newest file in rejected/.
+  const rejected = join(pki, "rejected");
+  let newest = { name: "", time: 0 };
+  try {
+    for await (const entry of Deno.readDir(rejected)) {
+      const time = (await Deno.stat(join(rejected, entry.name))).mtime?.getTime() ?? 0;
+      if (entry.isFile && time >= newest.time) newest = { name: entry.name, time };
+    }
+  } catch { /* no rejected/ folder yet */ }
+  const file = newest.name ? join(rejected, newest.name) : rejected;
+  return `the PLC's certificate is not trusted (${text}); it was saved as ${file}: check its fingerprint (in the file name) and move it to ${
+    join(pki, "trusted", "certs")
+  } to trust it (read at the next reconnect), or pass --opcua-trust-unknown for first setup only`;
 }
 
 /** The server's limits that shape browse, read and subscription requests. */

@@ -35,6 +35,7 @@ import {
   systemClock,
 } from "../../core/mod.ts";
 import { checkUser, readUsers, type UsersFile } from "./opcua_users.ts";
+import { routeLibraryLogs } from "./opcua_log.ts";
 import { fromVariant, toVariant, uaDataType } from "./opcua_values.ts";
 
 /** One exposed point. */
@@ -86,6 +87,7 @@ export class OpcuaServerSink implements Adapter {
 
   async start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
+    routeLibraryLogs();
     this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
     const c = this.#config;
     const pki = join(c.dataDir, "opcua-server-pki");

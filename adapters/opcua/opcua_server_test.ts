@@ -98,6 +98,13 @@ Deno.test("the server follows the store: variables appear, change status, disapp
       21.5,
     ]);
 
+    // Lost with no usable value: no value, and the status says why.
+    store.apply(
+      point("plant1/plc/Line1/Level", null, "Float", Status.BadNoCommunication),
+      "link:dmz",
+    );
+    assertEquals(await read("plant1/plc/Line1/Level"), ["BadNoCommunication", null]);
+
     // New points appear (64-bit exact), removed ones disappear.
     store.apply(point("plant1/plc/Line2/Count", 2n ** 60n + 1n, "Int64"), "link:dmz");
     assertEquals(await read("plant1/plc/Line2/Count"), ["Good", 2n ** 60n + 1n]);
