@@ -16,7 +16,7 @@ import { Status, statusName } from "../core/mod.ts";
 import { freePort, runHopgate, tempDir, waitFor } from "./_helpers.ts";
 import { expectLine, startHop, startPlc, stopHop, TestClient, testUser } from "./_opcua.ts";
 
-Deno.test("an OPC UA client of a hop sees values, bad status while the PLC is down, and writes only where allowed", async () => {
+Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad status while the PLC is down, and writes only where allowed", async () => {
   await using dir = await tempDir();
   const data = join(dir.path, "plant1");
   const pwFile = join(dir.path, "password");
@@ -32,7 +32,7 @@ Deno.test("an OPC UA client of a hop sees values, bad status while the PLC is do
   ]);
   assertEquals(added.code, 0, added.stderr);
   const plcPki = join(dir.path, "plc");
-  let plc = await startPlc({ count: 24, pki: plcPki });
+  let plc = await startPlc({ count: 24, pki: plcPki, extra: ["--pending"] });
   const client = await TestClient.create(join(dir.path, "client"), data);
   const anonymous = await TestClient.create(join(dir.path, "anon"), data);
   const port = freePort();
@@ -56,7 +56,7 @@ Deno.test("an OPC UA client of a hop sees values, bad status while the PLC is do
   let sub: ClientSubscription | null = null;
   try {
     await expectLine(hop, /OPC UA server listening/);
-    await expectLine(hop, /Connected to opcua:plc .* 26 variables/);
+    await expectLine(hop, /Connected to opcua:plc .* 27 variables/);
 
     await rejects(
       anonymous.connect(url, { type: UserTokenType.Anonymous }),
@@ -71,6 +71,15 @@ Deno.test("an OPC UA client of a hop sees values, bad status while the PLC is do
       "a wrong password is refused",
     );
     const session = await client.connect(url, testUser);
+
+    // A PLC variable without a value yet: its declared type, BadWaitingForInitialData.
+    const [pending] = await client.read(["plant1/plc/Plant/Pending"]);
+    assertEquals(statusName(pending!.status), "BadWaitingForInitialData");
+    const pendingType = await session.read({
+      nodeId: "ns=1;s=plant1/plc/Plant/Pending",
+      attributeId: AttributeIds.DataType,
+    });
+    assertEquals(pendingType.value.value.toString(), "ns=0;i=8", "declared Int64");
 
     // Subscribe to the changing counter: notifications arrive with Good status.
     sub = await session.createSubscription2({

@@ -14,6 +14,7 @@ import {
   type ClientSubscription,
   type DataValue,
   MessageSecurityMode,
+  type NodeId,
   OPCUAClient,
   SecurityPolicy,
   StatusCodes,
@@ -31,6 +32,7 @@ import {
   type HopConfig,
   type HopContext,
   type OpcuaEndpoint,
+  type ScalarType,
   Status,
   type StatusCode,
   StatusTracker,
@@ -39,7 +41,7 @@ import {
 } from "../../core/mod.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
-import { fromVariant, toVariant } from "./opcua_values.ts";
+import { fromVariant, scalarTypeOf, toVariant } from "./opcua_values.ts";
 
 /** The folder of the hop's OPC UA application certificate and trust lists. */
 export function pkiFolder(config: HopConfig): string {
@@ -186,6 +188,7 @@ export class OpcuaClientSource implements Adapter {
       session.on("session_closed", () => lose("session closed by the server"));
       const limits = await step("read limits", readLimits(session));
       const found = await step("find variables", this.#find(session, limits.perBrowse));
+      await step("read data types", declareTypes(session, found, limits.perRead));
       await step("read values", this.#readAll(ctx, session, found, limits.perRead));
       // Variables of types hopgate does not carry (structures) are not points: not monitored.
       const items = found.filter((it) => it.type !== null);
@@ -264,8 +267,25 @@ export class OpcuaClientSource implements Adapter {
     return [...items.values()];
   }
 
-  /** Reads every value once, so each point has its value and type before the subscriptions start. */
+  /**
+   * Reads every value once, so each point has its value and type before the
+   * subscriptions start; a point whose type is declared appears first as
+   * BadWaitingForInitialData.
+   */
   async #readAll(ctx: HopContext, session: ClientSession, items: Item[], perRead: number) {
+    const now = ctx.clock.now();
+    for (const it of items) {
+      if (it.type === null || ctx.store.get(it.id)) continue;
+      ctx.store.apply({
+        id: it.id,
+        value: null,
+        type: it.type,
+        status: Status.BadWaitingForInitialData,
+        time: now,
+        hops: [],
+        cause: null,
+      }, this.name);
+    }
     for (let i = 0; i < items.length; i += perRead) {
       const chunk = items.slice(i, i + perRead);
       const values = await session.read(
@@ -279,11 +299,8 @@ export class OpcuaClientSource implements Adapter {
   #apply(ctx: HopContext, item: Item, dv: DataValue): void {
     const typed = fromVariant(dv.value);
     if (typed) item.type = typed.type;
-    if (!item.type) {
-      // A value without a carried type (a structure, or Null before the first value).
-      if (!ctx.store.get(item.id) && dv.statusCode.isGood()) return;
-      item.type ??= "Double";
-    }
+    // Neither declared nor read as a carried type (a structure): not a point.
+    if (!item.type) return;
     const status = dv.statusCode.value >>> 0;
     ctx.store.apply({
       id: item.id,
@@ -355,6 +372,40 @@ export class OpcuaClientSource implements Adapter {
       pending = [...refused, ...pending.slice(take.length)];
     }
     return subs;
+  }
+}
+
+/** Standard subtypes of built-in types, by their numeric id in namespace 0. */
+const derivedTypes = new Map<number, ScalarType>([
+  [290, "Double"], // Duration
+  [294, "DateTime"], // UtcTime
+  [295, "String"], // LocaleId
+  [12877, "String"], // NormalizedString
+  [12878, "String"], // DecimalString
+  [12879, "String"], // DurationString
+  [12880, "String"], // TimeString
+  [12881, "String"], // DateString
+]);
+
+/**
+ * Reads the DataType and ValueRank attributes, so a variable that has no
+ * value yet still has a type (and a point). Values read later override it.
+ */
+async function declareTypes(session: ClientSession, items: Item[], perRead: number) {
+  const per = Math.max(1, Math.floor(perRead / 2));
+  for (let i = 0; i < items.length; i += per) {
+    const chunk = items.slice(i, i + per);
+    const dvs = await session.read(chunk.flatMap((it) => [
+      { nodeId: it.nodeId, attributeId: AttributeIds.DataType },
+      { nodeId: it.nodeId, attributeId: AttributeIds.ValueRank },
+    ]));
+    chunk.forEach((it, k) => {
+      const id = dvs[2 * k]?.value.value as NodeId | null | undefined;
+      const rank = Number(dvs[2 * k + 1]?.value.value ?? -1);
+      if (it.type !== null || !id || id.namespace !== 0 || typeof id.value !== "number") return;
+      const base = id.value <= 15 ? scalarTypeOf(id.value) : derivedTypes.get(id.value) ?? null;
+      if (base && (rank === -1 || rank === 1)) it.type = rank === 1 ? `${base}[]` : base;
+    });
   }
 }
 
