@@ -5,6 +5,7 @@
 import meta from "./deno.json" with { type: "json" };
 import { adapterFactories } from "./adapters/all.ts";
 import { runWatch, tunnelAdapters, watchCommandOptions } from "./tunnel/mod.ts";
+import { usersAdd } from "./adapters/opcua/mod.ts";
 import {
   addHopOptions,
   CertError,
@@ -108,6 +109,23 @@ program.command("watch <address>")
   .action(async (address: string, opts: Record<string, string | undefined>) => {
     Deno.exitCode = await runWatch(watchCommandOptions(address, opts));
   });
+program.command("users").description("Manage the users of a hop's OPC UA server")
+  .command("add <user>")
+  .description("Add or replace a user (password read from stdin, or from --password-file)")
+  .option("--data-dir <dir>", "The hop's data directory; writes <dir>/users.json")
+  .option("--users <file>", "The users file to write instead")
+  .option("--password-file <file>", "Read the password from this file instead of stdin")
+  .action(
+    async (user: string, opts: { dataDir?: string; users?: string; passwordFile?: string }) => {
+      try {
+        const path = await usersAdd(user, opts);
+        console.log(`Added user ${user} to ${path}`);
+      } catch (e) {
+        console.error(`hopgate: ${(e as Error).message}`);
+        Deno.exitCode = 2;
+      }
+    },
+  );
 
 program.command("demo")
   .description("Start a simulated plant hop in its own sandboxed process and show its status")

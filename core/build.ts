@@ -29,8 +29,8 @@ export function compileArgs(
 ): string[] {
   const { values } = mergeLayers(given.layers);
   const baked = { ...values, dataDir: config.dataDir };
-  // The binary reads no configuration file: it is baked in.
-  const perms = derivePermissions(config);
+  // The binary reads no configuration file: it is baked in. Its npm packages are embedded.
+  const perms = derivePermissions(config, { embeddedPackages: true });
   const args = ["compile", ...permissionFlags(perms)];
   if (options.target) args.push("--target", options.target);
   args.push("--output", options.output, options.entry, "run", "--baked", JSON.stringify(baked));

@@ -1,0 +1,158 @@
+/**
+ * A hop's --opcua-server seen by an OPC UA client: secure by default, the
+ * mirror's values and statuses, subscriptions, writes under --writable,
+ * and the source's loss and return (the PLC in its own process).
+ */
+import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert";
+import { join } from "node:path";
+import {
+  AttributeIds,
+  type ClientSubscription,
+  DataType,
+  TimestampsToReturn,
+  UserTokenType,
+} from "node-opcua";
+import { Status, statusName } from "../core/mod.ts";
+import { freePort, runHopgate, tempDir, waitFor } from "./_helpers.ts";
+import { expectLine, startHop, startPlc, stopHop, TestClient, testUser } from "./_opcua.ts";
+
+Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad status while the PLC is down, and writes only where allowed", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "plant1");
+  const pwFile = join(dir.path, "password");
+  await Deno.writeTextFile(pwFile, "test-password\n");
+  const added = await runHopgate([
+    "users",
+    "add",
+    "tester",
+    "--data-dir",
+    data,
+    "--password-file",
+    pwFile,
+  ]);
+  assertEquals(added.code, 0, added.stderr);
+  const plcPki = join(dir.path, "plc");
+  let plc = await startPlc({ count: 24, pki: plcPki, extra: ["--pending"] });
+  const client = await TestClient.create(join(dir.path, "client"), data);
+  const anonymous = await TestClient.create(join(dir.path, "anon"), data);
+  const port = freePort();
+  const hop = startHop([
+    "--name",
+    "plant1",
+    "--opcua",
+    `plc=${plc.url}`,
+    "--opcua-trust-unknown",
+    "--opcua-server",
+    `127.0.0.1:${port}`,
+    "--writable",
+    "plant1/plc/Plant/Setpoint",
+    "--data-dir",
+    data,
+    "--status-interval",
+    "0",
+  ], dir.path);
+  const url = `opc.tcp://127.0.0.1:${port}/hopgate`;
+  const counter = "plant1/plc/Plant/Counter";
+  let sub: ClientSubscription | null = null;
+  try {
+    await expectLine(hop, /OPC UA server listening/);
+    await expectLine(hop, /Connected to opcua:plc .* 27 variables/);
+
+    await rejects(
+      anonymous.connect(url, { type: UserTokenType.Anonymous }),
+      "anonymous sessions are refused by default",
+    );
+    await rejects(
+      anonymous.connect(url, {
+        type: UserTokenType.UserName,
+        userName: "tester",
+        password: "wrong-password",
+      }),
+      "a wrong password is refused",
+    );
+    const session = await client.connect(url, testUser);
+
+    // A PLC variable without a value yet: its declared type, BadWaitingForInitialData.
+    const [pending] = await client.read(["plant1/plc/Plant/Pending"]);
+    assertEquals(statusName(pending!.status), "BadWaitingForInitialData");
+    const pendingType = await session.read({
+      nodeId: "ns=1;s=plant1/plc/Plant/Pending",
+      attributeId: AttributeIds.DataType,
+    });
+    assertEquals(pendingType.value.value.toString(), "ns=0;i=8", "declared Int64");
+
+    // Subscribe to the changing counter: notifications arrive with Good status.
+    sub = await session.createSubscription2({
+      requestedPublishingInterval: 100,
+      requestedMaxKeepAliveCount: 10,
+      requestedLifetimeCount: 100,
+      publishingEnabled: true,
+    });
+    const seen: { status: number; value: unknown }[] = [];
+    const item = await sub.monitor(
+      { nodeId: `ns=1;s=${counter}`, attributeId: AttributeIds.Value },
+      { samplingInterval: 50, queueSize: 10, discardOldest: true },
+      TimestampsToReturn.Both,
+    );
+    item.on("changed", (dv) => seen.push({ status: dv.statusCode.value, value: dv.value.value }));
+    await waitFor(
+      "three Good counter notifications",
+      () => seen.filter((s) => s.status === Status.Good).length >= 3,
+    );
+
+    // Writes: allowed by --writable reach the PLC; others are refused at the hop.
+    const write = async (id: string, dataType: DataType, value: unknown) =>
+      (await session.write({
+        nodeId: `ns=1;s=${id}`,
+        attributeId: AttributeIds.Value,
+        value: { value: { dataType, value } },
+      })).value >>> 0;
+    assertEquals(
+      statusName(await write("plant1/plc/Plant/Setpoint", DataType.Double, 42.5)),
+      "Good",
+    );
+    await expectLine(plc.proc, /PLC setpoint written 42.5/, 10_000);
+    assertEquals(
+      statusName(await write(counter, DataType.Int32, 7)),
+      statusName(Status.BadNotWritable),
+    );
+    assertEquals(
+      statusName(await write("plant1/plc/Plant/Setpoint", DataType.String, "x")),
+      statusName(Status.BadTypeMismatch),
+    );
+
+    // The PLC dies: the hop's variables keep their last value as Uncertain, with the cause logged.
+    await plc.proc.stop("SIGKILL");
+    await waitFor(
+      "an UncertainNoCommunicationLastUsableValue notification",
+      () => seen.some((s) => s.status === Status.UncertainNoCommunicationLastUsableValue),
+      15_000,
+    );
+    await expectLine(hop, /opcua:plc at .* is lost or unreachable: .*points marked/);
+    const [down] = await client.read([counter]);
+    assertEquals(statusName(down!.status), "UncertainNoCommunicationLastUsableValue");
+    assertEquals(
+      statusName(await write("plant1/plc/Plant/Setpoint", DataType.Double, 1)),
+      statusName(Status.BadNotConnected),
+      "no write succeeds against a point whose source is lost",
+    );
+
+    // The PLC returns on the same port after a pause: values flow again without restarting the hop.
+    const lostAt = seen.length;
+    plc = await startPlc({ count: 24, pki: plcPki, port: plc.port });
+    await waitFor(
+      "Good counter values after the PLC returned",
+      () => seen.slice(lostAt).filter((s) => s.status === Status.Good).length >= 3,
+      30_000,
+    );
+    const [up] = await client.read([counter]);
+    assertEquals(statusName(up!.status), "Good");
+  } finally {
+    await sub?.terminate().catch(() => {});
+    await client.close();
+    await anonymous.close();
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
+  assert(!hop.output().includes("test-password"), "the password never appears in logs");
+});
