@@ -56,7 +56,7 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
   let sub: ClientSubscription | null = null;
   try {
     await expectLine(hop, /OPC UA server listening/);
-    await expectLine(hop, /Connected to opcua:plc .* 27 variables/);
+    await expectLine(hop, /Connected to opcua:plc .* 27 variables, 27 monitored/);
 
     await rejects(
       anonymous.connect(url, { type: UserTokenType.Anonymous }),

@@ -11,7 +11,6 @@ import {
   AttributeIds,
   ClientMonitoredItemGroup,
   type ClientSession,
-  type ClientSubscription,
   type DataValue,
   MessageSecurityMode,
   type NodeId,
@@ -192,7 +191,7 @@ export class OpcuaClientSource implements Adapter {
       await step("read values", this.#readAll(ctx, session, found, limits.perRead));
       // Variables of types hopgate does not carry (structures) are not points: not monitored.
       const items = found.filter((it) => it.type !== null);
-      const subs = await step(
+      const monitoring = await step(
         "subscribe",
         this.#subscribe(ctx, session, items, limits, () => lose("subscription terminated")),
       );
@@ -200,13 +199,14 @@ export class OpcuaClientSource implements Adapter {
       this.#status.connection("connected");
       connected();
       ctx.log.info(
-        "Connected to {source} at {url} ({security}): {count} variables in {subs} subscriptions",
+        "Connected to {source} at {url} ({security}): {count} variables, {monitored} monitored in {subs} subscriptions",
         {
           source: this.name,
           url: this.#endpoint.url.href,
           security: c.opcuaSecurity,
           count: items.length,
-          subs: subs.length,
+          monitored: monitoring.monitored,
+          subs: monitoring.subscriptions,
         },
       );
       return await lost;
@@ -326,10 +326,12 @@ export class OpcuaClientSource implements Adapter {
     items: Item[],
     limits: Limits,
     onTerminated: () => void,
-  ): Promise<ClientSubscription[]> {
+  ): Promise<{ subscriptions: number; monitored: number }> {
     const c = this.#config;
     const perSub = c.opcuaMaxItems > 0 ? c.opcuaMaxItems : limits.perSubscription;
-    const subs: ClientSubscription[] = [];
+    let subscriptions = 0;
+    let monitored = 0;
+    const failed: string[] = [];
     let pending = items;
     for (let round = 0; pending.length > 0 && round < 10_000; round++) {
       const sub = await session.createSubscription2({
@@ -341,7 +343,7 @@ export class OpcuaClientSource implements Adapter {
         priority: 10,
       });
       sub.on("terminated", onTerminated);
-      subs.push(sub);
+      subscriptions++;
       const take = pending.slice(0, perSub);
       const refused: Item[] = [];
       for (let i = 0; i < take.length; i += limits.perCall) {
@@ -361,9 +363,10 @@ export class OpcuaClientSource implements Adapter {
           group.once("err", (e) => reject(new Error(`Monitoring failed: ${e}`)));
         });
         group.monitoredItems.forEach((mi, k) => {
-          if (mi.statusCode.value === StatusCodes.BadTooManyMonitoredItems.value) {
-            refused.push(chunk[k]!);
-          }
+          const code = mi.statusCode.value >>> 0;
+          if (code === StatusCodes.BadTooManyMonitoredItems.value) refused.push(chunk[k]!);
+          else if (code >>> 30 < 2) monitored++;
+          else failed.push(`${chunk[k]!.id} (${mi.statusCode.name})`);
         });
       }
       if (refused.length === take.length) {
@@ -371,7 +374,13 @@ export class OpcuaClientSource implements Adapter {
       }
       pending = [...refused, ...pending.slice(take.length)];
     }
-    return subs;
+    if (failed.length > 0) {
+      ctx.log.warn("{count} variables cannot be monitored: {failed}", {
+        count: failed.length,
+        failed: failed.slice(0, 10).join(", ") + (failed.length > 10 ? ", …" : ""),
+      });
+    }
+    return { subscriptions, monitored };
   }
 }
 
