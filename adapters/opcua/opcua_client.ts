@@ -12,10 +12,8 @@ import {
   ClientMonitoredItemGroup,
   type ClientSession,
   type DataValue,
-  MessageSecurityMode,
   type NodeId,
   OPCUAClient,
-  SecurityPolicy,
   StatusCodes,
   TimestampsToReturn,
   type UserIdentityInfo,
@@ -40,6 +38,7 @@ import {
 } from "../../core/mod.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
+import { securityOf } from "./opcua_security.ts";
 import { fromVariant, scalarTypeOf, toVariant } from "./opcua_values.ts";
 
 /** The folder of the hop's OPC UA application certificate and trust lists. */
@@ -469,16 +468,6 @@ async function readLimits(session: ClientSession): Promise<Limits> {
     perRead: limit(2, 1000, 5000),
     perBrowse: limit(3, 500, 1000),
   };
-}
-
-/** `SignAndEncrypt:Basic256Sha256` → node-opcua's mode and policy. */
-function securityOf(setting: string): [MessageSecurityMode, SecurityPolicy] {
-  if (setting === "None") return [MessageSecurityMode.None, SecurityPolicy.None];
-  const [mode, policy] = setting.split(":") as [
-    keyof typeof MessageSecurityMode,
-    keyof typeof SecurityPolicy,
-  ];
-  return [MessageSecurityMode[mode], SecurityPolicy[policy]];
 }
 
 /** Resolves or rejects with `p`, or rejects when `lost` resolves first or after `ms`. */
