@@ -122,6 +122,25 @@ export class TestClient {
     return this.session;
   }
 
+  /** The security modes of the endpoints a server offers (no session needed). */
+  async securityModes(url: string): Promise<string[]> {
+    const client = OPCUAClient.create({
+      clientCertificateManager: this.#cm,
+      certificateFile: join(this.#dir, "own/certs/client_certificate.pem"),
+      privateKeyFile: join(this.#dir, "own/private/private_key.pem"),
+      applicationUri: "urn:hopgate-test:client",
+      endpointMustExist: false,
+      connectionStrategy: { maxRetry: 0 },
+    });
+    try {
+      await client.connect(url);
+      const endpoints = await client.getEndpoints();
+      return endpoints.map((e) => MessageSecurityMode[e.securityMode]);
+    } finally {
+      await client.disconnect();
+    }
+  }
+
   /** Reads point values by id; each as [status, typed value or null]. */
   async read(
     ids: string[],

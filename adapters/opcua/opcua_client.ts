@@ -251,11 +251,19 @@ export class OpcuaClientSource implements Adapter {
       found.push(...browsed.filter((v) => keep(v.path)));
     }
     const items = new Map<string, Item>();
+    const twins: string[] = [];
     for (const f of found) {
       const id = `${ctx.hop}/${this.#endpoint.name}/${f.path}`;
-      if (!items.has(id)) {
+      const first = items.get(id);
+      if (first === undefined) {
         items.set(id, { id, nodeId: f.nodeId, type: this.#items.get(id)?.type ?? null });
-      }
+      } else if (first.nodeId !== f.nodeId) twins.push(`${f.nodeId} (${f.path})`);
+    }
+    if (twins.length > 0) {
+      ctx.log.warn(
+        "{count} variables share a browse path with another and are not read: {twins}; name them with --opcua-nodes or narrow --opcua-browse",
+        { count: twins.length, twins: twins.slice(0, 10).join(", ") },
+      );
     }
     for (const it of items.values()) {
       ctx.log.debug("Point {id} reads {nodeId}", { id: it.id, nodeId: it.nodeId });
