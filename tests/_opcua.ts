@@ -38,7 +38,7 @@ export async function startPlc(
   args.push(...options.extra ?? []);
   const proc = new Proc(["run", "-A", plcScript, ...args]);
   try {
-    await proc.waitForLine(/PLC ready/, 30_000);
+    await proc.waitForLine(/PLC ready/, 60_000);
   } catch (e) {
     await proc.stop();
     throw new Error(`${(e as Error).message}\n${proc.output()}`);
@@ -198,7 +198,7 @@ export async function stopHop(proc: Proc, ms = 15_000): Promise<Deno.CommandStat
 }
 
 /** Waits for a line of a process; on timeout the error carries the process's output. */
-export async function expectLine(proc: Proc, re: RegExp, ms = 30_000): Promise<string> {
+export async function expectLine(proc: Proc, re: RegExp, ms = 60_000): Promise<string> {
   try {
     return await proc.waitForLine(re, ms);
   } catch (e) {

@@ -71,6 +71,8 @@ export class OpcuaClientSource implements Adapter {
   #loop: Promise<void> | null = null;
   #session: ClientSession | null = null;
   #items = new Map<string, Item>();
+  /** Whether the current connection attempt's loss was already reported. */
+  #reported = false;
 
   constructor(endpoint: OpcuaEndpoint, config: HopConfig) {
     this.#endpoint = endpoint;
@@ -120,6 +122,7 @@ export class OpcuaClientSource implements Adapter {
     const signal = this.#stop.signal;
     while (!signal.aborted) {
       this.#status.connection("connecting");
+      this.#reported = false;
       let reason: string;
       try {
         reason = await this.#connectOnce(ctx, () => backoff.reset());
@@ -127,20 +130,35 @@ export class OpcuaClientSource implements Adapter {
         reason = (e as Error).message;
       }
       if (signal.aborted) break;
-      this.#status.connection("down", reason);
-      const failed = ctx.store.failOrigin(this.name, {
-        hop: ctx.hop,
-        via: this.name,
-        since: ctx.clock.now(),
-        reason,
-      });
+      this.#down(ctx, reason);
       const delay = backoff.next();
-      ctx.log.warn(
-        "{source} at {url} is lost or unreachable: {reason}; {failed} points marked, retrying in {delay} ms",
-        { source: this.name, url: this.#endpoint.url.href, reason, failed, delay },
-      );
+      ctx.log.debug("Reconnecting to {source} in {delay} ms", { source: this.name, delay });
       await sleep(ctx, delay, signal);
     }
+  }
+
+  /**
+   * Marks every point of this PLC with the failure status and its cause, at
+   * the moment the loss is seen (not after the connection is torn down).
+   * Once per connection attempt.
+   */
+  #down(ctx: HopContext, reason: string): void {
+    if (this.#reported || this.#stop.signal.aborted) return;
+    this.#reported = true;
+    this.#session = null;
+    this.#status.connection("down", reason);
+    const failed = ctx.store.failOrigin(this.name, {
+      hop: ctx.hop,
+      via: this.name,
+      since: ctx.clock.now(),
+      reason,
+    });
+    ctx.log.warn("{source} at {url} is lost or unreachable: {reason}; {failed} points marked", {
+      source: this.name,
+      url: this.#endpoint.url.href,
+      reason,
+      failed,
+    });
   }
 
   /**
@@ -170,12 +188,17 @@ export class OpcuaClientSource implements Adapter {
       connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     });
     let lose: (why: string) => void = () => {};
-    const lost = new Promise<string>((resolve) => (lose = resolve));
+    // Events after the teardown starts (our own disconnect closes the connection) are no loss.
+    let tearingDown = false;
+    const lost = new Promise<string>((resolve) => (lose = (why) => tearingDown || resolve(why)));
+    void lost.then((why) => this.#down(ctx, why));
     const onAbort = () => lose("stopped");
     this.#stop.signal.addEventListener("abort", onAbort, { once: true });
     client.on("connection_lost", () => lose("connection lost"));
     client.on("close", () => lose("connection closed"));
     const step = <T>(what: string, p: Promise<T>) => withTimeout(what, p, lost);
+    let lastHeard = Date.now();
+    let watchdog: ReturnType<typeof setInterval> | undefined;
     try {
       await certificates.initialize();
       await step("connect", client.connect(this.#endpoint.url.href)).catch(async (e: Error) => {
@@ -192,8 +215,22 @@ export class OpcuaClientSource implements Adapter {
       const items = found.filter((it) => it.type !== null);
       const monitoring = await step(
         "subscribe",
-        this.#subscribe(ctx, session, items, limits, () => lose("subscription terminated")),
+        this.#subscribe(
+          ctx,
+          session,
+          items,
+          limits,
+          () => lose("subscription terminated"),
+          () => (lastHeard = Date.now()),
+        ),
       );
+      lastHeard = Date.now();
+      // A PLC that stops answering without closing the connection (frozen, cable pulled
+      // behind a switch) is noticed by its missing keep-alives, not only by TCP much later.
+      watchdog = setInterval(() => {
+        const quiet = Date.now() - lastHeard;
+        if (quiet > monitoring.silence) lose(`no keep-alive from the PLC for ${quiet} ms`);
+      }, 1_000);
       this.#session = session;
       this.#status.connection("connected");
       connected();
@@ -210,10 +247,12 @@ export class OpcuaClientSource implements Adapter {
       );
       return await lost;
     } finally {
+      tearingDown = true;
+      clearInterval(watchdog);
       this.#session = null;
       this.#stop.signal.removeEventListener("abort", onAbort);
       // Closing must not hang the loop when the PLC is gone.
-      await withTimeout("disconnect", client.disconnect(), new Promise(() => {}), 5_000)
+      await withTimeout("disconnect", client.disconnect(), new Promise(() => {}), 2_000)
         .catch(() => {});
       await certificates.dispose().catch(() => {});
     }
@@ -333,11 +372,13 @@ export class OpcuaClientSource implements Adapter {
     items: Item[],
     limits: Limits,
     onTerminated: () => void,
-  ): Promise<{ subscriptions: number; monitored: number }> {
+    heard: () => void,
+  ): Promise<{ subscriptions: number; monitored: number; silence: number }> {
     const c = this.#config;
     const perSub = c.opcuaMaxItems > 0 ? c.opcuaMaxItems : limits.perSubscription;
     let subscriptions = 0;
     let monitored = 0;
+    let silence = 0;
     const failed: string[] = [];
     let pending = items;
     for (let round = 0; pending.length > 0 && round < 10_000; round++) {
@@ -350,6 +391,10 @@ export class OpcuaClientSource implements Adapter {
         priority: 10,
       });
       sub.on("terminated", onTerminated);
+      sub.on("keepalive", heard);
+      sub.on("received_notifications", heard);
+      // A server must answer within its keep-alive period (revised values): twice that, plus slack.
+      silence = Math.max(silence, 2 * sub.publishingInterval * sub.maxKeepAliveCount + 2_000);
       subscriptions++;
       const take = pending.slice(0, perSub);
       const refused: Item[] = [];
@@ -387,7 +432,7 @@ export class OpcuaClientSource implements Adapter {
         failed: failed.slice(0, 10).join(", ") + (failed.length > 10 ? ", …" : ""),
       });
     }
-    return { subscriptions, monitored };
+    return { subscriptions, monitored, silence };
   }
 }
 
