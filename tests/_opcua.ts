@@ -38,7 +38,7 @@ export async function startPlc(
   args.push(...options.extra ?? []);
   const proc = new Proc(["run", "-A", plcScript, ...args]);
   try {
-    await proc.waitForLine(/PLC ready/, 30_000);
+    await proc.waitForLine(/PLC ready/, 60_000);
   } catch (e) {
     await proc.stop();
     throw new Error(`${(e as Error).message}\n${proc.output()}`);
@@ -122,6 +122,25 @@ export class TestClient {
     return this.session;
   }
 
+  /** The security modes of the endpoints a server offers (no session needed). */
+  async securityModes(url: string): Promise<string[]> {
+    const client = OPCUAClient.create({
+      clientCertificateManager: this.#cm,
+      certificateFile: join(this.#dir, "own/certs/client_certificate.pem"),
+      privateKeyFile: join(this.#dir, "own/private/private_key.pem"),
+      applicationUri: "urn:hopgate-test:client",
+      endpointMustExist: false,
+      connectionStrategy: { maxRetry: 0 },
+    });
+    try {
+      await client.connect(url);
+      const endpoints = await client.getEndpoints();
+      return endpoints.map((e) => MessageSecurityMode[e.securityMode]);
+    } finally {
+      await client.disconnect();
+    }
+  }
+
   /** Reads point values by id; each as [status, typed value or null]. */
   async read(
     ids: string[],
@@ -179,7 +198,7 @@ export async function stopHop(proc: Proc, ms = 15_000): Promise<Deno.CommandStat
 }
 
 /** Waits for a line of a process; on timeout the error carries the process's output. */
-export async function expectLine(proc: Proc, re: RegExp, ms = 30_000): Promise<string> {
+export async function expectLine(proc: Proc, re: RegExp, ms = 60_000): Promise<string> {
   try {
     return await proc.waitForLine(re, ms);
   } catch (e) {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { OPCUACertificateManager } from "node-opcua";
 import { addUser } from "../adapters/opcua/opcua_users.ts";
 import { Status, statusName } from "../core/mod.ts";
-import { freePort, tempDir } from "./_helpers.ts";
+import { freePort, tempDir, waitFor } from "./_helpers.ts";
 import { expectLine, startHop, startPlc, stopHop, TestClient, testUser } from "./_opcua.ts";
 import { plcVariable } from "./fixtures/plc_values.ts";
 
@@ -30,7 +30,7 @@ Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAnd
     "0",
   ], dir.path);
   try {
-    await expectLine(hop, /Connected to opcua:plc .* 1002 variables/, 40_000);
+    await expectLine(hop, /Connected to opcua:plc .* 1002 variables, 1002 monitored/, 90_000);
     await expectLine(hop, /OPC UA server listening/);
     await client.connect(`opc.tcp://127.0.0.1:${serverPort}/hopgate`, testUser);
     const vars = Array.from({ length: 1000 }, (_, i) => plcVariable(i));
@@ -84,7 +84,11 @@ Deno.test("a PLC that caps monitored items per subscription is still read comple
     "0",
   ], dir.path);
   try {
-    await expectLine(hop, /Connected to opcua:plc .* 452 variables in 5 subscriptions/, 40_000);
+    await expectLine(
+      hop,
+      /Connected to opcua:plc .* 452 variables, 452 monitored in 5 subscriptions/,
+      90_000,
+    );
     await expectLine(hop, /OPC UA server listening/);
     await client.connect(`opc.tcp://127.0.0.1:${serverPort}/hopgate`, testUser);
     const vars = Array.from({ length: 450 }, (_, i) => plcVariable(i));
@@ -142,7 +146,7 @@ Deno.test("an unknown PLC certificate is refused and kept in rejected/, and trus
       join(rejected, files[0]!),
       join(data, "opcua-pki", "trusted", "certs", files[0]!),
     );
-    await expectLine(hop, /Connected to opcua:plc .* 3 variables/, 30_000);
+    await expectLine(hop, /Connected to opcua:plc .* 3 variables, 3 monitored/, 30_000);
     // Point ids come from browse paths, for browsed and for explicitly named nodes alike.
     const ids = hop.lines.flatMap((l) => /Point (\S+) reads/.exec(l)?.[1] ?? []);
     assertEquals([...new Set(ids)].sort(), [
@@ -192,9 +196,78 @@ Deno.test("a hop logs in to a PLC with an X.509 user certificate over Sign with 
     "0",
   ], dir.path);
   try {
-    await expectLine(hop, /Connected to opcua:plc .*Sign:Aes128_Sha256_RsaOaep.* 5 variables/);
+    await expectLine(
+      hop,
+      /Connected to opcua:plc .*Sign:Aes128_Sha256_RsaOaep.* 5 variables, 5 monitored/,
+    );
     await expectLine(plc.proc, /PLC session with X509IdentityToken/, 5_000);
   } finally {
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
+});
+
+Deno.test("items a subscription refuses beyond its limit move to the next one (--opcua-max-items above the PLC's cap)", async () => {
+  await using dir = await tempDir();
+  const plc = await startPlc({ count: 250, maxItems: 100, pki: join(dir.path, "plc") });
+  const hop = startHop([
+    "--name",
+    "plant1",
+    "--opcua",
+    `plc=${plc.url}`,
+    "--opcua-max-items",
+    "150",
+    "--opcua-trust-unknown",
+    "--data-dir",
+    join(dir.path, "plant1"),
+    "--status-interval",
+    "0",
+  ], dir.path);
+  try {
+    // 150 asked per subscription, 100 accepted: the 50 refused go first into the next one.
+    await expectLine(
+      hop,
+      /Connected to opcua:plc .* 252 variables, 252 monitored in 3 subscriptions/,
+    );
+  } finally {
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
+});
+
+Deno.test("a PLC that freezes without closing the connection is noticed by its missing keep-alives, and read again when it thaws", async () => {
+  await using dir = await tempDir();
+  const plc = await startPlc({ count: 5, pki: join(dir.path, "plc") });
+  const hop = startHop([
+    "--name",
+    "plant1",
+    "--opcua",
+    `plc=${plc.url}`,
+    "--opcua-publishing",
+    "200ms",
+    "--opcua-trust-unknown",
+    "--data-dir",
+    join(dir.path, "plant1"),
+    "--status-interval",
+    "0",
+  ], dir.path);
+  try {
+    await expectLine(hop, /Connected to opcua:plc .* 7 variables, 7 monitored/);
+    plc.proc.child.kill("SIGSTOP");
+    const line = await expectLine(
+      hop,
+      /no keep-alive from the PLC for \d+ ms; 7 points marked/,
+      20_000,
+    );
+    assert(/lost or unreachable/.test(line), line);
+    plc.proc.child.kill("SIGCONT");
+    await waitFor(
+      "a second connection",
+      () => hop.lines.filter((l) => /Connected to opcua:plc/.test(l)).length >= 2,
+      60_000,
+    );
+  } finally {
+    plc.proc.child.kill("SIGCONT");
     await stopHop(hop);
     await plc.proc.stop();
   }

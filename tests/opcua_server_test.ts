@@ -56,8 +56,10 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
   let sub: ClientSubscription | null = null;
   try {
     await expectLine(hop, /OPC UA server listening/);
-    await expectLine(hop, /Connected to opcua:plc .* 27 variables/);
+    await expectLine(hop, /Connected to opcua:plc .* 27 variables, 27 monitored/);
 
+    // Secure by default: no endpoint without encryption, no anonymous sessions.
+    assertEquals([...new Set(await anonymous.securityModes(url))], ["SignAndEncrypt"]);
     await rejects(
       anonymous.connect(url, { type: UserTokenType.Anonymous }),
       "anonymous sessions are refused by default",

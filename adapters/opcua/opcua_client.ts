@@ -11,12 +11,9 @@ import {
   AttributeIds,
   ClientMonitoredItemGroup,
   type ClientSession,
-  type ClientSubscription,
   type DataValue,
-  MessageSecurityMode,
   type NodeId,
   OPCUAClient,
-  SecurityPolicy,
   StatusCodes,
   TimestampsToReturn,
   type UserIdentityInfo,
@@ -41,6 +38,7 @@ import {
 } from "../../core/mod.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
+import { securityOf } from "./opcua_security.ts";
 import { fromVariant, scalarTypeOf, toVariant } from "./opcua_values.ts";
 
 /** The folder of the hop's OPC UA application certificate and trust lists. */
@@ -73,6 +71,8 @@ export class OpcuaClientSource implements Adapter {
   #loop: Promise<void> | null = null;
   #session: ClientSession | null = null;
   #items = new Map<string, Item>();
+  /** Whether the current connection attempt's loss was already reported. */
+  #reported = false;
 
   constructor(endpoint: OpcuaEndpoint, config: HopConfig) {
     this.#endpoint = endpoint;
@@ -122,6 +122,7 @@ export class OpcuaClientSource implements Adapter {
     const signal = this.#stop.signal;
     while (!signal.aborted) {
       this.#status.connection("connecting");
+      this.#reported = false;
       let reason: string;
       try {
         reason = await this.#connectOnce(ctx, () => backoff.reset());
@@ -129,20 +130,35 @@ export class OpcuaClientSource implements Adapter {
         reason = (e as Error).message;
       }
       if (signal.aborted) break;
-      this.#status.connection("down", reason);
-      const failed = ctx.store.failOrigin(this.name, {
-        hop: ctx.hop,
-        via: this.name,
-        since: ctx.clock.now(),
-        reason,
-      });
+      this.#down(ctx, reason);
       const delay = backoff.next();
-      ctx.log.warn(
-        "{source} at {url} is lost or unreachable: {reason}; {failed} points marked, retrying in {delay} ms",
-        { source: this.name, url: this.#endpoint.url.href, reason, failed, delay },
-      );
+      ctx.log.debug("Reconnecting to {source} in {delay} ms", { source: this.name, delay });
       await sleep(ctx, delay, signal);
     }
+  }
+
+  /**
+   * Marks every point of this PLC with the failure status and its cause, at
+   * the moment the loss is seen (not after the connection is torn down).
+   * Once per connection attempt.
+   */
+  #down(ctx: HopContext, reason: string): void {
+    if (this.#reported || this.#stop.signal.aborted) return;
+    this.#reported = true;
+    this.#session = null;
+    this.#status.connection("down", reason);
+    const failed = ctx.store.failOrigin(this.name, {
+      hop: ctx.hop,
+      via: this.name,
+      since: ctx.clock.now(),
+      reason,
+    });
+    ctx.log.warn("{source} at {url} is lost or unreachable: {reason}; {failed} points marked", {
+      source: this.name,
+      url: this.#endpoint.url.href,
+      reason,
+      failed,
+    });
   }
 
   /**
@@ -172,12 +188,17 @@ export class OpcuaClientSource implements Adapter {
       connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     });
     let lose: (why: string) => void = () => {};
-    const lost = new Promise<string>((resolve) => (lose = resolve));
+    // Events after the teardown starts (our own disconnect closes the connection) are no loss.
+    let tearingDown = false;
+    const lost = new Promise<string>((resolve) => (lose = (why) => tearingDown || resolve(why)));
+    void lost.then((why) => this.#down(ctx, why));
     const onAbort = () => lose("stopped");
     this.#stop.signal.addEventListener("abort", onAbort, { once: true });
     client.on("connection_lost", () => lose("connection lost"));
     client.on("close", () => lose("connection closed"));
     const step = <T>(what: string, p: Promise<T>) => withTimeout(what, p, lost);
+    let lastHeard = Date.now();
+    let watchdog: ReturnType<typeof setInterval> | undefined;
     try {
       await certificates.initialize();
       await step("connect", client.connect(this.#endpoint.url.href)).catch(async (e: Error) => {
@@ -192,29 +213,46 @@ export class OpcuaClientSource implements Adapter {
       await step("read values", this.#readAll(ctx, session, found, limits.perRead));
       // Variables of types hopgate does not carry (structures) are not points: not monitored.
       const items = found.filter((it) => it.type !== null);
-      const subs = await step(
+      const monitoring = await step(
         "subscribe",
-        this.#subscribe(ctx, session, items, limits, () => lose("subscription terminated")),
+        this.#subscribe(
+          ctx,
+          session,
+          items,
+          limits,
+          () => lose("subscription terminated"),
+          () => (lastHeard = Date.now()),
+        ),
       );
+      lastHeard = Date.now();
+      // A PLC that stops answering without closing the connection (frozen, cable pulled
+      // behind a switch) is noticed by its missing keep-alives, not only by TCP much later.
+      watchdog = setInterval(() => {
+        const quiet = Date.now() - lastHeard;
+        if (quiet > monitoring.silence) lose(`no keep-alive from the PLC for ${quiet} ms`);
+      }, 1_000);
       this.#session = session;
       this.#status.connection("connected");
       connected();
       ctx.log.info(
-        "Connected to {source} at {url} ({security}): {count} variables in {subs} subscriptions",
+        "Connected to {source} at {url} ({security}): {count} variables, {monitored} monitored in {subs} subscriptions",
         {
           source: this.name,
           url: this.#endpoint.url.href,
           security: c.opcuaSecurity,
           count: items.length,
-          subs: subs.length,
+          monitored: monitoring.monitored,
+          subs: monitoring.subscriptions,
         },
       );
       return await lost;
     } finally {
+      tearingDown = true;
+      clearInterval(watchdog);
       this.#session = null;
       this.#stop.signal.removeEventListener("abort", onAbort);
       // Closing must not hang the loop when the PLC is gone.
-      await withTimeout("disconnect", client.disconnect(), new Promise(() => {}), 5_000)
+      await withTimeout("disconnect", client.disconnect(), new Promise(() => {}), 2_000)
         .catch(() => {});
       await certificates.dispose().catch(() => {});
     }
@@ -252,11 +290,19 @@ export class OpcuaClientSource implements Adapter {
       found.push(...browsed.filter((v) => keep(v.path)));
     }
     const items = new Map<string, Item>();
+    const twins: string[] = [];
     for (const f of found) {
       const id = `${ctx.hop}/${this.#endpoint.name}/${f.path}`;
-      if (!items.has(id)) {
+      const first = items.get(id);
+      if (first === undefined) {
         items.set(id, { id, nodeId: f.nodeId, type: this.#items.get(id)?.type ?? null });
-      }
+      } else if (first.nodeId !== f.nodeId) twins.push(`${f.nodeId} (${f.path})`);
+    }
+    if (twins.length > 0) {
+      ctx.log.warn(
+        "{count} variables share a browse path with another and are not read: {twins}; name them with --opcua-nodes or narrow --opcua-browse",
+        { count: twins.length, twins: twins.slice(0, 10).join(", ") },
+      );
     }
     for (const it of items.values()) {
       ctx.log.debug("Point {id} reads {nodeId}", { id: it.id, nodeId: it.nodeId });
@@ -326,10 +372,14 @@ export class OpcuaClientSource implements Adapter {
     items: Item[],
     limits: Limits,
     onTerminated: () => void,
-  ): Promise<ClientSubscription[]> {
+    heard: () => void,
+  ): Promise<{ subscriptions: number; monitored: number; silence: number }> {
     const c = this.#config;
     const perSub = c.opcuaMaxItems > 0 ? c.opcuaMaxItems : limits.perSubscription;
-    const subs: ClientSubscription[] = [];
+    let subscriptions = 0;
+    let monitored = 0;
+    let silence = 0;
+    const failed: string[] = [];
     let pending = items;
     for (let round = 0; pending.length > 0 && round < 10_000; round++) {
       const sub = await session.createSubscription2({
@@ -341,7 +391,11 @@ export class OpcuaClientSource implements Adapter {
         priority: 10,
       });
       sub.on("terminated", onTerminated);
-      subs.push(sub);
+      sub.on("keepalive", heard);
+      sub.on("received_notifications", heard);
+      // A server must answer within its keep-alive period (revised values): twice that, plus slack.
+      silence = Math.max(silence, 2 * sub.publishingInterval * sub.maxKeepAliveCount + 2_000);
+      subscriptions++;
       const take = pending.slice(0, perSub);
       const refused: Item[] = [];
       for (let i = 0; i < take.length; i += limits.perCall) {
@@ -361,9 +415,10 @@ export class OpcuaClientSource implements Adapter {
           group.once("err", (e) => reject(new Error(`Monitoring failed: ${e}`)));
         });
         group.monitoredItems.forEach((mi, k) => {
-          if (mi.statusCode.value === StatusCodes.BadTooManyMonitoredItems.value) {
-            refused.push(chunk[k]!);
-          }
+          const code = mi.statusCode.value >>> 0;
+          if (code === StatusCodes.BadTooManyMonitoredItems.value) refused.push(chunk[k]!);
+          else if (code >>> 30 < 2) monitored++;
+          else failed.push(`${chunk[k]!.id} (${mi.statusCode.name})`);
         });
       }
       if (refused.length === take.length) {
@@ -371,7 +426,13 @@ export class OpcuaClientSource implements Adapter {
       }
       pending = [...refused, ...pending.slice(take.length)];
     }
-    return subs;
+    if (failed.length > 0) {
+      ctx.log.warn("{count} variables cannot be monitored: {failed}", {
+        count: failed.length,
+        failed: failed.slice(0, 10).join(", ") + (failed.length > 10 ? ", …" : ""),
+      });
+    }
+    return { subscriptions, monitored, silence };
   }
 }
 
@@ -460,16 +521,6 @@ async function readLimits(session: ClientSession): Promise<Limits> {
     perRead: limit(2, 1000, 5000),
     perBrowse: limit(3, 500, 1000),
   };
-}
-
-/** `SignAndEncrypt:Basic256Sha256` → node-opcua's mode and policy. */
-function securityOf(setting: string): [MessageSecurityMode, SecurityPolicy] {
-  if (setting === "None") return [MessageSecurityMode.None, SecurityPolicy.None];
-  const [mode, policy] = setting.split(":") as [
-    keyof typeof MessageSecurityMode,
-    keyof typeof SecurityPolicy,
-  ];
-  return [MessageSecurityMode[mode], SecurityPolicy[policy]];
 }
 
 /** Resolves or rejects with `p`, or rejects when `lost` resolves first or after `ms`. */

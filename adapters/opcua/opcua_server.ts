@@ -10,11 +10,11 @@ import { join } from "node:path";
 import {
   DataType as UaType,
   DataValue,
-  MessageSecurityMode,
+  type MessageSecurityMode,
   nodesets,
   OPCUACertificateManager,
   OPCUAServer,
-  SecurityPolicy,
+  type SecurityPolicy,
   StatusCode,
   StatusCodes,
   type UAObject,
@@ -34,7 +34,8 @@ import {
   type StoredPoint,
   systemClock,
 } from "../../core/mod.ts";
-import { checkUser, readUsers, type UsersFile } from "./opcua_users.ts";
+import { securityOf } from "./opcua_security.ts";
+import { checkUser, readUsers } from "./opcua_users.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
 import { fromVariant, toVariant, uaDataType } from "./opcua_values.ts";
 
@@ -78,7 +79,6 @@ export class OpcuaServerSink implements Adapter {
   #folders = new Map<string, UAObject>();
   #exposed = new Map<string, Exposed>();
   #unsubscribe: () => void = () => {};
-  #users: UsersFile = { users: {} };
 
   constructor(config: HopConfig) {
     this.#config = config;
@@ -91,7 +91,6 @@ export class OpcuaServerSink implements Adapter {
     this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
     const c = this.#config;
     const pki = join(c.dataDir, "opcua-server-pki");
-    if (!c.opcuaServerAnonymous) this.#users = await readUsers(c.opcuaUsers);
     const certificates = new OPCUACertificateManager({
       rootFolder: pki,
       automaticallyAcceptUnknownCertificate: false,
@@ -109,20 +108,16 @@ export class OpcuaServerSink implements Adapter {
     const anyHost = listen.host === "0.0.0.0" || listen.host === "::";
     const modes = new Set<MessageSecurityMode>();
     const policies = new Set<SecurityPolicy>();
-    for (const s of c.opcuaServerSecurity) {
-      if (s === "None") {
-        modes.add(MessageSecurityMode.None);
-        policies.add(SecurityPolicy.None);
-        continue;
-      }
-      const [mode, policy] = s.split(":") as [
-        keyof typeof MessageSecurityMode,
-        keyof typeof SecurityPolicy,
-      ];
-      modes.add(MessageSecurityMode[mode]);
-      policies.add(SecurityPolicy[policy]);
+    // node-opcua offers every valid pairing of the listed modes and policies: listing
+    // SignAndEncrypt:Basic256Sha256 and Sign:Aes256_Sha256_RsaPss also offers their crosses,
+    // never None unless None is listed.
+    for (const setting of c.opcuaServerSecurity) {
+      const [mode, policy] = securityOf(setting);
+      modes.add(mode);
+      policies.add(policy);
     }
-    const users = () => this.#users;
+    // Read at every login, so users added with `hopgate users add` count without a restart.
+    const usersFile = c.opcuaUsers;
     const server = new OPCUAServer({
       port: listen.port,
       // Both: `host` is the listen address (without it node-opcua listens on every interface).
@@ -137,7 +132,10 @@ export class OpcuaServerSink implements Adapter {
       allowAnonymous: c.opcuaServerAnonymous,
       userManager: {
         isValidUserAsync(user, password, callback) {
-          checkUser(users(), user, password).then((ok) => callback(null, ok), callback);
+          readUsers(usersFile).then((file) => checkUser(file, user, password)).then(
+            (ok) => callback(null, ok),
+            () => callback(null, false),
+          );
         },
       },
       nodesets: [nodesets.standard],

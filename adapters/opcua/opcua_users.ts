@@ -3,6 +3,7 @@
  * hashes (WebCrypto, no native dependency), written by `hopgate users add`.
  * Plain-text passwords are never stored or logged.
  */
+import { dirname, join } from "node:path";
 
 /** One user's entry in the users file. */
 export interface UserEntry {
@@ -109,12 +110,12 @@ export async function usersAdd(
   user: string,
   options: { dataDir?: string; users?: string; passwordFile?: string },
 ): Promise<string> {
-  const path = options.users ?? (options.dataDir ? `${options.dataDir}/users.json` : undefined);
+  const path = options.users ?? (options.dataDir ? join(options.dataDir, "users.json") : undefined);
   if (!path) throw new Error("Pass --data-dir <dir> (writes <dir>/users.json) or --users <file>");
   const password = options.passwordFile
     ? (await Deno.readTextFile(options.passwordFile)).split(/\r?\n/)[0] ?? ""
     : await readStdinLine();
-  await Deno.mkdir(path.slice(0, Math.max(0, path.lastIndexOf("/"))) || ".", { recursive: true });
+  await Deno.mkdir(dirname(path), { recursive: true });
   await addUser(path, user, password);
   return path;
 }

@@ -258,7 +258,10 @@ function fileChecks(c: HopConfig, source: Record<string, string | null>): string
     need.push(["tlsCert", hint], ["tlsKey", hint], ["tlsCa", "or copy the chain's CA there"]);
   }
   if (c.opcuaServer && !c.opcuaServerAnonymous) {
-    need.push(["opcuaUsers", `or add a user with: hopgate users add --data-dir ${c.dataDir}`]);
+    need.push([
+      "opcuaUsers",
+      `or add a user with: hopgate users add <user> --data-dir ${c.dataDir}`,
+    ]);
   }
   for (
     const key of [

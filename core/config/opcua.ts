@@ -57,6 +57,16 @@ function opcuaEndpoint() {
   });
 }
 
+/** OPC UA node id text: `i=85`, `ns=2;s=Line2.Temp`, `ns=3;g=…`, `ns=1;b=…`. */
+const nodeIdPattern = /^(ns=\d+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=[A-Za-z0-9+/=]+)$/;
+
+/** Checks node ids before anything starts, rather than at every reconnect. */
+function nodeIdProblem(id: string): string | null {
+  return nodeIdPattern.test(id)
+    ? null
+    : `"${id}" is not an OPC UA node id (for example i=85 or ns=2;s=Line2.Temperature)`;
+}
+
 const security = z.enum(opcuaSecurityChoices, {
   error: (i) =>
     `"${String(i.input)}" is not a security setting; choose one of ${
@@ -105,17 +115,30 @@ export const opcuaOptions = {
     arg: "<file>",
     help: "Private key (PEM) of the X.509 user token",
   }),
-  opcuaNodes: option(stringList().default([]), {
-    group: "OPC UA client",
-    arg: "<nodeId,...>",
-    help: "Node ids to read, in addition to what --opcua-browse finds",
-  }),
-  opcuaBrowse: option(z.string().min(1).optional(), {
-    group: "OPC UA client",
-    arg: "<nodeId>",
-    help: "Browse below this node and read every variable found",
-    defaultText: "the Objects folder (i=85) when --opcua-nodes is not given",
-  }),
+  opcuaNodes: option(
+    stringList().default([]).superRefine((ids, ctx) => {
+      for (const id of ids) {
+        const problem = nodeIdProblem(id);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }
+    }),
+    {
+      group: "OPC UA client",
+      arg: "<nodeId,...>",
+      help: "Node ids to read, in addition to what --opcua-browse finds",
+    },
+  ),
+  opcuaBrowse: option(
+    z.string().refine((id) => nodeIdProblem(id) === null, {
+      error: (i) => nodeIdProblem(String(i.input)) ?? "",
+    }).optional(),
+    {
+      group: "OPC UA client",
+      arg: "<nodeId>",
+      help: "Browse below this node and read every variable found",
+      defaultText: "the Objects folder (i=85) when --opcua-nodes is not given",
+    },
+  ),
   opcuaInclude: option(stringList().default([]), {
     group: "OPC UA client",
     arg: "<pattern,...>",
