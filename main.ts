@@ -48,7 +48,13 @@ addHopOptions(
     .option("--dry-run", "Print the deno compile command instead of running it"),
 ).action(async (opts: Record<string, unknown>) => {
   const { output, target, dryRun, ...rest } = opts;
-  const { config, given } = configFromOptions(rest);
+  const { config, given } = configFromOptions(rest, {
+    onUnreadableFiles: (problems) => {
+      for (const p of problems) {
+        console.error(`note: ${p.split(";")[0]} here; it must exist where the hop runs`);
+      }
+    },
+  });
   const args = compileArgs(config, given, {
     output: String(output),
     entry: mainModule,

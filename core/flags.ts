@@ -71,10 +71,14 @@ export function givenConfig(opts: Record<string, unknown>, cwd = Deno.cwd()): Gi
 /** Parses a command's options into a validated configuration. */
 export function configFromOptions(
   opts: Record<string, unknown>,
-  cwd = Deno.cwd(),
+  options: { cwd?: string; onUnreadableFiles?: (problems: string[]) => void } = {},
 ): { config: HopConfig; given: GivenConfig } {
+  const cwd = options.cwd ?? Deno.cwd();
   const given = givenConfig(opts, cwd);
-  return { config: resolveConfig(given.layers, { cwd }), given };
+  const resolveOptions = options.onUnreadableFiles
+    ? { cwd, onUnreadableFiles: options.onUnreadableFiles }
+    : { cwd };
+  return { config: resolveConfig(given.layers, resolveOptions), given };
 }
 
 /** Turns raw option values back into flags (for subprocesses and baked arguments). */

@@ -56,7 +56,17 @@ export async function launchHop(
     name: config.name,
     dataDir: config.dataDir,
   });
-  await hop.runUntilStopped(options.signal);
+  try {
+    await hop.runUntilStopped(options.signal);
+  } catch (e) {
+    // Failures only found when starting (an address in use, a key that does not match its
+    // certificate) are the operator's to fix: one line, no stack trace.
+    log.error("Hop {name} could not start: {error}", {
+      name: config.name,
+      error: (e as Error).message,
+    });
+    return 1;
+  }
   log.info("Hop {name} stopped", { name: config.name });
   return 0;
 }

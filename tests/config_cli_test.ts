@@ -1,7 +1,9 @@
 /** Bad input is refused before anything starts, with a message naming the flag or key and exit code 2. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
-import { runHopgate, tempDir } from "./_helpers.ts";
+import { hopRunArgs } from "../core/mod.ts";
+import { chainCerts, hopConfig } from "./_chain.ts";
+import { runDeno, runHopgate, tempDir } from "./_helpers.ts";
 
 async function expectRefused(args: string[], message: RegExp, cwd?: string) {
   const r = await runHopgate(["run", ...args], cwd ? { cwd } : {});
@@ -123,4 +125,45 @@ Deno.test("--help lists every flag with its default and exits 0", async () => {
     assert(r.stdout.includes(f), `${f} missing from help`);
   }
   assert(/--link-timeout <duration>.*\(default: 5000\)/s.test(r.stdout));
+});
+
+Deno.test("a hop dialled twice, or both dialled and accepted, is refused", async () => {
+  await expectRefused(
+    ["--name", "it", "--pull", "dmz=127.0.0.1:7000", "--push", "dmz=127.0.0.1:7001"],
+    /Hop "dmz" is dialled twice/,
+  );
+  await expectRefused(
+    [
+      "--name",
+      "dmz",
+      "--listen",
+      "127.0.0.1:7000",
+      "--peers",
+      "plant1",
+      "--pull",
+      "plant1=127.0.0.1:7001",
+    ],
+    /Hop "plant1" is both dialled and accepted/,
+  );
+});
+
+Deno.test("a hop that cannot start says why in one line and exits 1", async () => {
+  await using dir = await tempDir();
+  await chainCerts(dir.path, ["dmz"]);
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (busy.addr as Deno.NetAddr).port;
+    const { flags, config } = hopConfig(dir.path, "dmz", [
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--peers",
+      "plant1",
+    ]);
+    const r = await runDeno(hopRunArgs(config, flags));
+    assertEquals(r.code, 1, r.stderr);
+    assert(/Hop dmz could not start: .*(in use|EADDRINUSE)/i.test(r.stderr), r.stderr);
+    assert(!/^\s+at /m.test(r.stderr), `no stack trace expected:\n${r.stderr}`);
+  } finally {
+    busy.close();
+  }
 });

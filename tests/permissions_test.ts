@@ -162,3 +162,27 @@ Deno.test("an MQTT hop's permissions name the broker as written in the URL, its 
   assertEquals(derivePermissions(cfg("mqtts://[::1]:8883")).net, ["[::1]:8883"]);
   assertEquals(derivePermissions(cfg("mqtts://broker.example")).net, ["broker.example:8883"]);
 });
+
+Deno.test("build --dry-run works where the hop's certificates do not exist yet, noting them", async () => {
+  await using dir = await tempDir();
+  const r = await runHopgate([
+    "build",
+    "--name",
+    "plant1",
+    "--sim",
+    "5",
+    "--push",
+    "dmz=10.0.0.5:7000",
+    "--data-dir",
+    dir.path,
+    "-o",
+    "hopgate-plant1",
+    "--dry-run",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  assert(r.stdout.startsWith("deno compile "), r.stdout);
+  assert(
+    /note: Cannot read --tls-cert .* here; it must exist where the hop runs/.test(r.stderr),
+    r.stderr,
+  );
+});

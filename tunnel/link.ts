@@ -9,6 +9,7 @@ import {
   type Clock,
   type DataType,
   type Logger,
+  originHop,
   type PointStore,
   Status,
   type StatusCode,
@@ -387,6 +388,13 @@ export class Link {
     }
     for (let i = 0; i < defs.length; i += 4) {
       const d = definitionAt(defs, i);
+      // A peer speaks only for points that passed through it and that name their origin hop
+      // first: it cannot forge another hop's points or this hop's own.
+      if (d.hops.at(-1) !== this.#o.peer || d.hops[0] !== originHop(d.id)) {
+        throw new ProtocolError(
+          `Point ${d.id} with path ${d.hops.join(">")} cannot come from ${this.#o.peer}`,
+        );
+      }
       this.#defs.set(d.index, d);
     }
     const store = this.#o.store;

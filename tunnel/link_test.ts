@@ -325,3 +325,14 @@ Deno.test("a listener closes a link whose hello is missing, late or names the wr
   assert(/exceeds --max-frame/.test(huge.closeReason), huge.closeReason);
   assertEquals(clock.pending, 0, "closed links leave no timers");
 });
+
+Deno.test("a peer that sends a point not originating upstream of it is cut off", async () => {
+  const clock = new ManualClock();
+  const evil = new PointStore("evil");
+  const dmz = new PointStore("dmz");
+  evil.apply(point("dmz/$links/plant1/connected", 1), "sim");
+  const pair = new Pair(clock, evil, dmz, "push");
+  await pair.pump();
+  assertEquals(dmz.get("dmz/$links/plant1/connected"), undefined);
+  assertEquals(pair.b.state, "closed");
+});

@@ -153,9 +153,14 @@ export function mergeLayers(layers: ConfigLayer[]): MergedInput {
 
 /**
  * Validates merged layers and resolves defaults. Throws a {@link ConfigError}
- * listing every problem found, each naming its flag or key.
+ * listing every problem found, each naming its flag or key. `onUnreadableFiles`
+ * turns unreadable files into notes instead: `hopgate build` runs where the
+ * hop's certificates need not exist yet.
  */
-export function resolveConfig(layers: ConfigLayer[], options: { cwd?: string } = {}): HopConfig {
+export function resolveConfig(
+  layers: ConfigLayer[],
+  options: { cwd?: string; onUnreadableFiles?: (problems: string[]) => void } = {},
+): HopConfig {
   const cwd = options.cwd ?? Deno.cwd();
   const { values: merged, source } = mergeLayers(layers);
   const problems: string[] = [];
@@ -184,11 +189,11 @@ export function resolveConfig(layers: ConfigLayer[], options: { cwd?: string } =
     mqttEdgeNode: c.mqttEdgeNode ?? c.name,
     mqttClientId: c.mqttClientId ?? `hopgate-${c.name}`,
   }, given);
-  problems.push(
-    ...crossChecks(config),
-    ...mqttChecks(config, given),
-    ...fileChecks(config, source),
-  );
+  problems.push(...crossChecks(config), ...mqttChecks(config, given));
+  const files = fileChecks(config, source);
+  if (options.onUnreadableFiles) {
+    if (files.length) options.onUnreadableFiles(files);
+  } else problems.push(...files);
   if (problems.length) throw new ConfigError(problems);
   return config;
 }
@@ -215,6 +220,19 @@ function crossChecks(c: HopConfig): string[] {
   for (const [flag, links] of [["--push", c.push], ["--pull", c.pull]] as const) {
     for (const l of links) {
       if (l.peer === c.name) out.push(`${flag} "${l.peer}" names this hop itself; name the peer`);
+    }
+  }
+  const dialled = [...c.push, ...c.pull].map((l) => l.peer);
+  for (const [i, peer] of dialled.entries()) {
+    if (dialled.indexOf(peer) !== i) {
+      out.push(
+        `Hop "${peer}" is dialled twice (--push/--pull); two hops share one link: give one --push or --pull with all its addresses`,
+      );
+    }
+    if (c.peers.includes(peer)) {
+      out.push(
+        `Hop "${peer}" is both dialled and accepted (--peers); two hops share one link: remove it from one side`,
+      );
     }
   }
   if (c.linkTimeout <= c.heartbeat) {
