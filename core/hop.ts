@@ -21,8 +21,9 @@ export class Hop {
   #abort = new AbortController();
   #writable: (id: string) => boolean;
   #log = logger("hop");
-  #started = false;
+  #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
+  #adaptersStopped: Promise<void> | null = null;
 
   constructor(config: HopConfig, adapters: Adapter[], options: { clock?: Clock } = {}) {
     this.config = config;
@@ -47,19 +48,26 @@ export class Hop {
     return this.#adapters.map((a) => a.status());
   }
 
-  /** Starts every adapter; a failure stops those already started and rethrows. */
-  async start(): Promise<void> {
-    if (this.#started) return;
-    this.#started = true;
-    await Deno.mkdir(this.config.dataDir, { recursive: true });
-    for (const a of this.#adapters) {
-      try {
-        await a.start(this.#context(a));
-      } catch (e) {
-        await this.stop(`adapter ${a.name} failed to start`);
-        throw e;
+  /**
+   * Starts every adapter; a failure stops those already started and rethrows.
+   * A stop requested meanwhile lets the adapter being started finish, then
+   * starts no more.
+   */
+  start(): Promise<void> {
+    this.#starting ??= (async () => {
+      await Deno.mkdir(this.config.dataDir, { recursive: true });
+      for (const a of this.#adapters) {
+        if (this.#abort.signal.aborted) return;
+        try {
+          await a.start(this.#context(a));
+        } catch (e) {
+          this.#abort.abort(new Error(`adapter ${a.name} failed to start`));
+          await this.#stopAdapters(`adapter ${a.name} failed to start`);
+          throw e;
+        }
       }
-    }
+    })();
+    return this.#starting;
   }
 
   /**
@@ -67,9 +75,17 @@ export class Hop {
    * so the last updates reach the sinks before they flush.
    */
   stop(reason = "stop requested"): Promise<void> {
+    this.#abort.abort(new Error(reason));
     this.#stopping ??= (async () => {
+      await this.#starting?.catch(() => {});
+      await this.#stopAdapters(reason);
+    })();
+    return this.#stopping;
+  }
+
+  #stopAdapters(reason: string): Promise<void> {
+    this.#adaptersStopped ??= (async () => {
       this.#log.info("Stopping: {reason}", { reason });
-      this.#abort.abort(new Error(reason));
       for (const a of this.#adapters) {
         try {
           await a.stop();
@@ -81,7 +97,7 @@ export class Hop {
         }
       }
     })();
-    return this.#stopping;
+    return this.#adaptersStopped;
   }
 
   /**
@@ -146,7 +162,21 @@ export class Hop {
       }
     }
     signal?.addEventListener("abort", () => stop("aborted"), { once: true });
-    await this.start();
+    try {
+      await this.start();
+      await this.#runStatusLines();
+      await this.#stopping;
+    } finally {
+      for (const [sig, h] of handlers) {
+        try {
+          Deno.removeSignalListener(sig, h);
+        } catch { /* not registered on this platform */ }
+      }
+    }
+  }
+
+  /** Logs a status line every `--status-interval` until the hop stops. */
+  async #runStatusLines(): Promise<void> {
     let last = this.store.stats().updates;
     let lastAt = this.#clock.now();
     const interval = this.config.statusInterval;
@@ -164,16 +194,12 @@ export class Hop {
       if (!this.#abort.signal.aborted) timer = this.#clock.setTimeout(tick, interval);
     };
     let timer = interval > 0 ? this.#clock.setTimeout(tick, interval) : 0;
-    await new Promise<void>((resolve) =>
-      this.#abort.signal.addEventListener("abort", () => resolve(), { once: true })
-    );
-    this.#clock.clearTimeout(timer);
-    await this.#stopping;
-    for (const [sig, h] of handlers) {
-      try {
-        Deno.removeSignalListener(sig, h);
-      } catch { /* not registered on this platform */ }
+    if (!this.#abort.signal.aborted) {
+      await new Promise<void>((resolve) =>
+        this.#abort.signal.addEventListener("abort", () => resolve(), { once: true })
+      );
     }
+    this.#clock.clearTimeout(timer);
   }
 
   #context(a: Adapter): HopContext {

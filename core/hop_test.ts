@@ -120,3 +120,40 @@ Deno.test("a write whose origin does not answer fails with BadTimeout", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a stop requested while the hop is starting waits for that start and starts no more", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = resolveConfig([{
+      label: null,
+      baseDir: dir,
+      values: { name: "plant1", "data-dir": dir, sim: 1, "status-interval": 0 },
+    }]);
+    const events: string[] = [];
+    let release = () => {};
+    const slow = new FakeSource();
+    slow.start = (ctx) => {
+      events.push("slow start");
+      return new Promise<void>((r) => release = r).then(() =>
+        FakeSource.prototype.start.call(slow, ctx)
+      );
+    };
+    slow.stop = () => (events.push("slow stop"), Promise.resolve());
+    const later = { ...new FakeSource(), name: "later", kind: "fake" } as unknown as FakeSource;
+    later.start = () => (events.push("later start"), Promise.resolve());
+    later.stop = () => (events.push("later stop"), Promise.resolve());
+    later.status = slow.status;
+    const hop = new Hop(config, [slow, later]);
+    const running = hop.runUntilStopped();
+    for (let i = 0; i < 200 && !events.includes("slow start"); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const stopped = hop.stop("test");
+    release();
+    await stopped;
+    await running;
+    assertEquals(events, ["slow start", "slow stop", "later stop"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
