@@ -8,7 +8,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { encodePayload } from "../adapters/mqtt/sparkplug_codec.ts";
 import { isGood, sameValue, Status, statusName } from "../core/mod.ts";
-import { E2eChain, E2eChain as Chain, linkTimeoutMs, plcDevice } from "./_e2e.ts";
+import { E2eChain, linkTimeoutMs, plcDevice } from "./_e2e.ts";
 import { tempDir, waitFor } from "./_helpers.ts";
 import { Observer } from "./_observer.ts";
 import { counterPath, plcVariable, setpointPath } from "./fixtures/plc_values.ts";
@@ -25,8 +25,8 @@ const detected: string[] = [];
  * least as far as the PLC's was when read.
  */
 async function differences(
-  c: Chain,
-  plc: Awaited<ReturnType<Chain["readPlc"]>>,
+  c: E2eChain,
+  plc: Awaited<ReturnType<E2eChain["readPlc"]>>,
 ): Promise<string[]> {
   const [counter, setpoint] = plc;
   const want = (i: number) =>
@@ -62,7 +62,7 @@ async function differences(
 }
 
 /** Waits until every view equals the PLC again. */
-async function assertConverged(c: Chain, after: string, ms = 45_000): Promise<number> {
+async function assertConverged(c: E2eChain, after: string, ms = 45_000): Promise<number> {
   const t0 = performance.now();
   let last: string[] = [];
   // The PLC's counter moves on: read it once, and wait for the cloud to reach that value.
@@ -89,7 +89,7 @@ async function assertConverged(c: Chain, after: string, ms = 45_000): Promise<nu
  * mirror uncertain with the cause), that nothing reads Good during it, and
  * that after `restore` every point equals the PLC again.
  */
-async function fault(c: Chain, o: {
+async function fault(c: E2eChain, o: {
   name: string;
   inject: () => Promise<unknown>;
   restore: () => Promise<unknown>;
@@ -101,13 +101,13 @@ async function fault(c: Chain, o: {
   const deaths = c.cloud().deaths;
   const t0 = performance.now();
   await o.inject();
-  const deathMs = await Chain.since(
+  const deathMs = await E2eChain.since(
     t0,
     "Sparkplug DDEATH",
     () => c.cloud().deaths > deaths,
     15_000,
   );
-  const mirrorMs = await Chain.since(
+  const mirrorMs = await E2eChain.since(
     t0,
     "every point uncertain with its cause",
     () =>
