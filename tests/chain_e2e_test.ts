@@ -30,9 +30,9 @@ async function differences(
 ): Promise<string[]> {
   const [counter, setpoint] = plc;
   const want = (i: number) =>
-    i < count
+    i < c.count
       ? plcVariable(i)
-      : i === count
+      : i === c.count
       ? { path: counterPath, ...counter!.typed! }
       : { path: setpointPath, ...setpoint!.typed! };
   const ids = c.plcIds();
@@ -321,6 +321,47 @@ Deno.test({
     } finally {
       await c.close();
       if (detected.length) console.log(`fault detection at the cloud:\n  ${detected.join("\n  ")}`);
+    }
+  },
+});
+
+// Known bug, not fixed here (tunnel resynchronisation; see the report of branch e2e): when the
+// dmz restarts and the it hop reconnects before the plant does, the dmz's snapshot lacks
+// plant1's points, so it removes them. Downstream the points vanish instead of reading
+// uncertain with a cause: OPC UA clients of it get BadNodeIdUnknown and a pulling hop loses
+// them, until the plant is back. Remove `ignore` once a relay keeps (or the receiver keeps)
+// points whose upstream link is merely down.
+Deno.test({
+  name:
+    "a restarted dmz that has not heard from the plant yet does not make the plant's points vanish downstream",
+  ignore: true,
+  ...unsanitized,
+  fn: async () => {
+    await using dir = await tempDir();
+    const c = await E2eChain.start(dir.path, { count: 12 });
+    try {
+      await assertConverged(c, "at start");
+      c.proxy.blackHole = true; // the plant cannot reach the new dmz yet
+      await c.dmz!.stop("SIGKILL");
+      c.dmz = await c.startDmz();
+      await c.it!.waitForLine(/Snapshot from dmz/, 15_000);
+      const ids = c.plcIds();
+      await waitFor(
+        "it to have resynchronised with the new dmz",
+        () => c.it!.lines.filter((l) => /Snapshot from dmz/.test(l)).length >= 2,
+      );
+      const missing = ids.filter((id) => !c.opsHop.store.get(id));
+      assertEquals(missing, [], "the plant's points are still known downstream");
+      for (const id of ids) {
+        const p = c.opsHop.store.get(id)!;
+        assert(!isGood(p.status) && p.cause !== null, `${id}: ${statusName(p.status)}`);
+      }
+      const read = await c.itClient.read(ids);
+      assertEquals(read.filter((r) => r.status === Status.BadNodeIdUnknown).length, 0);
+      c.proxy.blackHole = false;
+      await assertConverged(c, "after the plant reconnects");
+    } finally {
+      await c.close();
     }
   },
 });
