@@ -129,6 +129,16 @@ async function fault(c: E2eChain, o: {
   assert(p.cause!.since <= Date.now() && p.cause!.since > Date.now() - 30_000);
 
   // Nothing reads Good while the source is unreachable: OPC UA at it, the mirror, Sparkplug.
+  // The fault is held a while, so that updates the plant still gets would have come through.
+  let goodDuring = 0;
+  const plcIds = new Set(ids);
+  const off = c.opsHop.store.subscribe({
+    onUpdate: (p) => void (plcIds.has(p.id) && isGood(p.status) && goodDuring++),
+    onRemove: () => {},
+  });
+  await new Promise((r) => setTimeout(r, 600));
+  off();
+  assertEquals(goodDuring, 0, "Good updates at the mirror during the fault");
   const during = await c.itClient.read(ids);
   assertEquals(
     during.filter((r) => r.status !== Status.UncertainNoCommunicationLastUsableValue).length,
