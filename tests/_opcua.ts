@@ -160,9 +160,16 @@ export class TestClient {
     return out;
   }
 
-  async close(): Promise<void> {
+  /** Ends the session and connection but keeps the certificate, so `connect` can be called again. */
+  async disconnect(): Promise<void> {
     await this.session?.close().catch(() => {});
     await this.#client?.disconnect().catch(() => {});
+    this.session = null;
+    this.#client = null;
+  }
+
+  async close(): Promise<void> {
+    await this.disconnect();
     await this.#cm.dispose().catch(() => {});
   }
 }
