@@ -1,48 +1,600 @@
 /**
- * `hopgate demo`: a simulated plant hop started as its own process under its
- * derived permissions, so a newcomer sees a hop working and what it may do.
+ * `hopgate demo`: the whole chain on one machine. A simulated PLC (node-opcua,
+ * SignAndEncrypt), a plant hop reading it and pushing to a DMZ hop through a
+ * loopback proxy the user can cut, an IT hop pulling from the DMZ, bridging to
+ * an MQTT broker in Sparkplug B and serving OPC UA; a live table of what each
+ * hop and the broker hold.
+ *
+ * Where things live: this orchestrator stays in core/ and so imports no
+ * adapter and no tunnel code; it only spawns processes and reads their output.
+ * Every part runs as its own process under its own narrow permissions:
+ * - the PLC is adapters/opcua/demo_plc.ts (it needs node-opcua);
+ * - the broker is adapters/mqtt/demo_broker.ts (aedes, or a subscriber of
+ *   `--broker`), which prints what it receives decoded with the Sparkplug codec;
+ * - each hop is `hopgate run` under exactly its derived permissions;
+ * - each hop is observed by `hopgate watch` (JSON lines): the DMZ and IT hops
+ *   by a pull link, the plant hop (which only dials out) by pushing to a
+ *   watcher that listens (`watch --listen`), as one more peer named `demo`.
  */
 import { join } from "node:path";
-import { resolveConfig } from "./config/mod.ts";
-import { derivePermissions, describePermissions } from "./permissions.ts";
-import { hopRunArgs } from "./spawn.ts";
+import { initCa, issueHopCert } from "./certs.ts";
+import { ConfigError, type HopConfig, kebab, resolveConfig } from "./config/mod.ts";
+import { toFlags } from "./flags.ts";
+import {
+  derivePermissions,
+  describePermissions,
+  libraryNeeds,
+  permissionFlags,
+  type PermissionSet,
+} from "./permissions.ts";
+import { hopRunArgs, mainModule } from "./spawn.ts";
 
-/** Runs the demo until Ctrl+C or `seconds` elapse; returns the exit code. */
-export async function runDemo(options: { seconds?: number; points?: number } = {}) {
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-demo-" });
-  const flags = [
-    "--name",
-    "plant1",
-    "--sim",
-    String(options.points ?? 1000),
-    "--sim-rate",
-    "5000",
-    "--data-dir",
-    join(dir, "plant1"),
-    "--status-interval",
-    "2s",
-  ];
-  const config = resolveConfig([{ label: null, baseDir: dir, values: toValues(flags) }]);
-  console.log("hopgate demo: a simulated plant hop, 1000 points changing 5000 times/s");
-  console.log(`sandbox of hop plant1: ${describePermissions(derivePermissions(config))}`);
-  console.log("Press Ctrl+C to stop.\n");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: hopRunArgs(config, flags),
-    stdin: "null",
-  }).spawn();
-  const stop = () => child.kill("SIGTERM");
-  Deno.addSignalListener("SIGINT", stop);
-  const timer = options.seconds ? setTimeout(stop, options.seconds * 1000) : undefined;
-  const status = await child.status;
-  clearTimeout(timer);
-  Deno.removeSignalListener("SIGINT", stop);
-  await Deno.remove(dir, { recursive: true });
-  return status.code;
+/** What `hopgate demo` is asked to do; times in seconds, counted from when the chain is up. */
+export interface DemoOptions {
+  seconds?: number;
+  cutAfter?: number;
+  restoreAfter?: number;
+  /** A real broker (`mqtt://host:port`) instead of the in-process aedes broker. */
+  broker?: string;
 }
 
-/** `["--name","x","--sim","5"]` → `{ name: "x", sim: "5" }`. */
-function toValues(flags: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < flags.length; i += 2) out[flags[i]!.slice(2)] = flags[i + 1]!;
+const plcScript = new URL("../adapters/opcua/demo_plc.ts", import.meta.url).pathname;
+const brokerScript = new URL("../adapters/mqtt/demo_broker.ts", import.meta.url).pathname;
+
+/** The points the table shows (ids at every hop). */
+const shown = [
+  "Plant/Tank1/Level",
+  "Plant/Pump1/Running",
+  "Plant/Pump1/Speed",
+  "Plant/Line1/Produced",
+  "Plant/Line1/HighLevelAlarm",
+].map((p) => `plant1/plc/${p}`);
+const views = ["plant1", "dmz", "it", "mqtt"] as const;
+type View = typeof views[number];
+
+/** A point as one view last saw it. */
+interface Seen {
+  value: string;
+  status: string;
+  cause: string | null;
+}
+
+/** A child process whose output lines go to a callback and a short history. */
+class Child {
+  readonly name: string;
+  readonly pid: number;
+  readonly #proc: Deno.ChildProcess;
+  readonly #tail: string[] = [];
+  readonly #waiters = new Set<(line: string) => void>();
+  readonly #pumps: Promise<void>[];
+  readonly done: Promise<Deno.CommandStatus>;
+
+  constructor(name: string, args: string[], onLine: (line: string, err: boolean) => void) {
+    this.name = name;
+    this.#proc = new Deno.Command(Deno.execPath(), {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.pid = this.#proc.pid;
+    this.done = this.#proc.status;
+    const pump = async (s: ReadableStream<Uint8Array>, err: boolean) => {
+      let rest = "";
+      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
+        const parts = (rest + chunk).split("\n");
+        rest = parts.pop()!;
+        for (const l of parts) {
+          this.#tail.push(l);
+          if (this.#tail.length > 40) this.#tail.shift();
+          for (const w of this.#waiters) w(l);
+          onLine(l, err);
+        }
+      }
+    };
+    this.#pumps = [pump(this.#proc.stdout, false), pump(this.#proc.stderr, true)];
+  }
+
+  /** Resolves with the first line matching `re` (also one already printed); rejects on exit or after `ms`. */
+  waitFor(re: RegExp, ms = 90_000): Promise<string> {
+    const seen = this.#tail.find((l) => re.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const done = (e: Error | null, line = "") => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        if (e) reject(e);
+        else resolve(line);
+      };
+      const check = (l: string) => re.test(l) && done(null, l);
+      const timer = setTimeout(
+        () => done(new Error(`${this.name} did not print ${re} within ${ms} ms:\n${this.tail()}`)),
+        ms,
+      );
+      this.#waiters.add(check);
+      void this.done.then((s) =>
+        done(new Error(`${this.name} exited with code ${s.code}:\n${this.tail()}`))
+      );
+    });
+  }
+
+  /** The last lines it printed, for error messages. */
+  tail(): string {
+    return this.#tail.map((l) => `  ${this.name}| ${l}`).join("\n");
+  }
+
+  /** SIGTERM, then SIGKILL after `ms`; resolves once it has exited and its output is read. */
+  async stop(ms = 8000): Promise<void> {
+    const kill = (sig: Deno.Signal) => {
+      try {
+        this.#proc.kill(sig);
+      } catch { /* exited */ }
+    };
+    kill("SIGTERM");
+    const timer = setTimeout(() => kill("SIGKILL"), ms);
+    await this.done;
+    clearTimeout(timer);
+    await Promise.all(this.#pumps).catch(() => {});
+  }
+}
+
+/** A loopback TCP proxy between the plant and the DMZ that the user can cut. */
+class CutProxy {
+  readonly port: number;
+  #cut = false;
+  #listener: Deno.Listener;
+  #conns = new Set<Deno.Conn>();
+  #loop: Promise<void>;
+
+  constructor(target: number) {
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    this.#loop = this.#accept(target);
+  }
+
+  get isCut(): boolean {
+    return this.#cut;
+  }
+
+  /** Closes every connection and refuses new ones, like a pulled cable seen by both ends. */
+  cut(): void {
+    this.#cut = true;
+    for (const c of this.#conns) c.close();
+    this.#conns.clear();
+  }
+
+  restore(): void {
+    this.#cut = false;
+  }
+
+  async #accept(target: number): Promise<void> {
+    for await (const down of this.#listener) {
+      if (this.#cut) {
+        down.close();
+        continue;
+      }
+      let up: Deno.Conn;
+      try {
+        up = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      } catch {
+        down.close();
+        continue;
+      }
+      this.#conns.add(down).add(up);
+      const close = () => {
+        for (const c of [down, up]) if (this.#conns.delete(c)) c.close();
+      };
+      void this.#pump(down, up).finally(close);
+      void this.#pump(up, down).finally(close);
+    }
+  }
+
+  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) return;
+        let off = 0;
+        while (off < n) off += await to.write(buf.subarray(off, n));
+      }
+    } catch { /* closed */ }
+  }
+
+  async close(): Promise<void> {
+    this.#listener.close();
+    this.cut();
+    await this.#loop.catch(() => {});
+  }
+}
+
+/** A TCP port free on 127.0.0.1 now. */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A permission set naming only what is given. */
+function permissions(p: Partial<PermissionSet>): PermissionSet {
+  return { net: [], read: [], write: [], env: [], sys: [], ignoreEnv: [], ...p };
+}
+
+/** `UncertainNoCommunicationLastUsableValue` → `Uncertain`: the change lines give the full name. */
+function shortStatus(status: string): string {
+  return /^(Good|Uncertain|Bad)/.exec(status)?.[1] ?? status;
+}
+
+/** Runs the demo until q/Ctrl+C, SIGINT/SIGTERM or `seconds`; returns the exit code. */
+export async function runDemo(options: DemoOptions = {}): Promise<number> {
+  const t0 = performance.now();
+  const elapsed = () => ((performance.now() - t0) / 1000).toFixed(1).padStart(5);
+  const say = (line: string) => console.log(`[${elapsed()}s] ${line}`);
+  const tty = Deno.stdout.isTerminal();
+  const dir = await Deno.makeTempDir({ prefix: "hopgate-demo-" });
+  const children: Child[] = [];
+  const table = new Map<string, Map<View, Seen>>(shown.map((id) => [id, new Map()]));
+  const links = new Map<string, string>();
+  const events: string[] = [];
+  let chainUp = false;
+  let resolveUp = () => {};
+  const up = new Promise<void>((r) => resolveUp = r);
+  const stop = new AbortController();
+  let proxy: CutProxy | null = null;
+  let stdinReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  let code = 0;
+
+  const event = (line: string) => {
+    // Once stopping, links closing in turn are the demo's own doing, not news.
+    if (stop.signal.aborted) return;
+    const stamped = `[${elapsed()}s] ${line}`;
+    events.push(stamped);
+    if (events.length > 12) events.shift();
+    if (!tty || !chainUp) console.log(stamped);
+  };
+  const see = (view: View, id: string, seen: Seen) => {
+    const row = table.get(id);
+    if (!row) return;
+    const before = row.get(view);
+    row.set(view, seen);
+    if (before && before.status !== seen.status) {
+      event(
+        `${view.padEnd(6)} ${id}: ${before.status} → ${seen.status}${
+          seen.cause ? ` (cause: ${seen.cause})` : ""
+        }`,
+      );
+    }
+    if (view === "it" && seen.status === "Good" && !chainUp) resolveUp();
+  };
+  /** A `hopgate watch` JSON line or its link messages, from the watcher of `view`. */
+  const watchLine = (view: View) => (line: string, err: boolean) => {
+    if (err || !line.startsWith("{")) return;
+    const p = JSON.parse(line) as {
+      id: string;
+      value: unknown;
+      status: string;
+      cause: { hop: string; via: string; reason: string } | null;
+    };
+    // Each link's health as the hop at its receiving end reports it.
+    const link = view === "dmz" && p.id === "dmz/$links/plant1/connected"
+      ? "plant1→dmz"
+      : view === "it" && p.id === "it/$links/dmz/connected"
+      ? "dmz→it"
+      : view === "it" && p.id === "it/$mqtt/connected"
+      ? "it→mqtt"
+      : null;
+    if (link) links.set(link, p.value === true ? "up" : "DOWN");
+    see(view, p.id, {
+      value: p.value === null ? "null" : String(p.value),
+      status: p.status,
+      cause: p.cause ? `hop ${p.cause.hop}, via ${p.cause.via}: ${p.cause.reason}` : null,
+    });
+  };
+  const brokerLine = (line: string, err: boolean) => {
+    if (err || !line.startsWith("{")) return;
+    const m = JSON.parse(line) as {
+      id?: string;
+      value?: unknown;
+      quality?: number;
+      death?: string;
+    };
+    if (m.death) {
+      for (const id of shown) {
+        const before = table.get(id)?.get("mqtt");
+        if (id.startsWith(`${m.death}/`) && before) see("mqtt", id, { ...before, status: "DEATH" });
+      }
+      return;
+    }
+    if (!m.id) return;
+    const q = m.quality ?? 192;
+    see("mqtt", m.id, {
+      value: String(m.value),
+      status: q === 192 ? "Good" : q === 64 ? "Uncertain" : "Bad",
+      cause: null,
+    });
+  };
+  const forwardProblems = (name: string) => (line: string) => {
+    if (/\[(WRN|ERR|FTL)\]/.test(line)) event(`${name.padEnd(6)} ${line.replace(/^.*?\] /, "")}`);
+  };
+
+  let fail = (_e: Error) => {};
+  /** Rejects when a child exits before the demo stops it. */
+  const failed = new Promise<never>((_, reject) => fail = reject);
+  failed.catch(() => {});
+  const spawn = (name: string, args: string[], onLine: (l: string, err: boolean) => void) => {
+    const c = new Child(name, args, onLine);
+    children.push(c);
+    void c.done.then((s) => {
+      if (!stop.signal.aborted) fail(new Error(`${name} exited with code ${s.code}:\n${c.tail()}`));
+    });
+    say(`started ${name} (pid ${c.pid})`);
+    return c;
+  };
+  const onSignal = () => stop.abort();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal);
+  try {
+    console.log("hopgate demo: PLC → plant1 → (proxy) → dmz ← it → MQTT (Sparkplug B) + OPC UA");
+    say(`temp dir ${dir} (removed at exit)`);
+    const caDir = join(dir, "ca");
+    await initCa(caDir, { name: "hopgate demo CA" });
+    for (const hop of ["plant1", "dmz", "it", "demo"]) {
+      await issueHopCert(hop, { caDir, outDir: join(dir, hop, "certs") });
+    }
+    say("certificates made: a private CA and one for each of plant1, dmz, it and the demo");
+
+    // The PLC and the broker first: they take the longest to load.
+    const plcPort = freePort();
+    const plcPki = join(dir, "plc");
+    await Deno.mkdir(plcPki);
+    const plcNeeds = libraryNeeds.opcuaServer ?? {};
+    const plcPerms = permissions({
+      net: [`127.0.0.1:${plcPort}`],
+      read: [plcPki, ...plcNeeds.read ?? []],
+      write: [plcPki],
+      env: plcNeeds.env ?? [],
+      sys: plcNeeds.sys ?? [],
+    });
+    say(`sandbox of the PLC: ${describePermissions(plcPerms)}`);
+    const plc = spawn(
+      "plc",
+      [
+        "run",
+        ...permissionFlags(plcPerms),
+        plcScript,
+        "--port",
+        String(plcPort),
+        "--pki",
+        plcPki,
+      ],
+      () => {},
+    );
+    const plcReady = plc.waitFor(/PLC ready/);
+
+    let brokerUrl = options.broker;
+    const brokerPort = freePort();
+    const target = brokerUrl ? new URL(brokerUrl) : null;
+    const brokerPerms = permissions({
+      net: [
+        target
+          ? `${target.hostname}:${target.port || (target.protocol === "mqtts:" ? 8883 : 1883)}`
+          : `127.0.0.1:${brokerPort}`,
+      ],
+      ignoreEnv: libraryNeeds.mqtt?.ignoreEnv ?? [],
+    });
+    say(
+      `sandbox of the ${target ? "broker subscriber" : "aedes broker"}: ${
+        describePermissions(brokerPerms)
+      }`,
+    );
+    const broker = spawn(
+      "broker",
+      [
+        "run",
+        ...permissionFlags(brokerPerms),
+        brokerScript,
+        ...(target ? ["--url", brokerUrl!] : ["--port", String(brokerPort)]),
+      ],
+      brokerLine,
+    );
+    brokerUrl ??= `mqtt://127.0.0.1:${brokerPort}`;
+    const dmzPort = freePort(), itPort = freePort(), itOpcua = freePort();
+    const plantWatchPort = freePort();
+    proxy = new CutProxy(dmzPort);
+    const fast = { heartbeat: "500ms", "link-timeout": "2s", "status-interval": "0" };
+    const hop = (name: string, values: Record<string, unknown>) => {
+      const all = { name, "data-dir": join(dir, name), ...fast, ...values };
+      const config: HopConfig = resolveConfig([{ label: null, baseDir: dir, values: all }]);
+      say(`sandbox of hop ${name}: ${describePermissions(derivePermissions(config))}`);
+      return spawn(name, hopRunArgs(config, toFlags(all)), forwardProblems(name));
+    };
+    const watcher = (view: View, address: string, listen: boolean) => {
+      const certs = join(dir, "demo", "certs");
+      const perms = permissions({ net: [address.split("=")[1]!], read: [certs] });
+      return spawn(`watch-${view}`, [
+        "run",
+        ...permissionFlags(perms),
+        mainModule,
+        "watch",
+        address,
+        "--name",
+        "demo",
+        "--filter",
+        "plant1/**,*/$links/*/connected,it/$mqtt/connected",
+        "--tls-cert",
+        join(certs, "demo.crt"),
+        "--tls-key",
+        join(certs, "demo.key"),
+        "--tls-ca",
+        join(certs, "ca.crt"),
+        ...(listen ? ["--listen"] : []),
+      ], watchLine(view));
+    };
+
+    // The PLC, then the plant hop reading it, is the longest path; the light processes start
+    // beside the PLC and the heavy IT hop (node-opcua too) once the PLC has loaded.
+    const dmz = hop("dmz", { listen: `127.0.0.1:${dmzPort}`, peers: "plant1,it,demo" });
+    const watchPlant = watcher("plant1", `plant1=127.0.0.1:${plantWatchPort}`, true);
+    const started = Promise.all([
+      (async () => {
+        say((await plcReady).replace(/^PLC ready/, "PLC listening at"));
+        await watchPlant.waitFor(/watch: listening/);
+        hop("plant1", {
+          opcua: `plc=opc.tcp://127.0.0.1:${plcPort}/plc`,
+          "opcua-trust-unknown": true,
+          "opcua-browse": "i=85",
+          "opcua-include": "Plant/**",
+          push: [`dmz=127.0.0.1:${proxy!.port}`, `demo=127.0.0.1:${plantWatchPort}`],
+        });
+        const it = hop("it", {
+          pull: `dmz=127.0.0.1:${dmzPort}`,
+          listen: `127.0.0.1:${itPort}`,
+          peers: "demo",
+          mqtt: brokerUrl,
+          ...(brokerUrl!.startsWith("mqtt:") ? { "mqtt-allow-plaintext": true } : {}),
+          ...(options.broker ? {} : { "mqtt-version": "3.1.1" }), // aedes speaks MQTT 3.1.1 only
+          "opcua-server": `127.0.0.1:${itOpcua}`,
+          "opcua-server-anonymous": true,
+        });
+        await it.waitFor(/Listening on/);
+        watcher("it", `it=127.0.0.1:${itPort}`, false);
+      })(),
+      broker.waitFor(/broker ready/).then(() => say(`broker ready at ${brokerUrl}`)),
+      dmz.waitFor(/Listening on/).then(() => watcher("dmz", `dmz=127.0.0.1:${dmzPort}`, false)),
+    ]);
+    await Promise.race([started, failed, abortable(stop.signal)]);
+    say("waiting for the first values to reach the IT hop…");
+    await Promise.race([up, failed, abortable(stop.signal)]);
+    if (stop.signal.aborted) return code;
+    chainUp = true;
+    say(`chain up: PLC values reach the IT hop; OPC UA endpoint opc.tcp://127.0.0.1:${itOpcua}`);
+    console.log(
+      tty
+        ? "Keys: c = cut the plant→dmz link, r = restore it, q = quit"
+        : "Statuses are printed as they change, the table every 5 s",
+    );
+
+    const after = (s: number | undefined, f: () => void) => {
+      if (s === undefined) return;
+      const t = setTimeout(f, s * 1000);
+      stop.signal.addEventListener("abort", () => clearTimeout(t), { once: true });
+    };
+    const cut = () => {
+      if (proxy?.isCut) return;
+      proxy?.cut();
+      event("demo   CUT the plant1→dmz link (the proxy closes it and refuses reconnects)");
+    };
+    const restore = () => {
+      if (!proxy?.isCut) return;
+      proxy.restore();
+      event("demo   RESTORED the plant1→dmz link (plant1 reconnects with backoff)");
+    };
+    after(options.cutAfter, cut);
+    after(options.restoreAfter, restore);
+    after(options.seconds, () => stop.abort());
+    if (Deno.stdin.isTerminal()) {
+      Deno.stdin.setRaw(true);
+      stdinReader = Deno.stdin.readable.getReader();
+      void (async () => {
+        for (;;) {
+          const { value, done } = await stdinReader!.read().catch(() => ({
+            value: undefined,
+            done: true,
+          }));
+          if (done || !value) return;
+          for (const b of value) {
+            const k = String.fromCharCode(b).toLowerCase();
+            if (k === "c") cut();
+            else if (k === "r") restore();
+            else if (k === "q" || b === 3) stop.abort();
+          }
+        }
+      })();
+    }
+    const render = () => {
+      const lines = tableLines(table, links, proxy!);
+      if (tty) {
+        console.log(
+          "\x1b[H\x1b[2J" + lines.join("\n") + "\n\nRecent changes:\n" + events.join("\n") +
+            "\n\nKeys: c = cut plant1→dmz, r = restore, q = quit",
+        );
+      } else console.log(lines.join("\n"));
+    };
+    render();
+    const timer = setInterval(render, tty ? 500 : 5000);
+    await Promise.race([abortable(stop.signal), failed]);
+    clearInterval(timer);
+    if (!tty) render();
+  } catch (e) {
+    console.error(`hopgate demo: ${(e as Error).message}`);
+    code = 1;
+  } finally {
+    stop.abort();
+    if (stdinReader) {
+      await stdinReader.cancel().catch(() => {});
+      Deno.stdin.setRaw(false);
+    }
+    for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(sig, onSignal);
+    say("stopping: the watchers, then plant1, it, dmz, the broker and the PLC");
+    // Observers first, then the hops from the plant down, then the PLC and the broker.
+    const order = ["watch-", "plant1", "it", "dmz", "broker", "plc"];
+    const rank = (c: Child) => order.findIndex((o) => c.name.startsWith(o));
+    for (const c of [...children].sort((a, b) => rank(a) - rank(b))) await c.stop();
+    await proxy?.close();
+    await Deno.remove(dir, { recursive: true });
+    say(`stopped ${children.length} processes; removed ${dir}`);
+  }
+  return code;
+}
+
+/** Resolves when the signal aborts. */
+function abortable(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/** The table of shown points (one column per hop and the broker) and the links. */
+function tableLines(
+  table: Map<string, Map<View, Seen>>,
+  links: Map<string, string>,
+  proxy: CutProxy,
+): string[] {
+  const w = 28;
+  const cell = (s: Seen | undefined) =>
+    (s ? `${s.value.slice(0, 17)} ${shortStatus(s.status)}` : "—").padEnd(w);
+  const out = [
+    `${"point".padEnd(28)}${views.map((v) => (v === "mqtt" ? "broker" : v).padEnd(w)).join("")}`,
+  ];
+  for (const [id, row] of table) {
+    out.push(
+      `${id.slice("plant1/plc/Plant/".length).padEnd(28)}${
+        views.map((v) => cell(row.get(v))).join("")
+      }`,
+    );
+  }
+  const linkText = ["plant1→dmz", "dmz→it", "it→mqtt"].map((k) => `${k} ${links.get(k) ?? "…"}`);
+  out.push(`links: ${linkText.join(" · ")} · demo proxy ${proxy.isCut ? "CUT" : "open"}`);
+  return out;
+}
+
+/** The demo command's flags as options; throws {@link ConfigError} on bad ones. */
+export function demoOptions(opts: Record<string, string | undefined>): DemoOptions {
+  const problems: string[] = [];
+  const out: DemoOptions = {};
+  for (const key of ["seconds", "cutAfter", "restoreAfter"] as const) {
+    const text = opts[key];
+    if (text === undefined) continue;
+    const n = Number(text);
+    if (!(n >= 0)) problems.push(`--${kebab(key)} "${text}" is not a number of seconds`);
+    else out[key] = n;
+  }
+  if (opts.broker !== undefined) {
+    if (!/^mqtts?:\/\/[^/:]+(:\d+)?\/?$/.test(opts.broker)) {
+      problems.push(`--broker "${opts.broker}" is not mqtt://host:port (or mqtts://host:port)`);
+    } else out.broker = opts.broker;
+  }
+  if (problems.length) throw new ConfigError(problems);
   return out;
 }
