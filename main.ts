@@ -109,10 +109,7 @@ program.command("watch <address>")
   .option("--tls-key <file>", "The watcher's private key")
   .option("--tls-ca <file>", "The chain's CA certificate")
   .action(async (address: string, opts: Record<string, string | boolean | undefined>) => {
-    const { listen, ...rest } = opts;
-    Deno.exitCode = await runWatch(
-      watchCommandOptions(address, { ...rest, listen: listen ? "true" : undefined }),
-    );
+    Deno.exitCode = await runWatch(watchCommandOptions(address, opts));
   });
 program.command("users").description("Manage the users of a hop's OPC UA server")
   .command("add <user>")

@@ -28,6 +28,7 @@ import {
   type PermissionSet,
 } from "./permissions.ts";
 import { hopRunArgs, mainModule } from "./spawn.ts";
+import { Child, CutProxy, freePort } from "./_demo_processes.ts";
 
 /** What `hopgate demo` is asked to do; times in seconds, counted from when the chain is up. */
 export interface DemoOptions {
@@ -59,163 +60,6 @@ interface Seen {
   cause: string | null;
 }
 
-/** A child process whose output lines go to a callback and a short history. */
-class Child {
-  readonly name: string;
-  readonly pid: number;
-  readonly #proc: Deno.ChildProcess;
-  readonly #tail: string[] = [];
-  readonly #waiters = new Set<(line: string) => void>();
-  readonly #pumps: Promise<void>[];
-  readonly done: Promise<Deno.CommandStatus>;
-
-  constructor(name: string, args: string[], onLine: (line: string, err: boolean) => void) {
-    this.name = name;
-    this.#proc = new Deno.Command(Deno.execPath(), {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.pid = this.#proc.pid;
-    this.done = this.#proc.status;
-    const pump = async (s: ReadableStream<Uint8Array>, err: boolean) => {
-      let rest = "";
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
-        const parts = (rest + chunk).split("\n");
-        rest = parts.pop()!;
-        for (const l of parts) {
-          this.#tail.push(l);
-          if (this.#tail.length > 40) this.#tail.shift();
-          for (const w of this.#waiters) w(l);
-          onLine(l, err);
-        }
-      }
-    };
-    this.#pumps = [pump(this.#proc.stdout, false), pump(this.#proc.stderr, true)];
-  }
-
-  /** Resolves with the first line matching `re` (also one already printed); rejects on exit or after `ms`. */
-  waitFor(re: RegExp, ms = 90_000): Promise<string> {
-    const seen = this.#tail.find((l) => re.test(l));
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const done = (e: Error | null, line = "") => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        if (e) reject(e);
-        else resolve(line);
-      };
-      const check = (l: string) => re.test(l) && done(null, l);
-      const timer = setTimeout(
-        () => done(new Error(`${this.name} did not print ${re} within ${ms} ms:\n${this.tail()}`)),
-        ms,
-      );
-      this.#waiters.add(check);
-      void this.done.then((s) =>
-        done(new Error(`${this.name} exited with code ${s.code}:\n${this.tail()}`))
-      );
-    });
-  }
-
-  /** The last lines it printed, for error messages. */
-  tail(): string {
-    return this.#tail.map((l) => `  ${this.name}| ${l}`).join("\n");
-  }
-
-  /** SIGTERM, then SIGKILL after `ms`; resolves once it has exited and its output is read. */
-  async stop(ms = 8000): Promise<void> {
-    const kill = (sig: Deno.Signal) => {
-      try {
-        this.#proc.kill(sig);
-      } catch { /* exited */ }
-    };
-    kill("SIGTERM");
-    const timer = setTimeout(() => kill("SIGKILL"), ms);
-    await this.done;
-    clearTimeout(timer);
-    await Promise.all(this.#pumps).catch(() => {});
-  }
-}
-
-/** A loopback TCP proxy between the plant and the DMZ that the user can cut. */
-class CutProxy {
-  readonly port: number;
-  #cut = false;
-  #listener: Deno.Listener;
-  #conns = new Set<Deno.Conn>();
-  #loop: Promise<void>;
-
-  constructor(target: number) {
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.port = (this.#listener.addr as Deno.NetAddr).port;
-    this.#loop = this.#accept(target);
-  }
-
-  get isCut(): boolean {
-    return this.#cut;
-  }
-
-  /** Closes every connection and refuses new ones, like a pulled cable seen by both ends. */
-  cut(): void {
-    this.#cut = true;
-    for (const c of this.#conns) c.close();
-    this.#conns.clear();
-  }
-
-  restore(): void {
-    this.#cut = false;
-  }
-
-  async #accept(target: number): Promise<void> {
-    for await (const down of this.#listener) {
-      if (this.#cut) {
-        down.close();
-        continue;
-      }
-      let up: Deno.Conn;
-      try {
-        up = await Deno.connect({ hostname: "127.0.0.1", port: target });
-      } catch {
-        down.close();
-        continue;
-      }
-      this.#conns.add(down).add(up);
-      const close = () => {
-        for (const c of [down, up]) if (this.#conns.delete(c)) c.close();
-      };
-      void this.#pump(down, up).finally(close);
-      void this.#pump(up, down).finally(close);
-    }
-  }
-
-  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
-    try {
-      for (;;) {
-        const n = await from.read(buf);
-        if (n === null) return;
-        let off = 0;
-        while (off < n) off += await to.write(buf.subarray(off, n));
-      }
-    } catch { /* closed */ }
-  }
-
-  async close(): Promise<void> {
-    this.#listener.close();
-    this.cut();
-    await this.#loop.catch(() => {});
-  }
-}
-
-/** A TCP port free on 127.0.0.1 now. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 /** A permission set naming only what is given. */
 function permissions(p: Partial<PermissionSet>): PermissionSet {
   return { net: [], read: [], write: [], env: [], sys: [], ignoreEnv: [], ...p };
@@ -237,6 +81,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const table = new Map<string, Map<View, Seen>>(shown.map((id) => [id, new Map()]));
   const links = new Map<string, string>();
   const events: string[] = [];
+  /** Each part's sandbox line, shown again above the live table. */
+  const sandboxes: string[] = [];
   let chainUp = false;
   let resolveUp = () => {};
   const up = new Promise<void>((r) => resolveUp = r);
@@ -250,7 +96,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     if (stop.signal.aborted) return;
     const stamped = `[${elapsed()}s] ${line}`;
     events.push(stamped);
-    if (events.length > 12) events.shift();
+    if (events.length > 14) events.shift();
     if (!tty || !chainUp) console.log(stamped);
   };
   const see = (view: View, id: string, seen: Seen) => {
@@ -265,7 +111,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         }`,
       );
     }
-    if (view === "it" && seen.status === "Good" && !chainUp) resolveUp();
+    const atIt = [...table.values()].map((r) => r.get("it")?.status);
+    if (!chainUp && atIt.every((st) => st === "Good")) resolveUp();
   };
   /** A `hopgate watch` JSON line or its link messages, from the watcher of `view`. */
   const watchLine = (view: View) => (line: string, err: boolean) => {
@@ -331,6 +178,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     say(`started ${name} (pid ${c.pid})`);
     return c;
   };
+  const sandbox = (who: string, p: PermissionSet) => {
+    const line = `sandbox of ${who}: ${describePermissions(p)}`;
+    sandboxes.push(line);
+    say(line);
+  };
   const onSignal = () => stop.abort();
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal);
   try {
@@ -355,7 +207,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       env: plcNeeds.env ?? [],
       sys: plcNeeds.sys ?? [],
     });
-    say(`sandbox of the PLC: ${describePermissions(plcPerms)}`);
+    sandbox("the PLC", plcPerms);
     const plc = spawn(
       "plc",
       [
@@ -382,11 +234,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       ],
       ignoreEnv: libraryNeeds.mqtt?.ignoreEnv ?? [],
     });
-    say(
-      `sandbox of the ${target ? "broker subscriber" : "aedes broker"}: ${
-        describePermissions(brokerPerms)
-      }`,
-    );
+    sandbox(target ? "the broker subscriber" : "the aedes broker", brokerPerms);
     const broker = spawn(
       "broker",
       [
@@ -405,12 +253,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const hop = (name: string, values: Record<string, unknown>) => {
       const all = { name, "data-dir": join(dir, name), ...fast, ...values };
       const config: HopConfig = resolveConfig([{ label: null, baseDir: dir, values: all }]);
-      say(`sandbox of hop ${name}: ${describePermissions(derivePermissions(config))}`);
+      sandbox(`hop ${name}`, derivePermissions(config));
       return spawn(name, hopRunArgs(config, toFlags(all)), forwardProblems(name));
     };
     const watcher = (view: View, address: string, listen: boolean) => {
       const certs = join(dir, "demo", "certs");
       const perms = permissions({ net: [address.split("=")[1]!], read: [certs] });
+      sandbox(`the watcher of ${view}`, perms);
       return spawn(`watch-${view}`, [
         "run",
         ...permissionFlags(perms),
@@ -514,8 +363,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const render = () => {
       const lines = tableLines(table, links, proxy!);
       if (tty) {
+        const width = Deno.consoleSize().columns;
+        const fit = (l: string) => l.length > width ? `${l.slice(0, width - 1)}…` : l;
         console.log(
-          "\x1b[H\x1b[2J" + lines.join("\n") + "\n\nRecent changes:\n" + events.join("\n") +
+          "\x1b[H\x1b[2J" + [...sandboxes, "", ...lines].map(fit).join("\n") +
+            "\n\nRecent changes:\n" + events.map(fit).join("\n") +
             "\n\nKeys: c = cut plant1→dmz, r = restore, q = quit",
         );
       } else console.log(lines.join("\n"));

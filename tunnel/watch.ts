@@ -53,19 +53,20 @@ export interface WatchOptions {
 /** Turns the `watch` command's arguments into options; throws {@link ConfigError} on bad ones. */
 export function watchCommandOptions(
   address: string,
-  opts: Record<string, string | undefined>,
+  opts: Record<string, string | boolean | undefined>,
 ): WatchOptions {
+  const text = (key: string) => typeof opts[key] === "string" ? opts[key] : undefined;
   const problems: string[] = [];
   const eq = address.indexOf("=");
   const peer = eq < 0 ? null : address.slice(0, eq);
   const hp = parseHostPort(eq < 0 ? address : address.slice(eq + 1));
   if (!hp) problems.push(`"${address}" is not [hop=]host:port (for example dmz=10.0.0.5:7000)`);
   if (peer !== null && !hopNamePattern.test(peer)) problems.push(`"${peer}" is not a hop name`);
-  const listen = opts.listen === "true";
+  const listen = opts.listen === true;
   if (listen && peer === null) {
     problems.push(`--listen needs the pushing hop's name: <hop>=host:port, not "${address}"`);
   }
-  const name = opts.name ?? "";
+  const name = text("name") ?? "";
   if (!hopNamePattern.test(name)) problems.push(`--name "${name}" is not a hop name`);
   if (problems.length || !hp) throw new ConfigError(problems);
   const certs = resolve("hopgate-data", name, "certs");
@@ -74,10 +75,10 @@ export function watchCommandOptions(
     peer,
     ...(listen ? { listen } : {}),
     name,
-    filter: (opts.filter ?? "").split(",").map((f) => f.trim()).filter((f) => f !== ""),
-    tlsCert: resolve(opts.tlsCert ?? join(certs, `${name}.crt`)),
-    tlsKey: resolve(opts.tlsKey ?? join(certs, `${name}.key`)),
-    tlsCa: resolve(opts.tlsCa ?? join(certs, "ca.crt")),
+    filter: (text("filter") ?? "").split(",").map((f) => f.trim()).filter((f) => f !== ""),
+    tlsCert: resolve(text("tlsCert") ?? join(certs, `${name}.crt`)),
+    tlsKey: resolve(text("tlsKey") ?? join(certs, `${name}.key`)),
+    tlsCa: resolve(text("tlsCa") ?? join(certs, "ca.crt")),
   };
 }
 
@@ -134,15 +135,17 @@ export async function runWatch(o: WatchOptions): Promise<number> {
     onChange: (connected: boolean, detail: string) =>
       console.error(`watch: ${connected ? "connected" : "disconnected"}: ${detail}`),
   };
-  const link = o.listen && o.peer !== null
-    ? new LinkAdapter(o.peer, { kind: "accept" }, settings)
+  // Listening, the watcher is a listener with one peer: the hop that pushes to it.
+  const pusher = o.listen ? o.peer : null;
+  const link = pusher !== null
+    ? new LinkAdapter(pusher, { kind: "accept" }, settings)
     : new LinkAdapter(
       o.peer,
       { kind: "dial", direction: "pull", addresses: [o.address] },
       settings,
     );
-  const listener = o.listen && o.peer !== null
-    ? new ListenerAdapter(o.address, new Map([[o.peer, link]]), {
+  const listener = pusher !== null
+    ? new ListenerAdapter(o.address, new Map([[pusher, link]]), {
       maxLinks: 1,
       handshakeTimeout: settings.linkTimeout,
     })
@@ -159,7 +162,7 @@ export async function runWatch(o: WatchOptions): Promise<number> {
   };
   await link.start(ctx);
   await listener?.start(ctx);
-  if (listener) console.error(`watch: listening on ${formatHostPort(o.address)} for ${o.peer}`);
+  if (listener) console.error(`watch: listening on ${formatHostPort(o.address)} for ${pusher}`);
   await new Promise<void>((resolve) => {
     if (abort.signal.aborted) resolve();
     abort.signal.addEventListener("abort", () => resolve(), { once: true });
