@@ -29,6 +29,7 @@ import {
 } from "./permissions.ts";
 import { hopRunArgs, mainModule } from "./spawn.ts";
 import { Child, CutProxy, freePort } from "./_demo_processes.ts";
+import { DemoBoard, type View } from "./_demo_board.ts";
 
 /** What `hopgate demo` is asked to do; times in seconds, counted from when the chain is up. */
 export interface DemoOptions {
@@ -42,32 +43,9 @@ export interface DemoOptions {
 const plcScript = new URL("../adapters/opcua/demo_plc.ts", import.meta.url).pathname;
 const brokerScript = new URL("../adapters/mqtt/demo_broker.ts", import.meta.url).pathname;
 
-/** The points the table shows (ids at every hop). */
-const shown = [
-  "Plant/Tank1/Level",
-  "Plant/Pump1/Running",
-  "Plant/Pump1/Speed",
-  "Plant/Line1/Produced",
-  "Plant/Line1/HighLevelAlarm",
-].map((p) => `plant1/plc/${p}`);
-const views = ["plant1", "dmz", "it", "mqtt"] as const;
-type View = typeof views[number];
-
-/** A point as one view last saw it. */
-interface Seen {
-  value: string;
-  status: string;
-  cause: string | null;
-}
-
 /** A permission set naming only what is given. */
 function permissions(p: Partial<PermissionSet>): PermissionSet {
   return { net: [], read: [], write: [], env: [], sys: [], ignoreEnv: [], ...p };
-}
-
-/** `UncertainNoCommunicationLastUsableValue` → `Uncertain`: the change lines give the full name. */
-function shortStatus(status: string): string {
-  return /^(Good|Uncertain|Bad)/.exec(status)?.[1] ?? status;
 }
 
 /** Runs the demo until q/Ctrl+C, SIGINT/SIGTERM or `seconds`; returns the exit code. */
@@ -78,89 +56,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const tty = Deno.stdout.isTerminal();
   const dir = await Deno.makeTempDir({ prefix: "hopgate-demo-" });
   const children: Child[] = [];
-  const table = new Map<string, Map<View, Seen>>(shown.map((id) => [id, new Map()]));
-  const links = new Map<string, string>();
-  const events: string[] = [];
-  /** Each part's sandbox line, shown again above the live table. */
-  const sandboxes: string[] = [];
-  let chainUp = false;
+  const board = new DemoBoard({ print: (l) => console.log(l), stamp: () => `${elapsed()}s` });
   let resolveUp = () => {};
   const up = new Promise<void>((r) => resolveUp = r);
   const stop = new AbortController();
+  stop.signal.addEventListener("abort", () => board.quiet = true, { once: true });
   let proxy: CutProxy | null = null;
   let stdinReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   let code = 0;
-
-  const event = (line: string) => {
-    // Once stopping, links closing in turn are the demo's own doing, not news.
-    if (stop.signal.aborted) return;
-    const stamped = `[${elapsed()}s] ${line}`;
-    events.push(stamped);
-    if (events.length > 14) events.shift();
-    if (!tty || !chainUp) console.log(stamped);
-  };
-  const see = (view: View, id: string, seen: Seen) => {
-    const row = table.get(id);
-    if (!row) return;
-    const before = row.get(view);
-    row.set(view, seen);
-    if (before && before.status !== seen.status) {
-      event(
-        `${view.padEnd(6)} ${id}: ${before.status} → ${seen.status}${
-          seen.cause ? ` (cause: ${seen.cause})` : ""
-        }`,
-      );
-    }
-    const atIt = [...table.values()].map((r) => r.get("it")?.status);
-    if (!chainUp && atIt.every((st) => st === "Good")) resolveUp();
-  };
-  /** A `hopgate watch` JSON line or its link messages, from the watcher of `view`. */
   const watchLine = (view: View) => (line: string, err: boolean) => {
-    if (err || !line.startsWith("{")) return;
-    const p = JSON.parse(line) as {
-      id: string;
-      value: unknown;
-      status: string;
-      cause: { hop: string; via: string; reason: string } | null;
-    };
-    // Each link's health as the hop at its receiving end reports it.
-    const link = view === "dmz" && p.id === "dmz/$links/plant1/connected"
-      ? "plant1→dmz"
-      : view === "it" && p.id === "it/$links/dmz/connected"
-      ? "dmz→it"
-      : view === "it" && p.id === "it/$mqtt/connected"
-      ? "it→mqtt"
-      : null;
-    if (link) links.set(link, p.value === true ? "up" : "DOWN");
-    see(view, p.id, {
-      value: p.value === null ? "null" : String(p.value),
-      status: p.status,
-      cause: p.cause ? `hop ${p.cause.hop}, via ${p.cause.via}: ${p.cause.reason}` : null,
-    });
+    if (err) return;
+    board.watchLine(view, line);
+    if (view === "it" && board.upAtIt()) resolveUp();
   };
-  const brokerLine = (line: string, err: boolean) => {
-    if (err || !line.startsWith("{")) return;
-    const m = JSON.parse(line) as {
-      id?: string;
-      value?: unknown;
-      quality?: number;
-      death?: string;
-    };
-    if (m.death) {
-      for (const id of shown) {
-        const before = table.get(id)?.get("mqtt");
-        if (id.startsWith(`${m.death}/`) && before) see("mqtt", id, { ...before, status: "DEATH" });
-      }
-      return;
-    }
-    if (!m.id) return;
-    const q = m.quality ?? 192;
-    see("mqtt", m.id, {
-      value: String(m.value),
-      status: q === 192 ? "Good" : q === 64 ? "Uncertain" : "Bad",
-      cause: null,
-    });
-  };
+  const brokerLine = (line: string, err: boolean) => !err && board.brokerLine(line);
+  const event = (line: string) => board.event(line);
   const forwardProblems = (name: string) => (line: string) => {
     if (/\[(WRN|ERR|FTL)\]/.test(line)) event(`${name.padEnd(6)} ${line.replace(/^.*?\] /, "")}`);
   };
@@ -178,11 +88,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     say(`started ${name} (pid ${c.pid})`);
     return c;
   };
-  const sandbox = (who: string, p: PermissionSet) => {
-    const line = `sandbox of ${who}: ${describePermissions(p)}`;
-    sandboxes.push(line);
-    say(line);
-  };
+  const sandbox = (who: string, p: PermissionSet) =>
+    board.sandbox(`sandbox of ${who}: ${describePermissions(p)}`);
   const onSignal = () => stop.abort();
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal);
   try {
@@ -315,7 +222,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     say("waiting for the first values to reach the IT hop…");
     await Promise.race([up, failed, abortable(stop.signal)]);
     if (stop.signal.aborted) return code;
-    chainUp = true;
+    board.live = tty;
     say(`chain up: PLC values reach the IT hop; OPC UA endpoint opc.tcp://127.0.0.1:${itOpcua}`);
     console.log(
       tty
@@ -361,16 +268,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       })();
     }
     const render = () => {
-      const lines = tableLines(table, links, proxy!);
-      if (tty) {
-        const width = Deno.consoleSize().columns;
-        const fit = (l: string) => l.length > width ? `${l.slice(0, width - 1)}…` : l;
-        console.log(
-          "\x1b[H\x1b[2J" + [...sandboxes, "", ...lines].map(fit).join("\n") +
-            "\n\nRecent changes:\n" + events.map(fit).join("\n") +
-            "\n\nKeys: c = cut plant1→dmz, r = restore, q = quit",
-        );
-      } else console.log(lines.join("\n"));
+      if (tty) console.log(board.screen(proxy!.isCut, Deno.consoleSize().columns));
+      else console.log(board.tableLines(proxy!.isCut).join("\n"));
     };
     render();
     const timer = setInterval(render, tty ? 500 : 5000);
@@ -405,30 +304,6 @@ function abortable(signal: AbortSignal): Promise<void> {
     if (signal.aborted) resolve();
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
-}
-
-/** The table of shown points (one column per hop and the broker) and the links. */
-function tableLines(
-  table: Map<string, Map<View, Seen>>,
-  links: Map<string, string>,
-  proxy: CutProxy,
-): string[] {
-  const w = 28;
-  const cell = (s: Seen | undefined) =>
-    (s ? `${s.value.slice(0, 17)} ${shortStatus(s.status)}` : "—").padEnd(w);
-  const out = [
-    `${"point".padEnd(28)}${views.map((v) => (v === "mqtt" ? "broker" : v).padEnd(w)).join("")}`,
-  ];
-  for (const [id, row] of table) {
-    out.push(
-      `${id.slice("plant1/plc/Plant/".length).padEnd(28)}${
-        views.map((v) => cell(row.get(v))).join("")
-      }`,
-    );
-  }
-  const linkText = ["plant1→dmz", "dmz→it", "it→mqtt"].map((k) => `${k} ${links.get(k) ?? "…"}`);
-  out.push(`links: ${linkText.join(" · ")} · demo proxy ${proxy.isCut ? "CUT" : "open"}`);
-  return out;
 }
 
 /** The demo command's flags as options; throws {@link ConfigError} on bad ones. */
