@@ -95,7 +95,12 @@ export class DemoBoard {
       : view === "it" && p.id === "it/$mqtt/connected"
       ? "it→mqtt"
       : null;
-    if (link) this.#links.set(link, p.value === true ? "up" : "DOWN");
+    if (link) {
+      const state = p.value === true ? "up" : "DOWN";
+      const before = this.#links.get(link);
+      this.#links.set(link, state);
+      if (before && before !== state) this.event(`link   ${link} ${before} → ${state}`);
+    }
     this.#see(view, p.id, {
       value: p.value === null ? "null" : String(p.value),
       status: p.status,

@@ -23,7 +23,9 @@ Deno.test("the demo board prints a status change with its cause, and knows when 
   assertEquals(printed, [
     `[1.0s] it     ${level}: Good → UncertainNoCommunicationLastUsableValue (cause: hop dmz, via link:plant1: connection closed by peer)`,
   ]);
+  board.watchLine("dmz", line("dmz/$links/plant1/connected", true, "Good"));
   board.watchLine("dmz", line("dmz/$links/plant1/connected", false, "Good"));
+  assertEquals(printed.at(-1), "[1.0s] link   plant1→dmz up → DOWN");
   const table = board.tableLines(true);
   const row = table[1] ?? "", links = table.at(-1) ?? "";
   assert(row.startsWith("Tank1/Level"), row);

@@ -50,6 +50,7 @@ Deno.test("the demo runs the chain in sandboxes, shows a cut at the it hop with 
       .test(l)
   );
   assert(lost > 0, text);
+  assert(lines.some((l, i) => i > cut && /\] link +plant1→dmz up → DOWN/.test(l)), text);
   // ... the restore brings them back to Good.
   const restored = lines.findIndex((l) => /RESTORED the plant1→dmz link/.test(l));
   assert(restored > lost, text);

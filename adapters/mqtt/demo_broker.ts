@@ -48,9 +48,8 @@ function onMessage(topic: string, payload: Uint8Array): void {
     return;
   }
   let names = births.get(key);
-  if (type.endsWith("BIRTH") || !names) {
-    births.set(key, names = type.endsWith("BIRTH") ? new Map() : names ?? new Map());
-  }
+  // A birth starts the alias table afresh (aliases may change on a rebirth).
+  if (!names || type.endsWith("BIRTH")) births.set(key, names = new Map());
   for (const m of decoded.metrics) {
     if (m.alias !== undefined && m.name !== undefined) {
       names.set(m.alias, { name: m.name, datatype: m.datatype });
