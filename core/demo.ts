@@ -102,7 +102,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     }
     say("certificates made: a private CA and one for each of plant1, dmz, it and the demo");
 
-    // The PLC and the broker first: they take the longest to load.
+    // The PLC first: loading node-opcua and its nodeset takes the longest.
     const plcPort = freePort();
     const plcPki = join(dir, "plc");
     await Deno.mkdir(plcPki);
@@ -130,9 +130,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     );
     const plcReady = plc.waitFor(/PLC ready/);
 
-    let brokerUrl = options.broker;
     const brokerPort = freePort();
-    const target = brokerUrl ? new URL(brokerUrl) : null;
+    const brokerUrl = options.broker ?? `mqtt://127.0.0.1:${brokerPort}`;
+    const target = options.broker ? new URL(options.broker) : null;
     const brokerPerms = permissions({
       net: [
         target
@@ -148,11 +148,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         "run",
         ...permissionFlags(brokerPerms),
         brokerScript,
-        ...(target ? ["--url", brokerUrl!] : ["--port", String(brokerPort)]),
+        ...(target ? ["--url", brokerUrl] : ["--port", String(brokerPort)]),
       ],
       brokerLine,
     );
-    brokerUrl ??= `mqtt://127.0.0.1:${brokerPort}`;
     const dmzPort = freePort(), itPort = freePort(), itOpcua = freePort();
     const plantWatchPort = freePort();
     proxy = new CutProxy(dmzPort);
@@ -207,7 +206,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
           listen: `127.0.0.1:${itPort}`,
           peers: "demo",
           mqtt: brokerUrl,
-          ...(brokerUrl!.startsWith("mqtt:") ? { "mqtt-allow-plaintext": true } : {}),
+          ...(brokerUrl.startsWith("mqtt:") ? { "mqtt-allow-plaintext": true } : {}),
           ...(options.broker ? {} : { "mqtt-version": "3.1.1" }), // aedes speaks MQTT 3.1.1 only
           "opcua-server": `127.0.0.1:${itOpcua}`,
           "opcua-server-anonymous": true,
