@@ -13,6 +13,7 @@ import {
   compileArgs,
   ConfigError,
   configFromOptions,
+  demoOptions,
   type HopConfig,
   initCa,
   issueHopCert,
@@ -106,13 +107,14 @@ program.command("watch <address>")
     "This watcher's name, as in its certificate and the hop's --peers",
   )
   .option("--filter <pattern,...>", "Print only point ids matching these patterns (* and **)")
+  .option("--listen", "Listen at the address and accept the named hop pushing to this watcher")
   .option(
     "--tls-cert <file>",
     "The watcher's certificate (default: <name>.crt in ./hopgate-data/<name>/certs)",
   )
   .option("--tls-key <file>", "The watcher's private key")
   .option("--tls-ca <file>", "The chain's CA certificate")
-  .action(async (address: string, opts: Record<string, string | undefined>) => {
+  .action(async (address: string, opts: Record<string, string | boolean | undefined>) => {
     Deno.exitCode = await runWatch(watchCommandOptions(address, opts));
   });
 program.command("users").description("Manage the users of a hop's OPC UA server")
@@ -134,10 +136,15 @@ program.command("users").description("Manage the users of a hop's OPC UA server"
   );
 
 program.command("demo")
-  .description("Start a simulated plant hop in its own sandboxed process and show its status")
-  .option("--seconds <n>", "Stop after this many seconds")
-  .action(async (opts: { seconds?: string }) => {
-    Deno.exitCode = await runDemo(opts.seconds ? { seconds: Number(opts.seconds) } : {});
+  .description(
+    "Run a whole chain on this machine (PLC, plant, dmz, it, MQTT broker) and show each hop's view",
+  )
+  .option("--seconds <n>", "Stop after this many seconds (counted from when the chain is up)")
+  .option("--cut-after <n>", "Cut the plant→dmz link after this many seconds")
+  .option("--restore-after <n>", "Restore the plant→dmz link after this many seconds")
+  .option("--broker <url>", "Bridge to this MQTT broker instead of the built-in one (mqtt://…)")
+  .action(async (opts: Record<string, string | undefined>) => {
+    Deno.exitCode = await runDemo(demoOptions(opts));
   });
 
 try {

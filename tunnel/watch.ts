@@ -6,6 +6,7 @@
 import { join, resolve } from "node:path";
 import {
   ConfigError,
+  formatHostPort,
   type HopConfig,
   type HopContext,
   hopNamePattern,
@@ -22,12 +23,18 @@ import {
   writePolicy,
 } from "../core/mod.ts";
 import { LinkAdapter } from "./link_adapter.ts";
+import { ListenerAdapter } from "./listener.ts";
 
 /** What to watch and as whom. */
 export interface WatchOptions {
   address: HostPort;
   /** The hop expected at the address; `null` accepts whichever hop the CA vouches for. */
   peer: string | null;
+  /**
+   * Listen at the address and let `peer` push its data set to the watcher,
+   * for hops that only dial out (a plant hop pushing to the watcher as one more peer).
+   */
+  listen?: boolean;
   /** The watcher's own hop name (its certificate's name, listed in the hop's --peers). */
   name: string;
   /** Point id patterns to print (* and **); empty prints everything. */
@@ -46,26 +53,32 @@ export interface WatchOptions {
 /** Turns the `watch` command's arguments into options; throws {@link ConfigError} on bad ones. */
 export function watchCommandOptions(
   address: string,
-  opts: Record<string, string | undefined>,
+  opts: Record<string, string | boolean | undefined>,
 ): WatchOptions {
+  const text = (key: string) => typeof opts[key] === "string" ? opts[key] : undefined;
   const problems: string[] = [];
   const eq = address.indexOf("=");
   const peer = eq < 0 ? null : address.slice(0, eq);
   const hp = parseHostPort(eq < 0 ? address : address.slice(eq + 1));
   if (!hp) problems.push(`"${address}" is not [hop=]host:port (for example dmz=10.0.0.5:7000)`);
   if (peer !== null && !hopNamePattern.test(peer)) problems.push(`"${peer}" is not a hop name`);
-  const name = opts.name ?? "";
+  const listen = opts.listen === true;
+  if (listen && peer === null) {
+    problems.push(`--listen needs the pushing hop's name: <hop>=host:port, not "${address}"`);
+  }
+  const name = text("name") ?? "";
   if (!hopNamePattern.test(name)) problems.push(`--name "${name}" is not a hop name`);
   if (problems.length || !hp) throw new ConfigError(problems);
   const certs = resolve("hopgate-data", name, "certs");
   return {
     address: hp,
     peer,
+    ...(listen ? { listen } : {}),
     name,
-    filter: (opts.filter ?? "").split(",").map((f) => f.trim()).filter((f) => f !== ""),
-    tlsCert: resolve(opts.tlsCert ?? join(certs, `${name}.crt`)),
-    tlsKey: resolve(opts.tlsKey ?? join(certs, `${name}.key`)),
-    tlsCa: resolve(opts.tlsCa ?? join(certs, "ca.crt")),
+    filter: (text("filter") ?? "").split(",").map((f) => f.trim()).filter((f) => f !== ""),
+    tlsCert: resolve(text("tlsCert") ?? join(certs, `${name}.crt`)),
+    tlsKey: resolve(text("tlsKey") ?? join(certs, `${name}.key`)),
+    tlsCa: resolve(text("tlsCa") ?? join(certs, "ca.crt")),
   };
 }
 
@@ -114,18 +127,29 @@ export async function runWatch(o: WatchOptions): Promise<number> {
       Deno.addSignalListener(sig, onSignal);
     } catch { /* SIGTERM cannot be listened to on Windows */ }
   }
-  const link = new LinkAdapter(o.peer, {
-    kind: "dial",
-    direction: "pull",
-    addresses: [o.address],
-  }, {
+  const settings = {
     heartbeat: o.heartbeat ?? 1000,
     linkTimeout: o.linkTimeout ?? 5000,
     maxFrame: 64 * 1024 * 1024,
     writeTimeout: 10_000,
-    onChange: (connected, detail) =>
+    onChange: (connected: boolean, detail: string) =>
       console.error(`watch: ${connected ? "connected" : "disconnected"}: ${detail}`),
-  });
+  };
+  // Listening, the watcher is a listener with one peer: the hop that pushes to it.
+  const pusher = o.listen ? o.peer : null;
+  const link = pusher !== null
+    ? new LinkAdapter(pusher, { kind: "accept" }, settings)
+    : new LinkAdapter(
+      o.peer,
+      { kind: "dial", direction: "pull", addresses: [o.address] },
+      settings,
+    );
+  const listener = pusher !== null
+    ? new ListenerAdapter(o.address, new Map([[pusher, link]]), {
+      maxLinks: 1,
+      handshakeTimeout: settings.linkTimeout,
+    })
+    : null;
   const ctx: HopContext = {
     hop: o.name,
     // A watcher is no hop: its link adapter reads only the certificate paths from the config.
@@ -137,11 +161,14 @@ export async function runWatch(o: WatchOptions): Promise<number> {
     write: () => Promise.resolve(Status.BadNotWritable),
   };
   await link.start(ctx);
+  await listener?.start(ctx);
+  if (listener) console.error(`watch: listening on ${formatHostPort(o.address)} for ${pusher}`);
   await new Promise<void>((resolve) => {
     if (abort.signal.aborted) resolve();
     abort.signal.addEventListener("abort", () => resolve(), { once: true });
   });
   stopping = true;
+  await listener?.stop();
   await link.stop();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     try {
