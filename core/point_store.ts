@@ -37,6 +37,12 @@ export class PointStore {
   #updates = 0;
   #removals = 0;
   #refusedLoops = 0;
+  /**
+   * Each incoming hop path's array and the path with this hop appended. Points
+   * that travelled the same way share one array (treated as immutable), so a
+   * hop holding many points does not hold a path per point.
+   */
+  #paths = new WeakMap<readonly string[], string[]>();
 
   constructor(hop: string) {
     this.hop = hop;
@@ -83,7 +89,7 @@ export class PointStore {
         type: update.type,
         status: update.status,
         time: update.time,
-        hops: [...hops, this.hop],
+        hops: this.#extend(hops),
         cause: update.cause,
         origin,
       };
@@ -95,12 +101,21 @@ export class PointStore {
       entry.time = update.time;
       entry.cause = update.cause;
       entry.origin = origin;
-      if (!extends1(entry.hops, hops)) entry.hops = [...hops, this.hop];
+      if (!extends1(entry.hops, hops)) entry.hops = this.#extend(hops);
     }
     this.#updates++;
     const ls = this.#listeners;
     for (let i = 0; i < ls.length; i++) ls[i]!.onUpdate(entry);
     return entry;
+  }
+
+  #extend(hops: string[]): string[] {
+    let path = this.#paths.get(hops);
+    if (path === undefined || !extends1(path, hops)) {
+      path = [...hops, this.hop];
+      this.#paths.set(hops, path);
+    }
+    return path;
   }
 
   /** Removes a point; returns whether it existed. */
@@ -129,6 +144,8 @@ export class PointStore {
    */
   failOrigin(origin: string, cause: FailureCause): number {
     let n = 0;
+    // One incoming path per distinct stored path, so failed points keep sharing theirs.
+    const before = new Map<string[], string[]>();
     for (const p of [...this.fromOrigin(origin)]) {
       const usable = p.value !== null && !isBad(p.status);
       const status = usable
@@ -143,7 +160,7 @@ export class PointStore {
           type: p.type,
           status,
           time: p.time,
-          hops: p.hops.slice(0, -1),
+          hops: before.get(p.hops) ?? before.set(p.hops, p.hops.slice(0, -1)).get(p.hops)!,
           cause: keepCause ? p.cause : cause,
         },
         origin,

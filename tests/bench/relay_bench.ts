@@ -19,6 +19,7 @@ const base = {
   maxFrame: 64 << 20,
   writeTimeout: 1000,
   onWrite: () => Promise.resolve(Status.BadNotWritable),
+  window: Infinity, // the recording wires acknowledge nothing
   clock: { now: () => Date.now(), setTimeout: () => 0, clearTimeout: () => {} },
 };
 

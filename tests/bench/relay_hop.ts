@@ -12,12 +12,22 @@ import * as tls from "node:tls";
 import { setImmediate } from "node:timers";
 import { join } from "node:path";
 import { logger, PointStore, Status } from "../../core/mod.ts";
-import { helloFrame, protocolVersion } from "../../tunnel/frame_codec.ts";
+import {
+  decodeFrame,
+  FrameReader,
+  FrameType,
+  helloFrame,
+  protocolVersion,
+  simpleFrame,
+} from "../../tunnel/frame_codec.ts";
 import { Link, type Wire } from "../../tunnel/mod.ts";
 import { chainCerts, startHop, stopAll } from "../_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
 import { measure, median } from "./broker_chain.ts";
 import { sampleProcess } from "./_mosquitto.ts";
+
+/** The flow-control window the generator keeps to, as a hop's links do by default. */
+const window = 256 * 1024;
 
 /** A hop's `Status:` lines so far: points held and the update rate of the second before. */
 export function statusLines(p: Proc): { points: number; rate: number }[] {
@@ -82,6 +92,7 @@ async function record(
     maxFrame: 64 << 20,
     writeTimeout: 1000,
     onWrite: () => Promise.resolve(Status.BadNotWritable),
+    window: Infinity, // nothing acknowledges a recording
   });
   const apply = (r: number) => {
     for (let i = 0; i < points; i++) {
@@ -153,15 +164,34 @@ export async function measureRelayHop(
     });
     const s = socket;
     s.setNoDelay(true);
-    s.on("data", () => {}); // the relay's hello and pings
+    // The relay's hello, pings and acknowledgements: the generator keeps to the link's window.
+    const reader = new FrameReader(1 << 20);
+    let sentData = 0, ackedData = 0;
+    let onAck: (() => void) | null = null;
+    s.on("data", (chunk: Uint8Array) => {
+      for (const [type, body] of reader.push(chunk)) {
+        const f = decodeFrame(type, body);
+        if (f.type === FrameType.Ack) ackedData = f.bytes;
+        if (f.type === FrameType.Ping) s.write(simpleFrame(FrameType.Pong, f.t));
+      }
+      onAck?.();
+    });
     s.on("error", () => {});
     await new Promise<void>((resolve, reject) => {
       s.once("secureConnect", () => resolve());
       s.once("error", reject);
     });
     // Yields to the event loop after every frame, so the socket's events get their turn.
-    const write = (frame: Uint8Array) =>
-      new Promise<void>((r) => s.write(frame) ? setImmediate(r) : s.once("drain", () => r()));
+    const write = async (frame: Uint8Array) => {
+      if (frame[4] === FrameType.Data) {
+        while (sentData - ackedData >= window) await new Promise<void>((r) => onAck = r);
+        sentData += frame.length;
+      }
+      s.write(frame);
+      // Polls rather than waits for "drain", which sometimes never came here.
+      while (s.writableLength > 64 * 1024) await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setImmediate(r));
+    };
     await write(recorded.hello);
     for (const f of recorded.snapshot) await write(f);
     await waitFor(
