@@ -20,6 +20,19 @@ export interface StoreListener {
   onRemove(point: StoredPoint): void;
 }
 
+const slotKey = Symbol("slot");
+type Slotted = StoredPoint & { [slotKey]: number };
+
+/**
+ * A point's slot in its store: a small integer, unique among every point the
+ * store has held, so links can keep per-point state in arrays instead of
+ * maps keyed by id; -1 once the point is removed (a point added again gets a
+ * new slot). Slots are not reused.
+ */
+export function pointSlot(point: StoredPoint): number {
+  return (point as Slotted)[slotKey] ?? -1;
+}
+
 /** Counters for status output and benchmarks. */
 export interface StoreStats {
   points: number;
@@ -37,6 +50,9 @@ export class PointStore {
   #updates = 0;
   #removals = 0;
   #refusedLoops = 0;
+  #nextSlot = 0;
+  /** The path of points that start here. */
+  #ownPath: string[];
   /**
    * Each incoming hop path's array and the path with this hop appended. Points
    * that travelled the same way share one array (treated as immutable), so a
@@ -46,6 +62,7 @@ export class PointStore {
 
   constructor(hop: string) {
     this.hop = hop;
+    this.#ownPath = [hop];
   }
 
   /** Number of points held. */
@@ -92,7 +109,8 @@ export class PointStore {
         hops: this.#extend(hops),
         cause: update.cause,
         origin,
-      };
+        [slotKey]: this.#nextSlot++,
+      } as Slotted;
       this.#points.set(update.id, entry);
     } else {
       entry.value = update.value;
@@ -110,6 +128,7 @@ export class PointStore {
   }
 
   #extend(hops: string[]): string[] {
+    if (hops.length === 0) return this.#ownPath;
     let path = this.#paths.get(hops);
     if (path === undefined || !extends1(path, hops)) {
       path = [...hops, this.hop];
@@ -125,6 +144,7 @@ export class PointStore {
     this.#points.delete(id);
     this.#removals++;
     for (const l of this.#listeners) l.onRemove(entry);
+    (entry as Slotted)[slotKey] = -1;
     return true;
   }
 

@@ -10,6 +10,7 @@ import {
   type DataType,
   type Logger,
   type Point,
+  pointSlot,
   type PointStore,
   Status,
   type StatusCode,
@@ -76,7 +77,7 @@ export interface LinkOptions {
   writeTimeout: number;
   /** Bytes left queued in the wire before the link waits for a drain (default 4 MiB). */
   sendBuffer?: number;
-  /** Data-frame bytes sent and not yet acknowledged by the peer (default 256 KiB). */
+  /** Data-frame bytes sent and not yet acknowledged by the peer (default 1 MiB). */
   window?: number;
   /** Performs a write that arrived from the peer (this hop's policy, then onward). */
   onWrite(request: WriteRequest): Promise<StatusCode>;
@@ -102,7 +103,7 @@ const batchBytes = 64 * 1024;
  * backlog: in Deno's node:tls a socket with a kernel backlog to read starves
  * every other socket of the process (their writes and their heartbeats).
  */
-const defaultWindow = 256 * 1024;
+const defaultWindow = 1024 * 1024;
 /** A receiver acknowledges at the latest after this many data-frame bytes (windows are larger). */
 const ackEvery = 16 * 1024;
 /** Most point entries in one data frame. */
@@ -136,8 +137,9 @@ export class Link {
   #closeReason = "";
 
   // Sending side: a dirty set of per-link point indexes, drained while the wire is writable.
-  #index = new Map<string, number>();
-  #ids: string[] = [];
+  /** Points this link has seen, by store slot (its per-link index on the wire). */
+  #points: (StoredPoint | undefined)[] = [];
+  #known = 0;
   #sentType: (DataType | undefined)[] = [];
   #sentHops: (string[] | undefined)[] = [];
   #live = new Uint8Array(1024);
@@ -465,7 +467,7 @@ export class Link {
   #startSending(): void {
     const store = this.#o.store;
     this.#wire.write(simpleFrame(FrameType.SnapshotBegin));
-    for (const p of store.values()) this.#mark(p.id);
+    for (const p of store.values()) this.#mark(p);
     this.#snapshotLeft = this.pendingPoints;
     this.#unsubscribe = store.subscribe({
       onUpdate: (p) => this.#onStoreChange(p),
@@ -477,8 +479,8 @@ export class Link {
   #onStoreChange(p: StoredPoint): void {
     // Points that came over this very link are never sent back; skip them cheaply unless
     // the peer holds an older copy that must be withdrawn.
-    if (p.origin === this.#origin && !this.#index.has(p.id)) return;
-    this.#mark(p.id);
+    if (p.origin === this.#origin && this.#points[pointSlot(p)] === undefined) return;
+    this.#mark(p);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => {
@@ -488,15 +490,15 @@ export class Link {
     }
   }
 
-  #mark(id: string): void {
-    let idx = this.#index.get(id);
-    if (idx === undefined) {
-      idx = this.#ids.length;
-      this.#ids.push(id);
-      this.#index.set(id, idx);
+  #mark(p: StoredPoint): void {
+    const idx = pointSlot(p);
+    if (idx < 0) return;
+    if (this.#points[idx] === undefined) {
+      this.#points[idx] = p;
+      this.#known++;
       if (idx >= this.#dirty.length) {
         const grow = (a: Uint8Array) => {
-          const b = new Uint8Array(a.length * 2);
+          const b = new Uint8Array(Math.max(a.length * 2, idx + 1));
           b.set(a);
           return b;
         };
@@ -513,7 +515,6 @@ export class Link {
   /** Sends the current state of dirty points while the wire takes them. */
   #flush(): void {
     if (this.#state !== "open" || !this.#writable) return;
-    const store = this.#o.store;
     const peer = this.#o.peer;
     const w = this.#writer;
     const window = this.#window;
@@ -528,8 +529,9 @@ export class Link {
         const idx = this.#queue[this.#head++]!;
         if (this.#snapshotLeft > 0) this.#snapshotLeft--;
         this.#dirty[idx] = 0;
-        const p = store.get(this.#ids[idx]!);
-        if (p !== undefined && p.origin !== this.#origin && !this.#peerOn(p.hops, peer)) {
+        const p = this.#points[idx]!;
+        const exists = pointSlot(p) === idx;
+        if (exists && p.origin !== this.#origin && !this.#peerOn(p.hops, peer)) {
           if (this.#sentType[idx] !== p.type || !sameHops(this.#sentHops[idx], p.hops)) {
             w.definition(idx, p.id, p.type, p.hops);
             this.#sentType[idx] = p.type;
@@ -540,6 +542,12 @@ export class Link {
         } else if (this.#live[idx] === 1) {
           w.removal(idx);
           this.#live[idx] = 0;
+        }
+        if (!exists) {
+          // Removed from the store: its slot never comes back, so forget it.
+          this.#points[idx] = undefined;
+          this.#sentType[idx] = undefined;
+          this.#sentHops[idx] = undefined;
         }
       }
       if (this.#head === this.#queue.length) {
@@ -557,7 +565,7 @@ export class Link {
       }
       if (this.#snapshotLeft === 0) {
         this.#snapshotLeft = -1;
-        ok = this.#wire.write(simpleFrame(FrameType.SnapshotEnd, this.#index.size)) && ok;
+        ok = this.#wire.write(simpleFrame(FrameType.SnapshotEnd, this.#known)) && ok;
       }
       if (this.#state !== "open") return;
       if (!ok && this.#wire.buffered() >= (this.#o.sendBuffer ?? defaultSendBuffer)) {

@@ -27,7 +27,7 @@ import { measure, median } from "./broker_chain.ts";
 import { sampleProcess } from "./_mosquitto.ts";
 
 /** The flow-control window the generator keeps to, as a hop's links do by default. */
-const window = 256 * 1024;
+const window = 1024 * 1024;
 
 /** A hop's `Status:` lines so far: points held and the update rate of the second before. */
 export function statusLines(p: Proc): { points: number; rate: number }[] {
