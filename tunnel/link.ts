@@ -29,7 +29,6 @@ import {
   headerSize,
   type Hello,
   helloFrame,
-  type PointDefinition,
   ProtocolError,
   protocolVersion,
   readDataFrame,
@@ -104,6 +103,8 @@ const batchBytes = 64 * 1024;
  * every other socket of the process (their writes and their heartbeats).
  */
 const defaultWindow = 1024 * 1024;
+/** Point indexes are store slots; anything beyond this is a hostile peer's, not a real point. */
+const maxIndex = 2 ** 31;
 /** A receiver acknowledges at the latest after this many data-frame bytes (windows are larger). */
 const ackEvery = 16 * 1024;
 /** Most point entries in one data frame. */
@@ -163,7 +164,10 @@ export class Link {
   #peerOnPath = false;
 
   // Receiving side.
-  #defs = new Map<number, PointDefinition>();
+  // The peer's point definitions by index, as parallel arrays (no object per point).
+  #defIds: string[] = [];
+  #defTypes: DataType[] = [];
+  #defHops: string[][] = [];
   /** One array per distinct hop path, shared by every point that travelled it. */
   #paths = new Map<string, string[]>();
   #keep: Set<string> | null = null;
@@ -182,28 +186,32 @@ export class Link {
       const key = hops.join("\u0000");
       let shared = this.#paths.get(key);
       if (shared === undefined) this.#paths.set(key, shared = hops);
-      this.#defs.set(index, { index, id, type, hops: shared });
+      if (index >= maxIndex) throw new ProtocolError(`Point index ${index} is out of range`);
+      this.#defIds[index] = id;
+      this.#defTypes[index] = type;
+      this.#defHops[index] = shared;
     },
     state: (index, value, status, time, cause) => {
-      const d = this.#defs.get(index);
-      if (d === undefined) throw new ProtocolError(`Undefined point index ${index}`);
+      const id = this.#defIds[index];
+      if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
       const u = this.#update;
-      u.id = d.id;
-      u.value = typedValue(d.type, value);
-      u.type = d.type;
+      const type = this.#defTypes[index]!;
+      u.id = id;
+      u.value = typedValue(type, value);
+      u.type = type;
       u.status = status;
       u.time = time;
-      u.hops = d.hops;
+      u.hops = this.#defHops[index]!;
       u.cause = cause;
       this.#o.store.apply(u, this.#origin);
-      this.#keep?.add(d.id);
+      this.#keep?.add(id);
     },
     removal: (index) => {
-      const d = this.#defs.get(index);
-      if (d === undefined) throw new ProtocolError(`Undefined point index ${index}`);
-      this.#keep?.delete(d.id);
+      const id = this.#defIds[index];
+      if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
+      this.#keep?.delete(id);
       const store = this.#o.store;
-      if (store.get(d.id)?.origin === this.#origin) store.remove(d.id);
+      if (store.get(id)?.origin === this.#origin) store.remove(id);
     },
   };
 
