@@ -33,6 +33,31 @@ export function pointSlot(point: StoredPoint): number {
   return (point as Slotted)[slotKey] ?? -1;
 }
 
+/** A stored point; a class so that every entry has one shape from its creation. */
+class Entry implements StoredPoint {
+  id: string;
+  value: Point["value"];
+  type: Point["type"];
+  status: Point["status"];
+  time: number;
+  hops: string[];
+  cause: FailureCause | null;
+  origin: string;
+  [slotKey]: number;
+
+  constructor(update: Point, hops: string[], origin: string, slot: number) {
+    this.id = update.id;
+    this.value = update.value;
+    this.type = update.type;
+    this.status = update.status;
+    this.time = update.time;
+    this.hops = hops;
+    this.cause = update.cause;
+    this.origin = origin;
+    this[slotKey] = slot;
+  }
+}
+
 /** Counters for status output and benchmarks. */
 export interface StoreStats {
   points: number;
@@ -100,17 +125,7 @@ export class PointStore {
     }
     let entry = this.#points.get(update.id);
     if (entry === undefined) {
-      entry = {
-        id: update.id,
-        value: update.value,
-        type: update.type,
-        status: update.status,
-        time: update.time,
-        hops: this.#extend(hops),
-        cause: update.cause,
-        origin,
-        [slotKey]: this.#nextSlot++,
-      } as Slotted;
+      entry = new Entry(update, this.#extend(update.hops), origin, this.#nextSlot++);
       this.#points.set(update.id, entry);
     } else {
       entry.value = update.value;

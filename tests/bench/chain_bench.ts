@@ -8,23 +8,25 @@
  */
 import { chainCerts, localHop, startHop, stopAll } from "../_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
-import { measure, median, type Usage } from "./broker_chain.ts";
-import { statusLines } from "./relay_hop.ts";
+import { measure, type Usage } from "./broker_chain.ts";
+import { mean, statusLines } from "./relay_hop.ts";
 
 /** What one chain run measured. */
 export interface ChainResult {
   points: number;
   /** The rate the simulator was asked for. */
   simRate: number;
-  /** Median of 1 s windows of updates/s applied at the last hop (it). */
+  /** Mean of 1 s windows of updates/s applied at the last hop (it): windows are bursty, a median flatters. */
   atLastHopPerS: number;
   windowsPerS: number[];
-  /** Median of what the plant's store applied per second (what the simulator managed). */
+  /** Mean of what the plant's store applied per second over the same time (what the simulator managed). */
   plantPerS: number;
   /** Peak RSS and CPU of each hop (and of this process, and of everything else) while flooding. */
   usage: Usage[];
   /** Connect, TLS and the whole snapshot to a new hop pulling from it, ms, with the chain busy. */
   snapshotMs: number;
+  /** The same once the plant has stopped and the chain is idle. */
+  idleSnapshotMs: number;
   /** Whether the simulator said it could not keep up. */
   simBehind: boolean;
 }
@@ -84,15 +86,34 @@ export async function measureChain(
         ).then(() => {}),
     );
     const windowsPerS = statusLines(last).slice(seen + 1, seen + 1 + seconds).map((l) => l.rate);
-    const plantPerS = median(statusLines(plant).slice(plantSeen + 1).map((l) => l.rate));
+    const plantPerS = mean(
+      statusLines(plant).slice(plantSeen + 1, plantSeen + 1 + seconds).map((l) => l.rate),
+    );
     const s0 = performance.now();
     await using ops = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
     await waitFor("the snapshot", () => ops.hop.store.size >= points, 30_000);
     const snapshotMs = Math.round(performance.now() - s0);
+    // The same with the chain idle: the plant stopped (its points at it turn Uncertain first).
+    await ops.hop.stop("busy snapshot measured");
+    await plant.stop();
+    const itNow = it;
+    await waitFor(
+      "it to mark the plant's points",
+      () =>
+        itNow.lines.some((l) => /Link with plant1 lost|points marked/.test(l)) ||
+        dmz!.lines.some((l) => /points marked/.test(l)),
+      10_000,
+    ).catch(() => {});
+    await new Promise((r) => setTimeout(r, 1000));
+    const i0 = performance.now();
+    await using ops2 = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
+    await waitFor("the idle snapshot", () => ops2.hop.store.size >= points, 30_000);
+    const idleSnapshotMs = Math.round(performance.now() - i0);
     return {
+      idleSnapshotMs,
       points,
       simRate: rate,
-      atLastHopPerS: Math.round(median(windowsPerS)),
+      atLastHopPerS: Math.round(mean(windowsPerS)),
       windowsPerS,
       plantPerS: Math.round(plantPerS),
       usage,

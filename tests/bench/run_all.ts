@@ -145,6 +145,7 @@ async function chain(): Promise<void> {
     target: 1000,
     measured: r.snapshotMs,
     unit: "ms",
+    note: `${r.idleSnapshotMs.toLocaleString("en")} ms with the chain idle`,
   });
   for (const u of r.usage) {
     add({
