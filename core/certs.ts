@@ -2,11 +2,23 @@
  * `hopgate certs`: the chain's private CA and each hop's key and certificate,
  * made in-process (ECDSA P-256) so a chain can be set up without openssl.
  */
-import * as x509 from "@peculiar/x509";
 import { join } from "node:path";
 import { hopNamePattern } from "./config/mod.ts";
 
-x509.cryptoProvider.set(crypto);
+type X509 = typeof import("@peculiar/x509");
+let loaded: Promise<X509> | null = null;
+
+/**
+ * @peculiar/x509 and its ASN.1 dependencies, loaded on first use: only
+ * `hopgate certs` and tests need them, and every hop imports core (about
+ * 10 MB of heap that a running hop does not need).
+ */
+function x509Module(): Promise<X509> {
+  return loaded ??= import("@peculiar/x509").then((m) => {
+    m.cryptoProvider.set(crypto);
+    return m;
+  });
+}
 
 const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const day = 86_400_000;
@@ -54,6 +66,7 @@ export async function initCa(
   dir: string,
   options: { name?: string; days?: number } = {},
 ): Promise<{ cert: string; key: string }> {
+  const x509 = await x509Module();
   const cert = join(dir, "ca.crt");
   const key = join(dir, "ca.key");
   if (await exists(key)) {
@@ -98,6 +111,7 @@ export async function issueHopCert(
   hop: string,
   options: { caDir: string; outDir: string; days?: number; ips?: string[] },
 ): Promise<{ cert: string; key: string; ca: string }> {
+  const x509 = await x509Module();
   if (!hopNamePattern.test(hop)) {
     throw new CertError(`"${hop}" is not a hop name: use letters, digits, "_", "-" or "."`);
   }
@@ -160,7 +174,8 @@ export async function issueHopCert(
 }
 
 /** The names a certificate gives its holder: its CN and DNS subject alternative names. */
-export function certificateNames(pem: string): string[] {
+export async function certificateNames(pem: string): Promise<string[]> {
+  const x509 = await x509Module();
   const cert = new x509.X509Certificate(pem);
   const names = new Set<string>();
   const cn = /(?:^|,\s*)CN=([^,]+)/.exec(cert.subject)?.[1];

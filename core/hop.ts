@@ -186,11 +186,20 @@ export class Hop {
       const rate = Math.round((s.updates - last) / Math.max(0.001, (now - lastAt) / 1000));
       last = s.updates;
       lastAt = now;
-      this.#log.info("Status: {points} points, {rate} updates/s; {adapters}", {
-        points: s.points,
-        rate,
-        adapters: this.statuses().map(formatStatus).join("; "),
-      });
+      const m = Deno.memoryUsage();
+      const mb = (x: number) => Math.round(x / 1048576);
+      this.#log.info(
+        "Status: {points} points, {rate} updates/s; {adapters}; memory: RSS {rss} MB, heap {heap} of {heapTotal} MB, external {external} MB",
+        {
+          points: s.points,
+          rate,
+          adapters: this.statuses().map(formatStatus).join("; "),
+          rss: mb(m.rss),
+          heap: mb(m.heapUsed),
+          heapTotal: mb(m.heapTotal),
+          external: mb(m.external),
+        },
+      );
       if (!this.#abort.signal.aborted) timer = this.#clock.setTimeout(tick, interval);
     };
     let timer = interval > 0 ? this.#clock.setTimeout(tick, interval) : 0;

@@ -20,6 +20,44 @@ export interface StoreListener {
   onRemove(point: StoredPoint): void;
 }
 
+const slotKey = Symbol("slot");
+type Slotted = StoredPoint & { [slotKey]: number };
+
+/**
+ * A point's slot in its store: a small integer, unique among every point the
+ * store has held, so links can keep per-point state in arrays instead of
+ * maps keyed by id; -1 once the point is removed (a point added again gets a
+ * new slot). Slots are not reused.
+ */
+export function pointSlot(point: StoredPoint): number {
+  return (point as Slotted)[slotKey] ?? -1;
+}
+
+/** A stored point; a class so that every entry has one shape from its creation. */
+class Entry implements StoredPoint {
+  id: string;
+  value: Point["value"];
+  type: Point["type"];
+  status: Point["status"];
+  time: number;
+  hops: string[];
+  cause: FailureCause | null;
+  origin: string;
+  [slotKey]: number;
+
+  constructor(update: Point, hops: string[], origin: string, slot: number) {
+    this.id = update.id;
+    this.value = update.value;
+    this.type = update.type;
+    this.status = update.status;
+    this.time = update.time;
+    this.hops = hops;
+    this.cause = update.cause;
+    this.origin = origin;
+    this[slotKey] = slot;
+  }
+}
+
 /** Counters for status output and benchmarks. */
 export interface StoreStats {
   points: number;
@@ -37,9 +75,19 @@ export class PointStore {
   #updates = 0;
   #removals = 0;
   #refusedLoops = 0;
+  #nextSlot = 0;
+  /** The path of points that start here. */
+  #ownPath: string[];
+  /**
+   * Each incoming hop path's array and the path with this hop appended. Points
+   * that travelled the same way share one array (treated as immutable), so a
+   * hop holding many points does not hold a path per point.
+   */
+  #paths = new WeakMap<readonly string[], string[]>();
 
   constructor(hop: string) {
     this.hop = hop;
+    this.#ownPath = [hop];
   }
 
   /** Number of points held. */
@@ -77,16 +125,7 @@ export class PointStore {
     }
     let entry = this.#points.get(update.id);
     if (entry === undefined) {
-      entry = {
-        id: update.id,
-        value: update.value,
-        type: update.type,
-        status: update.status,
-        time: update.time,
-        hops: [...hops, this.hop],
-        cause: update.cause,
-        origin,
-      };
+      entry = new Entry(update, this.#extend(update.hops), origin, this.#nextSlot++);
       this.#points.set(update.id, entry);
     } else {
       entry.value = update.value;
@@ -95,12 +134,22 @@ export class PointStore {
       entry.time = update.time;
       entry.cause = update.cause;
       entry.origin = origin;
-      if (!extends1(entry.hops, hops)) entry.hops = [...hops, this.hop];
+      if (!extends1(entry.hops, hops)) entry.hops = this.#extend(hops);
     }
     this.#updates++;
     const ls = this.#listeners;
     for (let i = 0; i < ls.length; i++) ls[i]!.onUpdate(entry);
     return entry;
+  }
+
+  #extend(hops: string[]): string[] {
+    if (hops.length === 0) return this.#ownPath;
+    let path = this.#paths.get(hops);
+    if (path === undefined || !extends1(path, hops)) {
+      path = [...hops, this.hop];
+      this.#paths.set(hops, path);
+    }
+    return path;
   }
 
   /** Removes a point; returns whether it existed. */
@@ -110,6 +159,7 @@ export class PointStore {
     this.#points.delete(id);
     this.#removals++;
     for (const l of this.#listeners) l.onRemove(entry);
+    (entry as Slotted)[slotKey] = -1;
     return true;
   }
 
@@ -125,11 +175,19 @@ export class PointStore {
    * Part 8: a point with a usable value keeps it as
    * UncertainNoCommunicationLastUsableValue, any other becomes
    * BadNoCommunication with a null value. A point that already carries a cause
-   * (a failure further upstream) keeps that earlier cause. Returns the count.
+   * (a failure further upstream) keeps that earlier cause. `only` narrows the
+   * points concerned. Returns the count.
    */
-  failOrigin(origin: string, cause: FailureCause): number {
+  failOrigin(
+    origin: string,
+    cause: FailureCause,
+    only: (p: StoredPoint) => boolean = () => true,
+  ): number {
     let n = 0;
+    // One incoming path per distinct stored path, so failed points keep sharing theirs.
+    const before = new Map<string[], string[]>();
     for (const p of [...this.fromOrigin(origin)]) {
+      if (!only(p)) continue;
       const usable = p.value !== null && !isBad(p.status);
       const status = usable
         ? Status.UncertainNoCommunicationLastUsableValue
@@ -143,7 +201,7 @@ export class PointStore {
           type: p.type,
           status,
           time: p.time,
-          hops: p.hops.slice(0, -1),
+          hops: before.get(p.hops) ?? before.set(p.hops, p.hops.slice(0, -1)).get(p.hops)!,
           cause: keepCause ? p.cause : cause,
         },
         origin,

@@ -51,11 +51,17 @@ export function hopConfig(dir: string, name: string, flags: string[]) {
   };
 }
 
-/** Starts hop `name` as its own process with exactly its derived permissions. */
+/**
+ * Starts hop `name` as its own process with exactly its derived permissions.
+ * `HOPGATE_DENO_FLAGS` (space-separated) adds runtime flags, for profiling
+ * benchmarks: `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--v8-flags=...`.
+ */
 export async function startHop(dir: string, name: string, flags: string[]): Promise<Proc> {
   const quiet = flags.includes("--status-interval") ? [] : ["--status-interval", "0"];
   const { flags: all, config } = hopConfig(dir, name, [...quiet, ...flags]);
-  const proc = new Proc(hopRunArgs(config, all));
+  const extra = Deno.env.get("HOPGATE_DENO_FLAGS")?.split(" ").filter((f) => f) ?? [];
+  const [run, ...rest] = hopRunArgs(config, all);
+  const proc = new Proc([run!, ...extra, ...rest]);
   try {
     await proc.waitForLine(flags.includes("--listen") ? /Listening on/ : /Hop \S+ starting/);
   } catch (e) {

@@ -1,7 +1,9 @@
 /**
- * The tunnel's wire format: length-prefixed frames whose body is MessagePack.
- * Deltas name points by a per-link numeric index defined once, so the hot path
- * never re-encodes id strings. See docs/tunnel-protocol.md for the layouts.
+ * The tunnel's wire format: length-prefixed frames. Control frames carry
+ * MessagePack bodies; data frames, the hot path, a hand-written binary layout
+ * written and read in place without intermediate objects. Deltas name points
+ * by a per-link numeric index defined once, so the hot path never re-encodes
+ * id strings. See docs/tunnel-protocol.md for the layouts.
  */
 // The pure-JS entry: the default one probes an environment variable and a native addon,
 // which a hop's sandbox does not grant.
@@ -13,11 +15,12 @@ import {
   isArrayType,
   isDataType,
   type Scalar,
+  scalarTypes,
   type Value,
 } from "../core/mod.ts";
 
 /** The protocol version sent in hello; a peer with another version is refused. */
-export const protocolVersion = 1;
+export const protocolVersion = 2;
 
 /** Bytes before each frame body: u32 big-endian body length, then a u8 frame type. */
 export const headerSize = 5;
@@ -33,6 +36,7 @@ export const FrameType = {
   Write: 7,
   WriteResult: 8,
   Close: 9,
+  Ack: 10,
 } as const;
 
 /** One of {@link FrameType}'s values. */
@@ -89,25 +93,14 @@ export interface WriteFrame {
 export type Frame =
   | { type: typeof FrameType.Hello; hello: Hello }
   | { type: typeof FrameType.SnapshotBegin }
-  | { type: typeof FrameType.Data; batch: RawBatch }
+  | { type: typeof FrameType.Data; body: Uint8Array }
   | { type: typeof FrameType.SnapshotEnd; count: number }
   | { type: typeof FrameType.Ping; t: number }
+  | { type: typeof FrameType.Ack; bytes: number }
   | { type: typeof FrameType.Pong; t: number }
   | { type: typeof FrameType.Write; write: WriteFrame }
   | { type: typeof FrameType.WriteResult; rid: number; status: number }
   | { type: typeof FrameType.Close; reason: string };
-
-/**
- * A data batch as decoded: flat arrays, because values can only be typed
- * once the receiver looks up each index's definition.
- */
-export interface RawBatch {
-  /** `[index, id, type, hops]` repeated. */
-  defs: unknown[];
-  /** `[index, value, status, time, cause]` repeated; cause is `null` or `[hop, via, since, reason]`. */
-  states: unknown[];
-  removed: unknown[];
-}
 
 /** A frame the peer sent that breaks the protocol; the link closes with its message. */
 export class ProtocolError extends Error {
@@ -137,40 +130,13 @@ export function helloFrame(hello: Hello): Uint8Array {
   return encodeFrame(FrameType.Hello, [hello.version, hello.hop, hello.to, hello.direction]);
 }
 
-/** Encodes a data batch. */
+/** Encodes a data batch (tests and tools; links write with {@link DataFrameWriter}). */
 export function dataFrame(batch: DataBatch): Uint8Array {
-  const raw: RawBatch = { defs: [], states: [], removed: batch.removed };
-  for (const d of batch.defs) pushDefinition(raw, d.index, d.id, d.type, d.hops);
-  for (const s of batch.states) pushState(raw, s.index, s.value, s.status, s.time, s.cause);
-  return rawDataFrame(raw);
-}
-
-/** Appends a definition to a batch being built (the link's hot path builds flat arrays directly). */
-export function pushDefinition(
-  b: RawBatch,
-  index: number,
-  id: string,
-  type: DataType,
-  hops: string[],
-): void {
-  b.defs.push(index, id, type, hops);
-}
-
-/** Appends a state to a batch being built. */
-export function pushState(
-  b: RawBatch,
-  index: number,
-  value: Value,
-  status: number,
-  time: number,
-  c: FailureCause | null,
-): void {
-  b.states.push(index, value, status, time, c === null ? null : [c.hop, c.via, c.since, c.reason]);
-}
-
-/** Encodes a batch built with {@link pushDefinition} and {@link pushState}. */
-export function rawDataFrame(b: RawBatch): Uint8Array {
-  return encodeFrame(FrameType.Data, [b.defs, b.states, b.removed]);
+  const w = new DataFrameWriter();
+  for (const d of batch.defs) w.definition(d.index, d.id, d.type, d.hops);
+  for (const s of batch.states) w.state(s.index, s.value, s.status, s.time, s.cause);
+  for (const r of batch.removed) w.removal(r);
+  return w.finish();
 }
 
 /** Encodes a write request. */
@@ -185,7 +151,8 @@ export function simpleFrame(
     | typeof FrameType.SnapshotEnd
     | typeof FrameType.Ping
     | typeof FrameType.Pong
-    | typeof FrameType.Close,
+    | typeof FrameType.Close
+    | typeof FrameType.Ack,
   arg: number | string = 0,
 ): Uint8Array {
   return encodeFrame(type, arg);
@@ -205,8 +172,12 @@ function num(v: unknown, what: string): number {
   return v;
 }
 
-/** Decodes one frame body; throws {@link ProtocolError} on anything malformed. */
+/**
+ * Decodes one frame body; throws {@link ProtocolError} on anything malformed.
+ * A data frame's body is returned as is, for {@link readDataFrame}.
+ */
 export function decodeFrame(type: number, body: Uint8Array): Frame {
+  if (type === FrameType.Data) return { type, body };
   let v: unknown;
   try {
     v = packr.unpack(body);
@@ -229,13 +200,6 @@ export function decodeFrame(type: number, body: Uint8Array): Frame {
       return { type };
     case FrameType.SnapshotEnd:
       return { type, count: num(v, "snapshot count") };
-    case FrameType.Data: {
-      const a = v as unknown[];
-      if (
-        !Array.isArray(a) || !Array.isArray(a[0]) || !Array.isArray(a[1]) || !Array.isArray(a[2])
-      ) throw new ProtocolError("Malformed data batch");
-      return { type, batch: { defs: a[0], states: a[1], removed: a[2] } };
-    }
     case FrameType.Ping:
     case FrameType.Pong:
       return { type, t: num(v, "heartbeat time") };
@@ -261,32 +225,12 @@ export function decodeFrame(type: number, body: Uint8Array): Frame {
       if (!Array.isArray(a)) throw new ProtocolError("Malformed write result");
       return { type, rid: num(a[0], "write id"), status: num(a[1], "write status") >>> 0 };
     }
+    case FrameType.Ack:
+      return { type, bytes: num(v, "acknowledged bytes") };
     case FrameType.Close:
       return { type, reason: String(v).slice(0, 500) };
   }
   throw new ProtocolError(`Unknown frame type ${type}`);
-}
-
-/** Decodes a definition entry of a raw batch at offset `i`. */
-export function definitionAt(defs: unknown[], i: number): PointDefinition {
-  const index = defs[i], id = defs[i + 1], type = defs[i + 2], hops = defs[i + 3];
-  if (
-    typeof index !== "number" || !Number.isInteger(index) || index < 0 ||
-    typeof id !== "string" || typeof type !== "string" || !isDataType(type) ||
-    !isStringArray(hops)
-  ) throw new ProtocolError("Malformed point definition");
-  return { index, id, type, hops };
-}
-
-/** Decodes a failure cause as sent in a state entry. */
-export function causeOf(raw: unknown): FailureCause | null {
-  if (raw === null || raw === undefined) return null;
-  const a = raw as unknown[];
-  if (
-    !Array.isArray(a) || typeof a[0] !== "string" || typeof a[1] !== "string" ||
-    typeof a[2] !== "number" || typeof a[3] !== "string"
-  ) throw new ProtocolError("Malformed failure cause");
-  return { hop: a[0], via: a[1], since: a[2], reason: a[3] };
 }
 
 /**
@@ -386,5 +330,388 @@ export class FrameReader {
       this.#len = rest;
     }
     return out;
+  }
+}
+
+// ---- data frames: a binary layout written and read in place ----
+
+/** Record kinds in a data frame body. */
+const Rec = { Definition: 1, State: 2, Removal: 3 } as const;
+
+/** Value tags. A state's tag with bit 7 set is followed by a failure cause. */
+const Tag = {
+  Null: 0,
+  False: 1,
+  True: 2,
+  F64: 3,
+  I32: 4,
+  I64: 5,
+  U64: 6,
+  Str: 7,
+  Bytes: 8,
+  Date: 9,
+  Array: 10,
+} as const;
+const causeFlag = 0x80;
+
+/** Data types as one byte: the index in scalarTypes, plus 0x80 for arrays. */
+const typeByCode: (DataType | undefined)[] = [];
+const codeByType = new Map<DataType, number>();
+for (let i = 0; i < scalarTypes.length; i++) {
+  const t = scalarTypes[i]!;
+  typeByCode[i] = t;
+  typeByCode[i | 0x80] = `${t}[]`;
+  codeByType.set(t, i);
+  codeByType.set(`${t}[]`, i | 0x80);
+}
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Builds one data frame from definitions, states and removals, in the order
+ * given, into a buffer reused from frame to frame.
+ */
+export class DataFrameWriter {
+  #buf: Uint8Array;
+  #view: DataView;
+  #at = headerSize;
+  #entries = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.#buf = new Uint8Array(initialBytes);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  /** Bytes of the frame so far, header included. */
+  get bytes(): number {
+    return this.#at;
+  }
+
+  /** Records written since the last {@link finish}. */
+  get entries(): number {
+    return this.#entries;
+  }
+
+  /** Defines (or redefines) a per-link index: the point's id, type and hop path. */
+  definition(index: number, id: string, type: DataType, hops: readonly string[]): void {
+    const code = codeByType.get(type);
+    if (code === undefined) throw new Error(`Unknown data type ${type}`);
+    this.#room(16);
+    this.#buf[this.#at++] = Rec.Definition;
+    this.#varuint(index);
+    this.#str(id);
+    this.#room(8);
+    this.#buf[this.#at++] = code;
+    this.#varuint(hops.length);
+    for (let i = 0; i < hops.length; i++) this.#str(hops[i]!);
+    this.#entries++;
+  }
+
+  /** A point's state under a defined index. */
+  state(
+    index: number,
+    value: Value,
+    status: number,
+    time: number,
+    cause: FailureCause | null,
+  ): void {
+    this.#room(32);
+    this.#buf[this.#at++] = Rec.State;
+    this.#varuint(index);
+    const tagAt = this.#at;
+    this.#value(value);
+    this.#room(12);
+    const v = this.#view;
+    v.setUint32(this.#at, status);
+    v.setFloat64(this.#at + 4, time);
+    this.#at += 12;
+    if (cause !== null) {
+      this.#buf[tagAt]! |= causeFlag;
+      this.#str(cause.hop);
+      this.#str(cause.via);
+      this.#room(8);
+      this.#view.setFloat64(this.#at, cause.since);
+      this.#at += 8;
+      this.#str(cause.reason);
+    }
+    this.#entries++;
+  }
+
+  /** The point under `index` is gone. */
+  removal(index: number): void {
+    this.#room(8);
+    this.#buf[this.#at++] = Rec.Removal;
+    this.#varuint(index);
+    this.#entries++;
+  }
+
+  /** The frame, header included, as a new array; the writer starts a new frame. */
+  finish(): Uint8Array {
+    this.#view.setUint32(0, this.#at - 4);
+    this.#buf[4] = FrameType.Data;
+    const out = this.#buf.slice(0, this.#at);
+    this.#at = headerSize;
+    this.#entries = 0;
+    return out;
+  }
+
+  #room(n: number): void {
+    if (this.#at + n <= this.#buf.length) return;
+    const bigger = new Uint8Array(Math.max(this.#buf.length * 2, this.#at + n));
+    bigger.set(this.#buf.subarray(0, this.#at));
+    this.#buf = bigger;
+    this.#view = new DataView(bigger.buffer);
+  }
+
+  #varuint(n: number): void {
+    const b = this.#buf;
+    let at = this.#at;
+    while (n >= 0x80) {
+      b[at++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    b[at++] = n;
+    this.#at = at;
+  }
+
+  #str(s: string): void {
+    const n = s.length;
+    this.#room(n + 5);
+    // Most strings are short ASCII: copy them directly, else encode.
+    const b = this.#buf;
+    const at = this.#at;
+    if (n < 0x80) {
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[at + 1 + i] = c;
+      }
+      if (i === n) {
+        b[at] = n;
+        this.#at = at + 1 + n;
+        return;
+      }
+    }
+    const bytes = utf8.encode(s);
+    this.#varuint(bytes.length);
+    this.#room(bytes.length);
+    this.#buf.set(bytes, this.#at);
+    this.#at += bytes.length;
+  }
+
+  #value(v: Value | Scalar): void {
+    this.#room(10);
+    const b = this.#buf;
+    switch (typeof v) {
+      case "number":
+        if ((v | 0) === v && !Object.is(v, -0)) {
+          b[this.#at] = Tag.I32;
+          this.#view.setInt32(this.#at + 1, v);
+          this.#at += 5;
+        } else {
+          b[this.#at] = Tag.F64;
+          this.#view.setFloat64(this.#at + 1, v);
+          this.#at += 9;
+        }
+        return;
+      case "boolean":
+        b[this.#at++] = v ? Tag.True : Tag.False;
+        return;
+      case "bigint":
+        if (v >= 0n) {
+          b[this.#at] = Tag.U64;
+          this.#view.setBigUint64(this.#at + 1, v);
+        } else {
+          b[this.#at] = Tag.I64;
+          this.#view.setBigInt64(this.#at + 1, v);
+        }
+        this.#at += 9;
+        return;
+      case "string":
+        b[this.#at++] = Tag.Str;
+        this.#str(v);
+        return;
+    }
+    if (v === null) {
+      b[this.#at++] = Tag.Null;
+    } else if (v instanceof Uint8Array) {
+      b[this.#at++] = Tag.Bytes;
+      this.#varuint(v.length);
+      this.#room(v.length);
+      this.#buf.set(v, this.#at);
+      this.#at += v.length;
+    } else if (v instanceof Date) {
+      b[this.#at] = Tag.Date;
+      this.#view.setFloat64(this.#at + 1, v.getTime());
+      this.#at += 9;
+    } else if (Array.isArray(v)) {
+      b[this.#at++] = Tag.Array;
+      this.#varuint(v.length);
+      for (const x of v) this.#value(x);
+    } else throw new Error(`Cannot encode value ${String(v)}`);
+  }
+}
+
+/** What a data frame's records are handed to, in order. */
+export interface DataVisitor {
+  definition(index: number, id: string, type: DataType, hops: string[]): void;
+  /** `value` is as sent; the receiver types it with {@link typedValue}. */
+  state(
+    index: number,
+    value: Value,
+    status: number,
+    time: number,
+    cause: FailureCause | null,
+  ): void;
+  removal(index: number): void;
+}
+
+/** Reads a data frame body record by record; throws {@link ProtocolError} on anything malformed. */
+export function readDataFrame(body: Uint8Array, visitor: DataVisitor): void {
+  new DataReader(body).read(visitor);
+}
+
+class DataReader {
+  #b: Uint8Array;
+  #v: DataView;
+  #at = 0;
+
+  constructor(body: Uint8Array) {
+    this.#b = body;
+    this.#v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  }
+
+  read(visitor: DataVisitor): void {
+    const b = this.#b;
+    while (this.#at < b.length) {
+      const kind = b[this.#at++];
+      const index = this.#varuint();
+      if (kind === Rec.State) {
+        this.#need(1);
+        const tag = b[this.#at++]!;
+        const value = this.#value(tag & ~causeFlag);
+        this.#need(12);
+        const status = this.#v.getUint32(this.#at);
+        const time = this.#v.getFloat64(this.#at + 4);
+        this.#at += 12;
+        let cause: FailureCause | null = null;
+        if (tag & causeFlag) {
+          const hop = this.#str(), via = this.#str();
+          this.#need(8);
+          const since = this.#v.getFloat64(this.#at);
+          this.#at += 8;
+          cause = { hop, via, since, reason: this.#str() };
+        }
+        visitor.state(index, value, status, time, cause);
+      } else if (kind === Rec.Definition) {
+        const id = this.#str();
+        this.#need(1);
+        const type = typeByCode[b[this.#at++]!];
+        if (type === undefined) throw new ProtocolError("Malformed point definition: unknown type");
+        const n = this.#varuint();
+        if (n > 64) throw new ProtocolError("Malformed point definition: too many hops");
+        const hops: string[] = [];
+        for (let i = 0; i < n; i++) hops.push(this.#str());
+        visitor.definition(index, id, type, hops);
+      } else if (kind === Rec.Removal) {
+        visitor.removal(index);
+      } else throw new ProtocolError(`Malformed data batch: record kind ${kind}`);
+    }
+  }
+
+  #need(n: number): void {
+    if (this.#at + n > this.#b.length) throw new ProtocolError("Malformed data batch: truncated");
+  }
+
+  #varuint(): number {
+    const b = this.#b;
+    let n = 0, mul = 1;
+    for (let i = 0; i < 5; i++) {
+      this.#need(1);
+      const x = b[this.#at++]!;
+      n += (x & 0x7f) * mul;
+      if (x < 0x80) return n;
+      mul *= 128;
+    }
+    throw new ProtocolError("Malformed data batch: bad length");
+  }
+
+  #str(): string {
+    const n = this.#varuint();
+    this.#need(n);
+    const b = this.#b, start = this.#at;
+    this.#at += n;
+    if (n <= 64) {
+      let ascii = true;
+      for (let i = start; i < start + n; i++) {
+        if (b[i]! >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) return String.fromCharCode.apply(null, b.subarray(start, start + n) as never);
+    }
+    try {
+      return strictUtf8.decode(b.subarray(start, start + n));
+    } catch {
+      throw new ProtocolError("Malformed data batch: invalid UTF-8");
+    }
+  }
+
+  #value(tag: number): Value {
+    const v = this.#v;
+    switch (tag) {
+      case Tag.F64:
+        this.#need(8);
+        this.#at += 8;
+        return v.getFloat64(this.#at - 8);
+      case Tag.I32:
+        this.#need(4);
+        this.#at += 4;
+        return v.getInt32(this.#at - 4);
+      case Tag.True:
+        return true;
+      case Tag.False:
+        return false;
+      case Tag.Null:
+        return null;
+      case Tag.Str:
+        return this.#str();
+      case Tag.I64:
+        this.#need(8);
+        this.#at += 8;
+        return v.getBigInt64(this.#at - 8);
+      case Tag.U64:
+        this.#need(8);
+        this.#at += 8;
+        return v.getBigUint64(this.#at - 8);
+      case Tag.Date:
+        this.#need(8);
+        this.#at += 8;
+        return new Date(v.getFloat64(this.#at - 8));
+      case Tag.Bytes: {
+        const n = this.#varuint();
+        this.#need(n);
+        this.#at += n;
+        return this.#b.subarray(this.#at - n, this.#at);
+      }
+      case Tag.Array: {
+        const n = this.#varuint();
+        this.#need(n);
+        const out: Scalar[] = [];
+        for (let i = 0; i < n; i++) {
+          this.#need(1);
+          const x = this.#value(this.#b[this.#at++]!);
+          if (x === null || Array.isArray(x)) {
+            throw new ProtocolError("Malformed data batch: nested array or null element");
+          }
+          out.push(x);
+        }
+        return out;
+      }
+    }
+    throw new ProtocolError(`Malformed data batch: value tag ${tag}`);
   }
 }

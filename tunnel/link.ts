@@ -10,6 +10,8 @@ import {
   type DataType,
   type Logger,
   originHop,
+  type Point,
+  pointSlot,
   type PointStore,
   Status,
   type StatusCode,
@@ -18,22 +20,19 @@ import {
   type WriteRequest,
 } from "../core/mod.ts";
 import {
-  causeOf,
+  DataFrameWriter,
+  type DataVisitor,
   decodeFrame,
-  definitionAt,
   type Direction,
   type Frame,
   FrameReader,
   FrameType,
+  headerSize,
   type Hello,
   helloFrame,
-  type PointDefinition,
   ProtocolError,
   protocolVersion,
-  pushDefinition,
-  pushState,
-  type RawBatch,
-  rawDataFrame,
+  readDataFrame,
   simpleFrame,
   typedValue,
   writeFrame,
@@ -78,6 +77,8 @@ export interface LinkOptions {
   writeTimeout: number;
   /** Bytes left queued in the wire before the link waits for a drain (default 4 MiB). */
   sendBuffer?: number;
+  /** Data-frame bytes sent and not yet acknowledged by the peer (default 1 MiB). */
+  window?: number;
   /** Performs a write that arrived from the peer (this hop's policy, then onward). */
   onWrite(request: WriteRequest): Promise<StatusCode>;
   /** Called once when hello has been exchanged. */
@@ -93,8 +94,20 @@ export function linkOrigin(peer: string): string {
   return `link:${peer}`;
 }
 
-/** Upper bound of one data frame's estimated size, so batches stay well under --max-frame. */
-const batchBytes = 256 * 1024;
+/** Upper bound of one data frame's size, so batches stay well under --max-frame. */
+const batchBytes = 64 * 1024;
+/**
+ * Default flow-control window: data-frame bytes in flight before the sender
+ * waits for the receiver's acknowledgement. A receiver acknowledges what it
+ * has applied, so a sender can never bury a busy receiver under megabytes of
+ * backlog: in Deno's node:tls a socket with a kernel backlog to read starves
+ * every other socket of the process (their writes and their heartbeats).
+ */
+const defaultWindow = 1024 * 1024;
+/** Point indexes are store slots; anything beyond this is a hostile peer's, not a real point. */
+const maxIndex = 2 ** 31;
+/** A receiver acknowledges at the latest after this many data-frame bytes (windows are larger). */
+const ackEvery = 16 * 1024;
 /** Most point entries in one data frame. */
 const batchPoints = 4096;
 /**
@@ -103,22 +116,6 @@ const batchPoints = 4096;
  * its event loop seldom, and one frame per round would starve the link.
  */
 const defaultSendBuffer = 4 * 1024 * 1024;
-
-/** A rough encoded size of a value, to cut batches before they grow large. */
-function sizeOf(v: unknown): number {
-  if (typeof v === "string") return 8 + v.length * 3;
-  if (v instanceof Uint8Array) return 8 + v.length;
-  if (Array.isArray(v)) {
-    let n = 8;
-    for (const x of v) n += sizeOf(x);
-    return n;
-  }
-  return 10;
-}
-
-function isStatusCode(v: unknown): v is number {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
-}
 
 function sameHops(a: string[] | undefined, b: string[]): boolean {
   if (a === b) return true;
@@ -142,8 +139,9 @@ export class Link {
   #closeReason = "";
 
   // Sending side: a dirty set of per-link point indexes, drained while the wire is writable.
-  #index = new Map<string, number>();
-  #ids: string[] = [];
+  /** Points this link has seen, by store slot (its per-link index on the wire). */
+  #points: (StoredPoint | undefined)[] = [];
+  #known = 0;
   #sentType: (DataType | undefined)[] = [];
   #sentHops: (string[] | undefined)[] = [];
   #live = new Uint8Array(1024);
@@ -155,9 +153,75 @@ export class Link {
   #snapshotLeft = -1;
   #unsubscribe: (() => void) | null = null;
 
+  #writer = new DataFrameWriter();
+  /** Data-frame bytes sent, and acknowledged by the peer, since the session began. */
+  #sentData = 0;
+  #ackedData = 0;
+  /** Data-frame bytes received and applied, and acknowledged to the peer. */
+  #rxData = 0;
+  #rxAcked = 0;
+  /** The hop path last checked for the peer, and whether the peer is on it. */
+  #checkedHops: string[] | null = null;
+  #peerOnPath = false;
+
   // Receiving side.
-  #defs = new Map<number, PointDefinition>();
+  // The peer's point definitions by index, as parallel arrays (no object per point).
+  #defIds: string[] = [];
+  #defTypes: DataType[] = [];
+  #defHops: string[][] = [];
+  /** One array per distinct hop path, shared by every point that travelled it. */
+  #paths = new Map<string, string[]>();
   #keep: Set<string> | null = null;
+  /** The update handed to the store, reused: the store copies what it keeps. */
+  #update: Point = {
+    id: "",
+    value: null,
+    type: "Double",
+    status: 0,
+    time: 0,
+    hops: [],
+    cause: null,
+  };
+  #visitor: DataVisitor = {
+    definition: (index, id, type, hops) => {
+      // A peer speaks only for points that passed through it and that name their origin hop
+      // first: it cannot forge another hop's points or this hop's own.
+      if (hops.at(-1) !== this.#o.peer || hops[0] !== originHop(id)) {
+        throw new ProtocolError(
+          `Point ${id} with path ${hops.join(">")} cannot come from ${this.#o.peer}`,
+        );
+      }
+      const key = hops.join("\u0000");
+      let shared = this.#paths.get(key);
+      if (shared === undefined) this.#paths.set(key, shared = hops);
+      if (index >= maxIndex) throw new ProtocolError(`Point index ${index} is out of range`);
+      this.#defIds[index] = id;
+      this.#defTypes[index] = type;
+      this.#defHops[index] = shared;
+    },
+    state: (index, value, status, time, cause) => {
+      const id = this.#defIds[index];
+      if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
+      const u = this.#update;
+      const type = this.#defTypes[index]!;
+      u.id = id;
+      u.value = typedValue(type, value);
+      u.type = type;
+      u.status = status;
+      u.time = time;
+      u.hops = this.#defHops[index]!;
+      u.cause = cause;
+      this.#o.store.apply(u, this.#origin);
+      this.#keep?.add(id);
+    },
+    removal: (index) => {
+      const id = this.#defIds[index];
+      if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
+      this.#keep?.delete(id);
+      const store = this.#o.store;
+      if (store.get(id)?.origin === this.#origin) store.remove(id);
+    },
+  };
 
   // Writes this hop sent upstream, awaiting results.
   #nextRid = 1;
@@ -171,6 +235,10 @@ export class Link {
     this.#origin = linkOrigin(options.peer);
     this.#lastRx = options.clock.now();
     this.#startedAt = this.#lastRx;
+  }
+
+  get #window(): number {
+    return Math.max(4 * ackEvery, this.#o.window ?? defaultWindow);
   }
 
   get state(): LinkState {
@@ -217,6 +285,11 @@ export class Link {
         this.#handle(decodeFrame(type, body));
         // A frame can end the session (close, protocol error).
         if ((this.#state as LinkState) === "closed") return;
+        if (type === FrameType.Data) this.#rxData += headerSize + body.length;
+      }
+      if (this.#rxData - this.#rxAcked >= ackEvery) {
+        this.#rxAcked = this.#rxData;
+        this.#wire.write(simpleFrame(FrameType.Ack, this.#rxData));
       }
     } catch (e) {
       const reason = e instanceof ProtocolError
@@ -316,23 +389,48 @@ export class Link {
       case FrameType.Pong:
         this.#o.onRtt?.(Math.max(0, this.#o.clock.now() - f.t));
         return;
+      case FrameType.Ack:
+        if (!this.sends || f.bytes > this.#sentData || f.bytes < this.#ackedData) {
+          throw new ProtocolError(`Acknowledgement of ${f.bytes} bytes does not fit what was sent`);
+        }
+        this.#ackedData = f.bytes;
+        this.#flush();
+        return;
       case FrameType.SnapshotBegin:
         if (!this.receives) throw new ProtocolError("Snapshot sent against the link's direction");
         this.#keep = new Set();
         return;
       case FrameType.Data:
         if (!this.receives) throw new ProtocolError("Data sent against the link's direction");
-        return this.#onData(f.batch);
+        return this.#onData(f.body);
       case FrameType.SnapshotEnd: {
         const keep = this.#keep;
         if (!keep) throw new ProtocolError("Snapshot end without begin");
         this.#keep = null;
-        const gone = this.#o.store.removeFromOrigin(this.#origin, keep);
-        this.#o.log.info("Snapshot from {peer}: {points} points, {gone} removed meanwhile", {
-          peer: this.#o.peer,
-          points: keep.size,
-          gone,
-        });
+        // The peer speaks for its own points: those it no longer has are gone. Points it
+        // relays may be missing only because its own link toward their origin is down (a
+        // relay that has just restarted): those read as failed until their origin is back.
+        const peer = this.#o.peer;
+        const store = this.#o.store;
+        const missing = (p: StoredPoint) => !keep.has(p.id);
+        const stale = store.failOrigin(this.#origin, {
+          hop: this.#o.hop,
+          via: this.#origin,
+          since: this.#o.clock.now(),
+          reason: `${peer} has no data from their origin hop`,
+        }, (p) => missing(p) && originHop(p.id) !== peer);
+        const gone = store.removeFromOrigin(
+          this.#origin,
+          new Set(
+            [...store.fromOrigin(this.#origin)].filter((p) =>
+              originHop(p.id) !== peer || !missing(p)
+            ).map((p) => p.id),
+          ),
+        );
+        this.#o.log.info(
+          "Snapshot from {peer}: {points} points, {gone} removed meanwhile, {stale} without data",
+          { peer, points: keep.size, gone, stale },
+        );
         return;
       }
       case FrameType.Write:
@@ -381,48 +479,8 @@ export class Link {
     if (this.sends) this.#startSending();
   }
 
-  #onData(b: { defs: unknown[]; states: unknown[]; removed: unknown[] }): void {
-    const { defs, states, removed } = b;
-    if (defs.length % 4 !== 0 || states.length % 5 !== 0) {
-      throw new ProtocolError("Malformed data batch");
-    }
-    for (let i = 0; i < defs.length; i += 4) {
-      const d = definitionAt(defs, i);
-      // A peer speaks only for points that passed through it and that name their origin hop
-      // first: it cannot forge another hop's points or this hop's own.
-      if (d.hops.at(-1) !== this.#o.peer || d.hops[0] !== originHop(d.id)) {
-        throw new ProtocolError(
-          `Point ${d.id} with path ${d.hops.join(">")} cannot come from ${this.#o.peer}`,
-        );
-      }
-      this.#defs.set(d.index, d);
-    }
-    const store = this.#o.store;
-    const keep = this.#keep;
-    for (let i = 0; i < states.length; i += 5) {
-      const d = this.#defs.get(states[i] as number);
-      if (d === undefined) throw new ProtocolError(`Undefined point index ${states[i]}`);
-      const status = states[i + 2], time = states[i + 3];
-      if (!isStatusCode(status) || typeof time !== "number") {
-        throw new ProtocolError(`Malformed state of ${d.id}`);
-      }
-      store.apply({
-        id: d.id,
-        value: typedValue(d.type, states[i + 1]),
-        type: d.type,
-        status,
-        time,
-        hops: d.hops,
-        cause: causeOf(states[i + 4]),
-      }, this.#origin);
-      keep?.add(d.id);
-    }
-    for (const idx of removed) {
-      const d = this.#defs.get(idx as number);
-      if (d === undefined) throw new ProtocolError(`Undefined point index ${idx}`);
-      keep?.delete(d.id);
-      if (store.get(d.id)?.origin === this.#origin) store.remove(d.id);
-    }
+  #onData(body: Uint8Array): void {
+    readDataFrame(body, this.#visitor);
   }
 
   async #onWriteRequest(rid: number, request: WriteRequest): Promise<void> {
@@ -443,7 +501,7 @@ export class Link {
   #startSending(): void {
     const store = this.#o.store;
     this.#wire.write(simpleFrame(FrameType.SnapshotBegin));
-    for (const p of store.values()) this.#mark(p.id);
+    for (const p of store.values()) this.#mark(p);
     this.#snapshotLeft = this.pendingPoints;
     this.#unsubscribe = store.subscribe({
       onUpdate: (p) => this.#onStoreChange(p),
@@ -455,8 +513,8 @@ export class Link {
   #onStoreChange(p: StoredPoint): void {
     // Points that came over this very link are never sent back; skip them cheaply unless
     // the peer holds an older copy that must be withdrawn.
-    if (p.origin === this.#origin && !this.#index.has(p.id)) return;
-    this.#mark(p.id);
+    if (p.origin === this.#origin && this.#points[pointSlot(p)] === undefined) return;
+    this.#mark(p);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => {
@@ -466,15 +524,15 @@ export class Link {
     }
   }
 
-  #mark(id: string): void {
-    let idx = this.#index.get(id);
-    if (idx === undefined) {
-      idx = this.#ids.length;
-      this.#ids.push(id);
-      this.#index.set(id, idx);
+  #mark(p: StoredPoint): void {
+    const idx = pointSlot(p);
+    if (idx < 0) return;
+    if (this.#points[idx] === undefined) {
+      this.#points[idx] = p;
+      this.#known++;
       if (idx >= this.#dirty.length) {
         const grow = (a: Uint8Array) => {
-          const b = new Uint8Array(a.length * 2);
+          const b = new Uint8Array(Math.max(a.length * 2, idx + 1));
           b.set(a);
           return b;
         };
@@ -491,37 +549,39 @@ export class Link {
   /** Sends the current state of dirty points while the wire takes them. */
   #flush(): void {
     if (this.#state !== "open" || !this.#writable) return;
-    const store = this.#o.store;
     const peer = this.#o.peer;
-    while (this.#head < this.#queue.length || this.#snapshotLeft === 0) {
-      const batch: RawBatch = { defs: [], states: [], removed: [] };
-      let bytes = 0;
-      let entries = 0;
+    const w = this.#writer;
+    const window = this.#window;
+    while (
+      (this.#head < this.#queue.length && this.#sentData - this.#ackedData < window) ||
+      this.#snapshotLeft === 0
+    ) {
       while (
-        this.#head < this.#queue.length && entries < batchPoints && bytes < batchBytes &&
+        this.#head < this.#queue.length && w.entries < batchPoints && w.bytes < batchBytes &&
         this.#snapshotLeft !== 0
       ) {
         const idx = this.#queue[this.#head++]!;
-        entries++;
         if (this.#snapshotLeft > 0) this.#snapshotLeft--;
         this.#dirty[idx] = 0;
-        const p = store.get(this.#ids[idx]!);
-        if (p !== undefined && p.origin !== this.#origin && !p.hops.includes(peer)) {
+        const p = this.#points[idx]!;
+        const exists = pointSlot(p) === idx;
+        if (exists && p.origin !== this.#origin && !this.#peerOn(p.hops, peer)) {
           if (this.#sentType[idx] !== p.type || !sameHops(this.#sentHops[idx], p.hops)) {
-            pushDefinition(batch, idx, p.id, p.type, p.hops);
+            w.definition(idx, p.id, p.type, p.hops);
             this.#sentType[idx] = p.type;
             this.#sentHops[idx] = p.hops;
-            bytes += p.id.length + 40;
           }
-          pushState(batch, idx, p.value, p.status, p.time, p.cause);
-          const v = p.value;
-          bytes += typeof v === "number" || typeof v === "boolean" ? 24 : 16 + sizeOf(v);
-          if (p.cause !== null) bytes += 60;
+          w.state(idx, p.value, p.status, p.time, p.cause);
           this.#live[idx] = 1;
         } else if (this.#live[idx] === 1) {
-          batch.removed.push(idx);
+          w.removal(idx);
           this.#live[idx] = 0;
-          bytes += 5;
+        }
+        if (!exists) {
+          // Removed from the store: its slot never comes back, so forget it.
+          this.#points[idx] = undefined;
+          this.#sentType[idx] = undefined;
+          this.#sentHops[idx] = undefined;
         }
       }
       if (this.#head === this.#queue.length) {
@@ -532,12 +592,14 @@ export class Link {
         this.#head = 0;
       }
       let ok = true;
-      if (batch.states.length + batch.removed.length + batch.defs.length > 0) {
-        ok = this.#wire.write(rawDataFrame(batch));
+      if (w.entries > 0) {
+        const frame = w.finish();
+        this.#sentData += frame.length;
+        ok = this.#wire.write(frame);
       }
       if (this.#snapshotLeft === 0) {
         this.#snapshotLeft = -1;
-        ok = this.#wire.write(simpleFrame(FrameType.SnapshotEnd, this.#index.size)) && ok;
+        ok = this.#wire.write(simpleFrame(FrameType.SnapshotEnd, this.#known)) && ok;
       }
       if (this.#state !== "open") return;
       if (!ok && this.#wire.buffered() >= (this.#o.sendBuffer ?? defaultSendBuffer)) {
@@ -545,6 +607,15 @@ export class Link {
         return;
       }
     }
+  }
+
+  /** Whether `peer` is on the hop path `hops`; paths are shared arrays, so the answer is cached. */
+  #peerOn(hops: string[], peer: string): boolean {
+    if (hops !== this.#checkedHops) {
+      this.#checkedHops = hops;
+      this.#peerOnPath = hops.includes(peer);
+    }
+    return this.#peerOnPath;
   }
 
   #teardown(reason: string): void {

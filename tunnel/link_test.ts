@@ -238,6 +238,31 @@ Deno.test("a stalled receiver makes the sender coalesce: one pending state per p
   assertEquals(pair.a.pendingPoints, 0);
 });
 
+Deno.test("a sender keeps at most its window of data unacknowledged and goes on at each acknowledgement", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  for (let i = 0; i < 20_000; i++) plant.apply(point(`plant1/p/${i}`, i), "sim");
+  const window = 64 * 1024;
+  const pair = new Pair(clock, plant, dmz, "push", { window });
+  const deliver = (pipe: Pipe, to: Link) => {
+    const q = pipe.queue.splice(0);
+    pipe.bytes = 0;
+    for (const c of q) to.receive(c);
+    return q.reduce((n, c) => n + c.length, 0);
+  };
+  deliver(pair.ab, pair.b); // the dialer's hello
+  deliver(pair.ba, pair.a); // the listener's hello: the sender starts its snapshot
+  await Promise.resolve();
+  const sent = deliver(pair.ab, pair.b); // acknowledgements go into ba, undelivered
+  await Promise.resolve();
+  assert(sent <= window + 64 * 1024 + 1024, `${sent} bytes sent without acknowledgement`);
+  assert(dmz.size > 0 && dmz.size < 20_000, `${dmz.size} points arrived`);
+  assertEquals(pair.ab.queue.length, 0, "nothing more is sent before an acknowledgement");
+  await pair.pump();
+  assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
+});
+
 Deno.test("a write travels to the sending side and its result comes back; an unanswered one times out", async () => {
   const clock = new ManualClock();
   const plant = new PointStore("plant1");
@@ -294,7 +319,7 @@ Deno.test("a listener closes a link whose hello is missing, late or names the wr
 
   const trickle = new Link(new Pipe(), base);
   trickle.start();
-  const hello = helloFrame({ version: 1, hop: "plant1", to: "dmz", direction: "push" });
+  const hello = helloFrame({ version: 2, hop: "plant1", to: "dmz", direction: "push" });
   for (let i = 0; i < 5; i++) {
     trickle.receive(hello.subarray(i, i + 1));
     clock.advance(999);
@@ -305,7 +330,7 @@ Deno.test("a listener closes a link whose hello is missing, late or names the wr
 
   const liar = new Link(new Pipe(), base);
   liar.start();
-  liar.receive(helloFrame({ version: 1, hop: "it", to: "dmz", direction: "push" }));
+  liar.receive(helloFrame({ version: 2, hop: "it", to: "dmz", direction: "push" }));
   assertEquals(liar.state, "closed");
   assert(/certificate names "plant1"/.test(liar.closeReason), liar.closeReason);
 

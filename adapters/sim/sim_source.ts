@@ -8,6 +8,7 @@ import {
   type AdapterStatus,
   type DataType,
   type HopContext,
+  type Point,
   Status,
   type StatusCode,
   StatusTracker,
@@ -78,6 +79,22 @@ export class SimSource implements Adapter {
   #next = 0;
   #budget = 0;
   #lastTick = 0;
+  #ids: string[] = [];
+  #types: DataType[] = [];
+  /** Changes asked for but dropped because a tick ran out of time, since the last warning. */
+  #dropped = 0;
+  #made = 0;
+  #warnedAt = 0;
+  /** The update handed to the store, reused: the store copies what it keeps. */
+  #update: Point = {
+    id: "",
+    value: null,
+    type: "Double",
+    status: Status.Good,
+    time: 0,
+    hops: [],
+    cause: null,
+  };
 
   constructor(options: SimOptions) {
     this.#opts = options;
@@ -89,7 +106,13 @@ export class SimSource implements Adapter {
     this.#ctx = ctx;
     this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
     const now = ctx.clock.now();
+    for (let i = 0; i < this.#opts.points; i++) {
+      const { id, type } = simPoint(ctx.hop, i);
+      this.#ids.push(id);
+      this.#types.push(type);
+    }
     for (let i = 0; i < this.#opts.points; i++) this.#publish(i, now);
+    this.#warnedAt = now;
     this.#status.running("running");
     this.#status.connection("connected");
     this.#lastTick = now;
@@ -136,35 +159,62 @@ export class SimSource implements Adapter {
     this.#timer = ctx.clock.setTimeout(() => this.#tick(), this.#opts.tick ?? 20);
   }
 
+  /**
+   * Makes the changes due since the last tick, but works at most half a tick
+   * period, so a rate beyond what this process can make never blocks its
+   * event loop (the links of the same hop need it). Changes that do not fit
+   * are dropped, not owed, and counted in a warning.
+   */
   #tick(): void {
     const ctx = this.#ctx!;
-    const now = ctx.clock.now();
+    const clock = ctx.clock;
+    const now = clock.now();
+    const period = this.#opts.tick ?? 20;
     // Catch up at most one second, so a stalled event loop does not cause a burst.
     this.#budget += Math.min(1000, now - this.#lastTick) * this.#opts.rate / 1000;
     this.#lastTick = now;
     const n = Math.floor(this.#budget);
     this.#budget -= n;
     const points = this.#opts.points;
-    for (let k = 0; k < n; k++) {
-      const i = this.#next;
-      this.#next = (i + 1) % points;
-      this.#changes[i]!++;
-      this.#publish(i, now);
+    const until = now + period / 2;
+    let k = 0;
+    while (k < n) {
+      const end = Math.min(n, k + 1024);
+      for (; k < end; k++) {
+        const i = this.#next;
+        this.#next = (i + 1) % points;
+        this.#changes[i]!++;
+        this.#publish(i, now);
+      }
+      if (clock.now() >= until) break;
+    }
+    this.#made += k;
+    this.#dropped += n - k;
+    if (this.#dropped > 0 && now - this.#warnedAt >= 10_000) {
+      const s = (now - this.#warnedAt) / 1000;
+      ctx.log.warn(
+        "Simulator cannot keep up: made {made} of {asked} changes/s; this process has no more CPU time",
+        {
+          made: Math.round(this.#made / s),
+          asked: Math.round((this.#made + this.#dropped) / s),
+        },
+      );
+      this.#dropped = 0;
+      this.#made = 0;
+      this.#warnedAt = now;
+    } else if (this.#dropped === 0 && now - this.#warnedAt >= 10_000) {
+      this.#made = 0;
+      this.#warnedAt = now;
     }
     this.#schedule();
   }
 
   #publish(i: number, now: number): void {
-    const ctx = this.#ctx!;
-    const { id, type } = simPoint(ctx.hop, i);
-    ctx.store.apply({
-      id,
-      value: simValue(this.#opts.seed, i, this.#changes[i]!),
-      type,
-      status: Status.Good,
-      time: now,
-      hops: [],
-      cause: null,
-    }, this.name);
+    const u = this.#update;
+    u.id = this.#ids[i]!;
+    u.value = simValue(this.#opts.seed, i, this.#changes[i]!);
+    u.type = this.#types[i]!;
+    u.time = now;
+    this.#ctx!.store.apply(u, this.name);
   }
 }

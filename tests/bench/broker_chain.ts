@@ -20,7 +20,7 @@ import {
 import { formatTable, writeJsonResult } from "./_report.ts";
 
 /** One process's use of memory and CPU over a phase. */
-interface Usage {
+export interface Usage {
   process: string;
   /** Highest RSS sampled during the phase, MB. */
   rssMb: number;
@@ -41,7 +41,7 @@ interface LatencyResult {
 }
 
 /** Which chain to measure. */
-interface Variant {
+export interface Variant {
   transport: "tcp" | "tls";
   qos: 0 | 1;
   /**
@@ -55,7 +55,7 @@ interface Variant {
 const tuned = ["max_inflight_messages 1000", "max_queued_messages 100000"];
 
 /** Everything measured for one variant. */
-interface RunResult extends Variant {
+export interface RunResult extends Variant {
   flood: {
     seconds: number;
     sent: number;
@@ -79,14 +79,25 @@ interface RunResult extends Variant {
   droppedAt: string[];
 }
 
-const quick = Deno.args.includes("--quick");
-const floodMs = quick ? 2_000 : 5_000;
-const pacedMs = quick ? 1_500 : 3_000;
-const rates = [10_000, 50_000];
-const pointCount = 10_000;
+/** How long each phase of one variant runs. */
+export interface Phases {
+  /** Flooding, in whole seconds' worth of ms (one window per second). */
+  floodMs: number;
+  /** Each paced rate. */
+  pacedMs: number;
+}
+
+/** The phases of a full run and of a `--quick` one. */
+export const fullPhases: Phases = { floodMs: 5_000, pacedMs: 3_000 };
+export const quickPhases: Phases = { floodMs: 2_000, pacedMs: 1_500 };
+
+/** The paced rates, updates/s. */
+export const rates = [10_000, 50_000];
+/** Point topics the publisher cycles through. */
+export const pointCount = 10_000;
 
 /** Samples `pids` every 200 ms while `work` runs; returns their usage, and the rest of the machine's. */
-async function measure(
+export async function measure(
   pids: Record<string, number>,
   work: () => Promise<void>,
 ): Promise<Usage[]> {
@@ -127,7 +138,7 @@ async function measure(
   }];
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
@@ -137,8 +148,13 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-async function run(variant: Variant): Promise<RunResult> {
+/** Starts one broker chain, floods it, paces it at each of {@link rates}, and stops it. */
+export async function runBrokerChain(
+  variant: Variant,
+  phases: Phases = fullPhases,
+): Promise<RunResult> {
   const { transport, qos } = variant;
+  const { floodMs, pacedMs } = phases;
   await using dir = await tempDir(`hopgate-broker-chain-${transport}-`);
   await using chain = await BrokerChain.start({
     dir: dir.path,
@@ -272,13 +288,14 @@ async function mosquittoVersion(): Promise<string> {
 }
 
 if (import.meta.main) {
+  const { floodMs, pacedMs } = Deno.args.includes("--quick") ? quickPhases : fullPhases;
   const results: RunResult[] = [];
   // Other work on the machine skews every number here; print it with them.
   const loadavg = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
   for (const transport of ["tcp", "tls"] as const) {
     for (const [qos, limits] of [[0, "default"], [1, "default"], [1, "tuned"]] as const) {
       console.error(`broker chain: ${transport} bridges, QoS ${qos}, ${limits} limits …`);
-      results.push(await run({ transport, qos, limits }));
+      results.push(await runBrokerChain({ transport, qos, limits }, { floodMs, pacedMs }));
     }
   }
   console.log(

@@ -1,41 +1,57 @@
 /**
  * A three-process chain over mutual TLS on loopback (plant1 → dmz ← it), each
- * hop under its derived permissions: end-to-end updates/s at the last hop,
- * the time a new downstream hop takes to receive the whole set, and the relay's
- * RSS. Prints numbers; run: deno run -A tests/bench/chain_bench.ts [points] [rate]
+ * hop under its derived permissions: end-to-end updates/s at the last hop, the
+ * RSS and CPU of every hop, and the time a new downstream hop takes to receive
+ * the whole set while the chain is busy. Prints numbers; run:
+ *
+ *     deno run -A tests/bench/chain_bench.ts [points] [rate]
  */
-import { join } from "node:path";
 import { chainCerts, localHop, startHop, stopAll } from "../_chain.ts";
-import { freePort, type Proc, waitFor } from "../_helpers.ts";
+import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
+import { measure, type Usage } from "./broker_chain.ts";
+import { mean, statusLines } from "./relay_hop.ts";
 
-function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+/** What one chain run measured. */
+export interface ChainResult {
+  points: number;
+  /** The rate the simulator was asked for. */
+  simRate: number;
+  /** Mean of 1 s windows of updates/s applied at the last hop (it): windows are bursty, a median flatters. */
+  atLastHopPerS: number;
+  windowsPerS: number[];
+  /** Mean of what the plant's store applied per second over the same time (what the simulator managed). */
+  plantPerS: number;
+  /** Peak RSS and CPU of each hop (and of this process, and of everything else) while flooding. */
+  usage: Usage[];
+  /** Connect, TLS and the whole snapshot to a new hop pulling from it, ms, with the chain busy. */
+  snapshotMs: number;
+  /** The same once the plant has stopped and the chain is idle. */
+  idleSnapshotMs: number;
+  /** Whether the simulator said it could not keep up. */
+  simBehind: boolean;
 }
 
-/** The last "updates/s" a hop's status line reported. */
-function lastRate(p: Proc): number {
-  const lines = p.lines.filter((l) => /Status: \d+ points, \d+ updates\/s/.test(l));
-  return Number(/(\d+) updates\/s/.exec(lines.at(-1) ?? "")?.[1] ?? 0);
-}
-
-if (import.meta.main) {
-  const points = Number(Deno.args[0] ?? 100_000);
-  const rate = Number(Deno.args[1] ?? 1_000_000);
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-bench-" });
+/** Runs the chain at `rate` for `seconds` windows, then times a snapshot to a new hop. */
+export async function measureChain(
+  options: { points?: number; rate?: number; seconds?: number } = {},
+): Promise<ChainResult> {
+  const points = options.points ?? 100_000;
+  const rate = options.rate ?? 600_000;
+  const seconds = options.seconds ?? 5;
+  await using dir = await tempDir("hopgate-bench-chain-");
   let dmz: Proc | null = null, it: Proc | null = null, plant: Proc | null = null;
   try {
-    await chainCerts(dir, ["plant1", "dmz", "it", "ops"]);
+    await chainCerts(dir.path, ["plant1", "dmz", "it", "ops"]);
     const p1 = freePort(), p2 = freePort();
     const status = ["--status-interval", "1s"];
-    dmz = await startHop(dir, "dmz", [
+    dmz = await startHop(dir.path, "dmz", [
       "--listen",
       `127.0.0.1:${p1}`,
       "--peers",
       "plant1,it",
       ...status,
     ]);
-    it = await startHop(dir, "it", [
+    it = await startHop(dir.path, "it", [
       "--pull",
       `dmz=127.0.0.1:${p1}`,
       "--listen",
@@ -44,7 +60,7 @@ if (import.meta.main) {
       "ops",
       ...status,
     ]);
-    plant = await startHop(dir, "plant1", [
+    plant = await startHop(dir.path, "plant1", [
       "--sim",
       String(points),
       "--sim-rate",
@@ -53,35 +69,57 @@ if (import.meta.main) {
       `dmz=127.0.0.1:${p1}`,
       ...status,
     ]);
+    const last = it;
     await waitFor(
       "it to hold the whole set",
-      () => it!.lines.some((l) => Number(/Status: (\d+) points/.exec(l)?.[1] ?? 0) >= points),
+      () => (statusLines(last).at(-1)?.points ?? 0) >= points,
       60_000,
     );
-    const t0 = Date.now();
-    const seen = it.lines.filter((l) => /Status:/.test(l)).length;
-    await waitFor(
-      "five more status lines",
-      () => it!.lines.filter((l) => /Status:/.test(l)).length >= seen + 5,
-      20_000,
+    const seen = statusLines(last).length, plantSeen = statusLines(plant).length;
+    const usage = await measure(
+      { plant: plant.child.pid, dmz: dmz.child.pid, it: it.child.pid, "bench (deno)": Deno.pid },
+      () =>
+        waitFor(
+          "the last hop's status lines",
+          () => statusLines(last).length >= seen + seconds + 1,
+          (seconds + 20) * 1000,
+        ).then(() => {}),
     );
-    const rates = it.lines.filter((l) => /Status:/.test(l)).slice(seen, seen + 5).map((l) =>
-      Number(/(\d+) updates\/s/.exec(l)?.[1])
-    ).sort((a, b) => a - b);
-    console.log(
-      `chain plant1 → dmz → it over TLS, ${points} points, sim ${rate}/s: at it median ${
-        rates[2]
-      } updates/s (plant makes ${lastRate(plant)}/s; ${Date.now() - t0} ms sampled)`,
+    const windowsPerS = statusLines(last).slice(seen + 1, seen + 1 + seconds).map((l) => l.rate);
+    const plantPerS = mean(
+      statusLines(plant).slice(plantSeen + 1, plantSeen + 1 + seconds).map((l) => l.rate),
     );
-    console.log(`dmz (relay) RSS with ${points} points: ${rssMiB(dmz.child.pid).toFixed(0)} MiB`);
     const s0 = performance.now();
-    await using ops = await localHop(dir, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
+    await using ops = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
     await waitFor("the snapshot", () => ops.hop.store.size >= points, 30_000);
-    console.log(
-      `a new downstream hop received ${ops.hop.store.size} points in ${
-        (performance.now() - s0).toFixed(0)
-      } ms (connect + TLS + snapshot)`,
-    );
+    const snapshotMs = Math.round(performance.now() - s0);
+    // The same with the chain idle: the plant stopped (its points at it turn Uncertain first).
+    await ops.hop.stop("busy snapshot measured");
+    await plant.stop();
+    const itNow = it;
+    await waitFor(
+      "it to mark the plant's points",
+      () =>
+        itNow.lines.some((l) => /Link with plant1 lost|points marked/.test(l)) ||
+        dmz!.lines.some((l) => /points marked/.test(l)),
+      10_000,
+    ).catch(() => {});
+    await new Promise((r) => setTimeout(r, 1000));
+    const i0 = performance.now();
+    await using ops2 = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
+    await waitFor("the idle snapshot", () => ops2.hop.store.size >= points, 30_000);
+    const idleSnapshotMs = Math.round(performance.now() - i0);
+    return {
+      idleSnapshotMs,
+      points,
+      simRate: rate,
+      atLastHopPerS: Math.round(mean(windowsPerS)),
+      windowsPerS,
+      plantPerS: Math.round(plantPerS),
+      usage,
+      snapshotMs,
+      simBehind: plant.lines.some((l) => /cannot keep up/.test(l)),
+    };
   } finally {
     if (Deno.env.get("VERBOSE")) {
       for (const p of [plant, dmz, it]) {
@@ -89,6 +127,13 @@ if (import.meta.main) {
       }
     }
     await stopAll(plant, it, dmz);
-    await Deno.remove(join(dir), { recursive: true });
   }
+}
+
+if (import.meta.main) {
+  const r = await measureChain({
+    points: Number(Deno.args[0] ?? 100_000),
+    rate: Number(Deno.args[1] ?? 600_000),
+  });
+  console.log(JSON.stringify(r, null, 2));
 }

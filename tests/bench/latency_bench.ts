@@ -6,19 +6,32 @@
  */
 import { Status } from "../../core/mod.ts";
 import { chainCerts, localHop, startHop, stopAll } from "../_chain.ts";
-import { freePort, type Proc, waitFor } from "../_helpers.ts";
+import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
 
-if (import.meta.main) {
-  const rate = Number(Deno.args[0] ?? 50_000);
-  const points = 1000;
-  const seconds = 5;
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-bench-" });
+/** Latency percentiles at one offered rate. */
+export interface LatencyResult {
+  ratePerS: number;
+  /** Updates that arrived (fewer than offered: the chain coalesces per point). */
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** Starts dmz and it as processes and measures latency at each rate for `seconds`. */
+export async function measureLatency(
+  rates: number[],
+  options: { seconds?: number; points?: number } = {},
+): Promise<LatencyResult[]> {
+  const seconds = options.seconds ?? 3;
+  const points = options.points ?? 1000;
+  await using dir = await tempDir("hopgate-bench-latency-");
   let dmz: Proc | null = null, it: Proc | null = null;
   try {
-    await chainCerts(dir, ["src", "dmz", "it", "ops"]);
+    await chainCerts(dir.path, ["src", "dmz", "it", "ops"]);
     const p1 = freePort(), p2 = freePort();
-    dmz = await startHop(dir, "dmz", ["--listen", `127.0.0.1:${p1}`, "--peers", "src,it"]);
-    it = await startHop(dir, "it", [
+    dmz = await startHop(dir.path, "dmz", ["--listen", `127.0.0.1:${p1}`, "--peers", "src,it"]);
+    it = await startHop(dir.path, "it", [
       "--pull",
       `dmz=127.0.0.1:${p1}`,
       "--listen",
@@ -26,11 +39,12 @@ if (import.meta.main) {
       "--peers",
       "ops",
     ]);
-    await using src = await localHop(dir, "src", ["--push", `dmz=127.0.0.1:${p1}`]);
-    await using ops = await localHop(dir, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
+    await using src = await localHop(dir.path, "src", ["--push", `dmz=127.0.0.1:${p1}`]);
+    await using ops = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
+    const ids = Array.from({ length: points }, (_, i) => `src/lat/${i}`);
     const publish = (i: number) =>
       src.hop.store.apply({
-        id: `src/lat/${i}`,
+        id: ids[i]!,
         value: performance.now(),
         type: "Double",
         status: Status.Good,
@@ -40,40 +54,59 @@ if (import.meta.main) {
       }, "bench");
     for (let i = 0; i < points; i++) publish(i);
     await waitFor("the set at ops", () => ops.hop.store.get(`src/lat/${points - 1}`), 20_000);
-    const samples: number[] = [];
+    let samples = new Float64Array(1 << 21);
+    let n = 0;
     let measuring = false;
     ops.hop.store.subscribe({
       onUpdate: (p) => {
-        if (measuring && p.id.startsWith("src/lat/")) {
-          samples.push(performance.now() - (p.value as number));
+        if (measuring && n < samples.length && p.id.startsWith("src/lat/")) {
+          samples[n++] = performance.now() - (p.value as number);
         }
       },
       onRemove: () => {},
     });
-    measuring = true;
-    const tick = 5;
-    const perTick = Math.max(1, Math.round(rate * tick / 1000));
-    let next = 0;
-    const end = performance.now() + seconds * 1000;
-    while (performance.now() < end) {
-      const t = performance.now();
-      for (let k = 0; k < perTick; k++) {
-        publish(next);
-        next = (next + 1) % points;
+    const out: LatencyResult[] = [];
+    for (const rate of rates) {
+      n = 0;
+      measuring = true;
+      const tick = 5;
+      const start = performance.now();
+      let sent = 0;
+      let next = 0;
+      while (performance.now() - start < seconds * 1000) {
+        const due = Math.floor((performance.now() - start) * rate / 1000) - sent;
+        for (let k = 0; k < due; k++) {
+          publish(next);
+          next = (next + 1) % points;
+        }
+        sent += Math.max(0, due);
+        await new Promise((r) => setTimeout(r, tick));
       }
-      await new Promise((r) => setTimeout(r, Math.max(0, tick - (performance.now() - t))));
+      await new Promise((r) => setTimeout(r, 500));
+      measuring = false;
+      const sorted = samples.slice(0, n).sort();
+      const q = (f: number) => sorted[Math.min(n - 1, Math.floor(f * n))]!;
+      const r2 = (x: number) => Math.round(x * 100) / 100;
+      out.push({
+        ratePerS: rate,
+        samples: n,
+        p50Ms: r2(q(0.5)),
+        p99Ms: r2(q(0.99)),
+        maxMs: r2(q(1)),
+      });
+      samples = new Float64Array(samples.length);
     }
-    await new Promise((r) => setTimeout(r, 500));
-    measuring = false;
-    samples.sort((a, b) => a - b);
-    const q = (f: number) => samples[Math.min(samples.length - 1, Math.floor(f * samples.length))]!;
-    console.log(
-      `latency source → dmz → it → last hop at ${rate} updates/s offered: ${samples.length} samples over ${seconds} s (coalesced per point), median ${
-        q(0.5).toFixed(2)
-      } ms, p99 ${q(0.99).toFixed(2)} ms, max ${q(1).toFixed(2)} ms`,
-    );
+    return out;
   } finally {
     await stopAll(it, dmz);
-    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const rates = (Deno.args[0] ?? "10000,50000").split(",").map(Number);
+  for (const r of await measureLatency(rates, { seconds: 5 })) {
+    console.log(
+      `latency source → dmz → it → last hop at ${r.ratePerS} updates/s offered: ${r.samples} samples (coalesced per point), median ${r.p50Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms`,
+    );
   }
 }

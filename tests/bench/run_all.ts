@@ -1,0 +1,258 @@
+/**
+ * `deno task bench`: every figure of DESIGN.md's performance targets in one
+ * bounded run (about 4 minutes on the 2-core build machine), as one table of
+ * figure, target, measured and ratio, also written as JSON under
+ * tests/bench/results/ (git-ignored) so that runs can be compared.
+ *
+ *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,relay,chain,latency,brokers]
+ *
+ * Ratios are measured ÷ target for "at least" targets and target ÷ measured
+ * for "below" targets: 1 or more means met. Prints numbers; never fails for being slow.
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { formatTable, writeJsonResult } from "./_report.ts";
+import { quickPhases, runBrokerChain, type RunResult } from "./broker_chain.ts";
+import { measureChain } from "./chain_bench.ts";
+import { measureLatency } from "./latency_bench.ts";
+import { measureRelayHop } from "./relay_hop.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const quick = Deno.args.includes("--quick");
+const onlyAt = Deno.args.indexOf("--only");
+const only = onlyAt >= 0 ? new Set(Deno.args[onlyAt + 1]!.split(",")) : null;
+const wanted = (part: string) => only === null || only.has(part);
+
+/** The `deno bench` files whose figures the table shows. */
+const microFiles = [
+  "tunnel/frame_codec_bench.ts",
+  "core/point_store_bench.ts",
+  "tests/bench/relay_bench.ts",
+];
+
+/** One row of the table. */
+interface Figure {
+  figure: string;
+  /** `>=` at least, `<` below, `info` no target. */
+  kind: ">=" | "<" | "info";
+  target: number | null;
+  measured: number | null;
+  unit: string;
+  note?: string;
+}
+
+const figures: Figure[] = [];
+const raw: Record<string, unknown> = {};
+
+function add(f: Figure): void {
+  figures.push(f);
+}
+
+function ratio(f: Figure): number | null {
+  if (f.measured === null || f.target === null || f.kind === "info") return null;
+  return f.kind === ">=" ? f.measured / f.target : f.target / f.measured;
+}
+
+const fmt = (x: number | null, unit: string) =>
+  x === null ? "-" : `${x >= 100 ? Math.round(x).toLocaleString("en") : x.toFixed(2)} ${unit}`;
+
+function log(what: string): void {
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}`);
+}
+
+/** Runs `deno bench --json` on the micro-benchmarks; the count in each name turns time into a rate. */
+async function micro(): Promise<void> {
+  log("micro-benchmarks (deno bench)");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["bench", "--allow-all", "--json", ...microFiles],
+    cwd: root,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const doc = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    benches: { name: string; results: { ok?: { avg: number; p75: number } }[] }[];
+  };
+  raw.micro = doc.benches.map((b) => ({ name: b.name, ...b.results[0]?.ok }));
+  for (const b of doc.benches) {
+    const avgNs = b.results[0]?.ok?.avg;
+    const count = Number(/([\d,]+) updates/.exec(b.name)?.[1]?.replaceAll(",", "") ?? NaN);
+    if (!avgNs || !Number.isFinite(count)) continue;
+    const relay = b.name.startsWith("relay");
+    add({
+      figure: b.name,
+      kind: relay ? ">=" : "info",
+      target: relay ? 1_000_000 : null,
+      measured: count / (avgNs / 1e9),
+      unit: "upd/s",
+    });
+  }
+}
+
+async function relay(): Promise<void> {
+  log("relay hop process (stepped offered rates)");
+  const r = await measureRelayHop(quick ? { secondsPerRate: 3 } : {});
+  raw.relay = r;
+  add({
+    figure: "relay hop process over TLS: forwarded",
+    kind: ">=",
+    target: 1_000_000,
+    measured: r.forwardedPerS,
+    unit: "upd/s",
+    note: r.steps.map((s) =>
+      `${s.offeredPerS.toLocaleString("en")}→${s.forwardedPerS.toLocaleString("en")}${
+        s.linkDropped ? " (link dropped)" : ""
+      }`
+    ).join(", "),
+  });
+  add({
+    figure: `relay RSS at ${r.points.toLocaleString("en")} points (peak)`,
+    kind: "<",
+    target: 80,
+    measured: r.peakRssMb,
+    unit: "MB",
+    note: `empty ${r.emptyRssMb} MB, after the load ${r.idleRssMb} MB`,
+  });
+  add({
+    figure: "relay CPU while forwarding",
+    kind: "info",
+    target: null,
+    measured: r.cpuPct.relay,
+    unit: "%",
+    note: `receiver ${r.cpuPct.receiver}%, load ${r.cpuPct.load}%, others ${r.cpuPct.others}%`,
+  });
+}
+
+let chainPerS: number | null = null;
+
+async function chain(): Promise<void> {
+  log("three-process chain plant1 → dmz → it");
+  const r = await measureChain({ seconds: quick ? 3 : 5 });
+  raw.chain = r;
+  chainPerS = r.atLastHopPerS;
+  add({
+    figure: "chain over TLS: updates/s at the last hop",
+    kind: ">=",
+    target: 300_000,
+    measured: r.atLastHopPerS,
+    unit: "upd/s",
+    note: `sim asked ${r.simRate.toLocaleString("en")}/s, plant made ${
+      r.plantPerS.toLocaleString("en")
+    }/s${r.simBehind ? " (sim could not keep up)" : ""}`,
+  });
+  add({
+    figure: `snapshot of ${r.points.toLocaleString("en")} points to a new hop (chain busy)`,
+    kind: "<",
+    target: 1000,
+    measured: r.snapshotMs,
+    unit: "ms",
+    note: `${r.idleSnapshotMs.toLocaleString("en")} ms with the chain idle`,
+  });
+  for (const u of r.usage) {
+    add({
+      figure: `chain ${u.process}: RSS / CPU`,
+      kind: "info",
+      target: null,
+      measured: u.rssMb,
+      unit: "MB",
+      note: `${u.cpuPct}% CPU`,
+    });
+  }
+}
+
+async function latency(): Promise<void> {
+  log("latency source → dmz → it → last hop");
+  const rs = await measureLatency([10_000, 50_000], { seconds: quick ? 2 : 3 });
+  raw.latency = rs;
+  for (const r of rs) {
+    add({
+      figure: `p99 latency at ${r.ratePerS.toLocaleString("en")} upd/s`,
+      kind: r.ratePerS === 50_000 ? "<" : "info",
+      target: r.ratePerS === 50_000 ? 5 : null,
+      measured: r.p99Ms,
+      unit: "ms",
+      note: `p50 ${r.p50Ms} ms, max ${r.maxMs} ms, ${r.samples.toLocaleString("en")} samples`,
+    });
+  }
+}
+
+async function brokers(): Promise<void> {
+  const results: RunResult[] = [];
+  for (const transport of ["tcp", "tls"] as const) {
+    log(`mosquitto chain, ${transport} bridges, QoS 0`);
+    try {
+      results.push(await runBrokerChain({ transport, qos: 0, limits: "default" }, quickPhases));
+    } catch (e) {
+      log(`broker chain (${transport}) failed: ${(e as Error).message}`);
+    }
+  }
+  raw.brokers = results;
+  for (const r of results) {
+    const lat = r.latency.map((l) => `p99 @${l.ratePerS / 1000}k ${l.p99Ms} ms`).join(", ");
+    add({
+      figure: `mosquitto chain, ${r.transport.toUpperCase()} bridges, QoS 0: max`,
+      kind: "info",
+      target: null,
+      measured: r.flood.receivedPerS,
+      unit: "upd/s",
+      note: `${lat}; RSS ${r.flood.usage.slice(0, 3).map((u) => u.rssMb).join("/")} MB`,
+    });
+    if (chainPerS !== null) {
+      add({
+        figure: `hopgate chain ÷ mosquitto chain (${r.transport.toUpperCase()})`,
+        kind: r.transport === "tls" ? ">=" : "info",
+        target: r.transport === "tls" ? 3 : null,
+        measured: chainPerS / r.flood.receivedPerS,
+        unit: "×",
+      });
+    }
+  }
+}
+
+if (import.meta.main) {
+  const t0 = performance.now();
+  const loadavg = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  const parts: [string, () => Promise<void>][] = [
+    ["micro", micro],
+    ["relay", relay],
+    ["chain", chain],
+    ["latency", latency],
+    ["brokers", brokers],
+  ];
+  for (const [name, run] of parts) {
+    if (!wanted(name)) continue;
+    try {
+      await run();
+    } catch (e) {
+      log(`${name} failed: ${(e as Error).stack ?? e}`);
+      raw[`${name}Error`] = String(e);
+    }
+  }
+  const rows = [["figure", "target", "measured", "ratio", "notes"]];
+  for (const f of figures) {
+    const r = ratio(f);
+    rows.push([
+      f.figure,
+      f.kind === "info" ? "-" : `${f.kind} ${fmt(f.target, f.unit)}`,
+      fmt(f.measured, f.unit),
+      r === null ? "-" : `${r.toFixed(2)}${r >= 1 ? "" : " NOT MET"}`,
+      f.note ?? "",
+    ]);
+  }
+  const seconds = Math.round((performance.now() - t0) / 1000);
+  const loadAfter = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  console.log(
+    `hopgate benchmarks: Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ` +
+      `load average ${loadavg} before, ${loadAfter} after, ${seconds} s`,
+  );
+  console.log(formatTable(rows));
+  const path = await writeJsonResult("run_all", ["--json"], {
+    deno: Deno.version.deno,
+    cores: navigator.hardwareConcurrency,
+    loadavg: { before: loadavg, after: loadAfter },
+    seconds,
+    quick,
+    figures: figures.map((f) => ({ ...f, ratio: ratio(f) })),
+    raw,
+  });
+  console.log(`wrote ${join(path ?? "")}`);
+}
