@@ -1,6 +1,6 @@
 /**
  * The process plumbing of `hopgate demo` (private to core/): children whose
- * output lines are read as they come, and the loopback proxy the user cuts.
+ * output lines are read as they come, and a free port.
  */
 
 /** A child process whose output lines go to a callback and a short history. */
@@ -79,76 +79,6 @@ export class Child {
     await this.done;
     clearTimeout(timer);
     await Promise.all(this.#pumps).catch(() => {});
-  }
-}
-
-/** A loopback TCP proxy between the plant and the DMZ that the user can cut. */
-export class CutProxy {
-  readonly port: number;
-  #cut = false;
-  #listener: Deno.Listener;
-  #conns = new Set<Deno.Conn>();
-  #loop: Promise<void>;
-
-  constructor(target: number) {
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.port = (this.#listener.addr as Deno.NetAddr).port;
-    this.#loop = this.#accept(target);
-  }
-
-  get isCut(): boolean {
-    return this.#cut;
-  }
-
-  /** Closes every connection and refuses new ones, like a pulled cable seen by both ends. */
-  cut(): void {
-    this.#cut = true;
-    for (const c of this.#conns) c.close();
-    this.#conns.clear();
-  }
-
-  restore(): void {
-    this.#cut = false;
-  }
-
-  async #accept(target: number): Promise<void> {
-    for await (const down of this.#listener) {
-      if (this.#cut) {
-        down.close();
-        continue;
-      }
-      let up: Deno.Conn;
-      try {
-        up = await Deno.connect({ hostname: "127.0.0.1", port: target });
-      } catch {
-        down.close();
-        continue;
-      }
-      this.#conns.add(down).add(up);
-      const close = () => {
-        for (const c of [down, up]) if (this.#conns.delete(c)) c.close();
-      };
-      void this.#pump(down, up).finally(close);
-      void this.#pump(up, down).finally(close);
-    }
-  }
-
-  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
-    try {
-      for (;;) {
-        const n = await from.read(buf);
-        if (n === null) return;
-        let off = 0;
-        while (off < n) off += await to.write(buf.subarray(off, n));
-      }
-    } catch { /* closed */ }
-  }
-
-  async close(): Promise<void> {
-    this.#listener.close();
-    this.cut();
-    await this.#loop.catch(() => {});
   }
 }
 

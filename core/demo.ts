@@ -28,7 +28,8 @@ import {
   type PermissionSet,
 } from "./permissions.ts";
 import { hopRunArgs, mainModule } from "./spawn.ts";
-import { Child, CutProxy, freePort } from "./_demo_processes.ts";
+import { Child, freePort } from "./_demo_processes.ts";
+import { LinkProxy } from "./link_proxy.ts";
 import { DemoBoard, type View } from "./_demo_board.ts";
 
 /** What `hopgate demo` is asked to do; times in seconds, counted from when the chain is up. */
@@ -61,7 +62,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const up = new Promise<void>((r) => resolveUp = r);
   const stop = new AbortController();
   stop.signal.addEventListener("abort", () => board.quiet = true, { once: true });
-  let proxy: CutProxy | null = null;
+  let proxy: LinkProxy | null = null;
   let stdinReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   let code = 0;
   const watchLine = (view: View) => (line: string, err: boolean) => {
@@ -154,7 +155,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     );
     const dmzPort = freePort(), itPort = freePort(), itOpcua = freePort();
     const plantWatchPort = freePort();
-    proxy = new CutProxy(dmzPort);
+    proxy = new LinkProxy(dmzPort);
     const fast = { heartbeat: "500ms", "link-timeout": "2s", "status-interval": "0" };
     const hop = (name: string, values: Record<string, unknown>) => {
       const all = { name, "data-dir": join(dir, name), ...fast, ...values };
@@ -235,12 +236,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       stop.signal.addEventListener("abort", () => clearTimeout(t), { once: true });
     };
     const cut = () => {
-      if (proxy?.isCut) return;
+      if (proxy?.state === "cut") return;
       proxy?.cut();
       event("demo   CUT the plant1→dmz link (the proxy closes it and refuses reconnects)");
     };
     const restore = () => {
-      if (!proxy?.isCut) return;
+      if (proxy?.state !== "cut") return;
       proxy.restore();
       event("demo   RESTORED the plant1→dmz link (plant1 reconnects with backoff)");
     };
@@ -267,8 +268,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       })();
     }
     const render = () => {
-      if (tty) console.log(board.screen(proxy!.isCut, Deno.consoleSize().columns));
-      else console.log(board.tableLines(proxy!.isCut).join("\n"));
+      if (tty) console.log(board.screen(proxy!.state === "cut", Deno.consoleSize().columns));
+      else console.log(board.tableLines(proxy!.state === "cut").join("\n"));
     };
     render();
     const timer = setInterval(render, tty ? 500 : 5000);

@@ -11,6 +11,7 @@ export * from "./config/mod.ts";
 export * from "./flags.ts";
 export * from "./hop.ts";
 export * from "./launch.ts";
+export * from "./link_proxy.ts";
 export * from "./log.ts";
 export * from "./permissions.ts";
 export * from "./point.ts";

@@ -110,64 +110,6 @@ export function waitForPoints(
   }, ms);
 }
 
-/** A loopback TCP proxy in front of a listener that can stop forwarding (a black hole). */
-export class Proxy implements AsyncDisposable {
-  readonly port: number;
-  blackHole = false;
-  #listener: Deno.Listener;
-  #conns = new Set<Deno.Conn>();
-  #loop: Promise<void>;
-
-  constructor(target: number) {
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.port = (this.#listener.addr as Deno.NetAddr).port;
-    this.#loop = this.#accept(target);
-  }
-
-  async #accept(target: number): Promise<void> {
-    for await (const down of this.#listener) {
-      let up: Deno.Conn;
-      try {
-        up = await Deno.connect({ hostname: "127.0.0.1", port: target });
-      } catch {
-        down.close();
-        continue;
-      }
-      this.#conns.add(down).add(up);
-      // A close crosses the proxy only while it forwards: a dead route carries no FIN either.
-      const close = (from: Deno.Conn) => {
-        for (const c of this.blackHole ? [from] : [down, up]) {
-          if (this.#conns.delete(c)) c.close();
-        }
-      };
-      void this.#pump(down, up).finally(() => close(down));
-      void this.#pump(up, down).finally(() => close(up));
-    }
-  }
-
-  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
-    try {
-      for (;;) {
-        const n = await from.read(buf);
-        if (n === null) return;
-        // While black-holed the bytes vanish, as on a dead route: no reset, no end.
-        if (!this.blackHole) {
-          let off = 0;
-          while (off < n) off += await to.write(buf.subarray(off, n));
-        }
-      }
-    } catch { /* closed */ }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.#listener.close();
-    for (const c of this.#conns) c.close();
-    this.#conns.clear();
-    await this.#loop.catch(() => {});
-  }
-}
-
 /**
  * Checks that `points` are exactly simulator points of hop `hop`: every one of
  * the `count` ids present with its type, a value the simulator gives that point

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { UserTokenType } from "node-opcua";
 import { addUser } from "../adapters/opcua/opcua_users.ts";
 import { hopgateType, type InMetric, metricValue } from "../adapters/mqtt/sparkplug_codec.ts";
-import type { DataType, Hop, Value } from "../core/mod.ts";
-import { chainCerts, localHop, Proxy, startHop, stopAll } from "./_chain.ts";
+import { type DataType, type Hop, LinkProxy, type Value } from "../core/mod.ts";
+import { chainCerts, localHop, startHop, stopAll } from "./_chain.ts";
 import { freePort, type Proc, waitFor } from "./_helpers.ts";
 import { Mosquitto, setupBroker } from "./_mosquitto.ts";
 import { Observer, type Seen } from "./_observer.ts";
@@ -101,7 +101,7 @@ export interface E2eOptions {
 export class E2eChain {
   readonly dir: string;
   readonly count: number;
-  readonly proxy: Proxy;
+  readonly proxy: LinkProxy;
   readonly broker: Mosquitto;
   plc!: Plc;
   plant: Proc | null = null;
@@ -121,7 +121,7 @@ export class E2eChain {
     this.count = options.count;
     this.#options = options;
     this.broker = broker;
-    this.proxy = new Proxy(this.ports.dmz);
+    this.proxy = new LinkProxy(this.ports.dmz);
   }
 
   /** Starts broker, PLC, dmz, it, plant1 and the observers, and waits for the data at the cloud. */

@@ -221,8 +221,8 @@ Deno.test({
       await step("plant→dmz link black-holed and restored", () =>
         fault(c, {
           name: "plant→dmz black-holed",
-          inject: () => Promise.resolve(c.proxy.blackHole = true),
-          restore: () => Promise.resolve(c.proxy.blackHole = false),
+          inject: () => Promise.resolve(c.proxy.blackHole()),
+          restore: () => Promise.resolve(c.proxy.restore()),
           cause: { hop: "dmz", via: "link:plant1", reason: /heartbeat timeout/ },
           // Silence is only noticed when the timeout runs out: allow the heartbeat check's tick.
           withinMs: linkTimeoutMs + 600,
@@ -347,7 +347,7 @@ Deno.test({
     const c = await E2eChain.start(dir.path, { count: 12 });
     try {
       await assertConverged(c, "at start");
-      c.proxy.blackHole = true; // the plant cannot reach the new dmz yet
+      c.proxy.blackHole(); // the plant cannot reach the new dmz yet
       await c.dmz!.stop("SIGKILL");
       c.dmz = await c.startDmz();
       await c.it!.waitForLine(/Snapshot from dmz/, 15_000);
@@ -364,7 +364,7 @@ Deno.test({
       }
       const read = await c.itClient.read(ids);
       assertEquals(read.filter((r) => r.status === Status.BadNodeIdUnknown).length, 0);
-      c.proxy.blackHole = false;
+      c.proxy.restore();
       await assertConverged(c, "after the plant reconnects");
     } finally {
       await c.close();

@@ -1,14 +1,13 @@
 /** A chain of hops as separate processes over mutual TLS: mirroring, failure, recovery. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
-import { severity, Status, statusName, type StoredPoint } from "../core/mod.ts";
+import { LinkProxy, severity, Status, statusName, type StoredPoint } from "../core/mod.ts";
 import { pointLine } from "../tunnel/mod.ts";
 import {
   assertSimMirror,
   chainCerts,
   localHop,
   pointsOf,
-  Proxy,
   startHop,
   stopAll,
   waitForPoints,
@@ -229,7 +228,7 @@ Deno.test("a black-holed link fails its points within the link timeout, and reco
   await using dir = await tempDir();
   await chainCerts(dir.path, ["plant1", "dmz", "ops"]);
   const p1 = freePort();
-  await using proxy = new Proxy(p1);
+  await using proxy = new LinkProxy(p1);
   let dmz: Proc | null = null, plant: Proc | null = null;
   try {
     dmz = await startHop(dir.path, "dmz", [
@@ -253,14 +252,14 @@ Deno.test("a black-holed link fails its points within the link timeout, and reco
 
     const failure = timeUntilAll(ops.hop.store, ids, "uncertain", 5000);
     failure.started();
-    proxy.blackHole = true;
+    proxy.blackHole();
     const ms = await failure.elapsed;
     console.log(`black-holed link failed at the next hop after ${ms.toFixed(0)} ms (timeout 1000)`);
     assert(ms > 500 && ms < 2000, `${ms} ms`);
     const p = ops.hop.store.get(ids[0]!)!;
     assert(/heartbeat timeout/.test(p.cause?.reason ?? ""), String(p.cause?.reason));
 
-    proxy.blackHole = false;
+    proxy.restore();
     const back = await waitForPoints(ops.hop, "plant1/sim/", 30, "good", 15_000);
     assertSimMirror(back, {
       hop: "plant1",
@@ -285,7 +284,7 @@ Deno.test("a reconnect resynchronises the chain exactly, including points remove
   await using dir = await tempDir();
   await chainCerts(dir.path, ["src", "dmz", "ops"]);
   const p1 = freePort();
-  await using proxy = new Proxy(p1);
+  await using proxy = new LinkProxy(p1);
   let dmz: Proc | null = null;
   try {
     dmz = await startHop(dir.path, "dmz", [
@@ -315,12 +314,12 @@ Deno.test("a reconnect resynchronises the chain exactly, including points remove
     await using ops = await localHop(dir.path, "ops", ["--pull", `dmz=127.0.0.1:${p1}`, ...fast]);
     await waitForPoints(ops.hop, "src/p/", 100, "good");
 
-    proxy.blackHole = true;
+    proxy.blackHole();
     await waitForPoints(ops.hop, "src/p/", 100, "uncertain");
     for (let i = 0; i < 100; i += 10) src.hop.store.remove(`src/p/${i}`);
     for (let i = 1; i < 100; i += 10) put(i, 1000 + i);
     put(100, 100);
-    proxy.blackHole = false;
+    proxy.restore();
 
     const after = await waitForPoints(ops.hop, "src/p/", 91, "good", 15_000);
     const want = pointsOf(src.hop.store.values(), "src/p/");

@@ -12,8 +12,8 @@
  * `#` never matches `$SYS` topics: this is the most a broker chain can tell
  * the cloud. See docs/benchmarks.md.
  */
+import { LinkProxy } from "../../core/mod.ts";
 import { tempDir } from "../_helpers.ts";
-import { Blackhole } from "./_blackhole.ts";
 import { connect, now, pointTopics, Publisher, sleep, Subscriber } from "./_load.ts";
 import { BrokerChain } from "./_mosquitto.ts";
 import { formatTable, writeJsonResult } from "./_report.ts";
@@ -75,7 +75,7 @@ const scenarios: Scenario[] = [
 
 async function run(qos: 0 | 1, scenario: Scenario): Promise<FaultResult> {
   await using dir = await tempDir(`hopgate-broker-faults-`);
-  let hole: Blackhole | undefined;
+  let hole: LinkProxy | undefined;
   const chain = await BrokerChain.start({
     dir: dir.path,
     tls: false,
@@ -85,7 +85,7 @@ async function run(qos: 0 | 1, scenario: Scenario): Promise<FaultResult> {
     // QoS 1 with persistent bridge sessions is the configuration meant not to lose data.
     bridge: { cleanSession: qos === 0, keepaliveS, restartTimeoutS: 1, notifications: true },
     itExtraTopics: ["$SYS/broker/connection/#"],
-    via: (dmzPort) => (hole = new Blackhole(dmzPort)).port,
+    via: (dmzPort) => (hole = new LinkProxy(dmzPort)).port,
   });
   const sub = new Subscriber(await connect(chain.last.port));
   const pub = new Publisher(
@@ -120,7 +120,7 @@ async function run(qos: 0 | 1, scenario: Scenario): Promise<FaultResult> {
 
     if (scenario.kind === "plant-kill") await chain.plant.stop("SIGKILL");
     else if (scenario.kind === "dmz-kill") await chain.dmz.stop("SIGKILL");
-    else hole!.hole();
+    else hole!.blackHole();
     await sleep(faultAt + scenario.faultMs - now());
     const staleAtFaultEnd = [...sub.lastByTopic.values()].filter((t) => now() - t > 1_000).length;
     const seqAtEnd = pub.seq;
@@ -166,7 +166,7 @@ async function run(qos: 0 | 1, scenario: Scenario): Promise<FaultResult> {
   } finally {
     pub.client.end(true);
     sub.client.end(true);
-    hole?.close();
+    await hole?.close();
     await chain.stop();
   }
 }

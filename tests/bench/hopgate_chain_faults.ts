@@ -13,10 +13,16 @@
  * source's state, the plant also pushes straight to a `truth` hop in this
  * process; at the end the plant is frozen (SIGSTOP) and both mirrors compared.
  */
-import { type Hop, isGood, sameValue, statusName, type StoredPoint } from "../../core/mod.ts";
+import {
+  type Hop,
+  isGood,
+  LinkProxy,
+  sameValue,
+  statusName,
+  type StoredPoint,
+} from "../../core/mod.ts";
 import { chainCerts, localHop, startHop, stopAll } from "../_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
-import { Blackhole } from "./_blackhole.ts";
 import { formatTable, writeJsonResult } from "./_report.ts";
 
 type FaultKind = "plant-kill" | "dmz-kill" | "blackhole";
@@ -86,7 +92,7 @@ async function run(scenario: Scenario): Promise<FaultResult> {
   await using dir = await tempDir("hopgate-chain-faults-");
   await chainCerts(dir.path, ["plant1", "dmz", "it", "ops", "truth"]);
   const pDmz = freePort(), pIt = freePort(), pTruth = freePort();
-  await using hole = new Blackhole(pDmz);
+  await using hole = new LinkProxy(pDmz);
   const dmzFlags = ["--listen", `127.0.0.1:${pDmz}`, "--peers", "plant1,it"];
   const plantFlags = [
     "--sim",
@@ -155,7 +161,7 @@ async function run(scenario: Scenario): Promise<FaultResult> {
     faultAt = performance.now();
     if (scenario.kind === "plant-kill") await plant.stop("SIGKILL");
     else if (scenario.kind === "dmz-kill") await dmz.stop("SIGKILL");
-    else hole.hole();
+    else hole.blackHole();
     await sleep(faultAt + scenario.faultMs - performance.now());
     const goodAtFaultEnd = cloudPoints().filter((p) => isGood(p.status)).length;
     restoreAt = performance.now();

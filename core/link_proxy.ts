@@ -1,65 +1,86 @@
 /**
- * A loopback TCP proxy that can stop forwarding without closing anything, like
- * a network path that silently drops packets: both ends keep their sockets,
- * nothing is read, and neither side learns of it until its own timeout fires.
+ * A loopback TCP proxy whose link can fail on demand. It exists for
+ * `hopgate demo` (the user cuts the plant → DMZ link) and for the fault tests
+ * and benchmarks under tests/, so that all of them fail a link the same way.
  */
 
-/** Forwards 127.0.0.1:`port` to 127.0.0.1:`target` until black-holed or closed. */
-export class Blackhole implements AsyncDisposable {
+/** How the link behind a {@linkcode LinkProxy} is doing now. */
+export type LinkState = "open" | "black-holed" | "cut";
+
+/**
+ * Forwards 127.0.0.1:`port` to 127.0.0.1:`target`; can black-hole the link
+ * (a path that silently drops packets: nobody learns of it until their own
+ * timeout fires) or cut it (a pulled cable seen by both ends).
+ */
+export class LinkProxy implements AsyncDisposable {
   readonly port: number;
+  #state: LinkState = "open";
   #listener: Deno.TcpListener;
   #conns = new Set<Deno.Conn>();
   #open: Promise<void> = Promise.resolve();
   #resume: (() => void) | undefined;
+  #loop: Promise<void>;
 
   constructor(target: number) {
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.port = this.#listener.addr.port;
-    this.#accept(target);
+    this.#loop = this.#accept(target);
   }
 
-  /** Whether forwarding is stopped. */
-  get holed(): boolean {
-    return this.#resume !== undefined;
+  get state(): LinkState {
+    return this.#state;
   }
 
   /** Stops forwarding in both directions; connections stay open and new ones hang. */
-  hole(): void {
-    if (this.#resume) return;
+  blackHole(): void {
+    this.restore();
+    this.#state = "black-holed";
     this.#open = new Promise((r) => this.#resume = r);
   }
 
-  /** Forwards again, including what was held. */
+  /** Closes every connection and refuses new ones. */
+  cut(): void {
+    this.restore();
+    this.#state = "cut";
+    for (const c of this.#conns) closeQuietly(c);
+    this.#conns.clear();
+  }
+
+  /** Forwards again, including what a black hole held. */
   restore(): void {
+    this.#state = "open";
     this.#resume?.();
     this.#resume = undefined;
     this.#open = Promise.resolve();
   }
 
   /** Closes the listener and every connection. */
-  close(): void {
-    this.restore();
+  async close(): Promise<void> {
     try {
       this.#listener.close();
     } catch { /* closed */ }
-    for (const c of this.#conns) closeQuietly(c);
-    this.#conns.clear();
+    this.cut();
+    await this.#loop;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
+    return this.close();
   }
 
   async #accept(target: number): Promise<void> {
     try {
       for await (const down of this.#listener) {
+        if (this.#state === "cut") {
+          closeQuietly(down);
+          continue;
+        }
         this.#conns.add(down);
         this.#open.then(() => Deno.connect({ hostname: "127.0.0.1", port: target })).then(
           (up) => {
+            if (!this.#conns.has(down)) return closeQuietly(up); // cut while connecting
             this.#conns.add(up);
-            this.#pump(down, up);
-            this.#pump(up, down);
+            void this.#pump(down, up);
+            void this.#pump(up, down);
           },
           () => this.#drop(down),
         );
