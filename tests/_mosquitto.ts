@@ -2,11 +2,13 @@
  * A mosquitto broker for tests: its own temp config, a CA and certificates
  * made at test time with core/certs.ts, a TLS listener that requires a client
  * certificate, a plain listener on 127.0.0.1 for observers, and optionally a
- * listener that requires a password. Always stop it in `finally`.
+ * listener that requires a password. Always stop it in `finally`. The broker
+ * itself is started by the generic launcher in tests/bench/_mosquitto.ts.
  */
 import { join } from "node:path";
 import { initCa, issueHopCert, resolveConfig } from "../core/mod.ts";
-import { freePort, waitFor } from "./_helpers.ts";
+import { freePort } from "./_helpers.ts";
+import { Mosquitto as Broker } from "./bench/_mosquitto.ts";
 
 /** Files and ports of a test broker. */
 export interface BrokerSetup {
@@ -23,9 +25,13 @@ export interface BrokerSetup {
   otherCa: string;
   otherCert: string;
   otherKey: string;
+  /** The broker's own certificate and key (CN localhost), and its password file. */
+  serverCert: string;
+  serverKey: string;
+  passwordFile: string;
 }
 
-/** Makes the certificates, password file and config of a broker in `dir`. */
+/** Makes the certificates and password file of a broker in `dir`. */
 export async function setupBroker(dir: string): Promise<BrokerSetup> {
   const caDir = join(dir, "ca");
   const otherDir = join(dir, "other-ca");
@@ -42,7 +48,7 @@ export async function setupBroker(dir: string): Promise<BrokerSetup> {
     stderr: "piped",
   }).output();
   if (out.code !== 0) throw new Error(new TextDecoder().decode(out.stderr));
-  const setup: BrokerSetup = {
+  return {
     dir,
     tlsPort: freePort(),
     plainPort: freePort(),
@@ -53,39 +59,16 @@ export async function setupBroker(dir: string): Promise<BrokerSetup> {
     otherCa: join(otherDir, "ca.crt"),
     otherCert: other.cert,
     otherKey: other.key,
+    serverCert: server.cert,
+    serverKey: server.key,
+    passwordFile: passwd,
   };
-  await Deno.writeTextFile(
-    join(dir, "mosquitto.conf"),
-    [
-      "user root",
-      "set_tcp_nodelay true",
-      "per_listener_settings true",
-      "persistence false",
-      "log_dest stderr",
-      "log_type error",
-      "log_type warning",
-      `listener ${setup.tlsPort} 127.0.0.1`,
-      "allow_anonymous true",
-      "require_certificate true",
-      "use_identity_as_username true",
-      `cafile ${server.ca}`,
-      `certfile ${server.cert}`,
-      `keyfile ${server.key}`,
-      `listener ${setup.plainPort} 127.0.0.1`,
-      "allow_anonymous true",
-      `listener ${setup.authPort} 127.0.0.1`,
-      "allow_anonymous false",
-      `password_file ${passwd}`,
-      "",
-    ].join("\n"),
-  );
-  return setup;
 }
 
-/** A running mosquitto. */
+/** A running mosquitto, started and stopped as often as a test needs. */
 export class Mosquitto {
   readonly setup: BrokerSetup;
-  #child: Deno.ChildProcess | null = null;
+  #broker: Broker | null = null;
 
   constructor(setup: BrokerSetup) {
     this.setup = setup;
@@ -93,40 +76,27 @@ export class Mosquitto {
 
   /** Starts the broker and waits until its listeners accept connections. */
   async start(): Promise<void> {
-    this.#child = new Deno.Command("/usr/sbin/mosquitto", {
-      args: ["-c", join(this.setup.dir, "mosquitto.conf")],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const child = this.#child;
-    let exited: Deno.CommandStatus | null = null;
-    const stderr = new Response(child.stderr).text();
-    child.status.then((s) => exited = s);
-    for (const port of [this.setup.tlsPort, this.setup.plainPort, this.setup.authPort]) {
-      await waitFor(`mosquitto listening on ${port}`, async () => {
-        if (exited) {
-          throw new Error(`mosquitto exited with ${exited.code}: ${await stderr}`);
-        }
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      }, 15_000);
-    }
+    const s = this.setup;
+    this.#broker = await Broker.start({
+      name: "test broker",
+      dir: s.dir,
+      port: s.plainPort,
+      tls: {
+        ca: s.ca,
+        cert: s.serverCert,
+        key: s.serverKey,
+        port: s.tlsPort,
+        identityAsUsername: true,
+      },
+      password: { file: s.passwordFile, port: s.authPort },
+    });
   }
 
   /** Stops the broker (safe to call when stopped). */
   async stop(): Promise<void> {
-    const c = this.#child;
-    this.#child = null;
-    if (!c) return;
-    try {
-      c.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await c.status;
+    const b = this.#broker;
+    this.#broker = null;
+    await b?.stop();
   }
 }
 
