@@ -307,7 +307,7 @@ export class Mosquitto implements AsyncDisposable {
         }
       }
       return true;
-    }, 5_000);
+    }, 15_000);
   }
 }
 
