@@ -10,14 +10,13 @@ import {
   hopRunArgs,
   initCa,
   issueHopCert,
-  resolveConfig,
   sameValue,
   severity,
   type StoredPoint,
 } from "../core/mod.ts";
 import { simPoint, simValue } from "../adapters/sim/mod.ts";
 import { tunnelAdapters } from "../tunnel/mod.ts";
-import { Proc, waitFor } from "./_helpers.ts";
+import { flagsConfig, Proc, waitFor } from "./_helpers.ts";
 
 /** Makes the chain's CA in `<dir>/ca` and each hop's certificate in `<dir>/<hop>/certs`. */
 export async function chainCerts(dir: string, hops: string[]): Promise<void> {
@@ -26,29 +25,10 @@ export async function chainCerts(dir: string, hops: string[]): Promise<void> {
   for (const hop of hops) await issueHopCert(hop, { caDir, outDir: join(dir, hop, "certs") });
 }
 
-/** Flags as a flat list (`["--name", "x", "--sim", "5"]`) → raw configuration values. */
-function flagValues(flags: string[]): Record<string, unknown> {
-  const values: Record<string, unknown> = {};
-  for (let i = 0; i < flags.length; i++) {
-    const key = flags[i]!.slice(2);
-    const next = flags[i + 1];
-    if (next === undefined || next.startsWith("--")) values[key] = true;
-    else {
-      const prev = values[key];
-      values[key] = prev === undefined ? next : [...(Array.isArray(prev) ? prev : [prev]), next];
-      i++;
-    }
-  }
-  return values;
-}
-
 /** The configuration of hop `name` whose data directory is `<dir>/<name>`. */
 export function hopConfig(dir: string, name: string, flags: string[]) {
   const all = ["--name", name, "--data-dir", join(dir, name), ...flags];
-  return {
-    flags: all,
-    config: resolveConfig([{ label: null, baseDir: dir, values: flagValues(all) }]),
-  };
+  return flagsConfig(dir, all);
 }
 
 /**
@@ -69,6 +49,30 @@ export async function startHop(dir: string, name: string, flags: string[]): Prom
     throw new Error(`${name} did not start: ${(e as Error).message}\n${proc.output()}`);
   }
   return proc;
+}
+
+/** Starts relay hop `dmz`, listening on 127.0.0.1:`port` for the hops in `peers`. */
+export function startDmz(dir: string, port: number, peers: string, extra: string[] = []) {
+  return startHop(dir, "dmz", ["--listen", `127.0.0.1:${port}`, "--peers", peers, ...extra]);
+}
+
+/** Starts hop `it`, pulling from the dmz on `dmzPort` and listening on `port` for `peers`. */
+export function startIt(
+  dir: string,
+  dmzPort: number,
+  port: number,
+  peers: string,
+  extra: string[] = [],
+) {
+  return startHop(dir, "it", [
+    "--pull",
+    `dmz=127.0.0.1:${dmzPort}`,
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--peers",
+    peers,
+    ...extra,
+  ]);
 }
 
 /** An in-process hop (tunnel only) whose store the test inspects. */

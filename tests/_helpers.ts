@@ -1,5 +1,5 @@
 /** Shared helpers of the cross-module tests: processes, ports, deadlines. */
-import { mainModule } from "../core/mod.ts";
+import { mainModule, optionInfos, resolveConfig } from "../core/mod.ts";
 
 export { mainModule };
 
@@ -108,5 +108,35 @@ export async function tempDir(
   return {
     path,
     [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/**
+ * Flags as a flat list (`["--name", "x", "--sim", "5"]`) → raw configuration values, as the
+ * command line reads them: repeatable flags accumulate, any other flag's last value wins.
+ */
+export function flagValues(flags: string[]): Record<string, unknown> {
+  const repeatable = new Set(optionInfos().filter((o) => o.repeatable).map((o) => o.flag));
+  const values: Record<string, unknown> = {};
+  for (let i = 0; i < flags.length; i++) {
+    const key = flags[i]!.slice(2);
+    const next = flags[i + 1];
+    if (next === undefined || next.startsWith("--")) values[key] = true;
+    else {
+      const prev = values[key];
+      values[key] = prev === undefined || !repeatable.has(flags[i]!)
+        ? next
+        : [...(Array.isArray(prev) ? prev : [prev]), next];
+      i++;
+    }
+  }
+  return values;
+}
+
+/** Flags and the validated configuration they give, resolving relative paths against `dir`. */
+export function flagsConfig(dir: string, flags: string[]) {
+  return {
+    flags,
+    config: resolveConfig([{ label: null, baseDir: dir, values: flagValues(flags) }]),
   };
 }

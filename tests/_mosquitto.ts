@@ -6,8 +6,8 @@
  * itself is started by the generic launcher in tests/bench/_mosquitto.ts.
  */
 import { join } from "node:path";
-import { initCa, issueHopCert, resolveConfig } from "../core/mod.ts";
-import { freePort } from "./_helpers.ts";
+import { initCa, issueHopCert } from "../core/mod.ts";
+import { flagsConfig, freePort } from "./_helpers.ts";
 import { Mosquitto as Broker } from "./bench/_mosquitto.ts";
 
 /** Files and ports of a test broker. */
@@ -102,17 +102,7 @@ export class Mosquitto {
 
 /** A hop's flags and resolved configuration, for running it with exactly its permissions. */
 export function hopConfig(dir: string, flags: string[]) {
-  const values: Record<string, unknown> = {};
-  for (let i = 0; i < flags.length; i++) {
-    const key = flags[i]!.slice(2);
-    const next = flags[i + 1];
-    if (next === undefined || next.startsWith("--")) values[key] = true;
-    else {
-      values[key] = next;
-      i++;
-    }
-  }
-  return { flags, config: resolveConfig([{ label: null, baseDir: dir, values }]) };
+  return flagsConfig(dir, flags);
 }
 
 /** Flags of a simulated hop publishing to the test broker over TLS with its client certificate. */

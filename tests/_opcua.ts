@@ -15,9 +15,9 @@ import {
   type UserIdentityInfo,
   UserTokenType,
 } from "node-opcua";
-import { hopRunArgs, resolveConfig } from "../core/mod.ts";
+import { hopRunArgs } from "../core/mod.ts";
 import { fromVariant, type TypedValue } from "../adapters/opcua/opcua_values.ts";
-import { freePort, Proc } from "./_helpers.ts";
+import { flagsConfig, freePort, Proc } from "./_helpers.ts";
 
 const plcScript = new URL("./fixtures/plc_sim.ts", import.meta.url).pathname;
 
@@ -48,19 +48,26 @@ export async function startPlc(
 
 /** Starts a hop with exactly its derived permissions. */
 export function startHop(flags: string[], dir: string): Proc {
-  const values: Record<string, unknown> = {};
-  for (let i = 0; i < flags.length; i++) {
-    const key = flags[i]!.slice(2);
-    const next = flags[i + 1];
-    if (next === undefined || next.startsWith("--")) values[key] = true;
-    else {
-      const prev = values[key];
-      values[key] = prev === undefined ? next : [prev, next].flat();
-      i++;
-    }
-  }
-  const config = resolveConfig([{ label: null, baseDir: dir, values }]);
-  return new Proc(hopRunArgs(config, flags));
+  return new Proc(hopRunArgs(flagsConfig(dir, flags).config, flags));
+}
+
+/**
+ * Starts hop `plant1` reading `plc` and trusting its certificate (first setup), with
+ * `extra` flags and its data in `data`.
+ */
+export function startPlantHop(plc: Plc, dir: string, data: string, extra: string[] = []): Proc {
+  return startHop([
+    "--name",
+    "plant1",
+    "--opcua",
+    `plc=${plc.url}`,
+    "--opcua-trust-unknown",
+    ...extra,
+    "--data-dir",
+    data,
+    "--status-interval",
+    "0",
+  ], dir);
 }
 
 /** An OPC UA client of a hop's server, trusted by it (its certificate made up front). */

@@ -5,7 +5,15 @@ import { OPCUACertificateManager } from "node-opcua";
 import { addUser } from "../adapters/opcua/opcua_users.ts";
 import { Status, statusName } from "../core/mod.ts";
 import { freePort, tempDir, waitFor } from "./_helpers.ts";
-import { expectLine, startHop, startPlc, stopHop, TestClient, testUser } from "./_opcua.ts";
+import {
+  expectLine,
+  startHop,
+  startPlantHop,
+  startPlc,
+  stopHop,
+  TestClient,
+  testUser,
+} from "./_opcua.ts";
 import { plcVariable } from "./fixtures/plc_values.ts";
 
 Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAndEncrypt, exactly", async () => {
@@ -16,19 +24,7 @@ Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAnd
   const plc = await startPlc({ count: 1000, pki: join(dir.path, "plc") });
   const client = await TestClient.create(join(dir.path, "client"), data);
   const serverPort = freePort();
-  const hop = startHop([
-    "--name",
-    "plant1",
-    "--opcua",
-    `plc=${plc.url}`,
-    "--opcua-trust-unknown",
-    "--opcua-server",
-    `127.0.0.1:${serverPort}`,
-    "--data-dir",
-    data,
-    "--status-interval",
-    "0",
-  ], dir.path);
+  const hop = startPlantHop(plc, dir.path, data, ["--opcua-server", `127.0.0.1:${serverPort}`]);
   try {
     await expectLine(hop, /Connected to opcua:plc .* 1002 variables, 1002 monitored/, 90_000);
     await expectLine(hop, /OPC UA server listening/);
@@ -64,25 +60,16 @@ Deno.test("a PLC that caps monitored items per subscription is still read comple
   const plc = await startPlc({ count: 450, maxItems: 100, pki: join(dir.path, "plc") });
   const client = await TestClient.create(join(dir.path, "client"), data);
   const serverPort = freePort();
-  const hop = startHop([
-    "--name",
-    "plant1",
-    "--opcua",
-    `plc=${plc.url}`,
+  const hop = startPlantHop(plc, dir.path, data, [
     "--opcua-security",
     "SignAndEncrypt:Aes256_Sha256_RsaPss",
     "--opcua-user",
     "op",
     "--opcua-password-file",
     password,
-    "--opcua-trust-unknown",
     "--opcua-server",
     `127.0.0.1:${serverPort}`,
-    "--data-dir",
-    data,
-    "--status-interval",
-    "0",
-  ], dir.path);
+  ]);
   try {
     await expectLine(
       hop,
@@ -178,23 +165,14 @@ Deno.test("a hop logs in to a PLC with an X.509 user certificate over Sign with 
   });
   await maker.dispose();
   const plc = await startPlc({ count: 3, pki: join(dir.path, "plc") });
-  const hop = startHop([
-    "--name",
-    "plant1",
-    "--opcua",
-    `plc=${plc.url}`,
+  const hop = startPlantHop(plc, dir.path, data, [
     "--opcua-security",
     "Sign:Aes128_Sha256_RsaOaep",
     "--opcua-user-cert",
     userCert,
     "--opcua-user-key",
     join(userPki, "own/private/private_key.pem"),
-    "--opcua-trust-unknown",
-    "--data-dir",
-    data,
-    "--status-interval",
-    "0",
-  ], dir.path);
+  ]);
   try {
     await expectLine(
       hop,
@@ -210,19 +188,7 @@ Deno.test("a hop logs in to a PLC with an X.509 user certificate over Sign with 
 Deno.test("items a subscription refuses beyond its limit move to the next one (--opcua-max-items above the PLC's cap)", async () => {
   await using dir = await tempDir();
   const plc = await startPlc({ count: 250, maxItems: 100, pki: join(dir.path, "plc") });
-  const hop = startHop([
-    "--name",
-    "plant1",
-    "--opcua",
-    `plc=${plc.url}`,
-    "--opcua-max-items",
-    "150",
-    "--opcua-trust-unknown",
-    "--data-dir",
-    join(dir.path, "plant1"),
-    "--status-interval",
-    "0",
-  ], dir.path);
+  const hop = startPlantHop(plc, dir.path, join(dir.path, "plant1"), ["--opcua-max-items", "150"]);
   try {
     // 150 asked per subscription, 100 accepted: the 50 refused go first into the next one.
     await expectLine(
@@ -238,19 +204,10 @@ Deno.test("items a subscription refuses beyond its limit move to the next one (-
 Deno.test("a PLC that freezes without closing the connection is noticed by its missing keep-alives, and read again when it thaws", async () => {
   await using dir = await tempDir();
   const plc = await startPlc({ count: 5, pki: join(dir.path, "plc") });
-  const hop = startHop([
-    "--name",
-    "plant1",
-    "--opcua",
-    `plc=${plc.url}`,
+  const hop = startPlantHop(plc, dir.path, join(dir.path, "plant1"), [
     "--opcua-publishing",
     "200ms",
-    "--opcua-trust-unknown",
-    "--data-dir",
-    join(dir.path, "plant1"),
-    "--status-interval",
-    "0",
-  ], dir.path);
+  ]);
   try {
     await expectLine(hop, /Connected to opcua:plc .* 7 variables, 7 monitored/);
     plc.proc.child.kill("SIGSTOP");

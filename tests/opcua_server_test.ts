@@ -14,7 +14,7 @@ import {
 } from "node-opcua";
 import { Status, statusName } from "../core/mod.ts";
 import { freePort, runHopgate, tempDir, waitFor } from "./_helpers.ts";
-import { expectLine, startHop, startPlc, stopHop, TestClient, testUser } from "./_opcua.ts";
+import { expectLine, startPlantHop, startPlc, stopHop, TestClient, testUser } from "./_opcua.ts";
 
 Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad status while the PLC is down, and writes only where allowed", async () => {
   await using dir = await tempDir();
@@ -36,21 +36,12 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
   const client = await TestClient.create(join(dir.path, "client"), data);
   const anonymous = await TestClient.create(join(dir.path, "anon"), data);
   const port = freePort();
-  const hop = startHop([
-    "--name",
-    "plant1",
-    "--opcua",
-    `plc=${plc.url}`,
-    "--opcua-trust-unknown",
+  const hop = startPlantHop(plc, dir.path, data, [
     "--opcua-server",
     `127.0.0.1:${port}`,
     "--writable",
     "plant1/plc/Plant/Setpoint",
-    "--data-dir",
-    data,
-    "--status-interval",
-    "0",
-  ], dir.path);
+  ]);
   const url = `opc.tcp://127.0.0.1:${port}/hopgate`;
   const counter = "plant1/plc/Plant/Counter";
   let sub: ClientSubscription | null = null;

@@ -9,7 +9,7 @@ import {
   permissionFlags,
   resolveConfig,
 } from "../core/mod.ts";
-import { freePort, Proc, runDeno, runHopgate, tempDir } from "./_helpers.ts";
+import { flagsConfig, freePort, Proc, runDeno, runHopgate, tempDir } from "./_helpers.ts";
 
 /** Makes the hop's certificate where it looks by default (the link loads it at start). */
 async function tlsFiles(dir: string) {
@@ -31,9 +31,7 @@ function pushOnly(dir: string, port: number) {
     "--status-interval",
     "200ms",
   ];
-  const values: Record<string, unknown> = {};
-  for (let i = 0; i < flags.length; i += 2) values[flags[i]!.slice(2)] = flags[i + 1];
-  return { flags, config: resolveConfig([{ label: null, baseDir: dir, values }]) };
+  return flagsConfig(dir, flags);
 }
 
 Deno.test("a push-only hop's permissions name only the addresses it dials and its data directory", async () => {

@@ -4,7 +4,15 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { initCa, issueHopCert, severity } from "../core/mod.ts";
 import { helloFrame } from "../tunnel/frame_codec.ts";
-import { chainCerts, localHop, pointsOf, startHop, stopAll, waitForPoints } from "./_chain.ts";
+import {
+  chainCerts,
+  localHop,
+  pointsOf,
+  startDmz,
+  startHop,
+  stopAll,
+  waitForPoints,
+} from "./_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "./_helpers.ts";
 
 /** A hop's certificate files in `<dir>/<hop>/certs`, as PEM text. */
@@ -81,11 +89,7 @@ Deno.test("the listener refuses a wrong CA, an unlisted name, plaintext, garbage
   let dmz: Proc | null = null, plant: Proc | null = null;
   const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
   try {
-    dmz = await startHop(dir.path, "dmz", [
-      "--listen",
-      `127.0.0.1:${p1}`,
-      "--peers",
-      "plant1,ops,it2,it3",
+    dmz = await startDmz(dir.path, p1, "plant1,ops,it2,it3", [
       "--max-links",
       "3",
       "--max-frame",

@@ -2,7 +2,7 @@
 import { ok as assert } from "node:assert";
 import { Status } from "../core/mod.ts";
 import { LinkAdapter } from "../tunnel/mod.ts";
-import { chainCerts, localHop, pointsOf, startHop, stopAll, waitForPoints } from "./_chain.ts";
+import { chainCerts, localHop, pointsOf, startDmz, stopAll, waitForPoints } from "./_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "./_helpers.ts";
 
 const points = 10_000;
@@ -14,14 +14,7 @@ Deno.test("a receiver stalled for seconds while 10,000 points change fast: the s
   let dmz: Proc | null = null;
   let stopped = false;
   try {
-    dmz = await startHop(dir.path, "dmz", [
-      "--listen",
-      `127.0.0.1:${p1}`,
-      "--peers",
-      "plant1,ops",
-      "--link-timeout",
-      "10s",
-    ]);
+    dmz = await startDmz(dir.path, p1, "plant1,ops", ["--link-timeout", "10s"]);
     // The source runs in this process so the test can drive it and look inside its link.
     await using src = await localHop(dir.path, "plant1", [
       "--push",

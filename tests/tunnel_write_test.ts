@@ -1,7 +1,7 @@
 /** Writes travel upstream through every hop's write policy to the origin, and their result returns. */
 import { deepStrictEqual as assertEquals } from "node:assert";
 import { Status, statusName } from "../core/mod.ts";
-import { chainCerts, localHop, startHop, stopAll, waitForPoints } from "./_chain.ts";
+import { chainCerts, localHop, startHop, startIt, stopAll, waitForPoints } from "./_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "./_helpers.ts";
 
 const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
@@ -22,17 +22,7 @@ Deno.test("a write allowed by every hop reaches the plant's source and its resul
       "plant1/sim/double/*,plant1/sim/int64/*",
       ...fast,
     ]);
-    it = await startHop(dir.path, "it", [
-      "--pull",
-      `dmz=127.0.0.1:${p1}`,
-      "--listen",
-      `127.0.0.1:${p2}`,
-      "--peers",
-      "ops",
-      "--writable",
-      "plant1/**,dmz/**",
-      ...fast,
-    ]);
+    it = await startIt(dir.path, p1, p2, "ops", ["--writable", "plant1/**,dmz/**", ...fast]);
     // A slow simulator: the written values stay until the test has seen them.
     plant = await startHop(dir.path, "plant1", [
       "--sim",

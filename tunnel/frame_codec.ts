@@ -625,6 +625,14 @@ class DataReader {
     if (this.#at + n > this.#b.length) throw new ProtocolError("Malformed data batch: truncated");
   }
 
+  /** Checks that `n` bytes remain, consumes them and returns where they start. */
+  #take(n: number): number {
+    this.#need(n);
+    const at = this.#at;
+    this.#at += n;
+    return at;
+  }
+
   #varuint(): number {
     const b = this.#b;
     let n = 0, mul = 1;
@@ -664,13 +672,9 @@ class DataReader {
     const v = this.#v;
     switch (tag) {
       case Tag.F64:
-        this.#need(8);
-        this.#at += 8;
-        return v.getFloat64(this.#at - 8);
+        return v.getFloat64(this.#take(8));
       case Tag.I32:
-        this.#need(4);
-        this.#at += 4;
-        return v.getInt32(this.#at - 4);
+        return v.getInt32(this.#take(4));
       case Tag.True:
         return true;
       case Tag.False:
@@ -680,22 +684,15 @@ class DataReader {
       case Tag.Str:
         return this.#str();
       case Tag.I64:
-        this.#need(8);
-        this.#at += 8;
-        return v.getBigInt64(this.#at - 8);
+        return v.getBigInt64(this.#take(8));
       case Tag.U64:
-        this.#need(8);
-        this.#at += 8;
-        return v.getBigUint64(this.#at - 8);
+        return v.getBigUint64(this.#take(8));
       case Tag.Date:
-        this.#need(8);
-        this.#at += 8;
-        return new Date(v.getFloat64(this.#at - 8));
+        return new Date(v.getFloat64(this.#take(8)));
       case Tag.Bytes: {
         const n = this.#varuint();
-        this.#need(n);
-        this.#at += n;
-        return this.#b.subarray(this.#at - n, this.#at);
+        const at = this.#take(n);
+        return this.#b.subarray(at, at + n);
       }
       case Tag.Array: {
         const n = this.#varuint();

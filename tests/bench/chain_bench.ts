@@ -6,7 +6,7 @@
  *
  *     deno run -A tests/bench/chain_bench.ts [points] [rate]
  */
-import { chainCerts, localHop, startHop, stopAll } from "../_chain.ts";
+import { chainCerts, localHop, startDmz, startHop, startIt, stopAll } from "../_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
 import { measure, type Usage } from "./broker_chain.ts";
 import { mean, statusLines } from "./relay_hop.ts";
@@ -44,22 +44,8 @@ export async function measureChain(
     await chainCerts(dir.path, ["plant1", "dmz", "it", "ops"]);
     const p1 = freePort(), p2 = freePort();
     const status = ["--status-interval", "1s"];
-    dmz = await startHop(dir.path, "dmz", [
-      "--listen",
-      `127.0.0.1:${p1}`,
-      "--peers",
-      "plant1,it",
-      ...status,
-    ]);
-    it = await startHop(dir.path, "it", [
-      "--pull",
-      `dmz=127.0.0.1:${p1}`,
-      "--listen",
-      `127.0.0.1:${p2}`,
-      "--peers",
-      "ops",
-      ...status,
-    ]);
+    dmz = await startDmz(dir.path, p1, "plant1,it", [...status]);
+    it = await startIt(dir.path, p1, p2, "ops", [...status]);
     plant = await startHop(dir.path, "plant1", [
       "--sim",
       String(points),

@@ -5,7 +5,7 @@
  * measures the whole trip. Run: deno run -A tests/bench/latency_bench.ts [updates/s]
  */
 import { Status } from "../../core/mod.ts";
-import { chainCerts, localHop, startHop, stopAll } from "../_chain.ts";
+import { chainCerts, localHop, startHop, startIt, stopAll } from "../_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
 
 /** Latency percentiles at one offered rate. */
@@ -31,14 +31,7 @@ export async function measureLatency(
     await chainCerts(dir.path, ["src", "dmz", "it", "ops"]);
     const p1 = freePort(), p2 = freePort();
     dmz = await startHop(dir.path, "dmz", ["--listen", `127.0.0.1:${p1}`, "--peers", "src,it"]);
-    it = await startHop(dir.path, "it", [
-      "--pull",
-      `dmz=127.0.0.1:${p1}`,
-      "--listen",
-      `127.0.0.1:${p2}`,
-      "--peers",
-      "ops",
-    ]);
+    it = await startIt(dir.path, p1, p2, "ops");
     await using src = await localHop(dir.path, "src", ["--push", `dmz=127.0.0.1:${p1}`]);
     await using ops = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
     const ids = Array.from({ length: points }, (_, i) => `src/lat/${i}`);

@@ -21,7 +21,7 @@ import {
   simpleFrame,
 } from "../../tunnel/frame_codec.ts";
 import { Link, type Wire } from "../../tunnel/mod.ts";
-import { chainCerts, startHop, stopAll } from "../_chain.ts";
+import { chainCerts, startDmz, startHop, stopAll } from "../_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
 import { measure } from "./broker_chain.ts";
 import { sampleProcess } from "./_mosquitto.ts";
@@ -138,14 +138,7 @@ export async function measureRelayHop(
   let relay: Proc | null = null, recv: Proc | null = null;
   let socket: tls.TLSSocket | null = null;
   try {
-    relay = await startHop(dir.path, "dmz", [
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--peers",
-      "gen,recv",
-      "--status-interval",
-      "1s",
-    ]);
+    relay = await startDmz(dir.path, port, "gen,recv", ["--status-interval", "1s"]);
     const pid = relay.child.pid;
     await new Promise((r) => setTimeout(r, 300));
     const emptyRssMb = sampleProcess(pid).rssKb / 1024;
