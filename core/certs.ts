@@ -51,6 +51,15 @@ async function writeKey(path: string, pem: string): Promise<void> {
   if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
 }
 
+/** Validity in days, checked: `--days` must be a positive whole number. */
+function validDays(days: number | undefined, fallback: number): number {
+  const d = days ?? fallback;
+  if (!Number.isInteger(d) || d < 1 || d > 36500) {
+    throw new CertError(`--days "${days}" is not a number of days from 1 to 36500`);
+  }
+  return d;
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -67,6 +76,7 @@ export async function initCa(
   options: { name?: string; days?: number } = {},
 ): Promise<{ cert: string; key: string }> {
   const x509 = await x509Module();
+  const days = validDays(options.days, 3650);
   const cert = join(dir, "ca.crt");
   const key = join(dir, "ca.key");
   if (await exists(key)) {
@@ -80,7 +90,7 @@ export async function initCa(
     serialNumber: serialNumber(),
     name: `CN=${options.name ?? "hopgate chain CA"}`,
     notBefore,
-    notAfter: new Date(notBefore.getTime() + (options.days ?? 3650) * day),
+    notAfter: new Date(notBefore.getTime() + days * day),
     signingAlgorithm: algorithm,
     keys,
     extensions: [
@@ -115,6 +125,7 @@ export async function issueHopCert(
   if (!hopNamePattern.test(hop)) {
     throw new CertError(`"${hop}" is not a hop name: use letters, digits, "_", "-" or "."`);
   }
+  const days = validDays(options.days, 825);
   const caCertPath = join(options.caDir, "ca.crt");
   const caKeyPath = join(options.caDir, "ca.key");
   let caPem: string;
@@ -138,7 +149,7 @@ export async function issueHopCert(
     subject: `CN=${hop}`,
     issuer: caCert.subject,
     notBefore,
-    notAfter: new Date(notBefore.getTime() + (options.days ?? 825) * day),
+    notAfter: new Date(notBefore.getTime() + days * day),
     signingAlgorithm: algorithm,
     publicKey: keys.publicKey,
     signingKey: caKey,

@@ -13,6 +13,11 @@ Deno.test("certs: a CA issues hop certificates naming the hop, with owner-only k
     assertEquals((await Deno.stat(ca.key)).mode! & 0o777, 0o600);
     assertEquals(await Deno.readTextFile(out.ca), await Deno.readTextFile(ca.cert));
     await rejects(initCa(join(dir, "ca")), CertError, "an existing CA is never overwritten");
+    await rejects(initCa(join(dir, "ca2"), { days: NaN }), /--days "NaN" is not a number of days/);
+    await rejects(
+      issueHopCert("p", { caDir: join(dir, "ca"), outDir: dir, days: 0 }),
+      /--days "0"/,
+    );
     await rejects(
       issueHopCert("x", { caDir: join(dir, "nope"), outDir: dir }),
       /hopgate certs init/,
