@@ -92,6 +92,11 @@ export class Mosquitto {
     });
   }
 
+  /** The broker's process id (0 while stopped). */
+  get pid(): number {
+    return this.#broker?.pid ?? 0;
+  }
+
   /** Stops the broker (safe to call when stopped). */
   async stop(): Promise<void> {
     const b = this.#broker;

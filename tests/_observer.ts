@@ -75,6 +75,35 @@ export class Observer {
     }, ms);
   }
 
+  /**
+   * The latest value seen of each metric or point, by name: Sparkplug metric
+   * names per device (`<device>/<metric>`, DDATA aliases resolved through the
+   * births), JSON points by id (per-point messages and batches).
+   */
+  latestValues(): Map<string, unknown> {
+    const out = new Map<string, unknown>();
+    const names = new Map<string, string>();
+    for (const s of this.seen) {
+      if (s.sp) {
+        const [, , kind, , device] = s.topic.split("/");
+        for (const m of s.sp.metrics) {
+          const key = `${device}/${m.alias}`;
+          if (kind === "DBIRTH" && m.name !== undefined) names.set(key, `${device}/${m.name}`);
+          const name = m.name !== undefined ? `${device}/${m.name}` : names.get(key);
+          if (name !== undefined && (kind === "DBIRTH" || kind === "DDATA")) {
+            out.set(name, m.isNull ? null : m.raw);
+          }
+        }
+      } else if (s.json !== undefined) {
+        for (const j of Array.isArray(s.json) ? s.json : [s.json]) {
+          const p = j as { id?: unknown; value?: unknown };
+          if (typeof p.id === "string") out.set(p.id, p.value);
+        }
+      }
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     await this.#client.endAsync(true).catch(() => {});
   }

@@ -11,7 +11,7 @@ import {
   StatusTracker,
   systemClock,
 } from "../../core/mod.ts";
-import type { MqttBridge } from "./mqtt_bridge.ts";
+import type { MqttBridge, MqttStats } from "./mqtt_bridge.ts";
 
 /** The `mqtt` sink adapter. */
 export class MqttAdapter implements Adapter {
@@ -35,9 +35,10 @@ export class MqttAdapter implements Adapter {
     return this.#status.get();
   }
 
-  /** Counters (updates sent live, sent from the buffer, buffered batches, dropped batches). */
-  stats() {
-    return this.#bridge?.stats() ?? { sent: 0, drained: 0, buffered: 0, dropped: 0 };
+  /** The bridge's counters (zero before it starts). */
+  stats(): MqttStats {
+    return this.#bridge?.stats() ??
+      { sent: 0, drained: 0, spilled: 0, coalesced: 0, buffered: 0, dropped: 0 };
   }
 }
 

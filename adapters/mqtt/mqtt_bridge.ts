@@ -1,10 +1,15 @@
 /**
  * The MQTT bridge: the heavy half of the `mqtt` adapter, loaded only by hops
  * that use `--mqtt`. It keeps one session with the broker (reconnecting with
- * backoff), publishes the store's updates in the chosen format, and while no
- * session can take data it appends them to the bounded on-disk buffer in the
- * data directory, which is replayed in order (as history) before live data.
- * One pump loop does all publishing, so ordering never depends on timing.
+ * backoff) and publishes every change in the chosen format. When the broker
+ * falls behind (more than `maxPending` changes waiting), changed points wait
+ * in a dirty set instead: a point that changes again before it is published
+ * is sent once, with its latest state, so a slow broker gets the newest
+ * picture at the rate it can take, in bounded memory (as the tunnel's links
+ * coalesce under back-pressure). While no session can take data, every
+ * change is kept: appended to the bounded on-disk buffer in the data
+ * directory, which is replayed in order (as history) before live data. One
+ * pump loop does all publishing, so ordering never depends on timing.
  */
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
@@ -19,6 +24,7 @@ import {
   sleep,
   Status,
   type StatusTracker,
+  type StoredPoint,
 } from "../../core/mod.ts";
 import { JsonFormat } from "./json_format.ts";
 import { defaultPort, describeMqttError } from "./mqtt_errors.ts";
@@ -29,8 +35,13 @@ import { SparkplugEdge } from "./sparkplug_edge.ts";
 
 /** Updates per buffer record. */
 const recordPoints = 5000;
-/** Pending updates beyond which a slow broker's backlog goes to disk instead of memory. */
+/**
+ * Changes kept one by one while a session takes data; beyond, the broker is
+ * behind and only each point's latest state waits (coalescing).
+ */
 const maxPending = 50_000;
+/** Most coalesced points in one publish step, so one step never holds the pump for long. */
+const stepPoints = 20_000;
 /** How often pending updates are flushed. */
 const flushMs = 50;
 
@@ -43,6 +54,25 @@ function readSecret(path: string, flag: string): string {
   }
 }
 
+/** Counters of a bridge since it started, for status and benchmarks. */
+export interface MqttStats {
+  /** Updates published live. */
+  sent: number;
+  /** Buffered updates published as history. */
+  drained: number;
+  /** Updates written to the on-disk buffer (no session took them). */
+  spilled: number;
+  /**
+   * Updates that waited as their point's latest state because the broker was
+   * behind: a point changed again before it was sent counts once per change.
+   */
+  coalesced: number;
+  /** Records on disk now. */
+  buffered: number;
+  /** Records the buffer's limits dropped. */
+  dropped: number;
+}
+
 /** The running bridge of one hop. */
 export class MqttBridge {
   #name: string;
@@ -52,7 +82,13 @@ export class MqttBridge {
   #buffer!: DiskBuffer;
   #options!: IClientOptions;
   #url: URL;
+  /**
+   * Changes one by one, in order: every change while no session takes data
+   * (history for the disk buffer), and up to `maxPending` while one does.
+   */
   #pending: Point[] = [];
+  /** Points changed while a session takes data and not yet published; latest state wins. */
+  #dirty = new Set<StoredPoint>();
   #session: Session | null = null;
   /** The session that has replayed the buffer and sends live data. */
   #live: Session | null = null;
@@ -63,6 +99,8 @@ export class MqttBridge {
   #stopSleep = new AbortController();
   #sent = 0;
   #drained = 0;
+  #spilled = 0;
+  #coalesced = 0;
   #messages: Promise<void> = Promise.resolve();
 
   constructor(name: string, ctx: HopContext, status: StatusTracker) {
@@ -80,10 +118,12 @@ export class MqttBridge {
   }
 
   /** Counters for status and benchmarks. */
-  stats(): { sent: number; drained: number; buffered: number; dropped: number } {
+  stats(): MqttStats {
     return {
       sent: this.#sent,
       drained: this.#drained,
+      spilled: this.#spilled,
+      coalesced: this.#coalesced,
       buffered: this.#buffer?.records ?? 0,
       dropped: this.#buffer?.dropped ?? 0,
     };
@@ -133,16 +173,15 @@ export class MqttBridge {
     this.#statusPoint(false);
     this.#unsubscribe = this.#ctx.store.subscribe({
       onUpdate: (p) => {
-        this.#pending.push({
-          id: p.id,
-          value: p.value,
-          type: p.type,
-          status: p.status,
-          time: p.time,
-          hops: [],
-          cause: p.cause,
-        });
-        if (this.#pending.length >= recordPoints) this.#wake?.();
+        const s = this.#session;
+        if (this.#pending.length >= maxPending && s !== null && s.ready && !s.isClosed) {
+          // The broker is behind: each point's latest state waits, however often it changes.
+          this.#dirty.add(p);
+          this.#coalesced++;
+        } else {
+          this.#pending.push(copyPoint(p));
+        }
+        if (this.#pending.length === recordPoints) this.#wake?.();
       },
       onRemove: () => {},
     });
@@ -160,8 +199,9 @@ export class MqttBridge {
     await pump;
     const s = this.#session;
     // The last updates: live if the session can take them, otherwise on disk for the next run.
-    if (s?.ready && !s.isClosed && this.#buffer.records === 0 && this.#pending.length > 0) {
-      const batch = this.#pending.splice(0);
+    const last = [...this.#pending.splice(0), ...this.#takeDirty(Infinity)];
+    if (s?.ready && !s.isClosed && this.#buffer.records === 0 && last.length > 0) {
+      const batch = last.splice(0);
       try {
         await withTimeout(this.#format.publish(s, batch, false), 3000);
         this.#sent += batch.length;
@@ -169,7 +209,7 @@ export class MqttBridge {
         this.#spill(batch);
       }
     }
-    this.#spill(this.#pending.splice(0));
+    this.#spill(last);
     if (s && !s.isClosed) {
       await withTimeout(this.#format.goodbye(s), 2000).catch(() => {});
       await s.end("stopping");
@@ -317,11 +357,14 @@ export class MqttBridge {
   }
 
   async #pump(): Promise<void> {
+    let more = false;
     while (!this.#stopping) {
-      await this.#sleep();
+      // A step that left changed points behind goes on at once, after other tasks had a turn.
+      await (more ? new Promise((r) => setTimeout(r, 0)) : this.#sleep());
       if (this.#stopping) break;
+      more = false;
       try {
-        await this.#step();
+        more = await this.#step();
       } catch (e) {
         this.#ctx.log.error("MQTT: publishing failed unexpectedly: {error}", {
           error: (e as Error).stack ?? String(e),
@@ -330,17 +373,36 @@ export class MqttBridge {
     }
   }
 
-  async #step(): Promise<void> {
+  /**
+   * Takes up to `n` points from the dirty set, oldest change first, as copies
+   * of their current state (points removed meanwhile are skipped).
+   */
+  #takeDirty(n: number): Point[] {
+    const out: Point[] = [];
+    const store = this.#ctx.store;
+    for (const p of this.#dirty) {
+      if (out.length >= n) break;
+      this.#dirty.delete(p);
+      if (store.get(p.id) === p) out.push(copyPoint(p));
+    }
+    return out;
+  }
+
+  /** One round of publishing; true when changed points are left for the next round. */
+  async #step(): Promise<boolean> {
     const s = this.#session;
-    if (!s || !s.ready || s.isClosed || this.#pending.length > maxPending) {
+    if (!s || !s.ready || s.isClosed) {
+      // Nothing takes data: every change goes to disk, in order; coalesced points last, as
+      // their latest state is newer than any change kept one by one.
       this.#spill(this.#pending.splice(0));
-      return;
+      this.#spill(this.#takeDirty(Infinity));
+      return false;
     }
     if (this.#buffer.records > 0) {
-      // History first: what arrives meanwhile queues behind it on disk.
+      // History first; what changes meanwhile waits in the dirty set.
       this.#spill(this.#pending.splice(0));
       await this.#drain(s);
-      return;
+      if (this.#buffer.records > 0) return false;
     }
     if (this.#live !== s) {
       // Whatever is pending is older than the current state sent here, so it goes first.
@@ -348,21 +410,24 @@ export class MqttBridge {
       try {
         await this.#format.publish(s, before, false);
         await this.#format.caughtUp(s);
+        this.#sent += before.length;
         this.#live = s;
       } catch {
         this.#spill(before);
-        return;
+        return false;
       }
     }
-    if (this.#pending.length === 0) return;
-    const batch = this.#pending.splice(0);
+    const batch = [...this.#pending.splice(0), ...this.#takeDirty(stepPoints)];
+    if (batch.length === 0) return false;
     try {
       await this.#format.publish(s, batch, false);
       this.#sent += batch.length;
     } catch {
       // Not acknowledged before the session closed: kept, in order, ahead of what came since.
       this.#spill(batch);
+      return false;
     }
+    return this.#dirty.size > 0 || this.#pending.length >= recordPoints;
   }
 
   /** Sends a window of buffered updates as history; acknowledged only once published. */
@@ -393,6 +458,7 @@ export class MqttBridge {
 
   /** Appends updates to the on-disk buffer, logging what the limits dropped. */
   #spill(points: Point[]): void {
+    this.#spilled += points.length;
     for (let i = 0; i < points.length; i += recordPoints) {
       const chunk = points.slice(i, i + recordPoints).map((p) => pointToJson(p));
       const dropped = this.#buffer.append(new TextEncoder().encode(JSON.stringify(chunk)));
@@ -415,4 +481,17 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** A copy of a point's state for publishing (the store's entries are live objects). */
+function copyPoint(p: Point): Point {
+  return {
+    id: p.id,
+    value: p.value,
+    type: p.type,
+    status: p.status,
+    time: p.time,
+    hops: [],
+    cause: p.cause,
+  };
 }

@@ -12,6 +12,7 @@ import {
   type Scalar,
   type Value,
 } from "../../core/mod.ts";
+import { ProtoWriter, Wire } from "./proto_writer.ts";
 import { PayloadType, SpType } from "./sparkplug_proto.ts";
 
 const scalarMap: Record<string, number> = {
@@ -126,7 +127,8 @@ function pack(n: number, bytes: number, write: (v: DataView, i: number) => void)
   return out;
 }
 
-function encodeArray(type: DataType, values: Scalar[]): Uint8Array {
+/** The packed little-endian bytes of an array value, as Sparkplug 3.0 carries arrays. */
+export function encodeArray(type: DataType, values: Scalar[]): Uint8Array {
   const base = elementType(type);
   const n = values.length;
   const num = (i: number) => values[i] as number;
@@ -240,73 +242,128 @@ function decodeArray(type: DataType, bytes: Uint8Array): Scalar[] {
   }
 }
 
-/** The protobuf oneof field and value that carry `value` of `type`. */
-function valueField(type: DataType, value: Value): [string, unknown] | null {
-  if (value === null) return null;
-  if (Array.isArray(value)) return ["bytes_value", encodeArray(type, value)];
+/** An epoch-ms time as the uint64 Sparkplug carries (two's complement before 1970). */
+function epochMs(t: number): number | bigint {
+  return t >= 0 ? t : BigInt.asUintN(64, BigInt(t));
+}
+
+/** Writes the oneof field that carries a non-null `value` of `type`. */
+function writeValue(w: ProtoWriter, type: DataType, value: Scalar | Scalar[]): void {
+  if (Array.isArray(value)) {
+    w.tag(16, Wire.Bytes);
+    return w.bytes(encodeArray(type, value));
+  }
   switch (elementType(type)) {
     case "Boolean":
-      return ["boolean_value", value];
+      w.tag(14, Wire.Varint);
+      return w.bool(value as boolean);
     case "SByte":
     case "Int16":
     case "Int32":
       // Negative values as 32-bit two's complement, as Tahu's Java client does.
-      return ["int_value", (value as number) >>> 0];
+      w.tag(10, Wire.Varint);
+      return w.varint((value as number) >>> 0);
     case "Byte":
     case "UInt16":
     case "UInt32":
-      return ["int_value", value];
+      w.tag(10, Wire.Varint);
+      return w.varint(value as number);
     case "Int64":
-      return ["long_value", BigInt.asUintN(64, value as bigint)];
+      w.tag(11, Wire.Varint);
+      return w.uint64(BigInt.asUintN(64, value as bigint));
     case "UInt64":
-      return ["long_value", value];
+      w.tag(11, Wire.Varint);
+      return w.uint64(value as bigint);
     case "Float":
-      return ["float_value", value];
+      w.tag(12, Wire.Fixed32);
+      return w.float(value as number);
     case "Double":
-      return ["double_value", value];
+      w.tag(13, Wire.Fixed64);
+      return w.double(value as number);
     case "DateTime":
-      return ["long_value", BigInt((value as Date).getTime())];
+      w.tag(11, Wire.Varint);
+      return w.uint64(epochMs((value as Date).getTime()));
     case "ByteString":
-      return ["bytes_value", value];
+      w.tag(16, Wire.Bytes);
+      return w.bytes(value as Uint8Array);
     default:
-      return ["string_value", String(value)];
+      w.tag(15, Wire.Bytes);
+      return w.string(String(value));
   }
 }
 
 const propertyTypes = { Int32: SpType.Int32, UInt32: SpType.UInt32, String: SpType.String };
 
-function metricObject(m: OutMetric): Record<string, unknown> {
-  const o: Record<string, unknown> = { datatype: sparkplugType(m.type) };
-  if (m.name !== undefined) o.name = m.name;
-  if (m.alias !== undefined) o.alias = m.alias;
-  if (m.timestamp !== undefined) o.timestamp = BigInt(m.timestamp);
-  if (m.historical) o.is_historical = true;
-  const field = valueField(m.type, m.value);
-  if (field) o[field[0]] = field[1];
-  else o.is_null = true;
-  if (m.properties?.length) {
-    o.properties = {
-      keys: m.properties.map((p) => p.key),
-      values: m.properties.map((p) => ({
-        type: propertyTypes[p.type],
-        ...(p.type === "String"
-          ? { string_value: p.value }
-          : { int_value: (p.value as number) >>> 0 }),
-      })),
-    };
+/** Writes one metric as field 2 of a payload, its fields in field-number order. */
+function writeMetric(w: ProtoWriter, m: OutMetric): void {
+  w.tag(2, Wire.Bytes);
+  const metric = w.begin();
+  if (m.name !== undefined) {
+    w.tag(1, Wire.Bytes);
+    w.string(m.name);
   }
-  return o;
+  if (m.alias !== undefined) {
+    w.tag(2, Wire.Varint);
+    w.uint64(m.alias);
+  }
+  if (m.timestamp !== undefined) {
+    w.tag(3, Wire.Varint);
+    w.uint64(epochMs(m.timestamp));
+  }
+  w.tag(4, Wire.Varint);
+  w.varint(sparkplugType(m.type));
+  if (m.historical) {
+    w.tag(5, Wire.Varint);
+    w.bool(true);
+  }
+  if (m.value === null) {
+    w.tag(7, Wire.Varint);
+    w.bool(true);
+  }
+  const props = m.properties;
+  if (props !== undefined && props.length > 0) {
+    w.tag(9, Wire.Bytes);
+    const set = w.begin();
+    for (const p of props) {
+      w.tag(1, Wire.Bytes);
+      w.string(p.key);
+    }
+    for (const p of props) {
+      w.tag(2, Wire.Bytes);
+      const value = w.begin();
+      w.tag(1, Wire.Varint);
+      w.varint(propertyTypes[p.type]);
+      if (p.type === "String") {
+        w.tag(8, Wire.Bytes);
+        w.string(String(p.value));
+      } else {
+        w.tag(3, Wire.Varint);
+        w.varint((p.value as number) >>> 0);
+      }
+      w.end(value);
+    }
+    w.end(set);
+  }
+  if (m.value !== null) writeValue(w, m.type, m.value);
+  w.end(metric);
 }
 
-/** Encodes a Sparkplug B payload. */
+const writer = new ProtoWriter();
+
+/**
+ * Encodes a Sparkplug B payload: written directly in the Tahu protobuf wire
+ * format (the same bytes protobufjs writes for it, several times faster).
+ */
 export function encodePayload(p: OutPayload): Uint8Array {
-  const o: Record<string, unknown> = {
-    timestamp: BigInt(p.timestamp),
-    metrics: p.metrics.map(metricObject),
-  };
-  if (p.seq !== undefined) o.seq = BigInt(p.seq);
-  // fromObject is required: protobufjs silently writes a raw bigint as 0.
-  return PayloadType.encode(PayloadType.fromObject(o)).finish();
+  const w = writer;
+  w.tag(1, Wire.Varint);
+  w.uint64(epochMs(p.timestamp));
+  for (const m of p.metrics) writeMetric(w, m);
+  if (p.seq !== undefined) {
+    w.tag(3, Wire.Varint);
+    w.uint64(p.seq);
+  }
+  return w.finish();
 }
 
 interface RawMetric {

@@ -1,7 +1,15 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert";
-import type { DataType, Value } from "../../core/mod.ts";
-import { decodePayload, encodePayload, metricValue, sparkplugType } from "./sparkplug_codec.ts";
-import { SpType } from "./sparkplug_proto.ts";
+import type { DataType, Scalar, Value } from "../../core/mod.ts";
+import {
+  decodePayload,
+  encodeArray,
+  encodePayload,
+  metricValue,
+  type OutMetric,
+  type OutPayload,
+  sparkplugType,
+} from "./sparkplug_codec.ts";
+import { PayloadType, SpType } from "./sparkplug_proto.ts";
 
 const cases: [DataType, Value, number][] = [
   ["Boolean", true, SpType.Boolean],
@@ -129,4 +137,118 @@ Deno.test("a command value is read as the point's type, whichever integer field 
   assertEquals(metricValue(a!, "Int32"), 42);
   assertEquals(metricValue(b!, "Int32"), -5);
   throws(() => metricValue(b!, "String"), /String needs string_value/);
+});
+
+/**
+ * The reference: the same payload built as an object and encoded by protobufjs
+ * from the Tahu schema (what hopgate used before its own writer).
+ */
+function protobufjsEncode(p: OutPayload): Uint8Array {
+  const field = (type: DataType, value: Scalar | Scalar[]): [string, unknown] => {
+    if (Array.isArray(value)) return ["bytes_value", encodeArray(type, value)];
+    switch (type) {
+      case "Boolean":
+        return ["boolean_value", value];
+      case "SByte":
+      case "Int16":
+      case "Int32":
+        return ["int_value", (value as number) >>> 0];
+      case "Byte":
+      case "UInt16":
+      case "UInt32":
+        return ["int_value", value];
+      case "Int64":
+        return ["long_value", BigInt.asUintN(64, value as bigint)];
+      case "UInt64":
+        return ["long_value", value];
+      case "Float":
+        return ["float_value", value];
+      case "Double":
+        return ["double_value", value];
+      case "DateTime":
+        return ["long_value", BigInt((value as Date).getTime())];
+      case "ByteString":
+        return ["bytes_value", value];
+      default:
+        return ["string_value", String(value)];
+    }
+  };
+  const types = { Int32: SpType.Int32, UInt32: SpType.UInt32, String: SpType.String };
+  const metric = (m: OutMetric) => {
+    const o: Record<string, unknown> = { datatype: sparkplugType(m.type) };
+    if (m.name !== undefined) o.name = m.name;
+    if (m.alias !== undefined) o.alias = m.alias;
+    if (m.timestamp !== undefined) o.timestamp = BigInt(m.timestamp);
+    if (m.historical) o.is_historical = true;
+    if (m.value === null) o.is_null = true;
+    else {
+      const [k, v] = field(m.type, m.value);
+      o[k] = v;
+    }
+    if (m.properties?.length) {
+      o.properties = {
+        keys: m.properties.map((x) => x.key),
+        values: m.properties.map((x) => ({
+          type: types[x.type],
+          ...(x.type === "String"
+            ? { string_value: x.value }
+            : { int_value: (x.value as number) >>> 0 }),
+        })),
+      };
+    }
+    return o;
+  };
+  const o: Record<string, unknown> = {
+    timestamp: BigInt(p.timestamp),
+    metrics: p.metrics.map(metric),
+  };
+  if (p.seq !== undefined) o.seq = BigInt(p.seq);
+  return new Uint8Array(PayloadType.encode(PayloadType.fromObject(o)).finish());
+}
+
+Deno.test("the payload writer produces exactly protobufjs's bytes for every type, property and size", () => {
+  const long = "Linie 2/Förderband/".repeat(12); // over 128 bytes, not ASCII
+  const payloads: OutPayload[] = [
+    { timestamp: 0, metrics: [] },
+    { timestamp: 1_700_000_000_123, seq: 255, metrics: [] },
+    {
+      timestamp: 1_700_000_000_123,
+      seq: 7,
+      metrics: cases.map(([type, value], i) => ({
+        name: `m${i}`,
+        alias: BigInt(i + 1),
+        timestamp: 1_700_000_000_000 + i,
+        type,
+        value,
+      })),
+    },
+    {
+      timestamp: 2 ** 52,
+      seq: 0,
+      metrics: [
+        { alias: 2n ** 64n - 1n, timestamp: 5, type: "Double", value: -0, historical: true },
+        { name: long, type: "String", value: long },
+        {
+          alias: 300n,
+          timestamp: 9,
+          type: "Int32",
+          value: null,
+          properties: [
+            { key: "Quality", type: "Int32", value: 0 },
+            { key: "StatusCode", type: "UInt32", value: 0x80310000 },
+            { key: "Cause", type: "String", value: `plant1 lost link:dmz: ${long}` },
+          ],
+        },
+        { name: "bytes", type: "ByteString", value: new Uint8Array(200).fill(7) },
+        { name: "many", type: "Double[]", value: Array.from({ length: 40 }, (_, i) => i / 3) },
+      ],
+    },
+  ];
+  for (const p of payloads) {
+    assertEquals(
+      encodePayload(p),
+      protobufjsEncode(p),
+      JSON.stringify(p, (_, v) => typeof v === "bigint" ? String(v) : v),
+    );
+  }
 });

@@ -80,6 +80,8 @@ export class SparkplugEdge implements MqttFormat {
   #aliases = new Map<string, bigint>();
   #byAlias = new Map<bigint, string>();
   #devices = new Map<string, Device>();
+  /** Each point id's device, so the hot path does not split ids. */
+  #deviceOf = new Map<string, Device>();
   /** Points whose last published status was not good (so a return to good is announced). */
   #notGood = new Set<string>();
   #primary: string | undefined;
@@ -148,7 +150,8 @@ export class SparkplugEdge implements MqttFormat {
 
   #properties(p: Point, force: boolean): OutProperty[] | undefined {
     if (isGood(p.status)) {
-      if (!this.#notGood.delete(p.id) && !force) return undefined;
+      const wasNotGood = this.#notGood.size > 0 && this.#notGood.delete(p.id);
+      if (!wasNotGood && !force) return undefined;
       return [{ key: "Quality", type: "Int32", value: 192 }];
     }
     this.#notGood.add(p.id);
@@ -180,26 +183,28 @@ export class SparkplugEdge implements MqttFormat {
 
   /** Tracks a point's device; returns the device. */
   #track(p: Point): Device {
-    const { device, metric } = sparkplugName(p.id);
-    let d = this.#devices.get(device);
-    if (!d) {
-      d = {
-        id: device,
-        metrics: new Map(),
-        byName: new Map(),
-        lost: new Set(),
-        born: false,
-        dirty: false,
-      };
-      this.#devices.set(device, d);
-    }
-    if (!d.metrics.has(p.id)) {
+    let d = this.#deviceOf.get(p.id);
+    if (d === undefined || !d.metrics.has(p.id)) {
+      const { device, metric } = sparkplugName(p.id);
+      d = this.#devices.get(device);
+      if (!d) {
+        d = {
+          id: device,
+          metrics: new Map(),
+          byName: new Map(),
+          lost: new Set(),
+          born: false,
+          dirty: false,
+        };
+        this.#devices.set(device, d);
+      }
+      this.#deviceOf.set(p.id, d);
       d.metrics.set(p.id, metric);
       d.byName.set(metric, p.id);
       d.dirty = true;
     }
     if (lost(p)) d.lost.add(p.id);
-    else d.lost.delete(p.id);
+    else if (d.lost.size > 0) d.lost.delete(p.id);
     return d;
   }
 
@@ -243,6 +248,7 @@ export class SparkplugEdge implements MqttFormat {
       if (!p) {
         d.metrics.delete(id);
         d.byName.delete(name);
+        this.#deviceOf.delete(id);
         continue;
       }
       const m: OutMetric = {
@@ -300,7 +306,7 @@ export class SparkplugEdge implements MqttFormat {
     for (const p of points) {
       let d: Device | undefined;
       if (historical) {
-        d = this.#devices.get(sparkplugName(p.id).device);
+        d = this.#deviceOf.get(p.id) ?? this.#devices.get(sparkplugName(p.id).device);
         // History is only sent for metrics the current births declared.
         if (!d?.born || !d.metrics.has(p.id)) continue;
       } else {

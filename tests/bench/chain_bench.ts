@@ -1,15 +1,77 @@
 /**
- * A three-process chain over mutual TLS on loopback (plant1 → dmz ← it), each
- * hop under its derived permissions: end-to-end updates/s at the last hop, the
- * RSS and CPU of every hop, and the time a new downstream hop takes to receive
- * the whole set while the chain is busy. Prints numbers; run:
+ * A three-process chain over mutual TLS on loopback (plant1 → dmz ← it → a
+ * mosquitto "cloud" broker over TLS with a client certificate), each hop under
+ * its derived permissions: end-to-end updates/s at the last hop and at a
+ * subscriber of the cloud broker (Sparkplug metrics), the RSS and CPU of every
+ * hop, and the time a new downstream hop takes to receive the whole set while
+ * the chain is busy. Prints numbers; run:
  *
  *     deno run -A tests/bench/chain_bench.ts [points] [rate]
  */
+import { join } from "node:path";
+import mqtt from "mqtt";
 import { chainCerts, localHop, startDmz, startHop, startIt, stopAll } from "../_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
+import { Mosquitto, setupBroker } from "../_mosquitto.ts";
 import { measure, type Usage } from "./broker_chain.ts";
 import { mean, statusLines } from "./relay_hop.ts";
+
+/**
+ * Metrics in a Sparkplug payload, read from its top-level fields without
+ * decoding them (field 2, length-delimited, is one metric), so that counting
+ * costs the subscriber little next to the hops it measures.
+ */
+export function countMetrics(payload: Uint8Array): number {
+  let i = 0, n = 0;
+  const varint = () => {
+    let v = 0, shift = 1;
+    for (;;) {
+      const b = payload[i++];
+      if (b === undefined) throw new Error("truncated Sparkplug payload");
+      v += (b & 0x7f) * shift;
+      if (b < 0x80) return v;
+      shift *= 128;
+    }
+  };
+  while (i < payload.length) {
+    const tag = varint();
+    const wire = tag & 7;
+    if (wire === 0) varint();
+    else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else if (wire === 2) {
+      const len = varint();
+      i += len;
+      if (tag >>> 3 === 2) n++;
+    } else throw new Error(`Sparkplug payload with wire type ${wire}`);
+  }
+  return n;
+}
+
+/** Counts Sparkplug DDATA metrics arriving at a broker, per wall-clock second. */
+class CloudCounter {
+  metrics = 0;
+  #windows: number[] = [];
+  #timer: ReturnType<typeof setInterval>;
+  #last = 0;
+  constructor(readonly client: mqtt.MqttClient) {
+    client.on("message", (topic, payload) => {
+      if (topic.includes("/DDATA/")) this.metrics += countMetrics(payload);
+    });
+    this.#timer = setInterval(() => {
+      this.#windows.push(this.metrics - this.#last);
+      this.#last = this.metrics;
+    }, 1000);
+  }
+  /** Metrics per 1 s window so far. */
+  get windows(): number[] {
+    return this.#windows;
+  }
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.client.endAsync(true);
+  }
+}
 
 /** What one chain run measured. */
 export interface ChainResult {
@@ -21,6 +83,11 @@ export interface ChainResult {
   windowsPerS: number[];
   /** Mean of what the plant's store applied per second over the same time (what the simulator managed). */
   plantPerS: number;
+  /** Mean of 1 s windows of Sparkplug metrics/s arriving at the cloud broker's subscriber (QoS 1). */
+  atCloudPerS: number;
+  cloudWindowsPerS: number[];
+  /** Whether the it hop spilled updates to its store-and-forward buffer while flooding. */
+  cloudBuffered: boolean;
   /** Peak RSS and CPU of each hop (and of this process, and of everything else) while flooding. */
   usage: Usage[];
   /** Connect, TLS and the whole snapshot to a new hop pulling from it, ms, with the chain busy. */
@@ -40,12 +107,32 @@ export async function measureChain(
   const seconds = options.seconds ?? 5;
   await using dir = await tempDir("hopgate-bench-chain-");
   let dmz: Proc | null = null, it: Proc | null = null, plant: Proc | null = null;
+  let cloud: CloudCounter | null = null;
+  const brokerDir = join(dir.path, "cloud");
+  await Deno.mkdir(brokerDir);
+  const broker = new Mosquitto(await setupBroker(brokerDir));
   try {
+    await broker.start();
+    const b = broker.setup;
+    cloud = new CloudCounter(
+      await mqtt.connectAsync(`mqtt://127.0.0.1:${b.plainPort}`, { reconnectPeriod: 0 }),
+    );
+    await cloud.client.subscribeAsync("spBv1.0/#", { qos: 0 });
     await chainCerts(dir.path, ["plant1", "dmz", "it", "ops"]);
     const p1 = freePort(), p2 = freePort();
     const status = ["--status-interval", "1s"];
     dmz = await startDmz(dir.path, p1, "plant1,it", [...status]);
-    it = await startIt(dir.path, p1, p2, "ops", [...status]);
+    it = await startIt(dir.path, p1, p2, "ops", [
+      ...status,
+      "--mqtt",
+      `mqtts://localhost:${b.tlsPort}`,
+      "--mqtt-ca",
+      b.ca,
+      "--mqtt-cert",
+      b.clientCert,
+      "--mqtt-key",
+      b.clientKey,
+    ]);
     plant = await startHop(dir.path, "plant1", [
       "--sim",
       String(points),
@@ -62,8 +149,15 @@ export async function measureChain(
       60_000,
     );
     const seen = statusLines(last).length, plantSeen = statusLines(plant).length;
+    const cloudSeen = cloud.windows.length, itSeen = it.lines.length;
     const usage = await measure(
-      { plant: plant.child.pid, dmz: dmz.child.pid, it: it.child.pid, "bench (deno)": Deno.pid },
+      {
+        plant: plant.child.pid,
+        dmz: dmz.child.pid,
+        it: it.child.pid,
+        "cloud broker (mosquitto)": broker.pid,
+        "bench (deno)": Deno.pid,
+      },
       () =>
         waitFor(
           "the last hop's status lines",
@@ -75,6 +169,7 @@ export async function measureChain(
     const plantPerS = mean(
       statusLines(plant).slice(plantSeen + 1, plantSeen + 1 + seconds).map((l) => l.rate),
     );
+    const cloudWindowsPerS = cloud.windows.slice(cloudSeen + 1, cloudSeen + 1 + seconds);
     const s0 = performance.now();
     await using ops = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
     await waitFor("the snapshot", () => ops.hop.store.size >= points, 30_000);
@@ -102,6 +197,9 @@ export async function measureChain(
       atLastHopPerS: Math.round(mean(windowsPerS)),
       windowsPerS,
       plantPerS: Math.round(plantPerS),
+      atCloudPerS: Math.round(mean(cloudWindowsPerS)),
+      cloudWindowsPerS,
+      cloudBuffered: it.lines.slice(itSeen).some((l) => /store-and-forward|buffered/.test(l)),
       usage,
       snapshotMs,
       simBehind: plant.lines.some((l) => /cannot keep up/.test(l)),
@@ -113,6 +211,8 @@ export async function measureChain(
       }
     }
     await stopAll(plant, it, dmz);
+    await cloud?.close();
+    await broker.stop();
   }
 }
 

@@ -1,64 +1,24 @@
 /**
  * MQTT bridge throughput into a local mosquitto (plain TCP, set_tcp_nodelay,
- * QoS 1): metric updates per second as Sparkplug DDATA, as JSON messages per
- * point and as JSON batches, and how fast the store-and-forward buffer drains
- * after an outage. The subscriber decodes every message in the same process,
+ * QoS 1): a burst of updates to 1,000 points as Sparkplug DDATA, as JSON
+ * messages per point and as JSON batches, timed until the broker has every
+ * point's last value (updates the broker could not keep up with are coalesced,
+ * so "carried" can be less than "updates"), and how fast the store-and-forward
+ * buffer drains after an outage (every change, as history). The subscriber decodes every message in the same process,
  * so the figures are a floor on this 2-core machine.
  *
  *   deno run -A tests/bench/mqtt_bench.ts [updates=200000]
  */
 import { MqttAdapter } from "../../adapters/mqtt/mod.ts";
-import {
-  type Adapter,
-  type AdapterStatus,
-  type HopContext,
-  resolveConfig,
-  Status,
-  StatusTracker,
-  systemClock,
-} from "../../core/mod.ts";
+import { resolveConfig } from "../../core/mod.ts";
 import { Hop } from "../../core/hop.ts";
 import { waitFor } from "../_helpers.ts";
 import { Mosquitto, setupBroker } from "../_mosquitto.ts";
 import { Observer } from "../_observer.ts";
+import { FloodSource } from "../_flood_source.ts";
 
 const updates = Number(Deno.args[0] ?? 200_000);
 const points = 1000;
-
-class BenchSource implements Adapter {
-  readonly name = "bench";
-  readonly kind = "bench";
-  ctx: HopContext | null = null;
-  #status = new StatusTracker(this.name, this.kind, systemClock);
-  start(ctx: HopContext) {
-    this.ctx = ctx;
-    return Promise.resolve();
-  }
-  stop() {
-    return Promise.resolve();
-  }
-  status(): AdapterStatus {
-    return this.#status.get();
-  }
-  /** Applies `n` updates in slices, yielding so the bridge can publish meanwhile. */
-  async run(n: number, from: number) {
-    for (let k = 0; k < n; k += 5000) {
-      const now = Date.now();
-      for (let j = k; j < Math.min(n, k + 5000); j++) {
-        this.ctx!.store.apply({
-          id: `plant1/bench/p${j % points}`,
-          value: from + j,
-          type: "Double",
-          status: Status.Good,
-          time: now,
-          hops: [],
-          cause: null,
-        }, this.name);
-      }
-      await new Promise((r) => setTimeout(r, 0));
-    }
-  }
-}
 
 /** Metric updates carried by what the observer saw (Sparkplug DDATA metrics or JSON points). */
 function carried(o: Observer, historical?: boolean): number {
@@ -99,10 +59,11 @@ async function run(
         ...flags,
       },
     }]);
-    const source = new BenchSource();
+    const source = new FloodSource(points);
     if (!outage) await broker.start();
     obs = outage ? null : await Observer.connect(setup.plainPort, topics);
-    hop = new Hop(config, [source, new MqttAdapter()]);
+    const mqtt = new MqttAdapter();
+    hop = new Hop(config, [source, mqtt]);
     await hop.start();
     // Warm up: the first points, births and the JSON snapshot.
     await source.run(points, 0);
@@ -123,13 +84,22 @@ async function run(
       return;
     }
     const t0 = performance.now();
-    await source.run(updates, 1e6);
-    await waitFor("all updates", () => carried(obs!) - base >= updates || undefined, 120_000);
+    const last = await source.run(updates, 1e6);
+    const key = (i: number) =>
+      topics[0]!.startsWith("spBv1.0") ? `plant1:bench/p${i}` : `plant1/bench/p${i}`;
+    await waitFor("every point's last value", () => {
+      const seen = obs!.latestValues();
+      for (let i = 0; i < points; i++) if (seen.get(key(i)) !== last[i]) return undefined;
+      return true;
+    }, 120_000);
     const s = (performance.now() - t0) / 1000;
+    const n = carried(obs!) - base;
     console.log(
-      `${label}: ${updates} updates in ${s.toFixed(2)} s = ${Math.round(updates / s)} updates/s (${
+      `${label}: ${updates} updates, last values at the broker after ${s.toFixed(2)} s = ${
+        Math.round(updates / s)
+      } updates/s; ${n} carried (${Math.round(n / s)}/s) in ${
         obs!.seen.length
-      } messages)`,
+      } messages, ${mqtt.stats().coalesced} coalesced`,
     );
   } finally {
     await hop?.stop();

@@ -125,19 +125,21 @@ async function relay(): Promise<void> {
 let chainPerS: number | null = null;
 
 async function chain(): Promise<void> {
-  log("three-process chain plant1 → dmz → it");
+  log("three-process chain plant1 → dmz → it → mosquitto");
   const r = await measureChain({ seconds: quick ? 3 : 5 });
   raw.chain = r;
-  chainPerS = r.atLastHopPerS;
+  chainPerS = r.atCloudPerS;
   add({
-    figure: "chain over TLS: updates/s at the last hop",
+    figure: "chain over TLS into mosquitto: Sparkplug metrics/s at a cloud subscriber",
     kind: ">=",
     target: 300_000,
-    measured: r.atLastHopPerS,
+    measured: r.atCloudPerS,
     unit: "upd/s",
-    note: `sim asked ${r.simRate.toLocaleString("en")}/s, plant made ${
-      r.plantPerS.toLocaleString("en")
-    }/s${r.simBehind ? " (sim could not keep up)" : ""}`,
+    note: `it hop applied ${r.atLastHopPerS.toLocaleString("en")}/s; sim asked ${
+      r.simRate.toLocaleString("en")
+    }/s, plant made ${r.plantPerS.toLocaleString("en")}/s${
+      r.simBehind ? " (sim could not keep up)" : ""
+    }; QoS 1${r.cloudBuffered ? "; it hop buffered to disk" : ""}`,
   });
   add({
     figure: `snapshot of ${r.points.toLocaleString("en")} points to a new hop (chain busy)`,

@@ -1,0 +1,64 @@
+/**
+ * A source for MQTT floods in the test process: applies updates to `points`
+ * Double points (`plant1/bench/p<i>`) as fast as the store takes them, in
+ * slices that let the bridge publish meanwhile.
+ */
+import {
+  type Adapter,
+  type AdapterStatus,
+  type HopContext,
+  Status,
+  StatusTracker,
+  systemClock,
+} from "../core/mod.ts";
+
+/** The id of flood point `i`. */
+export const floodId = (i: number): string => `plant1/bench/p${i}`;
+
+/** An adapter the test drives by hand. */
+export class FloodSource implements Adapter {
+  readonly name = "bench";
+  readonly kind = "bench";
+  ctx: HopContext | null = null;
+  #status = new StatusTracker(this.name, this.kind, systemClock);
+
+  constructor(readonly points: number) {}
+
+  start(ctx: HopContext) {
+    this.ctx = ctx;
+    return Promise.resolve();
+  }
+  stop() {
+    return Promise.resolve();
+  }
+  status(): AdapterStatus {
+    return this.#status.get();
+  }
+
+  /**
+   * Applies `n` updates, update `j` setting point `j % points` to `from + j`,
+   * 5,000 at a time with a turn of the event loop between; returns each point's
+   * last value (by index).
+   */
+  async run(n: number, from: number): Promise<number[]> {
+    const last: number[] = [];
+    for (let k = 0; k < n; k += 5000) {
+      const now = Date.now();
+      for (let j = k; j < Math.min(n, k + 5000); j++) {
+        const i = j % this.points;
+        last[i] = from + j;
+        this.ctx!.store.apply({
+          id: floodId(i),
+          value: from + j,
+          type: "Double",
+          status: Status.Good,
+          time: now,
+          hops: [],
+          cause: null,
+        }, this.name);
+      }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    return last;
+  }
+}

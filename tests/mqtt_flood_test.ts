@@ -1,0 +1,72 @@
+/**
+ * A flood faster than the broker takes: the bridge keeps each point's latest
+ * state in memory (coalescing) instead of spilling to the on-disk buffer or
+ * dropping, and the cloud converges to the source's last values.
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import { MqttAdapter } from "../adapters/mqtt/mod.ts";
+import { resolveConfig } from "../core/mod.ts";
+import { Hop } from "../core/hop.ts";
+import { tempDir, waitFor } from "./_helpers.ts";
+import { FloodSource } from "./_flood_source.ts";
+import { Mosquitto, setupBroker } from "./_mosquitto.ts";
+import { Observer } from "./_observer.ts";
+
+for (const format of ["sparkplug", "json"] as const) {
+  Deno.test(`${format}: a flood beyond the broker's pace coalesces in memory and converges to the last values`, async () => {
+    await using dir = await tempDir();
+    const setup = await setupBroker(dir.path);
+    const broker = new Mosquitto(setup);
+    let hop: Hop | null = null;
+    let obs: Observer | null = null;
+    const points = 2000, updates = 400_000;
+    try {
+      await broker.start();
+      obs = await Observer.connect(setup.plainPort, [format === "json" ? "flood/#" : "spBv1.0/#"]);
+      const config = resolveConfig([{
+        label: null,
+        baseDir: dir.path,
+        values: {
+          name: "plant1",
+          sim: 1, // the configuration needs a source; the hop runs the flood source instead
+          "data-dir": `${dir.path}/hop`,
+          mqtt: `mqtt://127.0.0.1:${setup.plainPort}`,
+          "mqtt-allow-plaintext": true,
+          "mqtt-format": format,
+          "mqtt-prefix": "flood",
+          "mqtt-batch": format === "json",
+          "status-interval": 0,
+        },
+      }]);
+      const source = new FloodSource(points);
+      const mqtt = new MqttAdapter();
+      hop = new Hop(config, [source, mqtt]);
+      await hop.start();
+      await waitFor("the broker session", () => mqtt.status().connection === "connected");
+      const last = await source.run(updates, 1);
+      const key = (i: number) => format === "json" ? `plant1/bench/p${i}` : `plant1:bench/p${i}`;
+      let missing = "";
+      await waitFor("every point's last value at the broker", () => {
+        const seen = obs!.latestValues();
+        for (let i = 0; i < points; i++) {
+          if (seen.get(key(i)) !== last[i]) {
+            return void (missing = `${key(i)}: ${seen.get(key(i))}`);
+          }
+        }
+        return true;
+      }, 60_000).catch((e) => {
+        throw new Error(
+          `${(e as Error).message}; first missing ${missing}; ${JSON.stringify(mqtt.stats())}`,
+        );
+      });
+      const s = mqtt.stats();
+      assertEquals(s.spilled, 0, `nothing went to disk while connected: ${JSON.stringify(s)}`);
+      assertEquals(s.dropped, 0);
+      assert(s.sent + s.coalesced >= updates, JSON.stringify(s));
+    } finally {
+      await hop?.stop("test over");
+      await obs?.close();
+      await broker.stop();
+    }
+  });
+}
