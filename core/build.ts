@@ -7,6 +7,16 @@ import { mergeLayers } from "./config/mod.ts";
 import type { GivenConfig } from "./flags.ts";
 import { derivePermissions, permissionFlags } from "./permissions.ts";
 
+/**
+ * V8 settings every hop runs with (baked into binaries, passed by `deno run`
+ * where hops are started from source): the old generation grows by 30% of
+ * what survived a collection instead of V8's default of up to 4×, and the
+ * young generation stays at 8 MB semi-spaces. Measured on the relay benchmark
+ * (100,000 points, 1 M updates/s): peak RSS 235 → 182 MB, forwarding
+ * unchanged at 1.0 M/s paced and 1.38 M/s unpaced.
+ */
+export const hopV8Flags = "--v8-flags=--heap-growing-percent=30,--max-semi-space-size=8";
+
 /** What `deno compile` needs beyond the configuration. */
 export interface BuildOptions {
   /** Output binary path. */
@@ -31,7 +41,7 @@ export function compileArgs(
   const baked = { ...values, dataDir: config.dataDir };
   // The binary reads no configuration file: it is baked in. Its npm packages are embedded.
   const perms = derivePermissions(config, { embeddedPackages: true });
-  const args = ["compile", ...permissionFlags(perms)];
+  const args = ["compile", ...permissionFlags(perms), hopV8Flags];
   if (options.target) args.push("--target", options.target);
   args.push("--output", options.output, options.entry, "run", "--baked", JSON.stringify(baked));
   return args;

@@ -64,6 +64,22 @@ export interface Point {
   cause: FailureCause | null;
 }
 
+/**
+ * A plain copy of a point's state (stored points are live objects whose
+ * value is an accessor, so spreading one would drop it), with `hops` given.
+ */
+export function copyPoint(p: Point, hops: string[] = p.hops): Point {
+  return {
+    id: p.id,
+    value: p.value,
+    type: p.type,
+    status: p.status,
+    time: p.time,
+    hops,
+    cause: p.cause,
+  };
+}
+
 /** The scalar type of a data type (`Double[]` → `Double`). */
 export function elementType(type: DataType): ScalarType {
   return (type.endsWith("[]") ? type.slice(0, -2) : type) as ScalarType;

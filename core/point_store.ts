@@ -33,10 +33,19 @@ export function pointSlot(point: StoredPoint): number {
   return (point as Slotted)[slotKey] ?? -1;
 }
 
-/** A stored point; a class so that every entry has one shape from its creation. */
+/**
+ * A stored point; a class so that every entry has one shape from its creation.
+ * A numeric value lives in a field that only ever holds numbers, which V8
+ * updates in place: a hop forwarding a million updates a second would
+ * otherwise allocate a heap number per update that lives until the point's
+ * next update, long enough to be promoted, and grow the old generation with
+ * garbage (relay RSS).
+ */
 class Entry implements StoredPoint {
   id: string;
-  value: Point["value"];
+  #number = 0;
+  #other: Point["value"] = null;
+  #isNumber = false;
   type: Point["type"];
   status: Point["status"];
   time: number;
@@ -55,6 +64,21 @@ class Entry implements StoredPoint {
     this.cause = update.cause;
     this.origin = origin;
     this[slotKey] = slot;
+  }
+
+  get value(): Point["value"] {
+    return this.#isNumber ? this.#number : this.#other;
+  }
+
+  set value(v: Point["value"]) {
+    if (typeof v === "number") {
+      this.#number = v;
+      this.#isNumber = true;
+      this.#other = null;
+    } else {
+      this.#other = v;
+      this.#isNumber = false;
+    }
   }
 }
 

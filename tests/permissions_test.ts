@@ -4,6 +4,7 @@ import { join } from "node:path";
 import {
   derivePermissions,
   hopRunArgs,
+  hopV8Flags,
   initCa,
   issueHopCert,
   permissionFlags,
@@ -117,6 +118,7 @@ Deno.test("build --dry-run prints deno compile with exactly the derived permissi
   assert(cmd.includes(`--allow-read=${dir.path} `), cmd);
   assert(cmd.includes(`--allow-write=${dir.path} `), cmd);
   assert(cmd.includes("--target x86_64-pc-windows-msvc"), cmd);
+  assert(cmd.includes(` ${hopV8Flags} `), `the hop's V8 settings are baked: ${cmd}`);
   assert(!/--allow-all|\s-A\s|--allow-net\s|--allow-(env|sys|run|ffi)/.test(cmd), cmd);
   assert(!cmd.includes("plant1.yaml"), "the binary must not need the YAML file");
   const baked = /run --baked '(.*)'$/.exec(cmd);

@@ -4,7 +4,7 @@
  * limit message rates or fix the topic (Azure IoT Hub). Writes arrive on
  * `<prefix>/<point id>/set` and their result goes to `<prefix>/<point id>/set/result`.
  */
-import { type Point, Status, type StatusCode, statusName } from "../../core/mod.ts";
+import { copyPoint, type Point, Status, type StatusCode, statusName } from "../../core/mod.ts";
 import {
   chunkBySize,
   type FormatContext,
@@ -49,7 +49,7 @@ export class JsonFormat implements MqttFormat {
 
   caughtUp(session: MqttSession): Promise<void> {
     const points: Point[] = [];
-    for (const p of this.#f.ctx.store.values()) points.push({ ...p, hops: [] });
+    for (const p of this.#f.ctx.store.values()) points.push(copyPoint(p, []));
     return this.publish(session, points, false);
   }
 

@@ -17,6 +17,7 @@ import type { IClientOptions } from "mqtt";
 import {
   type AdapterStatus,
   Backoff,
+  copyPoint,
   DiskBuffer,
   type HopContext,
   mqttEffective,
@@ -179,7 +180,7 @@ export class MqttBridge {
           this.#dirty.add(p);
           this.#coalesced++;
         } else {
-          this.#pending.push(copyPoint(p));
+          this.#pending.push(copyPoint(p, []));
         }
         if (this.#pending.length === recordPoints) this.#wake?.();
       },
@@ -383,7 +384,7 @@ export class MqttBridge {
     for (const p of this.#dirty) {
       if (out.length >= n) break;
       this.#dirty.delete(p);
-      if (store.get(p.id) === p) out.push(copyPoint(p));
+      if (store.get(p.id) === p) out.push(copyPoint(p, []));
     }
     return out;
   }
@@ -481,17 +482,4 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-/** A copy of a point's state for publishing (the store's entries are live objects). */
-function copyPoint(p: Point): Point {
-  return {
-    id: p.id,
-    value: p.value,
-    type: p.type,
-    status: p.status,
-    time: p.time,
-    hops: [],
-    cause: p.cause,
-  };
 }

@@ -49,11 +49,15 @@ export class ProtoWriter {
     this.#need(10);
     const b = this.#buf;
     let p = this.#pos;
-    while (v >= 128) {
-      b[p++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
+    // Two 32-bit halves, so the loop runs on integer bit operations.
+    let lo = v >>> 0;
+    let hi = v > 0xffffffff ? (v - lo) / 0x100000000 : 0;
+    while (hi > 0 || lo > 127) {
+      b[p++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
     }
-    b[p++] = v;
+    b[p++] = lo;
     this.#pos = p;
   }
 

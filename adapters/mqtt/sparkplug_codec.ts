@@ -79,7 +79,7 @@ export interface OutProperty {
 /** A metric to encode. */
 export interface OutMetric {
   name?: string;
-  alias?: bigint;
+  alias?: number | bigint;
   /** Epoch ms. */
   timestamp?: number;
   type: DataType;

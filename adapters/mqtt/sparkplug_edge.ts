@@ -57,6 +57,13 @@ function lost(p: Point): boolean {
     p.status === Status.UncertainNoCommunicationLastUsableValue;
 }
 
+/** A declared metric: its device and alias. */
+interface Known {
+  device: Device;
+  /** The metric's alias (a number: aliases count up from 1). */
+  alias: number;
+}
+
 interface Device {
   id: string;
   /** Point id → metric name. */
@@ -80,8 +87,11 @@ export class SparkplugEdge implements MqttFormat {
   #aliases = new Map<string, bigint>();
   #byAlias = new Map<bigint, string>();
   #devices = new Map<string, Device>();
-  /** Each point id's device, so the hot path does not split ids. */
-  #deviceOf = new Map<string, Device>();
+  /**
+   * Each declared metric's device and alias by point id (present exactly while
+   * the device's `metrics` has the id), so the hot path takes one lookup.
+   */
+  #known = new Map<string, Known>();
   /** Points whose last published status was not good (so a return to good is announced). */
   #notGood = new Set<string>();
   #primary: string | undefined;
@@ -182,11 +192,11 @@ export class SparkplugEdge implements MqttFormat {
   }
 
   /** Tracks a point's device; returns the device. */
-  #track(p: Point): Device {
-    let d = this.#deviceOf.get(p.id);
-    if (d === undefined || !d.metrics.has(p.id)) {
+  #track(p: Point): Known {
+    let k = this.#known.get(p.id);
+    if (k === undefined) {
       const { device, metric } = sparkplugName(p.id);
-      d = this.#devices.get(device);
+      let d = this.#devices.get(device);
       if (!d) {
         d = {
           id: device,
@@ -198,14 +208,16 @@ export class SparkplugEdge implements MqttFormat {
         };
         this.#devices.set(device, d);
       }
-      this.#deviceOf.set(p.id, d);
+      k = { device: d, alias: Number(this.#alias(p.id)) };
+      this.#known.set(p.id, k);
       d.metrics.set(p.id, metric);
       d.byName.set(metric, p.id);
       d.dirty = true;
     }
+    const d = k.device;
     if (lost(p)) d.lost.add(p.id);
     else if (d.lost.size > 0) d.lost.delete(p.id);
-    return d;
+    return k;
   }
 
   /** NBIRTH and a DBIRTH for every device that is not lost; seq starts over at 0. */
@@ -248,7 +260,7 @@ export class SparkplugEdge implements MqttFormat {
       if (!p) {
         d.metrics.delete(id);
         d.byName.delete(name);
-        this.#deviceOf.delete(id);
+        this.#known.delete(id);
         continue;
       }
       const m: OutMetric = {
@@ -303,19 +315,23 @@ export class SparkplugEdge implements MqttFormat {
   async publish(session: MqttSession, points: Point[], historical: boolean): Promise<void> {
     const byDevice = new Map<Device, OutMetric[]>();
     const touched = new Set<Device>();
+    // Consecutive points mostly share a device: its list is looked up only on a change.
+    let last: Device | null = null;
+    let list: OutMetric[] = [];
     for (const p of points) {
-      let d: Device | undefined;
+      let k: Known | undefined;
       if (historical) {
-        d = this.#deviceOf.get(p.id) ?? this.#devices.get(sparkplugName(p.id).device);
+        k = this.#known.get(p.id);
         // History is only sent for metrics the current births declared.
-        if (!d?.born || !d.metrics.has(p.id)) continue;
+        if (!k?.device.born) continue;
       } else {
-        d = this.#track(p);
-        touched.add(d);
-        if (!d.born || d.dirty) continue;
+        k = this.#track(p);
+        if (k.device !== last) touched.add(k.device);
+        if (!k.device.born || k.device.dirty) continue;
       }
+      const d = k.device;
       const m: OutMetric = {
-        alias: this.#alias(p.id),
+        alias: k.alias,
         timestamp: p.time,
         type: p.type,
         value: p.value,
@@ -323,8 +339,12 @@ export class SparkplugEdge implements MqttFormat {
       if (historical) m.historical = true;
       const props = this.#properties(p, false);
       if (props) m.properties = props;
-      let list = byDevice.get(d);
-      if (!list) byDevice.set(d, list = []);
+      if (d !== last) {
+        last = d;
+        const had = byDevice.get(d);
+        if (had) list = had;
+        else byDevice.set(d, list = []);
+      }
       list.push(m);
     }
     for (const d of touched) {
