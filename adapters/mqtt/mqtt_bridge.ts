@@ -41,8 +41,11 @@ const recordPoints = 5000;
  * behind and only each point's latest state waits (coalescing).
  */
 const maxPending = 50_000;
-/** Most coalesced points in one publish step, so one step never holds the pump for long. */
-const stepPoints = 20_000;
+/**
+ * Most points in one publish step: a step encodes synchronously, and links
+ * (a downstream snapshot, heartbeats) need their turns in between.
+ */
+const stepPoints = 50_000;
 /** How often pending updates are flushed. */
 const flushMs = 50;
 
@@ -175,8 +178,10 @@ export class MqttBridge {
     this.#unsubscribe = this.#ctx.store.subscribe({
       onUpdate: (p) => {
         const s = this.#session;
-        if (this.#pending.length >= maxPending && s !== null && s.ready && !s.isClosed) {
-          // The broker is behind: each point's latest state waits, however often it changes.
+        const behind = this.#dirty.size > 0 || this.#pending.length >= maxPending;
+        if (behind && s !== null && s.ready && !s.isClosed) {
+          // The broker is behind: each point's latest state waits, however often it changes,
+          // until the dirty set is empty again (so no point's change can overtake it).
           this.#dirty.add(p);
           this.#coalesced++;
         } else {
@@ -400,7 +405,8 @@ export class MqttBridge {
       return false;
     }
     if (this.#buffer.records > 0) {
-      // History first; what changes meanwhile waits in the dirty set.
+      // History first; what changes meanwhile queues behind it (on disk, or in the dirty set
+      // once the broker is behind).
       this.#spill(this.#pending.splice(0));
       await this.#drain(s);
       if (this.#buffer.records > 0) return false;
@@ -418,7 +424,9 @@ export class MqttBridge {
         return false;
       }
     }
-    const batch = [...this.#pending.splice(0), ...this.#takeDirty(stepPoints)];
+    // Pending changes are older than any coalesced point's state: they go first.
+    const batch = this.#pending.splice(0, stepPoints);
+    if (batch.length < stepPoints) batch.push(...this.#takeDirty(stepPoints - batch.length));
     if (batch.length === 0) return false;
     try {
       await this.#format.publish(s, batch, false);
