@@ -8,6 +8,7 @@ import {
   type Adapter,
   Hop,
   hopRunArgs,
+  hopV8Flags,
   initCa,
   issueHopCert,
   sameValue,
@@ -34,13 +35,16 @@ export function hopConfig(dir: string, name: string, flags: string[]) {
 /**
  * Starts hop `name` as its own process with exactly its derived permissions.
  * `HOPGATE_DENO_FLAGS` (space-separated) adds runtime flags, for profiling
- * benchmarks: `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--v8-flags=...`.
+ * benchmarks: `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--v8-flags=...` (which replaces the
+ * hop's own V8 settings, `hopV8Flags`).
  */
 export async function startHop(dir: string, name: string, flags: string[]): Promise<Proc> {
   const quiet = flags.includes("--status-interval") ? [] : ["--status-interval", "0"];
   const { flags: all, config } = hopConfig(dir, name, [...quiet, ...flags]);
   const extra = Deno.env.get("HOPGATE_DENO_FLAGS")?.split(" ").filter((f) => f) ?? [];
-  const [run, ...rest] = hopRunArgs(config, all);
+  // V8 flags given here replace the hop's own (Deno would take only one --v8-flags).
+  const own = extra.some((f) => f.startsWith("--v8-flags")) ? [hopV8Flags] : [];
+  const [run, ...rest] = hopRunArgs(config, all).filter((a) => !own.includes(a));
   const proc = new Proc([run!, ...extra, ...rest]);
   try {
     await proc.waitForLine(flags.includes("--listen") ? /Listening on/ : /Hop \S+ starting/);
