@@ -46,6 +46,8 @@ const maxPending = 50_000;
  * (a downstream snapshot, heartbeats) need their turns in between.
  */
 const stepPoints = 50_000;
+/** The hop path of published copies: the broker is told none, and nothing changes it. */
+const noHops: string[] = [];
 /** How often pending updates are flushed. */
 const flushMs = 50;
 
@@ -185,7 +187,7 @@ export class MqttBridge {
           this.#dirty.add(p);
           this.#coalesced++;
         } else {
-          this.#pending.push(copyPoint(p, []));
+          this.#pending.push(copyPoint(p, noHops));
         }
         if (this.#pending.length === recordPoints) this.#wake?.();
       },
@@ -389,7 +391,7 @@ export class MqttBridge {
     for (const p of this.#dirty) {
       if (out.length >= n) break;
       this.#dirty.delete(p);
-      if (store.get(p.id) === p) out.push(copyPoint(p, []));
+      if (store.get(p.id) === p) out.push(copyPoint(p, noHops));
     }
     return out;
   }
