@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import {
+  copyPoint,
   isGood,
   isUncertain,
   type Point,
@@ -27,6 +28,7 @@ import {
 } from "./mqtt_format.ts";
 import {
   decodePayload,
+  encodeMetrics,
   encodePayload,
   metricValue,
   type OutMetric,
@@ -55,6 +57,14 @@ export function sparkplugQuality(status: StatusCode): number {
 function lost(p: Point): boolean {
   return p.cause !== null || p.status === Status.BadNoCommunication ||
     p.status === Status.UncertainNoCommunicationLastUsableValue;
+}
+
+/** One device's share of a publish: points with their aliases and properties, in order. */
+interface DeviceBatch {
+  points: Point[];
+  aliases: number[];
+  props: (OutProperty[] | undefined)[];
+  historical: boolean;
 }
 
 /** A declared metric: its device and alias. */
@@ -287,24 +297,51 @@ export class SparkplugEdge implements MqttFormat {
     await session.publish({ topic: this.#topic("DBIRTH", d.id), payload, qos: 0, retain: false });
   }
 
-  async #data(session: MqttSession, d: Device, metrics: OutMetric[]): Promise<void> {
+  /**
+   * Publishes a device's DDATA (chunks of at most 1,000 metrics, and under
+   * --mqtt-max-payload) without waiting: the caller awaits every device's
+   * together, so devices do not each cost a round trip.
+   */
+  #data(session: MqttSession, d: Device, batch: DeviceBatch, out: Promise<void>[]): void {
     const now = this.#f.ctx.clock.now();
-    // Measured with the largest seq; the real seq is taken in publish order below.
-    const chunks = chunkBySize(
-      metrics,
-      this.#f.effective.maxPayload,
-      (c) => encodePayload({ timestamp: now, seq: 255, metrics: c }).length,
-    );
-    const window: Promise<void>[] = [];
-    for (const chunk of chunks) {
-      window.push(session.publish({
+    const { points, aliases, props } = batch;
+    const historical = batch.historical;
+    // One metric object, refilled for each point as it is written.
+    const m: OutMetric = { alias: 0, timestamp: 0, type: "Double", value: null };
+    const fill = (i: number): OutMetric => {
+      const p = points[i]!;
+      m.alias = aliases[i]!;
+      m.timestamp = p.time;
+      m.type = p.type;
+      m.value = p.value;
+      if (historical) m.historical = true;
+      const pr = props[i];
+      if (pr) m.properties = pr;
+      else delete m.properties;
+      return m;
+    };
+    const encodeRange = (from: number, to: number, seq: number) =>
+      encodeMetrics(now, seq, to - from, (i) => fill(from + i));
+    const max = this.#f.effective.maxPayload;
+    const ranges: [number, number][] = [];
+    if (max <= 0) {
+      for (let from = 0; from < points.length; from += 1000) {
+        ranges.push([from, Math.min(points.length, from + 1000)]);
+      }
+    } else {
+      // Measured with the largest seq; the real seq is taken in publish order below.
+      const index = points.map((_, i) => i);
+      const chunks = chunkBySize(index, max, (c) => encodeRange(c[0]!, c.at(-1)! + 1, 255).length);
+      for (const c of chunks) ranges.push([c[0]!, c.at(-1)! + 1]);
+    }
+    for (const [from, to] of ranges) {
+      out.push(session.publish({
         topic: this.#topic("DDATA", d.id),
-        payload: encodePayload({ timestamp: now, seq: this.#nextSeq(), metrics: chunk }),
+        payload: encodeRange(from, to, this.#nextSeq()),
         qos: this.#f.qos,
         retain: false,
       }));
     }
-    await Promise.all(window);
   }
 
   caughtUp(): Promise<void> {
@@ -313,11 +350,11 @@ export class SparkplugEdge implements MqttFormat {
   }
 
   async publish(session: MqttSession, points: Point[], historical: boolean): Promise<void> {
-    const byDevice = new Map<Device, OutMetric[]>();
+    const byDevice = new Map<Device, DeviceBatch>();
     const touched = new Set<Device>();
-    // Consecutive points mostly share a device: its list is looked up only on a change.
+    // Consecutive points mostly share a device: its batch is looked up only on a change.
     let last: Device | null = null;
-    let list: OutMetric[] = [];
+    let batch: DeviceBatch | null = null;
     for (const p of points) {
       let k: Known | undefined;
       if (historical) {
@@ -330,22 +367,17 @@ export class SparkplugEdge implements MqttFormat {
         if (!k.device.born || k.device.dirty) continue;
       }
       const d = k.device;
-      const m: OutMetric = {
-        alias: k.alias,
-        timestamp: p.time,
-        type: p.type,
-        value: p.value,
-      };
-      if (historical) m.historical = true;
-      const props = this.#properties(p, false);
-      if (props) m.properties = props;
-      if (d !== last) {
+      if (d !== last || batch === null) {
         last = d;
-        const had = byDevice.get(d);
-        if (had) list = had;
-        else byDevice.set(d, list = []);
+        batch = byDevice.get(d) ?? null;
+        if (batch === null) {
+          batch = { points: [], aliases: [], props: [], historical };
+          byDevice.set(d, batch);
+        }
       }
-      list.push(m);
+      batch.points.push(p);
+      batch.aliases.push(k.alias);
+      batch.props.push(this.#properties(p, false));
     }
     for (const d of touched) {
       const allLost = d.lost.size >= d.metrics.size;
@@ -368,9 +400,11 @@ export class SparkplugEdge implements MqttFormat {
         await this.#deviceBirth(session, d);
       }
     }
-    for (const [d, metrics] of byDevice) {
-      if (d.born) await this.#data(session, d, metrics);
+    const sent: Promise<void>[] = [];
+    for (const [d, b] of byDevice) {
+      if (d.born) this.#data(session, d, b, sent);
     }
+    await Promise.all(sent);
   }
 
   async message(session: MqttSession, topic: string, payload: Uint8Array): Promise<void> {
@@ -415,7 +449,7 @@ export class SparkplugEdge implements MqttFormat {
     if (!topic.startsWith(prefix)) return;
     const d = this.#devices.get(topic.slice(prefix.length));
     if (!d?.born) return;
-    const results: OutMetric[] = [];
+    const results: DeviceBatch = { points: [], aliases: [], props: [], historical: false };
     for (const m of p.metrics) {
       const id = m.alias !== undefined ? this.#byAlias.get(m.alias) : d.byName.get(m.name ?? "");
       const point = id !== undefined && d.metrics.has(id) ? ctx.store.get(id) : undefined;
@@ -437,19 +471,19 @@ export class SparkplugEdge implements MqttFormat {
         status = Status.BadTypeMismatch;
       }
       const now: StoredPoint = ctx.store.get(point.id) ?? point;
-      results.push({
-        alias: this.#alias(point.id),
-        timestamp: now.time,
-        type: now.type,
-        value: now.value,
-        properties: [
-          ...(this.#properties(now, true) ?? []),
-          { key: "WriteStatus", type: "String", value: statusName(status) },
-          { key: "WriteStatusCode", type: "UInt32", value: status >>> 0 },
-        ],
-      });
+      results.points.push(copyPoint(now));
+      results.aliases.push(Number(this.#alias(point.id)));
+      results.props.push([
+        ...(this.#properties(now, true) ?? []),
+        { key: "WriteStatus", type: "String", value: statusName(status) },
+        { key: "WriteStatusCode", type: "UInt32", value: status >>> 0 },
+      ]);
     }
-    if (results.length > 0 && session.ready && d.born) await this.#data(session, d, results);
+    if (results.points.length > 0 && session.ready && d.born) {
+      const sent: Promise<void>[] = [];
+      this.#data(session, d, results, sent);
+      await Promise.all(sent);
+    }
   }
 
   async goodbye(session: MqttSession): Promise<void> {
