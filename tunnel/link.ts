@@ -151,6 +151,8 @@ export class Link {
   #writable = true;
   #flushScheduled = false;
   #snapshotLeft = -1;
+  /** When the snapshot began, for the log line that says how long it took. */
+  #snapshotFrom = 0;
   #unsubscribe: (() => void) | null = null;
 
   #writer = new DataFrameWriter();
@@ -503,6 +505,7 @@ export class Link {
     this.#wire.write(simpleFrame(FrameType.SnapshotBegin));
     for (const p of store.values()) this.#mark(p);
     this.#snapshotLeft = this.pendingPoints;
+    this.#snapshotFrom = this.#o.clock.now();
     this.#unsubscribe = store.subscribe({
       onUpdate: (p) => this.#onStoreChange(p),
       onRemove: (p) => this.#onStoreChange(p),
@@ -600,6 +603,11 @@ export class Link {
       if (this.#snapshotLeft === 0) {
         this.#snapshotLeft = -1;
         ok = this.#wire.write(simpleFrame(FrameType.SnapshotEnd, this.#known)) && ok;
+        this.#o.log.info("Snapshot of {points} points written to {peer} in {ms} ms", {
+          points: this.#known,
+          peer,
+          ms: Math.round(this.#o.clock.now() - this.#snapshotFrom),
+        });
       }
       if (this.#state !== "open") return;
       if (!ok && this.#wire.buffered() >= (this.#o.sendBuffer ?? defaultSendBuffer)) {

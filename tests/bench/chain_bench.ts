@@ -207,7 +207,7 @@ export async function measureChain(
   } finally {
     if (Deno.env.get("VERBOSE")) {
       for (const p of [plant, dmz, it]) {
-        console.log(p?.lines.filter((l) => /Status|WRN|ERR/.test(l)).join("\n"));
+        console.log(p?.lines.filter((l) => /Status|WRN|ERR|Snapshot of/.test(l)).join("\n"));
       }
     }
     await stopAll(plant, it, dmz);
