@@ -108,6 +108,8 @@ export class PointStore {
    * hop holding many points does not hold a path per point.
    */
   #paths = new WeakMap<readonly string[], string[]>();
+  #lastIn: readonly string[] | null = null;
+  #lastOut: string[] = [];
 
   constructor(hop: string) {
     this.hop = hop;
@@ -168,11 +170,15 @@ export class PointStore {
 
   #extend(hops: string[]): string[] {
     if (hops.length === 0) return this.#ownPath;
+    // Updates come in runs over one path (a link's frame): the last answer first.
+    if (hops === this.#lastIn && extends1(this.#lastOut, hops)) return this.#lastOut;
     let path = this.#paths.get(hops);
     if (path === undefined || !extends1(path, hops)) {
       path = [...hops, this.hop];
       this.#paths.set(hops, path);
     }
+    this.#lastIn = hops;
+    this.#lastOut = path;
     return path;
   }
 

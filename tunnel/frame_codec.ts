@@ -577,6 +577,10 @@ class DataReader {
   #b: Uint8Array;
   #v: DataView;
   #at = 0;
+  /** The previous definition's hop path, and where its bytes are in this body. */
+  #lastHops: string[] | null = null;
+  #lastHopsAt = 0;
+  #lastHopsLen = 0;
 
   constructor(body: Uint8Array) {
     this.#b = body;
@@ -610,11 +614,7 @@ class DataReader {
         this.#need(1);
         const type = typeByCode[b[this.#at++]!];
         if (type === undefined) throw new ProtocolError("Malformed point definition: unknown type");
-        const n = this.#varuint();
-        if (n > 64) throw new ProtocolError("Malformed point definition: too many hops");
-        const hops: string[] = [];
-        for (let i = 0; i < n; i++) hops.push(this.#str());
-        visitor.definition(index, id, type, hops);
+        visitor.definition(index, id, type, this.#hops());
       } else if (kind === Rec.Removal) {
         visitor.removal(index);
       } else throw new ProtocolError(`Malformed data batch: record kind ${kind}`);
@@ -623,6 +623,38 @@ class DataReader {
 
   #need(n: number): void {
     if (this.#at + n > this.#b.length) throw new ProtocolError("Malformed data batch: truncated");
+  }
+
+  /**
+   * A definition's hop path. Points of one frame mostly travelled the same
+   * way: a path whose bytes equal the previous definition's is that same
+   * (immutable) array, neither decoded nor allocated again.
+   */
+  #hops(): string[] {
+    const b = this.#b, start = this.#at;
+    const len = this.#lastHopsLen;
+    if (this.#lastHops !== null && start + len <= b.length) {
+      const prev = this.#lastHopsAt;
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (b[start + i] !== b[prev + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.#at = start + len;
+        return this.#lastHops;
+      }
+    }
+    const n = this.#varuint();
+    if (n > 64) throw new ProtocolError("Malformed point definition: too many hops");
+    const hops: string[] = [];
+    for (let i = 0; i < n; i++) hops.push(this.#str());
+    this.#lastHops = hops;
+    this.#lastHopsAt = start;
+    this.#lastHopsLen = this.#at - start;
+    return hops;
   }
 
   /** Checks that `n` bytes remain, consumes them and returns where they start. */

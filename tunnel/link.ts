@@ -173,6 +173,9 @@ export class Link {
   #defHops: string[][] = [];
   /** One array per distinct hop path, shared by every point that travelled it. */
   #paths = new Map<string, string[]>();
+  /** The decoder hands the same array for a run of one path: its shared array, remembered. */
+  #lastHops: string[] | null = null;
+  #lastShared: string[] = [];
   #keep: Set<string> | null = null;
   /** The update handed to the store, reused: the store copies what it keeps. */
   #update: Point = {
@@ -193,9 +196,15 @@ export class Link {
           `Point ${id} with path ${hops.join(">")} cannot come from ${this.#o.peer}`,
         );
       }
-      const key = hops.join("\u0000");
-      let shared = this.#paths.get(key);
-      if (shared === undefined) this.#paths.set(key, shared = hops);
+      let shared: string[];
+      if (hops === this.#lastHops) shared = this.#lastShared;
+      else {
+        const key = hops.join("\u0000");
+        shared = this.#paths.get(key) ?? hops;
+        if (shared === hops) this.#paths.set(key, hops);
+        this.#lastHops = hops;
+        this.#lastShared = shared;
+      }
       if (index >= maxIndex) throw new ProtocolError(`Point index ${index} is out of range`);
       this.#defIds[index] = id;
       this.#defTypes[index] = type;
