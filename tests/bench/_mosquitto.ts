@@ -77,6 +77,12 @@ export interface ResourceSample {
   rssKb: number;
   /** Peak resident set since start, in kB. */
   hwmKb: number;
+  /**
+   * Resident anonymous memory now, in kB: the process's own, without the
+   * executable's and libraries' pages (file-backed, shared by every process
+   * running the same binary).
+   */
+  anonKb: number;
   /** User plus system CPU time since start, in ms. */
   cpuMs: number;
   /** When the sample was taken (performance.now()). */
@@ -96,6 +102,7 @@ export function sampleProcess(pid: number): ResourceSample {
   return {
     rssKb: kb("VmRSS"),
     hwmKb: kb("VmHWM"),
+    anonKb: kb("RssAnon"),
     cpuMs: ticks * 1000 / clockTicksPerS,
     at: performance.now(),
   };

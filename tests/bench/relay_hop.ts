@@ -67,6 +67,9 @@ export interface RelayResult {
   peakRssMb: number;
   /** The relay's RSS once the load stopped, with every point held, MB. */
   idleRssMb: number;
+  /** Of those, anonymous memory (without the executable's file-backed pages), MB: empty, then after the load. */
+  emptyAnonMb: number;
+  idleAnonMb: number;
   cpuPct: { relay: number; receiver: number; load: number; others: number };
 }
 
@@ -141,7 +144,8 @@ export async function measureRelayHop(
     relay = await startDmz(dir.path, port, "gen,recv", ["--status-interval", "1s"]);
     const pid = relay.child.pid;
     await new Promise((r) => setTimeout(r, 300));
-    const emptyRssMb = sampleProcess(pid).rssKb / 1024;
+    const empty = sampleProcess(pid);
+    const emptyRssMb = empty.rssKb / 1024;
     recv = await startHop(dir.path, "recv", [
       "--pull",
       `dmz=127.0.0.1:${port}`,
@@ -242,7 +246,8 @@ export async function measureRelayHop(
     stop = true;
     await pump;
     await new Promise((r) => setTimeout(r, 500));
-    const idleRssMb = sampleProcess(pid).rssKb / 1024;
+    const idle = sampleProcess(pid);
+    const idleRssMb = idle.rssKb / 1024;
     const cpu = (name: string) => usage.find((u) => u.process === name)?.cpuPct ?? 0;
     const kept = steps.filter((x) => !x.linkDropped);
     return {
@@ -252,6 +257,8 @@ export async function measureRelayHop(
       emptyRssMb: Math.round(emptyRssMb * 10) / 10,
       peakRssMb: usage.find((u) => u.process === "relay")!.rssMb,
       idleRssMb: Math.round(idleRssMb * 10) / 10,
+      emptyAnonMb: Math.round(empty.anonKb / 1024 * 10) / 10,
+      idleAnonMb: Math.round(idle.anonKb / 1024 * 10) / 10,
       cpuPct: {
         relay: cpu("relay"),
         receiver: cpu("receiver"),

@@ -110,7 +110,8 @@ async function relay(): Promise<void> {
     target: 80,
     measured: r.peakRssMb,
     unit: "MB",
-    note: `empty ${r.emptyRssMb} MB, after the load ${r.idleRssMb} MB`,
+    note: `empty ${r.emptyRssMb} MB, after the load ${r.idleRssMb} MB; anonymous (without ` +
+      `the executable's pages) ${r.emptyAnonMb} and ${r.idleAnonMb} MB`,
   });
   add({
     figure: "relay CPU while forwarding",
