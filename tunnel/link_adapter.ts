@@ -54,7 +54,15 @@ export class LinkAdapter implements Adapter {
   #points: LinkPoints | null = null;
   #link: Link | null = null;
   #socket: tls.TLSSocket | null = null;
-  #backoff = new Backoff({ max: 10_000 });
+  /**
+   * Reconnect pacing: a hop's own DMZ is cheap to try, and a chain is only as
+   * fresh as its slowest dialer after an outage, so attempts stay at most 2 s
+   * apart (a 10 s cap made fresh data take 3.1 s after a 3 s dmz restart; 2 s, 1.5 s).
+   */
+  #backoff = new Backoff({ max: 2_000 });
+  /** Failed dials since the last open link, and the last failure logged. */
+  #failures = 0;
+  #lastFailure = "";
   #address = 0;
   #retryTimer: TimerId = 0;
   #attemptTimer: TimerId = 0;
@@ -175,17 +183,24 @@ export class LinkAdapter implements Adapter {
     let delay: number;
     if (wasOpen) {
       this.#backoff.reset();
+      this.#failures = 0;
+      this.#lastFailure = "";
       delay = this.#backoff.next();
     } else {
       this.#address++;
       delay = this.#address % n === 0 ? this.#backoff.next() : 0;
-      this.#status.connection("connecting", `${addr.host}:${addr.port}: ${reason}`);
-      ctx.log.warn("Cannot link with {peer} at {addr}: {reason}; next attempt in {delay} ms", {
-        peer: this.#peer ?? "*",
-        addr: `${addr.host}:${addr.port}`,
-        reason,
-        delay,
-      });
+      const where = `${addr.host}:${addr.port}`;
+      this.#status.connection("connecting", `${where}: ${reason}`);
+      // Retries come every 2 s at most: a long outage logs a changed reason, and every 30th.
+      const failure = `${where}: ${reason}`;
+      if (failure !== this.#lastFailure || this.#failures % 30 === 0) {
+        ctx.log.warn(
+          "Cannot link with {peer} at {addr}: {reason}; next attempt in {delay} ms (attempt {attempt})",
+          { peer: this.#peer ?? "*", addr: where, reason, delay, attempt: this.#failures + 1 },
+        );
+        this.#lastFailure = failure;
+      }
+      this.#failures++;
     }
     this.#retryTimer = ctx.clock.setTimeout(() => this.#dial(), delay);
   }
