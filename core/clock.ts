@@ -51,6 +51,13 @@ export class ManualClock implements Clock {
     return this.#timers.size;
   }
 
+  /** Milliseconds until the earliest pending timer is due, or undefined when none is. */
+  nextDelay(): number | undefined {
+    let at = Infinity;
+    for (const t of this.#timers.values()) at = Math.min(at, t.at);
+    return at === Infinity ? undefined : at - this.#now;
+  }
+
   /** Moves time forward, firing due timers in order (including ones they set). */
   advance(ms: number): void {
     const end = this.#now + ms;

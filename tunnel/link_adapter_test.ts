@@ -94,3 +94,48 @@ Deno.test("a dialer tries each address in turn, then backs off before the next r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a dialer's retries stay at most 2 s apart, and a long outage logs its failure once per 30 attempts", async () => {
+  const dir = await Deno.makeTempDir();
+  await using a = slammer();
+  const clock = new ManualClock();
+  const store = new PointStore("plant1");
+  const adapter = new LinkAdapter("dmz", {
+    kind: "dial",
+    direction: "push",
+    addresses: [{ host: "127.0.0.1", port: a.state.port }],
+  }, { heartbeat: 1000, linkTimeout: 5000, maxFrame: 1 << 20, writeTimeout: 1000 });
+  const warnings: Record<string, unknown>[] = [];
+  const log = {
+    warn: (_: string, props: Record<string, unknown>) => void warnings.push(props),
+    info: () => {},
+    error: () => {},
+    debug: () => {},
+  } as unknown as HopContext["log"];
+  try {
+    await initCa(join(dir, "ca"));
+    const files = await issueHopCert("plant1", { caDir: join(dir, "ca"), outDir: dir });
+    await adapter.start({
+      hop: "plant1",
+      config: { tlsCert: files.cert, tlsKey: files.key, tlsCa: files.ca } as HopConfig,
+      store,
+      clock,
+      signal: new AbortController().signal,
+      log,
+      write: () => Promise.resolve(Status.BadNotWritable),
+    });
+    for (let attempt = 1; attempt <= 32; attempt++) {
+      // The only timer left is the retry's (a dial in flight has its 5 s connect timeout).
+      await until(
+        `attempt ${attempt} to fail and a retry within 2 s`,
+        () => a.state.accepted === attempt && clock.pending === 1 && clock.nextDelay()! <= 2000,
+      );
+      clock.advance(clock.nextDelay()!);
+    }
+    // The same failure 32 times: logged at the 1st and the 31st attempt only.
+    assertEquals(warnings.map((w) => w.attempt), [1, 31]);
+  } finally {
+    await adapter.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
