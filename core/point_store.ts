@@ -18,6 +18,11 @@ export interface StoreListener {
   onUpdate(point: StoredPoint): void;
   /** A point was removed; `point` is its last state. */
   onRemove(point: StoredPoint): void;
+  /**
+   * A source finished a batch of updates (a link, after each data frame):
+   * a sink that collects changes may pass them on now rather than later.
+   */
+  onBatchEnd?(): void;
 }
 
 const slotKey = Symbol("slot");
@@ -239,6 +244,12 @@ export class PointStore {
       n++;
     }
     return n;
+  }
+
+  /** Tells the sinks that a batch of updates is complete (see {@link StoreListener.onBatchEnd}). */
+  endBatch(): void {
+    const ls = this.#listeners;
+    for (let i = 0; i < ls.length; i++) ls[i]!.onBatchEnd?.();
   }
 
   /** Subscribes a sink; returns the function that unsubscribes it. */

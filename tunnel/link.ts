@@ -492,6 +492,7 @@ export class Link {
 
   #onData(body: Uint8Array): void {
     readDataFrame(body, this.#visitor);
+    this.#o.store.endBatch();
   }
 
   async #onWriteRequest(rid: number, request: WriteRequest): Promise<void> {
@@ -518,6 +519,10 @@ export class Link {
     this.#unsubscribe = store.subscribe({
       onUpdate: (p) => this.#onStoreChange(p),
       onRemove: (p) => this.#onStoreChange(p),
+      // A link's data frame is applied: forward it now, not after the rest of the socket's read.
+      onBatchEnd: () => {
+        if (this.#flushScheduled) this.#flush();
+      },
     });
     this.#flush();
   }

@@ -361,3 +361,28 @@ Deno.test("a peer that sends a point not originating upstream of it is cut off",
   assertEquals(dmz.get("dmz/$links/plant1/connected"), undefined);
   assertEquals(pair.b.state, "closed");
 });
+
+Deno.test("a relay forwards a received data frame before it returns from the read, not a turn later", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  const it = new PointStore("it");
+  plant.apply(point("plant1/a", 1), "sim");
+  const up = new Pair(clock, plant, dmz, "push");
+  const down = new Pair(clock, it, dmz, "pull");
+  await up.pump();
+  await down.pump();
+  assertEquals(it.get("plant1/a")?.value, 1);
+
+  plant.apply(point("plant1/a", 2), "sim");
+  await Promise.resolve(); // plant1's link flushes in a microtask
+  const frames = up.ab.queue.splice(0);
+  up.ab.bytes = 0;
+  assert(frames.length > 0, "plant1 sent the change");
+  // dmz reads the frame: its link towards it has written the change when receive() returns.
+  for (const f of frames) up.b.receive(f);
+  assert(down.ba.queue.length > 0, "dmz forwarded within the read");
+  await down.pump();
+  assertEquals(it.get("plant1/a")?.value, 2);
+  assertEquals(it.get("plant1/a")?.hops, ["plant1", "dmz", "it"]);
+});
