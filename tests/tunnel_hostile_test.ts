@@ -195,5 +195,5 @@ Deno.test("the listener refuses a wrong CA, an unlisted name, plaintext, garbage
 });
 
 function hello(hop: string) {
-  return { version: 2, hop, to: "dmz", direction: "push" as const };
+  return { version: 3, hop, to: "dmz", direction: "push" as const };
 }

@@ -20,7 +20,7 @@ import {
 } from "../core/mod.ts";
 
 /** The protocol version sent in hello; a peer with another version is refused. */
-export const protocolVersion = 2;
+export const protocolVersion = 3;
 
 /** Bytes before each frame body: u32 big-endian body length, then a u8 frame type. */
 export const headerSize = 5;
@@ -366,6 +366,8 @@ for (let i = 0; i < scalarTypes.length; i++) {
 }
 
 const utf8 = new TextEncoder();
+/** Hop count that means "the previous definition's path in this frame" (real paths have ≤ 64). */
+const samePath = 65;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
@@ -377,6 +379,11 @@ export class DataFrameWriter {
   #view: DataView;
   #at = headerSize;
   #entries = 0;
+  /** The previous definition's id (UTF-8) and path in this frame. */
+  #prevId = new Uint8Array(64);
+  #prevIdLength = 0;
+  #prevHops: readonly string[] | null = null;
+  #scratch = new Uint8Array(64);
 
   constructor(initialBytes = 64 * 1024) {
     this.#buf = new Uint8Array(initialBytes);
@@ -393,19 +400,63 @@ export class DataFrameWriter {
     return this.#entries;
   }
 
-  /** Defines (or redefines) a per-link index: the point's id, type and hop path. */
+  /**
+   * Defines (or redefines) a per-link index: the point's id, type and hop
+   * path. Within a frame the id is sent as the bytes it shares with the
+   * previous definition's id plus the rest, and a path equal to the previous
+   * definition's as one byte (points of one device and route come together).
+   */
   definition(index: number, id: string, type: DataType, hops: readonly string[]): void {
     const code = codeByType.get(type);
     if (code === undefined) throw new Error(`Unknown data type ${type}`);
     this.#room(16);
     this.#buf[this.#at++] = Rec.Definition;
     this.#varuint(index);
-    this.#str(id);
+    const idBytes = this.#utf8(id);
+    const prev = this.#prevId;
+    const limit = Math.min(idBytes.length, this.#prevIdLength);
+    let shared = 0;
+    while (shared < limit && idBytes[shared] === prev[shared]) shared++;
+    this.#varuint(shared);
+    this.#bytes(idBytes.subarray(shared));
+    this.#rememberId(idBytes);
     this.#room(8);
     this.#buf[this.#at++] = code;
-    this.#varuint(hops.length);
-    for (let i = 0; i < hops.length; i++) this.#str(hops[i]!);
+    if (this.#prevHops !== null && sameStrings(hops, this.#prevHops)) {
+      this.#varuint(samePath);
+    } else {
+      this.#varuint(hops.length);
+      for (let i = 0; i < hops.length; i++) this.#str(hops[i]!);
+      this.#prevHops = hops;
+    }
     this.#entries++;
+  }
+
+  /** `s` as UTF-8, in a scratch buffer valid until the next call. */
+  #utf8(s: string): Uint8Array {
+    const n = s.length;
+    if (this.#scratch.length < n * 3) this.#scratch = new Uint8Array(n * 3);
+    const b = this.#scratch;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return b.subarray(0, utf8.encodeInto(s, b).written);
+      b[i] = c;
+    }
+    return b.subarray(0, n);
+  }
+
+  #rememberId(bytes: Uint8Array): void {
+    if (this.#prevId.length < bytes.length) this.#prevId = new Uint8Array(bytes.length * 2);
+    this.#prevId.set(bytes);
+    this.#prevIdLength = bytes.length;
+  }
+
+  /** Length-prefixed raw bytes. */
+  #bytes(bytes: Uint8Array): void {
+    this.#room(bytes.length + 5);
+    this.#varuint(bytes.length);
+    this.#buf.set(bytes, this.#at);
+    this.#at += bytes.length;
   }
 
   /** A point's state under a defined index. */
@@ -453,6 +504,8 @@ export class DataFrameWriter {
     const out = this.#buf.slice(0, this.#at);
     this.#at = headerSize;
     this.#entries = 0;
+    this.#prevIdLength = 0;
+    this.#prevHops = null;
     return out;
   }
 
@@ -568,6 +621,33 @@ export interface DataVisitor {
   removal(index: number): void;
 }
 
+/** Strict UTF-8 of `n` bytes at `start` (short ASCII without the decoder). */
+function decodeUtf8(b: Uint8Array, start: number, n: number): string {
+  if (n <= 64) {
+    let ascii = true;
+    for (let i = start; i < start + n; i++) {
+      if (b[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, b.subarray(start, start + n) as never);
+  }
+  try {
+    return strictUtf8.decode(b.subarray(start, start + n));
+  } catch {
+    throw new ProtocolError("Malformed data batch: invalid UTF-8");
+  }
+}
+
+/** True when two string lists are equal (paths are usually the same shared array). */
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Reads a data frame body record by record; throws {@link ProtocolError} on anything malformed. */
 export function readDataFrame(body: Uint8Array, visitor: DataVisitor): void {
   new DataReader(body).read(visitor);
@@ -577,10 +657,10 @@ class DataReader {
   #b: Uint8Array;
   #v: DataView;
   #at = 0;
-  /** The previous definition's hop path, and where its bytes are in this body. */
+  /** The previous definition's id (UTF-8) and hop path in this body. */
+  #prevId = new Uint8Array(64);
+  #prevIdLength = 0;
   #lastHops: string[] | null = null;
-  #lastHopsAt = 0;
-  #lastHopsLen = 0;
 
   constructor(body: Uint8Array) {
     this.#b = body;
@@ -610,7 +690,7 @@ class DataReader {
         }
         visitor.state(index, value, status, time, cause);
       } else if (kind === Rec.Definition) {
-        const id = this.#str();
+        const id = this.#id();
         this.#need(1);
         const type = typeByCode[b[this.#at++]!];
         if (type === undefined) throw new ProtocolError("Malformed point definition: unknown type");
@@ -625,35 +705,39 @@ class DataReader {
     if (this.#at + n > this.#b.length) throw new ProtocolError("Malformed data batch: truncated");
   }
 
-  /**
-   * A definition's hop path. Points of one frame mostly travelled the same
-   * way: a path whose bytes equal the previous definition's is that same
-   * (immutable) array, neither decoded nor allocated again.
-   */
-  #hops(): string[] {
-    const b = this.#b, start = this.#at;
-    const len = this.#lastHopsLen;
-    if (this.#lastHops !== null && start + len <= b.length) {
-      const prev = this.#lastHopsAt;
-      let same = true;
-      for (let i = 0; i < len; i++) {
-        if (b[start + i] !== b[prev + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) {
-        this.#at = start + len;
-        return this.#lastHops;
-      }
+  /** A definition's id: the bytes shared with the previous definition's id, then the rest. */
+  #id(): string {
+    const shared = this.#varuint();
+    if (shared > this.#prevIdLength) {
+      throw new ProtocolError("Malformed point definition: shares more than the previous id");
     }
     const n = this.#varuint();
+    const at = this.#take(n);
+    const length = shared + n;
+    if (this.#prevId.length < length) {
+      const bigger = new Uint8Array(length * 2);
+      bigger.set(this.#prevId.subarray(0, shared));
+      this.#prevId = bigger;
+    }
+    const id = this.#prevId;
+    id.set(this.#b.subarray(at, at + n), shared);
+    this.#prevIdLength = length;
+    return decodeUtf8(id, 0, length);
+  }
+
+  /** A definition's hop path: the previous definition's (the same array) or a new one. */
+  #hops(): string[] {
+    const n = this.#varuint();
+    if (n === samePath) {
+      if (this.#lastHops === null) {
+        throw new ProtocolError("Malformed point definition: no previous path to repeat");
+      }
+      return this.#lastHops;
+    }
     if (n > 64) throw new ProtocolError("Malformed point definition: too many hops");
     const hops: string[] = [];
     for (let i = 0; i < n; i++) hops.push(this.#str());
     this.#lastHops = hops;
-    this.#lastHopsAt = start;
-    this.#lastHopsLen = this.#at - start;
     return hops;
   }
 
@@ -680,24 +764,7 @@ class DataReader {
 
   #str(): string {
     const n = this.#varuint();
-    this.#need(n);
-    const b = this.#b, start = this.#at;
-    this.#at += n;
-    if (n <= 64) {
-      let ascii = true;
-      for (let i = start; i < start + n; i++) {
-        if (b[i]! >= 0x80) {
-          ascii = false;
-          break;
-        }
-      }
-      if (ascii) return String.fromCharCode.apply(null, b.subarray(start, start + n) as never);
-    }
-    try {
-      return strictUtf8.decode(b.subarray(start, start + n));
-    } catch {
-      throw new ProtocolError("Malformed data batch: invalid UTF-8");
-    }
+    return decodeUtf8(this.#b, this.#take(n), n);
   }
 
   #value(tag: number): Value {

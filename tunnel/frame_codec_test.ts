@@ -120,18 +120,65 @@ Deno.test("a data frame cut short or corrupted anywhere is a protocol error, nev
       assert(e instanceof ProtocolError, `byte ${cut} flipped: ${e}`);
     }
   }
-  assertThrows(() => records(new Uint8Array([1, 0, 1, 0x78, 99, 0])), /unknown type/);
+  assertThrows(() => records(new Uint8Array([1, 0, 0, 1, 0x78, 99, 0])), /unknown type/);
+  // An id sharing bytes with no previous id, and a repeated path with none before it.
+  assertThrows(() => records(new Uint8Array([1, 0, 2, 1, 0x78, 0, 0])), /previous id/);
+  assertThrows(() => records(new Uint8Array([1, 0, 0, 1, 0x78, 0, 65])), /no previous path/);
+});
+
+Deno.test("definitions share id prefixes and repeated paths within a frame, and decode exactly", () => {
+  const ids = [
+    "plant1/plc1/Line2/Temperature",
+    "plant1/plc1/Line2/Pressure",
+    "plant1/plc1/Line2/Pressure/Setpoint", // longer than the one before
+    "plant1/plc1/Line", // a prefix of the one before
+    "plant1/plc1/Grüße/ä", // a multi-byte character right after the shared part
+    "plant1/plc1/Grüße/ö", // shares the first byte of a two-byte character
+    "plant1/plc1/Grüße/ö", // the same id again (an index redefined)
+    "dmz/own",
+    "",
+    "plant1/x",
+  ];
+  const paths = [["plant1"], ["plant1"], ["plant1", "dmz"], ["plant1", "dmz"], ["plant1"]];
+  const defs = ids.map((id, i) => ({
+    index: i,
+    id,
+    type: "Double" as DataType,
+    hops: [...paths[i % paths.length]!], // equal content, not the same arrays
+  }));
+  const body = dataFrame({ defs, states: [], removed: [] }).subarray(5);
+  assertEquals(records(body).defs, defs);
+  // Two frames: the second starts over (nothing shared across frames).
+  const [f1, f2] = frames(
+    new Uint8Array([
+      ...dataFrame({ defs: defs.slice(0, 2), states: [], removed: [] }),
+      ...dataFrame({ defs: defs.slice(2), states: [], removed: [] }),
+    ]),
+  );
+  assert(f1?.type === FrameType.Data && f2?.type === FrameType.Data);
+  assertEquals([...records(f1.body).defs, ...records(f2.body).defs], defs);
+
+  // The points of one device and route cost their index, the new part of the id and a few bytes.
+  const many = Array.from({ length: 1000 }, (_, i) => ({
+    index: i,
+    id: `plant1/plc1/Line2/Motor${i}/Speed`,
+    type: "Double" as DataType,
+    hops: ["plant1", "dmz"],
+  }));
+  const size = dataFrame({ defs: many, states: [], removed: [] }).length;
+  assert(size < 1000 * 20, `${size} bytes for 1000 definitions`);
+  assertEquals(records(dataFrame({ defs: many, states: [], removed: [] }).subarray(5)).defs, many);
 });
 
 Deno.test("hello and write frames round-trip", () => {
   const bytes = new Uint8Array([
-    ...helloFrame({ version: 2, hop: "plant1", to: "dmz", direction: "push" }),
+    ...helloFrame({ version: 3, hop: "plant1", to: "dmz", direction: "push" }),
     ...writeFrame({ rid: 9, id: "plant1/a", type: "UInt64", value: 2n ** 64n - 2n, via: ["it"] }),
   ]);
   const [h, w] = frames(bytes);
   assertEquals(h, {
     type: FrameType.Hello,
-    hello: { version: 2, hop: "plant1", to: "dmz", direction: "push" },
+    hello: { version: 3, hop: "plant1", to: "dmz", direction: "push" },
   });
   assertEquals(w, {
     type: FrameType.Write,

@@ -319,7 +319,7 @@ Deno.test("a listener closes a link whose hello is missing, late or names the wr
 
   const trickle = new Link(new Pipe(), base);
   trickle.start();
-  const hello = helloFrame({ version: 2, hop: "plant1", to: "dmz", direction: "push" });
+  const hello = helloFrame({ version: 3, hop: "plant1", to: "dmz", direction: "push" });
   for (let i = 0; i < 5; i++) {
     trickle.receive(hello.subarray(i, i + 1));
     clock.advance(999);
@@ -330,7 +330,7 @@ Deno.test("a listener closes a link whose hello is missing, late or names the wr
 
   const liar = new Link(new Pipe(), base);
   liar.start();
-  liar.receive(helloFrame({ version: 2, hop: "it", to: "dmz", direction: "push" }));
+  liar.receive(helloFrame({ version: 3, hop: "it", to: "dmz", direction: "push" }));
   assertEquals(liar.state, "closed");
   assert(/certificate names "plant1"/.test(liar.closeReason), liar.closeReason);
 
