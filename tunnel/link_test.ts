@@ -263,6 +263,34 @@ Deno.test("a sender keeps at most its window of data unacknowledged and goes on 
   assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
 });
 
+Deno.test("by default a snapshot may have 4 MiB unacknowledged, changes after it 1 MiB", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  const n = 100_000;
+  for (let i = 0; i < n; i++) plant.apply(point(`plant1/line${i % 7}/p${i}`, i), "sim");
+  const pair = new Pair(clock, plant, dmz, "push", { sendBuffer: 64 << 20 });
+  const deliver = (pipe: Pipe, to: Link) => {
+    const q = pipe.queue.splice(0);
+    pipe.bytes = 0;
+    for (const c of q) to.receive(c);
+    return q.reduce((sum, c) => sum + c.length, 0);
+  };
+  deliver(pair.ab, pair.b); // the dialer's hello
+  deliver(pair.ba, pair.a); // the listener's hello: the sender starts its snapshot
+  await Promise.resolve();
+  const snapshot = deliver(pair.ab, pair.b); // acknowledgements go into ba, undelivered
+  assert(snapshot > 1.5 * 1024 * 1024 && snapshot <= 4 * 1024 * 1024 + 80 * 1024, `${snapshot}`);
+  assertEquals(dmz.size, n, "the whole snapshot went without waiting for an acknowledgement");
+  deliver(pair.ba, pair.a); // everything acknowledged
+  for (let i = 0; i < n; i++) plant.apply(point(`plant1/line${i % 7}/p${i}`, -i), "sim");
+  await Promise.resolve();
+  const changes = deliver(pair.ab, pair.b);
+  assert(changes > 0 && changes <= 1024 * 1024 + 80 * 1024, `${changes} bytes of changes`);
+  await pair.pump();
+  assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
+});
+
 Deno.test("a write travels to the sending side and its result comes back; an unanswered one times out", async () => {
   const clock = new ManualClock();
   const plant = new PointStore("plant1");
