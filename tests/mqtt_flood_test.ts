@@ -5,10 +5,10 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { MqttAdapter } from "../adapters/mqtt/mod.ts";
-import { resolveConfig } from "../core/mod.ts";
+import { resolveConfig, Status } from "../core/mod.ts";
 import { Hop } from "../core/hop.ts";
 import { tempDir, waitFor } from "./_helpers.ts";
-import { FloodSource } from "./_flood_source.ts";
+import { floodId, FloodSource } from "./_flood_source.ts";
 import { Mosquitto, setupBroker } from "./_mosquitto.ts";
 import { Observer } from "./_observer.ts";
 
@@ -70,3 +70,59 @@ for (const format of ["sparkplug", "json"] as const) {
     }
   });
 }
+
+Deno.test("a device whose points arrive over half a second is born once they settle, not once per arrival", async () => {
+  await using dir = await tempDir();
+  const setup = await setupBroker(dir.path);
+  const broker = new Mosquitto(setup);
+  let hop: Hop | null = null;
+  let obs: Observer | null = null;
+  try {
+    await broker.start();
+    obs = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
+    const config = resolveConfig([{
+      label: null,
+      baseDir: dir.path,
+      values: {
+        name: "plant1",
+        sim: 1, // the configuration needs a source; the hop runs the flood source instead
+        "data-dir": `${dir.path}/hop`,
+        mqtt: `mqtt://127.0.0.1:${setup.plainPort}`,
+        "mqtt-allow-plaintext": true,
+        "status-interval": 0,
+      },
+    }]);
+    const source = new FloodSource(0);
+    const mqtt = new MqttAdapter();
+    hop = new Hop(config, [source, mqtt]);
+    await hop.start();
+    await waitFor("the broker session", () => mqtt.status().connection === "connected");
+    await obs.waitFor("NBIRTH", (s) => s.topic.includes("/NBIRTH/"));
+    // Eight arrivals of 500 points, 60 ms apart (longer than the bridge's 50 ms flush).
+    for (let slice = 0; slice < 8; slice++) {
+      for (let i = slice * 500; i < (slice + 1) * 500; i++) {
+        source.ctx!.store.apply({
+          id: floodId(i),
+          value: i,
+          type: "Double",
+          status: Status.Good,
+          time: Date.now(),
+          hops: [],
+          cause: null,
+        }, "bench");
+      }
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    const births = () => obs!.seen.filter((s) => s.topic.endsWith("/DBIRTH/plant1/plant1:bench"));
+    await waitFor(
+      "a DBIRTH with all 4,000 metrics",
+      () => births().some((b) => b.sp!.metrics.length === 4000),
+      10_000,
+    );
+    assertEquals(births().length, 1, `births: ${births().map((b) => b.sp!.metrics.length)}`);
+  } finally {
+    await hop?.stop("test over");
+    await obs?.close();
+    await broker.stop();
+  }
+});

@@ -429,15 +429,17 @@ export class MqttBridge {
     // Pending changes are older than any coalesced point's state: they go first.
     const batch = this.#pending.splice(0, stepPoints);
     if (batch.length < stepPoints) batch.push(...this.#takeDirty(stepPoints - batch.length));
-    if (batch.length === 0) return false;
     try {
-      await this.#format.publish(s, batch, false);
+      if (batch.length > 0) await this.#format.publish(s, batch, false);
       this.#sent += batch.length;
     } catch {
       // Not acknowledged before the session closed: kept, in order, ahead of what came since.
       this.#spill(batch);
       return false;
     }
+    // Births that waited carry current values: only once no older change is still queued. A
+    // session that closes meanwhile births again when it is back.
+    if (this.#pending.length === 0) await this.#format.tick?.(s).catch(() => {});
     return this.#dirty.size > 0 || this.#pending.length >= recordPoints;
   }
 

@@ -49,6 +49,8 @@ export interface MqttFormat {
    * broker holds the latest state even of points that have not changed.
    */
   caughtUp(session: MqttSession): Promise<void>;
+  /** Housekeeping between publishes while live (Sparkplug: births that were waiting). */
+  tick?(session: MqttSession): Promise<void>;
   /** Publishes updates in order; `historical` for those replayed from the buffer. */
   publish(session: MqttSession, points: Point[], historical: boolean): Promise<void>;
   /** Handles a message on a subscribed topic (commands, primary host state). */

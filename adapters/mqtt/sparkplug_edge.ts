@@ -36,6 +36,10 @@ import {
 } from "./sparkplug_codec.ts";
 
 const ns = "spBv1.0";
+/** A device with new metrics is reborn once none arrived for this long (ms)… */
+const birthSettleMs = 250;
+/** …or this long after the first of them (ms). */
+const birthMaxWaitMs = 2000;
 const rebirthMetric = "Node Control/Rebirth";
 
 /** The Sparkplug device and metric name of a point id. */
@@ -72,6 +76,8 @@ interface Known {
   device: Device;
   /** The metric's alias (a number: aliases count up from 1). */
   alias: number;
+  /** In its device's last DBIRTH: DDATA may carry it. */
+  declared: boolean;
 }
 
 interface Device {
@@ -84,6 +90,9 @@ interface Device {
   born: boolean;
   /** A metric was added since the last DBIRTH. */
   dirty: boolean;
+  /** When a metric was last added, and when the first one since the last DBIRTH was (0: none). */
+  grewAt: number;
+  dirtySince: number;
 }
 
 /** The Sparkplug B edge node format. */
@@ -215,14 +224,18 @@ export class SparkplugEdge implements MqttFormat {
           lost: new Set(),
           born: false,
           dirty: false,
+          grewAt: 0,
+          dirtySince: 0,
         };
         this.#devices.set(device, d);
       }
-      k = { device: d, alias: Number(this.#alias(p.id)) };
+      k = { device: d, alias: Number(this.#alias(p.id)), declared: false };
       this.#known.set(p.id, k);
       d.metrics.set(p.id, metric);
       d.byName.set(metric, p.id);
       d.dirty = true;
+      d.grewAt = this.#f.ctx.clock.now();
+      if (d.dirtySince === 0) d.dirtySince = d.grewAt;
     }
     const d = k.device;
     if (lost(p)) d.lost.add(p.id);
@@ -283,6 +296,8 @@ export class SparkplugEdge implements MqttFormat {
       const props = this.#properties(p, false);
       if (props) m.properties = props;
       metrics.push(m);
+      const k = this.#known.get(id);
+      if (k) k.declared = true;
     }
     const payload = encodePayload({ timestamp: ctx.clock.now(), seq: this.#nextSeq(), metrics });
     const max = this.#f.effective.maxPayload;
@@ -294,6 +309,7 @@ export class SparkplugEdge implements MqttFormat {
     }
     d.born = true;
     d.dirty = false;
+    d.dirtySince = 0;
     await session.publish({ topic: this.#topic("DBIRTH", d.id), payload, qos: 0, retain: false });
   }
 
@@ -344,6 +360,27 @@ export class SparkplugEdge implements MqttFormat {
     }
   }
 
+  /**
+   * Whether a device that is unborn or has new metrics should get its DBIRTH
+   * now. A DBIRTH carries every metric of the device, so while metrics keep
+   * arriving (a new hop's snapshot, a PLC being browsed) it waits until none
+   * came for `birthSettleMs`, or `birthMaxWaitMs` after the first: a 100,000
+   * point device arriving over a second was born ten times, with 354,000
+   * metrics in all. Meanwhile its declared metrics go on in DDATA.
+   */
+  #birthDue(d: Device): boolean {
+    const now = this.#f.ctx.clock.now();
+    return now - d.grewAt >= birthSettleMs || now - d.dirtySince >= birthMaxWaitMs;
+  }
+
+  async tick(session: MqttSession): Promise<void> {
+    if (!session.ready || !this.#born) return;
+    for (const d of this.#devices.values()) {
+      if ((d.born && !d.dirty) || d.lost.size >= d.metrics.size) continue;
+      if (this.#birthDue(d)) await this.#deviceBirth(session, d);
+    }
+  }
+
   caughtUp(): Promise<void> {
     // The births already carried every metric's current value.
     return Promise.resolve();
@@ -360,11 +397,12 @@ export class SparkplugEdge implements MqttFormat {
       if (historical) {
         k = this.#known.get(p.id);
         // History is only sent for metrics the current births declared.
-        if (!k?.device.born) continue;
+        if (!k?.device.born || !k.declared) continue;
       } else {
         k = this.#track(p);
         if (k.device !== last) touched.add(k.device);
-        if (!k.device.born || k.device.dirty) continue;
+        // Metrics added since the device's DBIRTH wait for the next one, which carries them.
+        if (!k.device.born || !k.declared) continue;
       }
       const d = k.device;
       if (d !== last || batch === null) {
@@ -395,7 +433,7 @@ export class SparkplugEdge implements MqttFormat {
           qos: this.#f.qos,
           retain: false,
         });
-      } else if (!allLost && (!d.born || d.dirty)) {
+      } else if (!allLost && (!d.born || d.dirty) && this.#birthDue(d)) {
         byDevice.delete(d);
         await this.#deviceBirth(session, d);
       }
