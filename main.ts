@@ -83,7 +83,7 @@ certs.command("init")
   .option("--dir <dir>", "Where to write the CA", "hopgate-ca")
   .option("--days <n>", "Validity in days", "3650")
   .action(async (opts: { dir: string; days: string }) => {
-    const { cert, key } = await initCa(opts.dir, { days: Number(opts.days) });
+    const { cert, key } = await initCa(opts.dir, { days: opts.days });
     console.log(`Wrote ${cert} and ${key} (key readable by its owner only)`);
   });
 certs.command("issue <hop>")
@@ -96,7 +96,7 @@ certs.command("issue <hop>")
   .option("--days <n>", "Validity in days", "825")
   .action(async (hop: string, opts: { caDir: string; out?: string; days: string }) => {
     const outDir = opts.out ?? `hopgate-data/${hop}/certs`;
-    const out = await issueHopCert(hop, { caDir: opts.caDir, outDir, days: Number(opts.days) });
+    const out = await issueHopCert(hop, { caDir: opts.caDir, outDir, days: opts.days });
     console.log(`Wrote ${out.cert}, ${out.key} and ${out.ca} for hop ${hop}`);
   });
 

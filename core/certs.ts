@@ -51,9 +51,16 @@ async function writeKey(path: string, pem: string): Promise<void> {
   if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
 }
 
-/** Validity in days, checked: `--days` must be a positive whole number. */
-function validDays(days: number | undefined, fallback: number): number {
-  const d = days ?? fallback;
+/**
+ * Validity in days, checked: `--days` must be a positive whole number (as
+ * typed on the command line, or a number).
+ */
+function validDays(days: number | string | undefined, fallback: number): number {
+  const d = days === undefined
+    ? fallback
+    : typeof days === "string"
+    ? (/^\s*\d+\s*$/.test(days) ? Number(days) : NaN)
+    : days;
   if (!Number.isInteger(d) || d < 1 || d > 36500) {
     throw new CertError(`--days "${days}" is not a number of days from 1 to 36500`);
   }
@@ -73,7 +80,7 @@ async function exists(path: string): Promise<boolean> {
 /** Creates the chain's CA (`ca.crt`, `ca.key`) in `dir`; refuses to overwrite one. */
 export async function initCa(
   dir: string,
-  options: { name?: string; days?: number } = {},
+  options: { name?: string; days?: number | string } = {},
 ): Promise<{ cert: string; key: string }> {
   const x509 = await x509Module();
   const days = validDays(options.days, 3650);
@@ -119,7 +126,7 @@ export async function initCa(
  */
 export async function issueHopCert(
   hop: string,
-  options: { caDir: string; outDir: string; days?: number; ips?: string[] },
+  options: { caDir: string; outDir: string; days?: number | string; ips?: string[] },
 ): Promise<{ cert: string; key: string; ca: string }> {
   const x509 = await x509Module();
   if (!hopNamePattern.test(hop)) {
