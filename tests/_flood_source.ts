@@ -3,14 +3,18 @@
  * Double points (`plant1/bench/p<i>`) as fast as the store takes them, in
  * slices that let the bridge publish meanwhile.
  */
+import { MqttAdapter } from "../adapters/mqtt/mod.ts";
 import {
   type Adapter,
   type AdapterStatus,
   type HopContext,
+  resolveConfig,
   Status,
   StatusTracker,
   systemClock,
 } from "../core/mod.ts";
+import { Hop } from "../core/hop.ts";
+import { waitFor } from "./_helpers.ts";
 
 /** The id of flood point `i`. */
 export const floodId = (i: number): string => `plant1/bench/p${i}`;
@@ -61,4 +65,41 @@ export class FloodSource implements Adapter {
     }
     return last;
   }
+}
+
+/**
+ * Starts hop plant1 in this process with a flood source of `points` points and
+ * the MQTT bridge to a plain broker port (`values` adds or overrides options);
+ * resolves once the bridge is connected. Stop the hop in `finally`.
+ */
+export async function floodHop(
+  dir: string,
+  brokerPort: number,
+  points: number,
+  values: Record<string, unknown> = {},
+): Promise<{ hop: Hop; source: FloodSource; mqtt: MqttAdapter }> {
+  const config = resolveConfig([{
+    label: null,
+    baseDir: dir,
+    values: {
+      name: "plant1",
+      sim: 1, // the configuration needs a source; the hop runs the flood source instead
+      "data-dir": `${dir}/hop`,
+      mqtt: `mqtt://127.0.0.1:${brokerPort}`,
+      "mqtt-allow-plaintext": true,
+      "status-interval": 0,
+      ...values,
+    },
+  }]);
+  const source = new FloodSource(points);
+  const mqtt = new MqttAdapter();
+  const hop = new Hop(config, [source, mqtt]);
+  await hop.start();
+  try {
+    await waitFor("the broker session", () => mqtt.status().connection === "connected");
+  } catch (e) {
+    await hop.stop("no broker session");
+    throw e;
+  }
+  return { hop, source, mqtt };
 }

@@ -4,11 +4,10 @@
  * dropping, and the cloud converges to the source's last values.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
-import { MqttAdapter } from "../adapters/mqtt/mod.ts";
-import { resolveConfig, Status } from "../core/mod.ts";
-import { Hop } from "../core/hop.ts";
+import { Status } from "../core/mod.ts";
+import type { Hop } from "../core/hop.ts";
 import { tempDir, waitFor } from "./_helpers.ts";
-import { floodId, FloodSource } from "./_flood_source.ts";
+import { floodHop, floodId } from "./_flood_source.ts";
 import { Mosquitto, setupBroker } from "./_mosquitto.ts";
 import { Observer } from "./_observer.ts";
 
@@ -23,26 +22,13 @@ for (const format of ["sparkplug", "json"] as const) {
     try {
       await broker.start();
       obs = await Observer.connect(setup.plainPort, [format === "json" ? "flood/#" : "spBv1.0/#"]);
-      const config = resolveConfig([{
-        label: null,
-        baseDir: dir.path,
-        values: {
-          name: "plant1",
-          sim: 1, // the configuration needs a source; the hop runs the flood source instead
-          "data-dir": `${dir.path}/hop`,
-          mqtt: `mqtt://127.0.0.1:${setup.plainPort}`,
-          "mqtt-allow-plaintext": true,
-          "mqtt-format": format,
-          "mqtt-prefix": "flood",
-          "mqtt-batch": format === "json",
-          "status-interval": 0,
-        },
-      }]);
-      const source = new FloodSource(points);
-      const mqtt = new MqttAdapter();
-      hop = new Hop(config, [source, mqtt]);
-      await hop.start();
-      await waitFor("the broker session", () => mqtt.status().connection === "connected");
+      const flood = await floodHop(dir.path, setup.plainPort, points, {
+        "mqtt-format": format,
+        "mqtt-prefix": "flood",
+        "mqtt-batch": format === "json",
+      });
+      hop = flood.hop;
+      const { source, mqtt } = flood;
       const last = await source.run(updates, 1);
       const key = (i: number) => format === "json" ? `plant1/bench/p${i}` : `plant1:bench/p${i}`;
       let missing = "";
@@ -80,23 +66,9 @@ Deno.test("a device whose points arrive over half a second is born once they set
   try {
     await broker.start();
     obs = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
-    const config = resolveConfig([{
-      label: null,
-      baseDir: dir.path,
-      values: {
-        name: "plant1",
-        sim: 1, // the configuration needs a source; the hop runs the flood source instead
-        "data-dir": `${dir.path}/hop`,
-        mqtt: `mqtt://127.0.0.1:${setup.plainPort}`,
-        "mqtt-allow-plaintext": true,
-        "status-interval": 0,
-      },
-    }]);
-    const source = new FloodSource(0);
-    const mqtt = new MqttAdapter();
-    hop = new Hop(config, [source, mqtt]);
-    await hop.start();
-    await waitFor("the broker session", () => mqtt.status().connection === "connected");
+    const flood = await floodHop(dir.path, setup.plainPort, 0);
+    hop = flood.hop;
+    const { source } = flood;
     await obs.waitFor("NBIRTH", (s) => s.topic.includes("/NBIRTH/"));
     // Eight arrivals of 500 points, 60 ms apart (longer than the bridge's 50 ms flush).
     for (let slice = 0; slice < 8; slice++) {
