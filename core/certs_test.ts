@@ -14,9 +14,6 @@ Deno.test("certs: a CA issues hop certificates naming the hop, with owner-only k
     assertEquals(await Deno.readTextFile(out.ca), await Deno.readTextFile(ca.cert));
     await rejects(initCa(join(dir, "ca")), CertError, "an existing CA is never overwritten");
     await rejects(initCa(join(dir, "ca2"), { days: NaN }), /--days "NaN" is not a number of days/);
-    // As typed: the message quotes the text, not what it parsed to.
-    await rejects(initCa(join(dir, "ca2"), { days: "abc" }), /--days "abc" is not a number/);
-    await rejects(initCa(join(dir, "ca2"), { days: "1.5" }), /--days "1.5" is not a number/);
     await rejects(
       issueHopCert("p", { caDir: join(dir, "ca"), outDir: dir, days: 0 }),
       /--days "0"/,

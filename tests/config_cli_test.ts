@@ -167,3 +167,13 @@ Deno.test("a hop that cannot start says why in one line and exits 1", async () =
     busy.close();
   }
 });
+
+Deno.test("hopgate certs refuses --days that is not a whole number, quoting what was typed", async () => {
+  await using dir = await tempDir();
+  for (const days of ["abc", "1.5", "0"]) {
+    const r = await runHopgate(["certs", "init", "--dir", `${dir.path}/ca`, "--days", days]);
+    assertEquals(r.code, 2, r.stderr);
+    assert(r.stderr.includes(`--days "${days}" is not a number of days`), r.stderr);
+  }
+  assert(!(await Deno.stat(`${dir.path}/ca`).catch(() => null)), "no CA is written");
+});
