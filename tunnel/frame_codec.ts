@@ -529,29 +529,7 @@ export class DataFrameWriter {
   }
 
   #str(s: string): void {
-    const n = s.length;
-    this.#room(n + 5);
-    // Most strings are short ASCII: copy them directly, else encode.
-    const b = this.#buf;
-    const at = this.#at;
-    if (n < 0x80) {
-      let i = 0;
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        b[at + 1 + i] = c;
-      }
-      if (i === n) {
-        b[at] = n;
-        this.#at = at + 1 + n;
-        return;
-      }
-    }
-    const bytes = utf8.encode(s);
-    this.#varuint(bytes.length);
-    this.#room(bytes.length);
-    this.#buf.set(bytes, this.#at);
-    this.#at += bytes.length;
+    this.#bytes(this.#utf8(s));
   }
 
   #value(v: Value | Scalar): void {
