@@ -208,16 +208,15 @@ export class MqttBridge {
     const s = this.#session;
     // The last updates: live if the session can take them, otherwise on disk for the next run.
     const last = [...this.#pending.splice(0), ...this.#takeDirty(Infinity)];
+    let published = false;
     if (s?.ready && !s.isClosed && this.#buffer.records === 0 && last.length > 0) {
-      const batch = last.splice(0);
       try {
-        await withTimeout(this.#format.publish(s, batch, false), 3000);
-        this.#sent += batch.length;
-      } catch {
-        this.#spill(batch);
-      }
+        await withTimeout(this.#format.publish(s, last, false), 3000);
+        this.#sent += last.length;
+        published = true;
+      } catch { /* kept on disk below */ }
     }
-    this.#spill(last);
+    if (!published) this.#spill(last);
     if (s && !s.isClosed) {
       await withTimeout(this.#format.goodbye(s), 2000).catch(() => {});
       await s.end("stopping");
