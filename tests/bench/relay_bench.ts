@@ -5,85 +5,32 @@
  * relay is timed. `deno task bench` gives the time per run of 510,000 updates;
  * `deno run -A tests/bench/relay_bench.ts` prints updates/s.
  */
-import { logger, PointStore, Status } from "../../core/mod.ts";
+import { PointStore } from "../../core/mod.ts";
 import { helloFrame, protocolVersion } from "../../tunnel/frame_codec.ts";
-import { Link, type Wire } from "../../tunnel/mod.ts";
+import { Link } from "../../tunnel/mod.ts";
+import { benchLinkOptions, recorder, recordPushLink } from "./_recorded_link.ts";
 
 const points = 10_000;
 const rounds = 50;
-
-const base = {
-  log: logger("bench"),
-  heartbeat: 3_600_000,
-  timeout: 3_600_000,
-  maxFrame: 64 << 20,
-  writeTimeout: 1000,
-  onWrite: () => Promise.resolve(Status.BadNotWritable),
-  window: Infinity, // the recording wires acknowledge nothing
-  clock: { now: () => Date.now(), setTimeout: () => 0, clearTimeout: () => {} },
-};
-
-/** A wire that keeps (or just counts) what is written. */
-function recorder(keep: boolean): Wire & { frames: Uint8Array[]; bytes: number } {
-  const w = {
-    frames: [] as Uint8Array[],
-    bytes: 0,
-    write: (b: Uint8Array) => {
-      if (keep) w.frames.push(b);
-      w.bytes += b.length;
-      return true;
-    },
-    close: () => {},
-    buffered: () => 0,
-  };
-  return w;
-}
-
-/** Records what a source hop sends on a push link: hello, snapshot, `rounds` rounds of changes. */
-async function recordUpstream(): Promise<Uint8Array[]> {
-  const source = new PointStore("plant1");
-  const wire = recorder(true);
-  const link = new Link(wire, {
-    ...base,
-    hop: "plant1",
-    peer: "dmz",
-    role: "dialer",
-    direction: "push",
-    store: source,
-  });
-  link.start();
-  link.receive(
-    helloFrame({ version: protocolVersion, hop: "dmz", to: "plant1", direction: "push" }),
-  );
-  for (let r = 0; r <= rounds; r++) {
-    for (let i = 0; i < points; i++) {
-      source.apply({
-        id: `plant1/line${i % 10}/tag${i}`,
-        value: r + i * 0.5,
-        type: "Double",
-        status: Status.Good,
-        time: 1_700_000_000_000 + r,
-        hops: [],
-        cause: null,
-      }, "sim");
-    }
-    await Promise.resolve();
-  }
-  return wire.frames;
-}
 
 /** Feeds the recorded frames through a relay with one downstream link; returns updates/s. */
 async function relay(frames: Uint8Array[]): Promise<number> {
   const store = new PointStore("dmz");
   const upstream = new Link(recorder(false), {
-    ...base,
+    ...benchLinkOptions,
     hop: "dmz",
     peer: "plant1",
     role: "listener",
     store,
   });
   const out = recorder(false);
-  const downstream = new Link(out, { ...base, hop: "dmz", peer: "it", role: "listener", store });
+  const downstream = new Link(out, {
+    ...benchLinkOptions,
+    hop: "dmz",
+    peer: "it",
+    role: "listener",
+    store,
+  });
   upstream.start();
   downstream.start();
   downstream.receive(
@@ -102,7 +49,8 @@ async function relay(frames: Uint8Array[]): Promise<number> {
   return n / (ms / 1000);
 }
 
-const recorded = await recordUpstream();
+const up = await recordPushLink("plant1", "dmz", points, rounds);
+const recorded = [up.hello, ...up.snapshot, ...up.rounds];
 
 Deno.bench(
   `relay hot path in memory: decode → store → encode, ${

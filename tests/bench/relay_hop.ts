@@ -11,20 +11,12 @@
 import * as tls from "node:tls";
 import { setImmediate } from "node:timers";
 import { join } from "node:path";
-import { logger, PointStore, Status } from "../../core/mod.ts";
-import {
-  decodeFrame,
-  FrameReader,
-  FrameType,
-  helloFrame,
-  protocolVersion,
-  simpleFrame,
-} from "../../tunnel/frame_codec.ts";
-import { Link, type Wire } from "../../tunnel/mod.ts";
+import { decodeFrame, FrameReader, FrameType, simpleFrame } from "../../tunnel/frame_codec.ts";
 import { chainCerts, startDmz, startHop, stopAll } from "../_chain.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
 import { measure } from "./broker_chain.ts";
 import { sampleProcess } from "./_mosquitto.ts";
+import { recordPushLink } from "./_recorded_link.ts";
 
 /** The flow-control window the generator keeps to, as a hop's links do by default. */
 const window = 1024 * 1024;
@@ -73,60 +65,6 @@ export interface RelayResult {
   cpuPct: { relay: number; receiver: number; load: number; others: number };
 }
 
-/** Frames a hop named `hop` sends on a push link to `peer`: hello, snapshot, then `rounds` rounds. */
-async function record(
-  hop: string,
-  peer: string,
-  points: number,
-  rounds: number,
-): Promise<{ hello: Uint8Array; snapshot: Uint8Array[]; rounds: Uint8Array[]; updates: number }> {
-  const store = new PointStore(hop);
-  const frames: Uint8Array[] = [];
-  const wire: Wire = {
-    write: (b) => (frames.push(b), true),
-    buffered: () => 0,
-    close: () => {},
-  };
-  const link = new Link(wire, {
-    hop,
-    peer,
-    role: "dialer",
-    direction: "push",
-    store,
-    clock: { now: () => Date.now(), setTimeout: () => 0, clearTimeout: () => {} },
-    log: logger("bench"),
-    heartbeat: 3_600_000,
-    timeout: 3_600_000,
-    maxFrame: 64 << 20,
-    writeTimeout: 1000,
-    onWrite: () => Promise.resolve(Status.BadNotWritable),
-    window: Infinity, // nothing acknowledges a recording
-  });
-  const apply = (r: number) => {
-    for (let i = 0; i < points; i++) {
-      store.apply({
-        id: `${hop}/line${i % 10}/tag${i}`,
-        value: r + i * 0.5,
-        type: "Double",
-        status: Status.Good,
-        time: 1_700_000_000_000 + r,
-        hops: [],
-        cause: null,
-      }, "sim");
-    }
-  };
-  apply(0);
-  link.start();
-  link.receive(helloFrame({ version: protocolVersion, hop: peer, to: hop, direction: "push" }));
-  const snapshot = frames.splice(0);
-  const hello = snapshot.shift()!;
-  for (let r = 1; r <= rounds; r++) {
-    apply(r);
-    await Promise.resolve(); // the link flushes in a microtask
-  }
-  return { hello, snapshot, rounds: frames.splice(0), updates: points * rounds };
-}
-
 /** Runs the relay benchmark once. */
 export async function measureRelayHop(
   options: { points?: number; rates?: number[]; secondsPerRate?: number } = {},
@@ -136,7 +74,7 @@ export async function measureRelayHop(
   const secondsPerRate = options.secondsPerRate ?? 4;
   await using dir = await tempDir("hopgate-bench-relay-");
   await chainCerts(dir.path, ["gen", "dmz", "recv"]);
-  const recorded = await record("gen", "dmz", points, 4);
+  const recorded = await recordPushLink("gen", "dmz", points, 4);
   const port = freePort();
   let relay: Proc | null = null, recv: Proc | null = null;
   let socket: tls.TLSSocket | null = null;
