@@ -39,6 +39,19 @@ export class FloodSource implements Adapter {
     return this.#status.get();
   }
 
+  /** Sets point `i` to `value` (a Good Double), at `time`. */
+  set(i: number, value: number, time = Date.now()): void {
+    this.ctx!.store.apply({
+      id: floodId(i),
+      value,
+      type: "Double",
+      status: Status.Good,
+      time,
+      hops: [],
+      cause: null,
+    }, this.name);
+  }
+
   /**
    * Applies `n` updates, update `j` setting point `j % points` to `from + j`,
    * 5,000 at a time with a turn of the event loop between; returns each point's
@@ -51,15 +64,7 @@ export class FloodSource implements Adapter {
       for (let j = k; j < Math.min(n, k + 5000); j++) {
         const i = j % this.points;
         last[i] = from + j;
-        this.ctx!.store.apply({
-          id: floodId(i),
-          value: from + j,
-          type: "Double",
-          status: Status.Good,
-          time: now,
-          hops: [],
-          cause: null,
-        }, this.name);
+        this.set(i, from + j, now);
       }
       await new Promise((r) => setTimeout(r, 0));
     }
@@ -70,14 +75,14 @@ export class FloodSource implements Adapter {
 /**
  * Starts hop plant1 in this process with a flood source of `points` points and
  * the MQTT bridge to a plain broker port (`values` adds or overrides options);
- * resolves once the bridge is connected. Stop the hop in `finally`.
+ * resolves once the bridge is connected; `await using` stops the hop.
  */
 export async function floodHop(
   dir: string,
   brokerPort: number,
   points: number,
   values: Record<string, unknown> = {},
-): Promise<{ hop: Hop; source: FloodSource; mqtt: MqttAdapter }> {
+): Promise<{ hop: Hop; source: FloodSource; mqtt: MqttAdapter } & AsyncDisposable> {
   const config = resolveConfig([{
     label: null,
     baseDir: dir,
@@ -101,5 +106,5 @@ export async function floodHop(
     await hop.stop("no broker session");
     throw e;
   }
-  return { hop, source, mqtt };
+  return { hop, source, mqtt, [Symbol.asyncDispose]: () => hop.stop("test over") };
 }

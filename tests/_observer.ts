@@ -5,6 +5,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { decodePayload, type InPayload } from "../adapters/mqtt/sparkplug_codec.ts";
 import { waitFor } from "./_helpers.ts";
+import { Mosquitto, setupBroker } from "./_mosquitto.ts";
 
 /** One received message. */
 export interface Seen {
@@ -107,4 +108,30 @@ export class Observer {
   async close(): Promise<void> {
     await this.#client.endAsync(true).catch(() => {});
   }
+}
+
+/**
+ * A test broker (tests/_mosquitto.ts) started in `dir` with an observer
+ * subscribed to `topics`; `await using` closes the observer and stops the broker.
+ */
+export async function observedBroker(dir: string, topics: string[]) {
+  const setup = await setupBroker(dir);
+  const broker = new Mosquitto(setup);
+  await broker.start();
+  let obs: Observer;
+  try {
+    obs = await Observer.connect(setup.plainPort, topics);
+  } catch (e) {
+    await broker.stop();
+    throw e;
+  }
+  return {
+    setup,
+    broker,
+    obs,
+    async [Symbol.asyncDispose]() {
+      await obs.close();
+      await broker.stop();
+    },
+  };
 }

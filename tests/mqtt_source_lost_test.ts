@@ -18,8 +18,8 @@ import {
 } from "../core/mod.ts";
 import { Hop } from "../core/hop.ts";
 import { tempDir, waitFor } from "./_helpers.ts";
-import { hopConfig, Mosquitto, setupBroker, tlsHopFlags } from "./_mosquitto.ts";
-import { Observer } from "./_observer.ts";
+import { hopConfig, tlsHopFlags } from "./_mosquitto.ts";
+import { observedBroker } from "./_observer.ts";
 
 /** A source the test drives by hand. */
 class FakeSource implements Adapter {
@@ -49,14 +49,10 @@ class FakeSource implements Adapter {
 
 Deno.test("a lost source's device gets DDEATH, bad metrics carry Quality, and a restored source is born again with good values", async () => {
   await using dir = await tempDir();
-  const setup = await setupBroker(dir.path);
-  const broker = new Mosquitto(setup);
-  let obs: Observer | null = null;
+  await using cloud = await observedBroker(dir.path, ["spBv1.0/#"]);
+  const { setup, obs: o } = cloud;
   let hop: Hop | null = null;
   try {
-    await broker.start();
-    obs = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
-    const o = obs;
     const { config } = hopConfig(dir.path, tlsHopFlags(setup, `${dir.path}/hop`, ["--sim", "1"]));
     const source = new FakeSource();
     hop = new Hop(config, [source, new MqttAdapter()]);
@@ -127,21 +123,15 @@ Deno.test("a lost source's device gets DDEATH, bad metrics carry Quality, and a 
     }
   } finally {
     await hop?.stop();
-    await obs?.close();
-    await broker.stop();
   }
 });
 
 Deno.test("with a primary host, the edge node is born only once the host's STATE says online, and dies when it goes offline", async () => {
   await using dir = await tempDir();
-  const setup = await setupBroker(dir.path);
-  const broker = new Mosquitto(setup);
-  let obs: Observer | null = null;
+  await using cloud = await observedBroker(dir.path, ["spBv1.0/#"]);
+  const { setup, obs: o } = cloud;
   let hop: Hop | null = null;
   try {
-    await broker.start();
-    obs = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
-    const o = obs;
     const state = "spBv1.0/STATE/scada1";
     await o.publishRetained(state, JSON.stringify({ online: false, timestamp: Date.now() }));
     const { config } = hopConfig(
@@ -172,7 +162,5 @@ Deno.test("with a primary host, the edge node is born only once the host's STATE
     await o.waitFor("NDEATH", (s) => s.topic.includes("/NDEATH/"), nb);
   } finally {
     await hop?.stop();
-    await obs?.close();
-    await broker.stop();
   }
 });
