@@ -5,7 +5,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
 import type { Value } from "./point.ts";
-import type { PointStore } from "./point_store.ts";
+import type { PointStore, StoredPoint } from "./point_store.ts";
 import type { StatusCode } from "./status.ts";
 import type { HopConfig } from "./config/mod.ts";
 
@@ -100,5 +100,24 @@ export class StatusTracker {
       this.#status.since = this.#clock.now();
     }
     if (error !== undefined) this.#status.lastError = error;
+  }
+
+  /**
+   * Records an error that changes no connection (a point a sink could not
+   * take), so the status shows it as the last error.
+   */
+  error(message: string): void {
+    this.#status.lastError = message;
+  }
+
+  /**
+   * A sink's `onError` for {@link PointStore.subscribe}: the point and what
+   * the sink threw become the last error.
+   */
+  sinkError(error: unknown, point: StoredPoint | null): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#status.lastError = point === null
+      ? `Failed at the end of a batch: ${message}`
+      : `Failed on point ${point.id}: ${message}`;
   }
 }

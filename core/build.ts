@@ -5,7 +5,8 @@
 import type { HopConfig } from "./config/mod.ts";
 import { mergeLayers } from "./config/mod.ts";
 import type { GivenConfig } from "./flags.ts";
-import { derivePermissions, permissionFlags } from "./permissions.ts";
+import { derivePermissions, permissionFlags, type PermissionSet } from "./permissions.ts";
+import { denoDefaultImportHosts } from "./sandbox.ts";
 
 /**
  * V8 settings every hop runs with (baked into binaries, passed by `deno run`
@@ -19,6 +20,22 @@ import { derivePermissions, permissionFlags } from "./permissions.ts";
  * `--lite-mode` reach 133–158 MB at 35–90% less throughput.
  */
 export const hopV8Flags = "--v8-flags=--heap-growing-percent=50,--max-semi-space-size=8";
+
+/**
+ * Explicit denials baked into a hop's binary for what it never needs, so that
+ * `--dry-run` states the whole sandbox: running programs, loading native
+ * libraries, importing code, and network, environment or system information
+ * when the configuration needs none. Imports are denied host by host because
+ * Deno 2.9.6 keeps its default import hosts under a bare `--deny-import`.
+ */
+export function denyFlags(p: PermissionSet): string[] {
+  const imports = denoDefaultImportHosts.map((h) => `${h}:443`).join(",");
+  const flags = ["--deny-run", "--deny-ffi", `--deny-import=${imports}`];
+  for (const kind of ["net", "env", "sys"] as const) {
+    if (p[kind].length === 0) flags.push(`--deny-${kind}`);
+  }
+  return flags;
+}
 
 /** What `deno compile` needs beyond the configuration. */
 export interface BuildOptions {
@@ -44,7 +61,7 @@ export function compileArgs(
   const baked = { ...values, dataDir: config.dataDir };
   // The binary reads no configuration file: it is baked in. Its npm packages are embedded.
   const perms = derivePermissions(config, { embeddedPackages: true });
-  const args = ["compile", ...permissionFlags(perms), hopV8Flags];
+  const args = ["compile", ...permissionFlags(perms), ...denyFlags(perms), hopV8Flags];
   if (options.target) args.push("--target", options.target);
   args.push("--output", options.output, options.entry, "run", "--baked", JSON.stringify(baked));
   return args;

@@ -189,7 +189,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
 
     // The PLC, then the plant hop reading it, is the longest path; the light processes start
     // beside the PLC and the heavy IT hop (node-opcua too) once the PLC has loaded.
-    const dmz = hop("dmz", { listen: `127.0.0.1:${dmzPort}`, peers: "plant1,it,demo" });
+    const dmz = hop("dmz", {
+      listen: `127.0.0.1:${dmzPort}`,
+      peers: "plant1:push,it:pull,demo:watch",
+    });
     const watchPlant = watcher("plant1", `plant1=127.0.0.1:${plantWatchPort}`, true);
     const started = Promise.all([
       (async () => {
@@ -205,7 +208,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         const it = hop("it", {
           pull: `dmz=127.0.0.1:${dmzPort}`,
           listen: `127.0.0.1:${itPort}`,
-          peers: "demo",
+          peers: "demo:watch",
           mqtt: brokerUrl,
           ...(brokerUrl.startsWith("mqtt:") ? { "mqtt-allow-plaintext": true } : {}),
           ...(options.broker ? {} : { "mqtt-version": "3.1.1" }), // aedes speaks MQTT 3.1.1 only

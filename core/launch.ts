@@ -39,7 +39,7 @@ export async function launchHop(
   if (report.excess.length > 0) {
     if (!config.allowBroadPermissions) {
       log.error(
-        "Refusing to start with more permissions than this hop needs: {excess}. Run the binary made by hopgate build, or pass --allow-broad-permissions to accept the risk",
+        "Refusing to start with more permissions than this hop needs: {excess}. Run the binary made by hopgate build, or deno run with exactly the flags hopgate build --dry-run prints, or pass --allow-broad-permissions to accept the risk",
         { excess: report.excess.join(", ") },
       );
       return exitSandboxRefused;

@@ -1,6 +1,9 @@
 /**
  * Log setup, kept in one module so the logging library can be swapped
  * locally: human-readable lines on stderr, or JSON lines for machines.
+ * Values interpolated into a line may be a peer's text (a close reason, a
+ * certificate name): they are escaped so that they cannot forge a line or
+ * drive the operator's terminal.
  */
 import {
   configure,
@@ -12,6 +15,7 @@ import {
   type Logger,
   type LogLevel,
   reset,
+  type TextFormatter,
 } from "@logtape/logtape";
 
 /** Output format of log lines. */
@@ -20,14 +24,103 @@ export type LogFormat = "text" | "json";
 /** Levels accepted by `--log-level`. */
 export const logLevels = ["debug", "info", "warning", "error"] as const;
 
+/** Longest value (in characters, after escaping) a text log line shows; a longer one is cut. */
+export const maxLogValue = 1000;
+
+/**
+ * Characters a log line must not carry raw: C0 controls, DEL and C1 controls
+ * (newlines forge lines, ESC and CSI drive terminals), the Unicode line and
+ * paragraph separators, and the bidirectional overrides and isolates that
+ * reorder what a terminal shows ("Trojan Source").
+ */
+function mustEscape(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 ||
+    (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+function escapeChar(c: number): string {
+  if (c === 0x0a) return "\\n";
+  if (c === 0x0d) return "\\r";
+  if (c === 0x09) return "\\t";
+  return c <= 0xff
+    ? `\\x${c.toString(16).padStart(2, "0")}`
+    : `\\u${c.toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * Text made safe for one log line: control characters, line separators and
+ * bidirectional controls become escapes (`\n`, `\x1b`, `\u2028`), a lone
+ * surrogate becomes `\udXXX`, and text longer than `max` characters after
+ * escaping is cut with an ellipsis and its full length.
+ */
+export function escapeLogText(text: string, max: number = maxLogValue): string {
+  let out = "";
+  let start = 0; // first character of `text` not yet copied to `out`
+  let width = 0; // length `out` will have once text[start, i) is copied
+  let i = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    let piece: string | null = null;
+    let units = 1;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = text.charCodeAt(i + 1);
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) units = 2;
+      else piece = `\\u${c.toString(16)}`;
+    } else if (mustEscape(c)) {
+      piece = escapeChar(c);
+    }
+    const add = piece === null ? units : piece.length;
+    if (width + add > max) break;
+    if (piece !== null) {
+      out += text.slice(start, i) + piece;
+      start = i + 1;
+    }
+    width += add;
+    i += units - 1;
+  }
+  out += text.slice(start, i);
+  return i < text.length ? `${out}… (${text.length} characters)` : out;
+}
+
+/** A value as the text formatter shows it: strings as they are, others inspected on one line; then escaped. */
+function renderValue(v: unknown): string {
+  const text = typeof v === "string"
+    ? v
+    : Deno.inspect(v, { colors: false, breakLength: Infinity, compact: true });
+  return escapeLogText(text);
+}
+
+/**
+ * JSON.stringify already escapes C0 controls, quotes and lone surrogates; this
+ * also escapes DEL, C1, the line separators and bidirectional controls, which
+ * it leaves raw (all of them can only occur inside JSON strings).
+ */
+function escapeJsonLine(line: string): string {
+  let out = "";
+  let start = 0;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c < 0x7f || !mustEscape(c)) continue;
+    out += line.slice(start, i) + `\\u${c.toString(16).padStart(4, "0")}`;
+    start = i + 1;
+  }
+  return start === 0 ? line : out + line.slice(start);
+}
+
+/** The formatter of log lines in `format`: exported so tests can check what a line looks like. */
+export function logFormatter(format: LogFormat): TextFormatter {
+  if (format === "json") {
+    const json = getJsonLinesFormatter();
+    return (record) => escapeJsonLine(json(record));
+  }
+  return getTextFormatter({ timestamp: "date-time-tz", value: renderValue });
+}
+
 /** Configures logging for the process; safe to call again (tests). */
 export async function setupLogging(
   options: { format: LogFormat; level: typeof logLevels[number] },
 ): Promise<void> {
-  const formatter = options.format === "json" ? getJsonLinesFormatter() : getTextFormatter({
-    timestamp: "date-time-tz",
-    value: (v) => typeof v === "string" ? v : Deno.inspect(v),
-  });
+  const formatter = logFormatter(options.format);
   await reset();
   await configure({
     reset: true,

@@ -6,6 +6,7 @@
 export * from "./adapter.ts";
 export * from "./backoff.ts";
 export * from "./build.ts";
+export * from "./cidr.ts";
 export * from "./clock.ts";
 export * from "./config/mod.ts";
 export * from "./flags.ts";

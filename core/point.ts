@@ -110,6 +110,73 @@ const bigRanges: Partial<Record<ScalarType, [bigint, bigint]>> = {
   UInt64: [0n, 2n ** 64n - 1n],
 };
 
+/** The largest finite single-precision float. */
+const maxFloat = 3.4028234663852886e38;
+
+/** True for a time JavaScript can represent as a date (finite, within ±8.64e15 ms). */
+export function validTime(t: number): boolean {
+  return t >= -8.64e15 && t <= 8.64e15;
+}
+
+/** Marks a received value that does not fit its point's type (see {@link fitValue}). */
+export const unfit: unique symbol = Symbol("unfit");
+
+/**
+ * A value received from a peer as the exact value its point's type needs, or
+ * {@link unfit}: integers within their type's range, bigints for 64-bit
+ * types (a whole number is converted), valid dates, bytes copied out of the
+ * frame they were read from. Called for every received state, so the common
+ * scalar cases come first and allocate nothing.
+ */
+export function fitValue(type: DataType, raw: Value): Value | typeof unfit {
+  if (raw === null) return null;
+  if (
+    typeof raw === "number" &&
+    (type === "Double" || (type === "Float" && !(Math.abs(raw) > maxFloat && Number.isFinite(raw))))
+  ) {
+    return raw;
+  }
+  if (isArrayType(type)) {
+    if (!Array.isArray(raw)) return unfit;
+    const base = elementType(type);
+    const out: Scalar[] = new Array(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const x = fitScalar(base, raw[i]!);
+      if (x === unfit) return unfit;
+      out[i] = x;
+    }
+    return out;
+  }
+  if (Array.isArray(raw)) return unfit;
+  return fitScalar(type as ScalarType, raw);
+}
+
+function fitScalar(type: ScalarType, raw: Scalar): Scalar | typeof unfit {
+  switch (type) {
+    case "Int64":
+    case "UInt64": {
+      const big = typeof raw === "bigint"
+        ? raw
+        : typeof raw === "number" && Number.isSafeInteger(raw)
+        ? BigInt(raw)
+        : null;
+      if (big === null) return unfit;
+      const [lo, hi] = bigRanges[type]!;
+      return big >= lo && big <= hi ? big : unfit;
+    }
+    case "ByteString":
+      return raw instanceof Uint8Array ? raw.slice() : unfit;
+    case "Boolean":
+      return typeof raw === "boolean" ? raw : unfit;
+    case "String":
+      return typeof raw === "string" ? raw : unfit;
+    case "DateTime":
+      return raw instanceof Date && validTime(raw.getTime()) ? raw : unfit;
+    default:
+      return scalarProblem(type, raw) === null ? raw : unfit;
+  }
+}
+
 /** Checks that a scalar fits a scalar type; returns the problem or `null`. */
 function scalarProblem(type: ScalarType, v: Scalar): string | null {
   const ints = intRanges[type];
@@ -126,12 +193,17 @@ function scalarProblem(type: ScalarType, v: Scalar): string | null {
     case "Boolean":
       return typeof v === "boolean" ? null : "Boolean needs true or false";
     case "Float":
+      if (typeof v !== "number") return "Float needs a number";
+      return Math.abs(v) > maxFloat && v !== Infinity && v !== -Infinity
+        ? `${v} is outside Float`
+        : null;
     case "Double":
       return typeof v === "number" ? null : `${type} needs a number`;
     case "String":
       return typeof v === "string" ? null : "String needs a string";
     case "DateTime":
-      return v instanceof Date ? null : "DateTime needs a Date";
+      if (!(v instanceof Date)) return "DateTime needs a Date";
+      return validTime(v.getTime()) ? null : "DateTime needs a valid date";
     case "ByteString":
       return v instanceof Uint8Array ? null : "ByteString needs bytes";
   }

@@ -3,6 +3,7 @@
  * sinks subscribe to changes; every point remembers which local source or
  * link delivered it so that a lost link fails exactly its points.
  */
+import { logger } from "./log.ts";
 import type { FailureCause, Point } from "./point.ts";
 import { isBad, Status } from "./status.ts";
 
@@ -23,6 +24,52 @@ export interface StoreListener {
    * a sink that collects changes may pass them on now rather than later.
    */
   onBatchEnd?(): void;
+}
+
+/**
+ * How a sink is known to the store. A sink that throws is isolated: the
+ * store catches the error, so the source (a link's receive path, a PLC's
+ * notification) and every other sink go on as if nothing happened.
+ */
+export interface SubscribeOptions {
+  /** Names the sink in the log line of its failures (`opcua-server`, `mqtt`, `watch`). */
+  name: string;
+  /**
+   * Told of every failure of the sink, with the point it failed on (`null`
+   * in `onBatchEnd`), so the adapter can show it in its status. Called on
+   * the store's hot path when a sink keeps failing: keep it cheap. What it
+   * throws is ignored.
+   */
+  onError?(error: unknown, point: StoredPoint | null): void;
+}
+
+/** Least time between two log lines about the same sink's failures. */
+export const sinkErrorLogMs = 60_000;
+
+/** Distinct failure messages remembered per sink (beyond, a message counts as known). */
+const maxMessages = 64;
+
+/** A subscribed listener with its name and failure bookkeeping. */
+interface Sink {
+  listener: StoreListener;
+  name: string;
+  onError: ((error: unknown, point: StoredPoint | null) => void) | undefined;
+  /** Messages already logged. */
+  logged: Set<string>;
+  /** When the last line about this sink was logged; -Infinity before the first. */
+  loggedAt: number;
+  /** Failures since the last line that were not logged. */
+  suppressed: number;
+}
+
+/** The message of anything thrown (`null` and strings included). */
+function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  try {
+    return String(e);
+  } catch {
+    return "an unprintable value";
+  }
 }
 
 const slotKey = Symbol("slot");
@@ -100,7 +147,10 @@ export class PointStore {
   /** The hop this store belongs to; appended to each point's hop path. */
   readonly hop: string;
   #points = new Map<string, StoredPoint>();
-  #listeners: StoreListener[] = [];
+  #sinks: Sink[] = [];
+  #sinkCount = 0;
+  #now: () => number;
+  #log = logger("store");
   #updates = 0;
   #removals = 0;
   #refusedLoops = 0;
@@ -116,9 +166,11 @@ export class PointStore {
   #lastIn: readonly string[] | null = null;
   #lastOut: string[] = [];
 
-  constructor(hop: string) {
+  /** `now` times the rate limit of sink failure logs (tests pass their own clock). */
+  constructor(hop: string, options: { now?: () => number } = {}) {
     this.hop = hop;
     this.#ownPath = [hop];
+    this.#now = options.now ?? Date.now;
   }
 
   /** Number of points held. */
@@ -168,8 +220,15 @@ export class PointStore {
       if (!extends1(entry.hops, hops)) entry.hops = this.#extend(hops);
     }
     this.#updates++;
-    const ls = this.#listeners;
-    for (let i = 0; i < ls.length; i++) ls[i]!.onUpdate(entry);
+    const sinks = this.#sinks;
+    for (let i = 0; i < sinks.length; i++) {
+      const sink = sinks[i]!;
+      try {
+        sink.listener.onUpdate(entry);
+      } catch (e) {
+        this.#failed(sink, e, entry);
+      }
+    }
     return entry;
   }
 
@@ -193,7 +252,13 @@ export class PointStore {
     if (entry === undefined) return false;
     this.#points.delete(id);
     this.#removals++;
-    for (const l of this.#listeners) l.onRemove(entry);
+    for (const sink of this.#sinks) {
+      try {
+        sink.listener.onRemove(entry);
+      } catch (e) {
+        this.#failed(sink, e, entry);
+      }
+    }
     (entry as Slotted)[slotKey] = -1;
     return true;
   }
@@ -248,16 +313,76 @@ export class PointStore {
 
   /** Tells the sinks that a batch of updates is complete (see {@link StoreListener.onBatchEnd}). */
   endBatch(): void {
-    const ls = this.#listeners;
-    for (let i = 0; i < ls.length; i++) ls[i]!.onBatchEnd?.();
+    const sinks = this.#sinks;
+    for (let i = 0; i < sinks.length; i++) {
+      const sink = sinks[i]!;
+      try {
+        sink.listener.onBatchEnd?.();
+      } catch (e) {
+        this.#failed(sink, e, null);
+      }
+    }
   }
 
-  /** Subscribes a sink; returns the function that unsubscribes it. */
-  subscribe(listener: StoreListener): () => void {
-    this.#listeners.push(listener);
-    return () => {
-      this.#listeners = this.#listeners.filter((l) => l !== listener);
+  /**
+   * Subscribes a sink; returns the function that unsubscribes it. What the
+   * sink throws is caught (see {@link SubscribeOptions}); `options` names it
+   * in the log (default `#<n>`, in order of subscription) and tells the adapter.
+   */
+  subscribe(listener: StoreListener, options?: SubscribeOptions): () => void {
+    this.#sinkCount++;
+    const sink: Sink = {
+      listener,
+      name: options?.name ?? `#${this.#sinkCount}`,
+      onError: options?.onError,
+      logged: new Set(),
+      loggedAt: -Infinity,
+      suppressed: 0,
     };
+    this.#sinks.push(sink);
+    return () => {
+      this.#sinks = this.#sinks.filter((s) => s !== sink);
+    };
+  }
+
+  /**
+   * A sink threw. Logged at most once a minute per sink: a message not logged
+   * before for that sink, or, while it keeps failing, one line with the count
+   * of failures not logged since; the sink's `onError` hears of every one.
+   */
+  #failed(sink: Sink, error: unknown, point: StoredPoint | null): void {
+    const message = errorMessage(error);
+    const now = this.#now();
+    const fresh = !sink.logged.has(message);
+    if (now - sink.loggedAt >= sinkErrorLogMs && (fresh || sink.suppressed > 0)) {
+      const props = {
+        sink: sink.name,
+        at: point === null ? "the end of a batch" : `point ${point.id}`,
+        id: point?.id ?? null,
+        error: message,
+        suppressed: sink.suppressed,
+      };
+      if (sink.suppressed === 0) {
+        this.#log.error(
+          "Sink {sink} failed on {at}: {error}; that update is lost for this sink only, the hop and its other sinks go on",
+          props,
+        );
+      } else {
+        this.#log.error(
+          "Sink {sink} failed on {at}: {error}; that update is lost for this sink only, the hop and its other sinks go on ({suppressed} more failures of this sink since its last log line)",
+          props,
+        );
+      }
+      if (fresh && sink.logged.size < maxMessages) sink.logged.add(message);
+      sink.loggedAt = now;
+      sink.suppressed = 0;
+    } else {
+      sink.suppressed++;
+    }
+    if (sink.onError === undefined) return;
+    try {
+      sink.onError(error, point);
+    } catch { /* a failing error report is not a reason to stop delivering */ }
   }
 
   /** Counters since the store was made. */

@@ -3,7 +3,8 @@ import {
   ok as assert,
   strictEqual as assertStrictEquals,
 } from "node:assert";
-import { PointStore, type StoredPoint } from "./point_store.ts";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { PointStore, sinkErrorLogMs, type StoredPoint } from "./point_store.ts";
 import type { Point } from "./point.ts";
 import { Status } from "./status.ts";
 
@@ -126,4 +127,147 @@ Deno.test("removing an origin's points keeps the ones still present", () => {
   store.apply(point("dmz/x", 1), "sim");
   assertEquals(store.removeFromOrigin("link:p", new Set(["p/b"])), 2);
   assertEquals([...store.values()].map((p) => p.id), ["p/b", "dmz/x"]);
+});
+
+/** Runs `body` with the hop's log lines collected as text (and restores logging after). */
+async function withLog(body: (lines: string[]) => void | Promise<void>): Promise<void> {
+  const lines: string[] = [];
+  await configure({
+    reset: true,
+    sinks: {
+      memory: (r: LogRecord) => lines.push(r.message.map((m) => String(m)).join("")),
+    },
+    loggers: [
+      { category: ["hopgate"], lowestLevel: "debug", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    await body(lines);
+  } finally {
+    await reset();
+  }
+}
+
+Deno.test("a sink that throws loses only its own update: apply goes on, the other sinks hear it, one line is logged with the point id", async () => {
+  await withLog((lines) => {
+    const store = new PointStore("plant1");
+    const before = recorder(store);
+    const errors: [string, string | null][] = [];
+    store.subscribe({
+      onUpdate: (p) => {
+        if (p.value === -5.5) throw new Error(`Invalid variant value:${p.value}`);
+      },
+      onRemove: () => {
+        throw null; // what node-opcua was seen to throw
+      },
+      onBatchEnd: () => {
+        throw new Error("batch refused");
+      },
+    }, {
+      name: "opcua-server",
+      onError: (e, p) => errors.push([e instanceof Error ? e.message : String(e), p?.id ?? null]),
+    });
+    const after = recorder(store);
+    for (let i = 0; i < 1000; i++) {
+      const stored = store.apply(point("plant1/byte", -5.5, { type: "Byte" }), "link:dmz");
+      assertEquals(stored?.value, -5.5, "apply returns the stored point despite the sink");
+    }
+    store.apply(point("plant1/ok", 1), "sim");
+    store.endBatch();
+    assert(store.remove("plant1/ok"));
+
+    assertEquals(store.stats().updates, 1001);
+    assertEquals(before.length, 1002);
+    assertEquals(
+      after,
+      before,
+      "sinks subscribed before and after the failing one hear everything",
+    );
+    assertEquals(errors.length, 1002, "onError hears of every failure");
+    assertEquals(errors[0], ["Invalid variant value:-5.5", "plant1/byte"]);
+    assertEquals(errors.at(-2), ["batch refused", null]);
+    assertEquals(errors.at(-1), ["null", "plant1/ok"]);
+    // One line per sink per minute: the first failure, naming the sink and the point.
+    assertEquals(lines.length, 1, lines.join("\n"));
+    assert(lines[0]!.includes("opcua-server"), lines[0]!);
+    assert(lines[0]!.includes("point plant1/byte"), lines[0]!);
+    assert(lines[0]!.includes("Invalid variant value:-5.5"), lines[0]!);
+  });
+});
+
+Deno.test("a failing sink is logged at most once a minute, a new message first, with the count of failures not logged", async () => {
+  await withLog((lines) => {
+    let now = 1_000_000;
+    const store = new PointStore("h", { now: () => now });
+    let message = "first";
+    store.subscribe({
+      onUpdate: () => {
+        throw new Error(message);
+      },
+      onRemove: () => {},
+    }, { name: "flaky" });
+    for (let i = 0; i < 100; i++) store.apply(point("h/a", i), "sim");
+    message = "second";
+    store.apply(point("h/b", 1), "sim");
+    assertEquals(lines.length, 1, "a new message within the minute waits");
+    now += sinkErrorLogMs;
+    store.apply(point("h/c", 1), "sim");
+    assertEquals(lines.length, 2);
+    assert(lines[1]!.includes("point h/c") && lines[1]!.includes("second"), lines[1]!);
+    assert(lines[1]!.includes("100 more failures"), lines[1]!);
+    // The same message again: not logged again, but counted in the next line a minute later.
+    for (let i = 0; i < 10; i++) store.apply(point("h/c", i), "sim");
+    now += sinkErrorLogMs;
+    store.apply(point("h/d", 1), "sim");
+    for (let i = 0; i < 10; i++) store.apply(point("h/d", i), "sim");
+    assertEquals(lines.length, 3, lines.join("\n"));
+    assert(lines[2]!.includes("point h/d") && lines[2]!.includes("10 more failures"), lines[2]!);
+  });
+});
+
+Deno.test("an onError that throws and a sink without a name change nothing for the others", async () => {
+  await withLog((lines) => {
+    const store = new PointStore("h");
+    store.subscribe({
+      onUpdate: () => {
+        throw new TypeError("cannot read properties of undefined");
+      },
+      onRemove: () => {},
+    }, {
+      name: "bad-reporter",
+      onError: () => {
+        throw new Error("the report failed too");
+      },
+    });
+    store.subscribe({
+      onUpdate: () => {
+        throw "a string";
+      },
+      onRemove: () => {},
+    });
+    const seen = recorder(store);
+    store.apply(point("h/a", 1), "sim");
+    assertEquals(seen, ["u h/a=1"]);
+    assertEquals(lines.length, 2);
+    assert(lines[0]!.includes("bad-reporter"), lines[0]!);
+    assert(lines[1]!.includes("Sink #2 failed on point h/a: a string"), lines[1]!);
+  });
+});
+
+Deno.test("failing an origin goes on past a sink that throws (a link's teardown)", () => {
+  const store = new PointStore("dmz");
+  store.apply(point("plant1/a", -5.5, { type: "Byte" }), "link:plant1");
+  store.apply(point("plant1/b", 2), "link:plant1");
+  const failures: string[] = [];
+  store.subscribe({
+    onUpdate: (p) => {
+      if (p.type === "Byte") throw null;
+    },
+    onRemove: () => {},
+  }, { name: "opcua-server", onError: (_e, p) => failures.push(p!.id) });
+  const cause = { hop: "dmz", via: "link:plant1", since: 1, reason: "internal error" };
+  assertEquals(store.failOrigin("link:plant1", cause), 2);
+  assertEquals(failures, ["plant1/a"]);
+  assertEquals(store.get("plant1/b")!.status, Status.UncertainNoCommunicationLastUsableValue);
 });

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert";
-import { sameValue, valueProblem } from "./point.ts";
+import { fitValue, sameValue, unfit, valueProblem } from "./point.ts";
+import { isStatusCode } from "./status.ts";
 
 Deno.test("values are checked against their OPC UA data type", () => {
   assertEquals(valueProblem("Int32", 5), null);
@@ -19,4 +20,45 @@ Deno.test("value equality is deep for arrays, bytes and dates", () => {
   assertEquals(sameValue(new Date(5), new Date(5)), true);
   assertEquals(sameValue(2n ** 60n, 2n ** 60n), true);
   assertEquals(sameValue(NaN, NaN), true);
+});
+
+Deno.test("a received value fits its type exactly or is unfit: ranges, 64-bit integers, dates, arrays", () => {
+  const unfitOnes: [Parameters<typeof fitValue>[0], Parameters<typeof fitValue>[1]][] = [
+    ["Byte", -5.5],
+    ["Byte", 256],
+    ["Int32", 1e300],
+    ["Int64", 2n ** 64n - 1n],
+    ["UInt64", -1n],
+    ["Int64", 2 ** 60],
+    ["Float", 1e300],
+    ["DateTime", new Date(NaN)],
+    ["Double", "1"],
+    ["Double[]", [1, "x"]],
+    ["Double[]", 1],
+    ["Double", [1]],
+    ["Boolean", 1],
+  ];
+  for (const [type, value] of unfitOnes) {
+    assertEquals(fitValue(type, value), unfit, `${type} ${value}`);
+  }
+  assertEquals(fitValue("Int64", 5), 5n, "a whole number becomes a bigint");
+  assertEquals(fitValue("UInt64", 2n ** 64n - 1n), 2n ** 64n - 1n);
+  assertEquals(fitValue("Double", NaN), NaN, "NaN is a Double");
+  assertEquals(fitValue("Float", Infinity), Infinity);
+  assertEquals(fitValue("Int16[]", [1, -2]), [1, -2]);
+  assertEquals(fitValue("String", null), null);
+  const bytes = new Uint8Array([1, 2, 3]);
+  const copy = fitValue("ByteString", bytes.subarray(1)) as Uint8Array;
+  assertEquals([...copy], [2, 3]);
+  assertEquals(copy.buffer === bytes.buffer, false, "bytes are copied out of the frame");
+  assertEquals(valueProblem("DateTime", new Date(NaN)), "DateTime needs a valid date");
+});
+
+Deno.test("status codes: the reserved severity and reserved bits are not OPC UA status codes", () => {
+  for (const c of [0, 0x40000000, 0x80000000, 0x808c0000, 0x408f0000, 0x002d0000]) {
+    assertEquals(isStatusCode(c), true, c.toString(16));
+  }
+  for (const c of [0xffffffff, 0xc0000000, 0x10000000, 0x20000000, -1, 1.5, 2 ** 32]) {
+    assertEquals(isStatusCode(c), false, c.toString(16));
+  }
 });

@@ -30,7 +30,17 @@ export const Status = {
   BadTypeMismatch: 0x80740000,
   BadNotConnected: 0x808a0000,
   BadOutOfService: 0x808d0000,
+  BadEncodingLimitsExceeded: 0x80080000,
+  BadDataEncodingInvalid: 0x80380000,
 } as const;
+
+/**
+ * True when `code` can be an OPC UA StatusCode: a uint32 whose severity is
+ * not the reserved 0b11 and whose reserved bits 28-29 are clear.
+ */
+export function isStatusCode(code: number): boolean {
+  return code >= 0 && code < 0xc0000000 && (code & 0x30000000) === 0 && Number.isInteger(code);
+}
 
 /** Name of a status code this module knows. */
 export type StatusName = keyof typeof Status;

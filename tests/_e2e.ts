@@ -164,7 +164,7 @@ export class E2eChain {
       "--listen",
       `127.0.0.1:${this.ports.dmz}`,
       "--peers",
-      "plant1,it",
+      "plant1:push,it:pull",
       ...this.#writable("dmz"),
       ...fast,
     ]);
@@ -178,7 +178,7 @@ export class E2eChain {
       "--listen",
       `127.0.0.1:${this.ports.itListen}`,
       "--peers",
-      "ops",
+      "ops:pull",
       "--mqtt",
       `mqtts://localhost:${s.tlsPort}`,
       "--mqtt-ca",

@@ -177,3 +177,27 @@ Deno.test("hopgate certs refuses --days that is not a whole number, quoting what
   }
   assert(!(await Deno.stat(`${dir.path}/ca`).catch(() => null)), "no CA is written");
 });
+
+Deno.test("a peer with an unknown role, relays on a puller, a bad --allow-from or a --max-value that leaves no room in --max-frame is refused", async () => {
+  const base = ["--name", "dmz", "--listen", "127.0.0.1:7000"];
+  await expectRefused(
+    [...base, "--peers", "plant1:pusher"],
+    /Invalid --peers: "plant1:pusher" has role "pusher"; a peer's role is push, pull or watch/,
+  );
+  await expectRefused(
+    [...base, "--peers", "it:pull:relays=plant0"],
+    /"it:pull:relays=plant0" has more than a name and a role; only a push peer takes relays=/,
+  );
+  await expectRefused(
+    [...base, "--peers", "plant1:push,plant1:pull"],
+    /--peers lists "plant1" twice/,
+  );
+  await expectRefused(
+    [...base, "--peers", "plant1:push", "--allow-from", "10.0.0.0/33"],
+    /Invalid --allow-from: "10.0.0.0\/33" is not an address or network/,
+  );
+  await expectRefused(
+    [...base, "--peers", "plant1:push", "--max-frame", "64KB", "--max-value", "64KB"],
+    /--max-value \(65536 bytes\) leaves no room in --max-frame \(65536 bytes\).*lower --max-value to at most/,
+  );
+});

@@ -1,7 +1,9 @@
 /** A hop gets exactly the permissions its configuration needs: tested by running it under them. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
+  denoDefaultImportHosts,
+  denyFlags,
   derivePermissions,
   hopRunArgs,
   hopV8Flags,
@@ -10,7 +12,16 @@ import {
   permissionFlags,
   resolveConfig,
 } from "../core/mod.ts";
-import { flagsConfig, freePort, Proc, runDeno, runHopgate, tempDir } from "./_helpers.ts";
+import {
+  flagsConfig,
+  freePort,
+  mainModule,
+  Proc,
+  runDeno,
+  runHopgate,
+  tempDir,
+  waitFor,
+} from "./_helpers.ts";
 
 /** Makes the hop's certificate where it looks by default (the link loads it at start). */
 async function tlsFiles(dir: string) {
@@ -51,6 +62,27 @@ Deno.test("a push-only hop's permissions name only the addresses it dials and it
   assert(flags.includes("--no-prompt"));
 });
 
+/** Starts a hop expected to exit by itself; its exit code and output, failing after a deadline. */
+async function exitOf(args: string[]): Promise<{ code: number; output: string }> {
+  const hop = new Proc(args);
+  let code: number | undefined;
+  hop.done.then((s) => code = s.code);
+  try {
+    await waitFor("the hop to exit", () => code, 20_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; its output: ${hop.output()}`);
+  } finally {
+    await hop.stop();
+  }
+  return { code: code!, output: hop.output() };
+}
+
+/** `deno run` arguments with extra Deno flags before the program. */
+function withDenoFlags(args: string[], extra: string[]): string[] {
+  const at = args.indexOf(mainModule);
+  return [...args.slice(0, at), ...extra, ...args.slice(at)];
+}
+
 Deno.test("a hop run with exactly its derived permissions works, and cannot listen", async () => {
   await using dir = await tempDir();
   await tlsFiles(dir.path);
@@ -79,6 +111,80 @@ Deno.test("a hop refuses to start with broader permissions than it needs", async
   assertEquals(r.code, 3, r.stderr);
   assert(/Refusing to start with more permissions .*unrestricted network/.test(r.stderr), r.stderr);
   assert(!r.stderr.includes("Simulating"), "nothing may start");
+});
+
+Deno.test("a hop refuses to start with a narrow grant it does not need, naming the grant", async () => {
+  await using dir = await tempDir();
+  await tlsFiles(dir.path);
+  const { flags, config } = pushOnly(dir.path, 7000);
+  const args = hopRunArgs(config, flags);
+  const extend = (prefix: string, more: string) =>
+    args.map((a) => a.startsWith(prefix) ? `${a},${more}` : a);
+  const listen = freePort();
+  const cases: [string, string[], string][] = [
+    ["run", withDenoFlags(args, ["--allow-run=/bin/sh"]), "run /bin/sh"],
+    ["ffi", withDenoFlags(args, [`--allow-ffi=${dir.path}`]), `ffi ${dir.path}`],
+    ["env", withDenoFlags(args, ["--allow-env=HOME"]), "env HOME"],
+    ["sys", withDenoFlags(args, ["--allow-sys=hostname"]), "sys hostname"],
+    ["import", withDenoFlags(args, ["--allow-import=esm.sh:443"]), "import esm.sh:443"],
+    ["write elsewhere", extend("--allow-write=", "/var/tmp"), "write /var/tmp"],
+    [
+      "write above the data directory",
+      args.map((a) => a.startsWith("--allow-write=") ? `--allow-write=${dirname(dir.path)}` : a),
+      `write ${dirname(dir.path)}`,
+    ],
+    ["read elsewhere", extend("--allow-read=", "/etc"), "read /etc"],
+    [
+      "listen on every interface",
+      extend("--allow-net=", `0.0.0.0:${listen}`),
+      `net 0.0.0.0:${listen}`,
+    ],
+  ];
+  const results = await Promise.all(cases.map(([, a]) => exitOf(a)));
+  for (const [i, [what, , grant]] of cases.entries()) {
+    const { code, output } = results[i]!;
+    assertEquals(code, 3, `${what}: ${output}`);
+    const refusal = output.split("\n").find((l) =>
+      l.includes("Refusing to start with more permissions than this hop needs:")
+    );
+    assert(
+      refusal?.includes(`: ${grant}`) || refusal?.includes(`, ${grant}`),
+      `${what}: ${output}`,
+    );
+    assert(!/Simulating|Status:/.test(output), `${what}: nothing may start: ${output}`);
+  }
+});
+
+Deno.test("a hop starts with a narrow extra grant only with --allow-broad-permissions, and says so", async () => {
+  await using dir = await tempDir();
+  await tlsFiles(dir.path);
+  const { flags, config } = pushOnly(dir.path, freePort());
+  const args = withDenoFlags(hopRunArgs(config, [...flags, "--allow-broad-permissions"]), [
+    "--allow-run=/bin/sh",
+  ]);
+  const hop = new Proc(args);
+  try {
+    await hop.waitForLine(/RUNNING WITH BROAD PERMISSIONS \(run \/bin\/sh\)/);
+    await hop.waitForLine(/Status: 53 points/);
+  } finally {
+    const status = await hop.stop();
+    assertEquals(status.code, 0, hop.output());
+  }
+});
+
+Deno.test("a hop runs under its derived permissions plus the deny flags hopgate build bakes in", async () => {
+  await using dir = await tempDir();
+  await tlsFiles(dir.path);
+  const { flags, config } = pushOnly(dir.path, freePort());
+  const deny = denyFlags(derivePermissions(config));
+  const hop = new Proc(withDenoFlags(hopRunArgs(config, flags), deny));
+  try {
+    await hop.waitForLine(/Status: 53 points, \d+ updates\/s/);
+    assert(!/Refusing|Missing permissions/.test(hop.output()), hop.output());
+  } finally {
+    const status = await hop.stop();
+    assertEquals(status.code, 0, hop.output());
+  }
 });
 
 Deno.test("a hop missing a permission it needs says so and does not start", async () => {
@@ -119,7 +225,17 @@ Deno.test("build --dry-run prints deno compile with exactly the derived permissi
   assert(cmd.includes(`--allow-write=${dir.path} `), cmd);
   assert(cmd.includes("--target x86_64-pc-windows-msvc"), cmd);
   assert(cmd.includes(` ${hopV8Flags} `), `the hop's V8 settings are baked: ${cmd}`);
-  assert(!/--allow-all|\s-A\s|--allow-net\s|--allow-(env|sys|run|ffi)/.test(cmd), cmd);
+  assert(!/--allow-all|\s-A\s|--allow-net\s|--allow-(env|sys|run|ffi|import)/.test(cmd), cmd);
+  // Deno flags come before the entry point; what the hop never needs is denied explicitly.
+  const denoFlags = cmd.slice(0, cmd.indexOf(" run --baked ")).split(" ");
+  for (const f of ["--deny-run", "--deny-ffi", "--deny-env", "--deny-sys"]) {
+    assert(denoFlags.includes(f), `${f} missing: ${cmd}`);
+  }
+  const imports = denoDefaultImportHosts.map((h) => `${h}:443`).join(",");
+  assert(denoFlags.includes(`--deny-import=${imports}`), cmd);
+  assert(imports.includes("deno.land:443") && imports.includes("esm.sh:443"), imports);
+  // The hop dials the dmz and writes its data directory: neither may be denied.
+  assert(!/--deny-(net|read|write)/.test(cmd), cmd);
   assert(!cmd.includes("plant1.yaml"), "the binary must not need the YAML file");
   const baked = /run --baked '(.*)'$/.exec(cmd);
   assert(baked, cmd);

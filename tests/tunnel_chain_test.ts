@@ -61,8 +61,8 @@ Deno.test("a three-hop chain mirrors the source exactly, with link health, and r
   let dmz: Proc | null = null, it: Proc | null = null, plant: Proc | null = null;
   let watch: Proc | null = null;
   try {
-    dmz = await startDmz(dir.path, p1, "plant1,it,ops2", [...fast]);
-    it = await startIt(dir.path, p1, p2, "ops", [...fast]);
+    dmz = await startDmz(dir.path, p1, "plant1:push,it:pull,ops2:pull", [...fast]);
+    it = await startIt(dir.path, p1, p2, "ops:pull", [...fast]);
     plant = await startHop(dir.path, "plant1", [
       "--sim",
       "200",
@@ -155,8 +155,8 @@ Deno.test("killing the plant shows at the last hop at once with the cause, and a
     ...fast,
   ];
   try {
-    dmz = await startDmz(dir.path, p1, "plant1,it", [...fast]);
-    it = await startIt(dir.path, p1, p2, "ops", [...fast]);
+    dmz = await startDmz(dir.path, p1, "plant1:push,it:pull", [...fast]);
+    it = await startIt(dir.path, p1, p2, "ops:pull", [...fast]);
     plant = await startHop(dir.path, "plant1", plantFlags);
     await using ops = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`, ...fast]);
     const before = await waitForPoints(ops.hop, "plant1/sim/", 50, "good");
@@ -205,7 +205,7 @@ Deno.test("a black-holed link fails its points within the link timeout, and reco
   await using proxy = new LinkProxy(p1);
   let dmz: Proc | null = null, plant: Proc | null = null;
   try {
-    dmz = await startDmz(dir.path, p1, "plant1,ops", [...fast]);
+    dmz = await startDmz(dir.path, p1, "plant1:push,ops:pull", [...fast]);
     plant = await startHop(dir.path, "plant1", [
       "--sim",
       "30",
@@ -255,7 +255,7 @@ Deno.test("a reconnect resynchronises the chain exactly, including points remove
   await using proxy = new LinkProxy(p1);
   let dmz: Proc | null = null;
   try {
-    dmz = await startDmz(dir.path, p1, "src,ops", [...fast]);
+    dmz = await startDmz(dir.path, p1, "src:push,ops:pull", [...fast]);
     // The source runs in this process so the test can remove points from it.
     await using src = await localHop(dir.path, "src", [
       "--push",

@@ -14,7 +14,7 @@ Deno.test("a receiver stalled for seconds while 10,000 points change fast: the s
   let dmz: Proc | null = null;
   let stopped = false;
   try {
-    dmz = await startDmz(dir.path, p1, "plant1,ops", ["--link-timeout", "10s"]);
+    dmz = await startDmz(dir.path, p1, "plant1:push,ops:pull", ["--link-timeout", "10s"]);
     // The source runs in this process so the test can drive it and look inside its link.
     await using src = await localHop(dir.path, "plant1", [
       "--push",

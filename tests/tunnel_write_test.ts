@@ -17,12 +17,12 @@ Deno.test("a write allowed by every hop reaches the plant's source and its resul
       `127.0.0.1:${p1}`,
       // "spare" never connects: its link's rtt point stays BadWaitingForInitialData.
       "--peers",
-      "plant1,it,spare",
+      "plant1:push,it:pull,spare:push",
       "--writable",
       "plant1/sim/double/*,plant1/sim/int64/*",
       ...fast,
     ]);
-    it = await startIt(dir.path, p1, p2, "ops", ["--writable", "plant1/**,dmz/**", ...fast]);
+    it = await startIt(dir.path, p1, p2, "ops:pull", ["--writable", "plant1/**,dmz/**", ...fast]);
     // A slow simulator: the written values stay until the test has seen them.
     plant = await startHop(dir.path, "plant1", [
       "--sim",

@@ -107,6 +107,14 @@ export class ProtocolError extends Error {
   override name = "ProtocolError";
 }
 
+/**
+ * A well-formed frame that breaks this hop's rules for the peer (its role,
+ * its origins, a limit); the link closes with the rule named.
+ */
+export class RuleError extends ProtocolError {
+  override name = "RuleError";
+}
+
 const packr = new Packr({
   useRecords: false,
   int64AsType: "bigint",
@@ -228,7 +236,8 @@ export function decodeFrame(type: number, body: Uint8Array): Frame {
     case FrameType.Ack:
       return { type, bytes: num(v, "acknowledged bytes") };
     case FrameType.Close:
-      return { type, reason: String(v).slice(0, 500) };
+      if (typeof v !== "string") throw new ProtocolError("Malformed close: no reason text");
+      return { type, reason: v.slice(0, 500) };
   }
   throw new ProtocolError(`Unknown frame type ${type}`);
 }
@@ -368,7 +377,8 @@ for (let i = 0; i < scalarTypes.length; i++) {
 const utf8 = new TextEncoder();
 /** Hop count that means "the previous definition's path in this frame" (real paths have ≤ 64). */
 const samePath = 65;
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: it is part of the text the peer sent.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Builds one data frame from definitions, states and removals, in the order
@@ -384,6 +394,7 @@ export class DataFrameWriter {
   #prevIdLength = 0;
   #prevHops: readonly string[] | null = null;
   #scratch = new Uint8Array(64);
+  #idBytes = 0;
 
   constructor(initialBytes = 64 * 1024) {
     this.#buf = new Uint8Array(initialBytes);
@@ -398,6 +409,11 @@ export class DataFrameWriter {
   /** Records written since the last {@link finish}. */
   get entries(): number {
     return this.#entries;
+  }
+
+  /** Id bytes a reader decodes for this frame's definitions (see {@link idBytesPerFrame}). */
+  get idBytes(): number {
+    return this.#idBytes;
   }
 
   /**
@@ -419,6 +435,7 @@ export class DataFrameWriter {
     while (shared < limit && idBytes[shared] === prev[shared]) shared++;
     this.#varuint(shared);
     this.#bytes(idBytes.subarray(shared));
+    if (shared !== this.#prevIdLength || idBytes.length !== shared) this.#idBytes += idBytes.length;
     this.#rememberId(idBytes);
     this.#room(8);
     this.#buf[this.#at++] = code;
@@ -504,6 +521,7 @@ export class DataFrameWriter {
     const out = this.#buf.slice(0, this.#at);
     this.#at = headerSize;
     this.#entries = 0;
+    this.#idBytes = 0;
     this.#prevIdLength = 0;
     this.#prevHops = null;
     return out;
@@ -588,10 +606,10 @@ export class DataFrameWriter {
 /** What a data frame's records are handed to, in order. */
 export interface DataVisitor {
   definition(index: number, id: string, type: DataType, hops: string[]): void;
-  /** `value` is as sent; the receiver types it with {@link typedValue}. */
+  /** `value` is as sent (the receiver checks it against the point's type), or {@link tooLarge}. */
   state(
     index: number,
-    value: Value,
+    value: Value | typeof tooLarge,
     status: number,
     time: number,
     cause: FailureCause | null,
@@ -626,26 +644,72 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** Reads a data frame body record by record; throws {@link ProtocolError} on anything malformed. */
-export function readDataFrame(body: Uint8Array, visitor: DataVisitor): void {
-  new DataReader(body).read(visitor);
+/** What a data frame may hold; a reader refuses more before decoding it. */
+export interface ReadLimits {
+  /** Longest id, and longest text of a failure cause, in UTF-8 bytes. */
+  maxId: number;
+  /** Longest hop path, in hops. */
+  maxHops: number;
+  /** Largest string, byte string or array value, in encoded bytes; larger ones read as {@link tooLarge}. */
+  maxValue: number;
 }
 
-class DataReader {
-  #b: Uint8Array;
-  #v: DataView;
+/** Limits of a reader that is not told otherwise (tests and tools). */
+export const defaultReadLimits: ReadLimits = { maxId: 1024, maxHops: 16, maxValue: 256 * 1024 };
+
+/**
+ * Id bytes a reader decodes per frame beyond the frame's own length. Ids are
+ * sent as the bytes they share with the previous one plus the rest, so a few
+ * bytes can stand for a long id: without a budget one 4 MiB frame of
+ * definitions of a long id made a hop decode gigabytes. Writers cut their
+ * frames at half of it ({@link idBytesPerFrame}).
+ */
+export const idDecodeBudget = 1024 * 1024;
+
+/** Id bytes a writer puts into one frame at most (see {@link idDecodeBudget}). */
+export const idBytesPerFrame = idDecodeBudget / 2;
+
+/** A value the reader skipped because it exceeds {@link ReadLimits.maxValue}. */
+export const tooLarge: unique symbol = Symbol("tooLarge");
+
+/** Reads a data frame body record by record; throws {@link ProtocolError} on anything malformed. */
+export function readDataFrame(
+  body: Uint8Array,
+  visitor: DataVisitor,
+  limits: ReadLimits = defaultReadLimits,
+): void {
+  new DataReader(limits).read(body, visitor);
+}
+
+/** Reads data frames, one after the other, under a link's limits. */
+export class DataReader {
+  #limits: ReadLimits;
+  #b: Uint8Array = new Uint8Array(0);
+  #v: DataView = new DataView(this.#b.buffer);
   #at = 0;
-  /** The previous definition's id (UTF-8) and hop path in this body. */
+  /** The previous definition's id (UTF-8), its decoded text, and hop path in this body. */
   #prevId = new Uint8Array(64);
   #prevIdLength = 0;
+  #prevIdText = "";
   #lastHops: string[] | null = null;
+  /** Id bytes still to be decoded in this frame. */
+  #budget = 0;
+  /** A string of the value being read was skipped for its size. */
+  #skipped = false;
 
-  constructor(body: Uint8Array) {
-    this.#b = body;
-    this.#v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  constructor(limits: ReadLimits) {
+    this.#limits = limits;
   }
 
-  read(visitor: DataVisitor): void {
+  /** Reads one frame body, handing each record to `visitor`. */
+  read(body: Uint8Array, visitor: DataVisitor): void {
+    this.#b = body;
+    this.#v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    this.#at = 0;
+    this.#prevIdLength = 0;
+    this.#prevIdText = "";
+    this.#lastHops = null;
+    this.#budget = idDecodeBudget + body.length;
     const b = this.#b;
     while (this.#at < b.length) {
       const kind = b[this.#at++];
@@ -660,11 +724,12 @@ class DataReader {
         this.#at += 12;
         let cause: FailureCause | null = null;
         if (tag & causeFlag) {
-          const hop = this.#str(), via = this.#str();
+          const max = this.#limits.maxId;
+          const hop = this.#str(max), via = this.#str(max);
           this.#need(8);
           const since = this.#v.getFloat64(this.#at);
           this.#at += 8;
-          cause = { hop, via, since, reason: this.#str() };
+          cause = { hop, via, since, reason: this.#str(max) };
         }
         visitor.state(index, value, status, time, cause);
       } else if (kind === Rec.Definition) {
@@ -683,7 +748,10 @@ class DataReader {
     if (this.#at + n > this.#b.length) throw new ProtocolError("Malformed data batch: truncated");
   }
 
-  /** A definition's id: the bytes shared with the previous definition's id, then the rest. */
+  /**
+   * A definition's id: the bytes shared with the previous definition's id,
+   * then the rest. An id equal to the previous one is not decoded again.
+   */
   #id(): string {
     const shared = this.#varuint();
     if (shared > this.#prevIdLength) {
@@ -691,7 +759,19 @@ class DataReader {
     }
     const n = this.#varuint();
     const at = this.#take(n);
+    if (n === 0 && shared === this.#prevIdLength && shared > 0) return this.#prevIdText;
     const length = shared + n;
+    if (length > this.#limits.maxId) {
+      throw new RuleError(
+        `a point id of ${length} bytes exceeds --max-id (${this.#limits.maxId})`,
+      );
+    }
+    this.#budget -= length;
+    if (this.#budget < 0) {
+      throw new RuleError(
+        `the ids of one frame need more than ${idDecodeBudget} bytes of decoding beyond its length (decode work per frame)`,
+      );
+    }
     if (this.#prevId.length < length) {
       const bigger = new Uint8Array(length * 2);
       bigger.set(this.#prevId.subarray(0, shared));
@@ -700,7 +780,8 @@ class DataReader {
     const id = this.#prevId;
     id.set(this.#b.subarray(at, at + n), shared);
     this.#prevIdLength = length;
-    return decodeUtf8(id, 0, length);
+    this.#prevIdText = decodeUtf8(id, 0, length);
+    return this.#prevIdText;
   }
 
   /** A definition's hop path: the previous definition's (the same array) or a new one. */
@@ -712,9 +793,11 @@ class DataReader {
       }
       return this.#lastHops;
     }
-    if (n > 64) throw new ProtocolError("Malformed point definition: too many hops");
+    if (n > this.#limits.maxHops) {
+      throw new RuleError(`a hop path of ${n} hops exceeds --max-hops (${this.#limits.maxHops})`);
+    }
     const hops: string[] = [];
-    for (let i = 0; i < n; i++) hops.push(this.#str());
+    for (let i = 0; i < n; i++) hops.push(this.#str(63));
     this.#lastHops = hops;
     return hops;
   }
@@ -740,12 +823,22 @@ class DataReader {
     throw new ProtocolError("Malformed data batch: bad length");
   }
 
-  #str(): string {
+  /** A string of at most `max` bytes (a longer one breaks a rule: the link closes). */
+  #str(max: number): string {
     const n = this.#varuint();
+    if (n > max) throw new RuleError(`a text of ${n} bytes in a point exceeds ${max} bytes`);
     return decodeUtf8(this.#b, this.#take(n), n);
   }
 
-  #value(tag: number): Value {
+  /** A state's value; one larger than --max-value is skipped and read as {@link tooLarge}. */
+  #value(tag: number): Value | typeof tooLarge {
+    const from = this.#at;
+    this.#skipped = false;
+    const v = this.#scalarOrArray(tag);
+    return this.#skipped || this.#at - from > this.#limits.maxValue ? tooLarge : v;
+  }
+
+  #scalarOrArray(tag: number): Value {
     const v = this.#v;
     switch (tag) {
       case Tag.F64:
@@ -758,8 +851,14 @@ class DataReader {
         return false;
       case Tag.Null:
         return null;
-      case Tag.Str:
-        return this.#str();
+      case Tag.Str: {
+        const n = this.#varuint();
+        const at = this.#take(n);
+        if (n <= this.#limits.maxValue) return decodeUtf8(this.#b, at, n);
+        // Skipped undecoded (also as an array element): the value reads as tooLarge.
+        this.#skipped = true;
+        return "";
+      }
       case Tag.I64:
         return v.getBigInt64(this.#take(8));
       case Tag.U64:
@@ -777,7 +876,7 @@ class DataReader {
         const out: Scalar[] = [];
         for (let i = 0; i < n; i++) {
           this.#need(1);
-          const x = this.#value(this.#b[this.#at++]!);
+          const x = this.#scalarOrArray(this.#b[this.#at++]!);
           if (x === null || Array.isArray(x)) {
             throw new ProtocolError("Malformed data batch: nested array or null element");
           }

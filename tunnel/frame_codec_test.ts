@@ -11,6 +11,7 @@ import {
   type PointDefinition,
   ProtocolError,
   readDataFrame,
+  type tooLarge,
   typedValue,
   writeFrame,
 } from "./frame_codec.ts";
@@ -20,7 +21,7 @@ function records(body: Uint8Array) {
   const defs: PointDefinition[] = [];
   const states: {
     index: number;
-    value: Value;
+    value: Value | typeof tooLarge;
     status: number;
     time: number;
     cause: FailureCause | null;

@@ -8,8 +8,13 @@
 import {
   type Clock,
   type DataType,
+  type FailureCause,
+  fitValue,
+  hopNamePattern,
+  isStatusCode,
   type Logger,
   originHop,
+  type PeerRole,
   type Point,
   pointSlot,
   type PointStore,
@@ -17,10 +22,15 @@ import {
   type StatusCode,
   type StoredPoint,
   type TimerId,
+  unfit,
+  validTime,
+  type Value,
+  valueProblem,
   type WriteRequest,
 } from "../core/mod.ts";
 import {
   DataFrameWriter,
+  DataReader,
   type DataVisitor,
   decodeFrame,
   type Direction,
@@ -30,14 +40,17 @@ import {
   headerSize,
   type Hello,
   helloFrame,
+  idBytesPerFrame,
   ProtocolError,
   protocolVersion,
-  readDataFrame,
+  RuleError,
   simpleFrame,
-  typedValue,
+  tooLarge,
   writeFrame,
   writeResultFrame,
 } from "./frame_codec.ts";
+import { exceedsSize, utf8Size } from "./value_size.ts";
+import { OriginOwners } from "./origin_owners.ts";
 
 /** The byte stream under a link. */
 export interface Wire {
@@ -54,6 +67,29 @@ export type LinkState = "hello" | "open" | "closed";
 
 /** Which side opened the connection. */
 export type LinkRole = "dialer" | "listener";
+
+/** Bounds on what a peer can make this hop hold and decode (see docs/security.md). */
+export interface LinkLimits {
+  /** Most points the hop holds; a link that would add more is closed. */
+  maxPoints: number;
+  /** Most point indexes one link may define. */
+  maxLinkPoints: number;
+  /** Longest id and cause text, UTF-8 bytes. */
+  maxId: number;
+  /** Longest hop path, in hops. */
+  maxHops: number;
+  /** Largest value received or sent; a larger one travels as Bad without it. */
+  maxValue: number;
+}
+
+/** The limits' defaults, as the flags give them. */
+export const defaultLimits: LinkLimits = {
+  maxPoints: 1_000_000,
+  maxLinkPoints: 500_000,
+  maxId: 1024,
+  maxHops: 16,
+  maxValue: 256 * 1024,
+};
 
 /** What a link session needs. */
 export interface LinkOptions {
@@ -79,6 +115,20 @@ export interface LinkOptions {
   sendBuffer?: number;
   /** Data-frame bytes sent and not yet acknowledged by the peer (default 1 MiB). */
   window?: number;
+  /** Bounds on the peer (default {@link defaultLimits}). */
+  limits?: LinkLimits;
+  /** Which link owns each origin, shared by the hop's links (default: this link's own). */
+  owners?: OriginOwners;
+  /**
+   * On the listener: the role the peer is bound to (--peers); a hello asking
+   * for another direction is refused, and a watcher's writes are denied.
+   * Absent: the peer may dial either way (a watcher listening for one hop).
+   */
+  peerRole?: PeerRole;
+  /** Written without a role in --peers (read as watch): said in refusals. */
+  bareRole?: boolean;
+  /** Origins the peer may send points of; absent: any but this hop's own. */
+  origins?: readonly string[];
   /** Performs a write that arrived from the peer (this hop's policy, then onward). */
   onWrite(request: WriteRequest): Promise<StatusCode>;
   /** Called once when hello has been exchanged. */
@@ -123,6 +173,12 @@ const batchPoints = 4096;
  * its event loop seldom, and one frame per round would starve the link.
  */
 const defaultSendBuffer = 4 * 1024 * 1024;
+
+/** True for 1, 10, 100, …: how often a repeated refusal is logged. */
+function worthLogging(n: number): boolean {
+  while (n >= 10 && n % 10 === 0) n /= 10;
+  return n === 1;
+}
 
 function sameHops(a: string[] | undefined, b: string[]): boolean {
   if (a === b) return true;
@@ -174,8 +230,26 @@ export class Link {
   #peerOnPath = false;
 
   // Receiving side.
+  #limits: LinkLimits;
+  #owners: OriginOwners;
+  #data: DataReader;
   // The peer's point definitions by index, as parallel arrays (no object per point).
-  #defIds: string[] = [];
+  #defIds: (string | undefined)[] = [];
+  /** Indexes defined and not removed (bounded by --max-link-points). */
+  #defCount = 0;
+  /** Definitions in the current frame of points this hop does not hold yet. */
+  #newInFrame = 0;
+  /** Indexes whose origin another link owns: their states are not applied. */
+  #refusedIdx = new Set<number>();
+  /** Origins whose refusal has been logged in this session. */
+  #refusedOrigins = new Set<string>();
+  /** The origin checked last, and the link that kept it (`null`: this link may carry it). */
+  #lastOrigin = "";
+  #lastOwner: string | null = null;
+  /** Values refused (received) and withheld (too large or long to send), for the log. */
+  #badValues = 0;
+  #withheld = 0;
+  #deniedWrites = 0;
   #defTypes: DataType[] = [];
   #defHops: string[][] = [];
   /** One array per distinct hop path, shared by every point that travelled it. */
@@ -196,50 +270,185 @@ export class Link {
   };
   #visitor: DataVisitor = {
     definition: (index, id, type, hops) => {
+      const peer = this.#o.peer;
       // A peer speaks only for points that passed through it and that name their origin hop
       // first: it cannot forge another hop's points or this hop's own.
-      if (hops.at(-1) !== this.#o.peer || hops[0] !== originHop(id)) {
-        throw new ProtocolError(
-          `Point ${id} with path ${hops.join(">")} cannot come from ${this.#o.peer}`,
-        );
+      const origin = hops[0];
+      if (hops.at(-1) !== peer || origin === undefined || origin !== originHop(id)) {
+        throw new ProtocolError(`Point ${id} with path ${hops.join(">")} cannot come from ${peer}`);
       }
+      if (index >= maxIndex) throw new ProtocolError(`Point index ${index} is out of range`);
       let shared: string[];
       if (hops === this.#lastHops) shared = this.#lastShared;
       else {
+        // Checked before the lookup: hop names hold no NUL, so keys of valid paths never collide.
+        const bad = hops.find((h) => !hopNamePattern.test(h));
+        if (bad !== undefined) {
+          throw new ProtocolError(
+            `Point ${id} has a path through "${bad}", which is not a hop name`,
+          );
+        }
         const key = hops.join("\u0000");
         shared = this.#paths.get(key) ?? hops;
         if (shared === hops) this.#paths.set(key, hops);
         this.#lastHops = hops;
         this.#lastShared = shared;
       }
-      if (index >= maxIndex) throw new ProtocolError(`Point index ${index} is out of range`);
+      const before = this.#defIds[index];
+      if (before === undefined) {
+        if (this.#defCount >= this.#limits.maxLinkPoints) {
+          throw new RuleError(
+            `${peer} defined more than --max-link-points (${this.#limits.maxLinkPoints}) points`,
+          );
+        }
+      } else if (before !== id) {
+        throw new ProtocolError(`Point index ${index} is redefined as another point (${id})`);
+      }
+      const owner = origin === this.#lastOrigin ? this.#lastOwner : this.#checkOrigin(origin);
+      const store = this.#o.store;
+      if (
+        owner === null && before === undefined && store.get(id) === undefined &&
+        store.size + ++this.#newInFrame > this.#limits.maxPoints
+      ) {
+        throw new RuleError(
+          `${peer} would make this hop hold more than --max-points (${this.#limits.maxPoints}) points`,
+        );
+      }
+      if (before === undefined) this.#defCount++;
       this.#defIds[index] = id;
       this.#defTypes[index] = type;
       this.#defHops[index] = shared;
+      if (owner !== null) this.#refusedIdx.add(index);
+      else if (this.#refusedIdx.size > 0) this.#refusedIdx.delete(index);
     },
     state: (index, value, status, time, cause) => {
       const id = this.#defIds[index];
       if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
+      if (this.#refusedIdx.size > 0 && this.#refusedIdx.has(index) && !this.#reclaim(index)) {
+        return;
+      }
       const u = this.#update;
       const type = this.#defTypes[index]!;
+      const v = value === tooLarge ? unfit : fitValue(type, value);
+      if (
+        v === unfit || !isStatusCode(status) || !validTime(time) ||
+        (cause !== null && !validTime(cause.since))
+      ) {
+        this.#refuseState(id, type, value, status, time, cause);
+      } else {
+        u.value = v;
+        u.status = status;
+        u.time = time;
+        u.cause = cause;
+      }
+      const store = this.#o.store;
+      // Definitions spread over several frames can each pass the check at definition time.
+      if (store.size >= this.#limits.maxPoints && store.get(id) === undefined) {
+        throw new RuleError(
+          `${this.#o.peer} would make this hop hold more than --max-points (${this.#limits.maxPoints}) points`,
+        );
+      }
       u.id = id;
-      u.value = typedValue(type, value);
       u.type = type;
-      u.status = status;
-      u.time = time;
       u.hops = this.#defHops[index]!;
-      u.cause = cause;
-      this.#o.store.apply(u, this.#origin);
+      store.apply(u, this.#origin);
       this.#keep?.add(id);
     },
     removal: (index) => {
       const id = this.#defIds[index];
       if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
+      this.#defIds[index] = undefined;
+      this.#defCount--;
+      if (this.#refusedIdx.size > 0) this.#refusedIdx.delete(index);
       this.#keep?.delete(id);
       const store = this.#o.store;
       if (store.get(id)?.origin === this.#origin) store.remove(id);
     },
   };
+
+  /**
+   * Whether this link may carry points of `origin`: refuses the link (a
+   * {@link RuleError}) for an origin outside the peer's, and returns the link
+   * that keeps an origin it owns (`null` when this link may carry it).
+   */
+  #checkOrigin(origin: string): string | null {
+    const allowed = this.#o.origins;
+    if (allowed !== undefined && !allowed.includes(origin)) {
+      const peer = this.#o.peer;
+      const relays = allowed.filter((a) => a !== peer);
+      throw new RuleError(
+        `${peer} may carry points of ${
+          allowed.join(", ")
+        } only, not of ${origin} (--peers ${peer}:push${
+          relays.length ? `:relays=${relays.join("+")}` : ""
+        }; add relays=${[...relays, origin].join("+")} if ${peer} relays ${origin})`,
+      );
+    }
+    const owner = this.#owners.claim(origin, this.#origin);
+    this.#lastOrigin = origin;
+    this.#lastOwner = owner;
+    if (owner !== null && !this.#refusedOrigins.has(origin)) {
+      this.#refusedOrigins.add(origin);
+      this.#o.log.warn(
+        "Refused the points of {origin} from {peer}: {owner} brings {origin} and keeps it while it is up",
+        { origin, peer: this.#o.peer, owner },
+      );
+    }
+    return owner;
+  }
+
+  /** A refused index's origin may have been freed by its owner's link going down. */
+  #reclaim(index: number): boolean {
+    const origin = originHop(this.#defIds[index]!);
+    if (this.#owners.claim(origin, this.#origin) !== null) return false;
+    this.#refusedIdx.delete(index);
+    this.#lastOrigin = "";
+    this.#o.log.info("Points of {origin} now come from {peer}", { origin, peer: this.#o.peer });
+    return true;
+  }
+
+  /**
+   * A received state that cannot be valid: the point goes on as Bad, without
+   * a value, with this hop and link as the cause; the link stays up.
+   */
+  #refuseState(
+    id: string,
+    type: DataType,
+    value: Value | typeof tooLarge,
+    status: number,
+    time: number,
+    cause: FailureCause | null,
+  ): void {
+    const now = this.#o.clock.now();
+    const shown = (x: unknown) => String(x).slice(0, 64);
+    const problem = value === tooLarge
+      ? `a value larger than --max-value (${this.#limits.maxValue} bytes)`
+      : fitValue(type, value) === unfit
+      ? `${type} value ${shown(value)}: ${valueProblem(type, value) ?? "does not fit"}`
+      : !isStatusCode(status)
+      ? `status 0x${status.toString(16).toUpperCase()}, which is not an OPC UA status code`
+      : !validTime(time)
+      ? `time ${time}, which is not a valid time`
+      : `failure time ${cause?.since}, which is not a valid time`;
+    const u = this.#update;
+    u.value = null;
+    u.status = value === tooLarge
+      ? Status.BadEncodingLimitsExceeded
+      : Status.BadDataEncodingInvalid;
+    u.time = now;
+    u.cause = {
+      hop: this.#o.hop,
+      via: this.#origin,
+      since: now,
+      reason: `${this.#o.peer} sent ${problem}`,
+    };
+    if (worthLogging(++this.#badValues)) {
+      this.#o.log.warn(
+        "Refused a value of {id} from {peer}: {problem}; the point is Bad ({n} refused so far)",
+        { id, peer: this.#o.peer, problem, n: this.#badValues },
+      );
+    }
+  }
 
   // Writes this hop sent upstream, awaiting results.
   #nextRid = 1;
@@ -250,6 +459,9 @@ export class Link {
     this.#wire = wire;
     this.#direction = options.direction ?? null;
     this.#reader = new FrameReader(options.maxFrame);
+    this.#limits = options.limits ?? defaultLimits;
+    this.#owners = options.owners ?? new OriginOwners();
+    this.#data = new DataReader(this.#limits);
     this.#origin = linkOrigin(options.peer);
     this.#lastRx = options.clock.now();
     this.#startedAt = this.#lastRx;
@@ -298,9 +510,11 @@ export class Link {
   /** Feeds bytes received from the peer. */
   receive(chunk: Uint8Array): void {
     if (this.#state === "closed") return;
-    this.#lastRx = this.#o.clock.now();
     try {
-      for (const [type, body] of this.#reader.push(chunk)) {
+      const frames = this.#reader.push(chunk);
+      // Only whole frames prove the peer alive: trickled bytes of one never finished do not.
+      if (frames.length > 0) this.#lastRx = this.#o.clock.now();
+      for (const [type, body] of frames) {
         this.#handle(decodeFrame(type, body));
         // A frame can end the session (close, protocol error).
         if ((this.#state as LinkState) === "closed") return;
@@ -311,10 +525,13 @@ export class Link {
         this.#wire.write(simpleFrame(FrameType.Ack, this.#rxData));
       }
     } catch (e) {
-      const reason = e instanceof ProtocolError
-        ? e.message
-        : `internal error: ${(e as Error).message}`;
-      this.close(`protocol error: ${reason}`);
+      this.close(
+        e instanceof RuleError
+          ? `refused: ${e.message}`
+          : `protocol error: ${
+            e instanceof ProtocolError ? e.message : `internal error: ${(e as Error).message}`
+          }`,
+      );
     }
   }
 
@@ -484,8 +701,26 @@ export class Link {
     if (o.role === "dialer" && h.direction !== this.#direction) {
       throw new ProtocolError(`Listener answered direction ${h.direction}`);
     }
+    const role = o.peerRole;
+    if (
+      o.role === "listener" && role !== undefined &&
+      h.direction !== (role === "push" ? "push" : "pull")
+    ) {
+      const may = role === "push"
+        ? "push its data"
+        : role === "pull"
+        ? "pull"
+        : "watch (pull without writes)";
+      const why = o.bareRole
+        ? "a bare name in --peers means watch"
+        : `its role in --peers is ${role}`;
+      throw new RuleError(
+        `${o.peer} may only ${may}, not ${h.direction} (${why}; write ${o.peer}:${h.direction} to let it ${h.direction})`,
+      );
+    }
     this.#direction = h.direction;
     this.#state = "open";
+    if (this.receives) this.#owners.up(this.#origin);
     if (o.role === "listener") this.#sendHello();
     o.log.info("Link with {peer} open ({direction}, {role}, this hop {sends})", {
       peer: o.peer,
@@ -499,14 +734,23 @@ export class Link {
   }
 
   #onData(body: Uint8Array): void {
-    readDataFrame(body, this.#visitor);
+    this.#newInFrame = 0;
+    this.#data.read(body, this.#visitor);
     this.#o.store.endBatch();
   }
 
   async #onWriteRequest(rid: number, request: WriteRequest): Promise<void> {
     let status: StatusCode;
     if (!this.sends) status = Status.BadNotWritable;
-    else {
+    else if (this.#o.peerRole === "watch") {
+      status = Status.BadUserAccessDenied;
+      if (worthLogging(++this.#deniedWrites)) {
+        this.#o.log.warn(
+          "Write to {id} from {peer} refused: {peer} is a watcher and may not write ({n} refused so far)",
+          { id: request.id.slice(0, 256), peer: this.#o.peer, n: this.#deniedWrites },
+        );
+      }
+    } else {
       try {
         status = await this.#o.onWrite(request);
       } catch {
@@ -531,7 +775,7 @@ export class Link {
       onBatchEnd: () => {
         if (this.#flushScheduled) this.#flush();
       },
-    });
+    }, { name: `link:${this.#o.peer}` });
     this.#flush();
   }
 
@@ -583,20 +827,25 @@ export class Link {
     ) {
       while (
         this.#head < this.#queue.length && w.entries < batchPoints && w.bytes < batchBytes &&
-        this.#snapshotLeft !== 0
+        w.idBytes < idBytesPerFrame && this.#snapshotLeft !== 0
       ) {
         const idx = this.#queue[this.#head++]!;
         if (this.#snapshotLeft > 0) this.#snapshotLeft--;
         this.#dirty[idx] = 0;
         const p = this.#points[idx]!;
         const exists = pointSlot(p) === idx;
-        if (exists && p.origin !== this.#origin && !this.#peerOn(p.hops, peer)) {
-          if (this.#sentType[idx] !== p.type || !sameHops(this.#sentHops[idx], p.hops)) {
+        let send = exists && p.origin !== this.#origin && !this.#peerOn(p.hops, peer);
+        if (send && (this.#sentType[idx] !== p.type || !sameHops(this.#sentHops[idx], p.hops))) {
+          send = this.#fitsPeer(p);
+          if (send) {
             w.definition(idx, p.id, p.type, p.hops);
             this.#sentType[idx] = p.type;
             this.#sentHops[idx] = p.hops;
           }
-          w.state(idx, p.value, p.status, p.time, p.cause);
+        }
+        if (send) {
+          if (exceedsSize(p.value, this.#limits.maxValue)) this.#withholdValue(w, idx, p);
+          else w.state(idx, p.value, p.status, p.time, p.cause);
           this.#live[idx] = 1;
         } else if (this.#live[idx] === 1) {
           w.removal(idx);
@@ -639,6 +888,48 @@ export class Link {
     }
   }
 
+  /**
+   * Whether a point's id and path fit the peer's limits (the same flags on
+   * every hop); one that does not is not sent, and logged, rather than
+   * making the peer close the link at every attempt.
+   */
+  #fitsPeer(p: StoredPoint): boolean {
+    const limits = this.#limits;
+    const idBytes = p.id.length * 3 > limits.maxId ? utf8Size(p.id) : 0;
+    const fits = idBytes <= limits.maxId && p.hops.length <= limits.maxHops;
+    if (!fits && worthLogging(++this.#withheld)) {
+      this.#o.log.warn(
+        "Not sending {id} to {peer}: its {what} ({n} points withheld so far)",
+        {
+          id: p.id.slice(0, 256),
+          peer: this.#o.peer,
+          what: idBytes > limits.maxId
+            ? `id of ${idBytes} bytes exceeds --max-id (${limits.maxId})`
+            : `path of ${p.hops.length} hops exceeds --max-hops (${limits.maxHops})`,
+          n: this.#withheld,
+        },
+      );
+    }
+    return fits;
+  }
+
+  /** Sends a point whose value exceeds --max-value as Bad without it, saying why. */
+  #withholdValue(w: DataFrameWriter, idx: number, p: StoredPoint): void {
+    const now = this.#o.clock.now();
+    w.state(idx, null, Status.BadEncodingLimitsExceeded, p.time, {
+      hop: this.#o.hop,
+      via: this.#origin,
+      since: now,
+      reason: `its value exceeds --max-value (${this.#limits.maxValue} bytes)`,
+    });
+    if (worthLogging(++this.#withheld)) {
+      this.#o.log.warn(
+        "Sending {id} to {peer} as Bad: its value exceeds --max-value ({max} bytes) ({n} points withheld so far)",
+        { id: p.id, peer: this.#o.peer, max: this.#limits.maxValue, n: this.#withheld },
+      );
+    }
+  }
+
   /** Whether `peer` is on the hop path `hops`; paths are shared arrays, so the answer is cached. */
   #peerOn(hops: string[], peer: string): boolean {
     if (hops !== this.#checkedHops) {
@@ -654,6 +945,7 @@ export class Link {
     const received = this.receives;
     this.#state = "closed";
     this.#closeReason = reason;
+    if (wasOpen && received) this.#owners.down(this.#origin);
     const clock = this.#o.clock;
     clock.clearTimeout(this.#silenceTimer);
     clock.clearTimeout(this.#pingTimer);
@@ -679,7 +971,11 @@ export class Link {
         n,
       });
     } else {
-      this.#o.log.info("Link with {peer} ended: {reason}", { peer: this.#o.peer, reason });
+      const refused = reason.startsWith("refused:") || reason.startsWith("protocol error:");
+      this.#o.log[refused ? "warn" : "info"]("Link with {peer} ended: {reason}", {
+        peer: this.#o.peer,
+        reason,
+      });
     }
     this.#o.onClose?.(reason);
   }

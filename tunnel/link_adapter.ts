@@ -19,15 +19,21 @@ import {
   type TimerId,
   type WriteRequest,
 } from "../core/mod.ts";
+import type { PeerSpec } from "../core/mod.ts";
 import type { Direction } from "./frame_codec.ts";
-import { Link, linkOrigin, type LinkRole } from "./link.ts";
+import { Link, type LinkLimits, linkOrigin, type LinkRole } from "./link.ts";
+import { OriginOwners } from "./origin_owners.ts";
 import { LinkPoints } from "./link_points.ts";
 import { dialLink, loadTlsMaterial, peerNames, type TlsMaterial } from "./tls.ts";
 
 /** How a link adapter reaches its peer. */
 export type LinkMode =
   | { kind: "dial"; direction: Direction; addresses: HostPort[] }
-  | { kind: "accept" };
+  | {
+    kind: "accept";
+    /** The peer's entry in --peers: its role and the origins it may relay (absent: any way). */
+    spec?: PeerSpec;
+  };
 
 /** Timers and limits of a link (from the tunnel flags). */
 export interface LinkSettings {
@@ -35,6 +41,10 @@ export interface LinkSettings {
   linkTimeout: number;
   maxFrame: number;
   writeTimeout: number;
+  /** Bounds on what the peer can make this hop hold (default: the flags' defaults). */
+  limits?: LinkLimits;
+  /** Which link owns each origin; one per hop, shared by its links. */
+  owners?: OriginOwners;
 }
 
 /** Grace period for a closing socket to flush its last frame before it is destroyed. */
@@ -68,6 +78,8 @@ export class LinkAdapter implements Adapter {
   #attemptTimer: TimerId = 0;
   #stopped = false;
   #onChange: ((connected: boolean, detail: string) => void) | null;
+  /** Origin owners when the settings bring none (a lone link, as in `hopgate watch`). */
+  #owners = new OriginOwners();
 
   constructor(
     peer: string | null,
@@ -96,6 +108,13 @@ export class LinkAdapter implements Adapter {
     this.#ctx = ctx;
     this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
     this.#status.running("running");
+    const spec = this.#mode.kind === "accept" ? this.#mode.spec : undefined;
+    if (spec?.bare) {
+      ctx.log.warn(
+        "--peers names {peer} without a role: it may only watch (pull without writes); write {peer}:push or {peer}:pull to let it do more",
+        { peer: spec.name },
+      );
+    }
     if (this.#peer !== null) {
       this.#points = new LinkPoints(ctx.store, this.#peer);
       this.#points.connected(false, ctx.clock.now());
@@ -175,6 +194,17 @@ export class LinkAdapter implements Adapter {
     });
   }
 
+  /** What the listener binds an accepted peer to: its role and the origins it may carry. */
+  #rules(): { peerRole?: PeerSpec["role"]; bareRole?: boolean; origins?: string[] } {
+    const spec = this.#mode.kind === "accept" ? this.#mode.spec : undefined;
+    if (!spec) return {};
+    return {
+      peerRole: spec.role,
+      bareRole: spec.bare,
+      origins: [spec.name, ...spec.relays],
+    };
+  }
+
   /** Schedules the next dial: at once on the next address, with backoff after a full round. */
   #retry(wasOpen: boolean, reason: string, addr: HostPort): void {
     if (this.#stopped || this.#mode.kind !== "dial") return;
@@ -231,6 +261,9 @@ export class LinkAdapter implements Adapter {
       timeout: s.linkTimeout,
       maxFrame: s.maxFrame,
       writeTimeout: s.writeTimeout,
+      ...(s.limits ? { limits: s.limits } : {}),
+      owners: s.owners ?? this.#owners,
+      ...this.#rules(),
       onWrite: (r) => ctx.write(r),
       onOpen: () => {
         opened = true;

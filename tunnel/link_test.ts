@@ -10,6 +10,7 @@ import {
 } from "../core/mod.ts";
 import { type Direction, encodeFrame, FrameType, helloFrame } from "./frame_codec.ts";
 import { Link, type LinkOptions, type Wire } from "./link.ts";
+import { OriginOwners } from "./origin_owners.ts";
 
 /** One direction of an in-memory connection that can be stalled or cut. */
 class Pipe implements Wire {
@@ -405,4 +406,86 @@ Deno.test("a relay forwards a received data frame before it returns from the rea
   await down.pump();
   assertEquals(it.get("plant1/a")?.value, 2);
   assertEquals(it.get("plant1/a")?.hops, ["plant1", "dmz", "it"]);
+});
+
+Deno.test("a link must deliver whole frames within its timeout: bytes trickled into a frame never finished do not keep it or its points alive", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  plant.apply(point("plant1/a", 1), "sim");
+  const pair = new Pair(clock, plant, dmz, "push");
+  await pair.pump();
+  assertEquals(dmz.get("plant1/a")?.status, Status.Good);
+  // The plant's side now sends one byte of a frame header every 900 ms and nothing else.
+  const partial = new Uint8Array([0, 0, 1, 0, FrameType.Ping, 1, 2, 3, 4, 5, 6, 7]);
+  for (let i = 0; i < partial.length && pair.b.state === "open"; i++) {
+    pair.b.receive(partial.subarray(i, i + 1));
+    clock.advance(900);
+  }
+  assertEquals(pair.b.state, "closed");
+  assert(/heartbeat timeout/.test(pair.b.closeReason), pair.b.closeReason);
+  assertEquals(dmz.get("plant1/a")?.status, Status.UncertainNoCommunicationLastUsableValue);
+});
+
+Deno.test("a listener binds each peer to its role: a hello asking for another direction is refused, naming the rule", () => {
+  const clock = new ManualClock();
+  const base = {
+    clock,
+    log: logger("test"),
+    heartbeat: 1000,
+    timeout: 5000,
+    maxFrame: 1024,
+    writeTimeout: 1000,
+    onWrite: () => Promise.resolve(Status.Good as StatusCode),
+    hop: "dmz",
+    role: "listener" as const,
+    store: new PointStore("dmz"),
+  };
+  const cases = [
+    ["plant1", "push", false, "pull", /plant1 may only push its data, not pull/],
+    ["it", "pull", false, "push", /it may only pull, not push \(its role in --peers is pull/],
+    ["ops", "watch", true, "push", /a bare name in --peers means watch; write ops:push/],
+  ] as const;
+  for (const [peer, peerRole, bareRole, direction, re] of cases) {
+    const link = new Link(new Pipe(), { ...base, peer, peerRole, bareRole });
+    link.start();
+    link.receive(helloFrame({ version: 3, hop: peer, to: "dmz", direction }));
+    assertEquals(link.state, "closed");
+    assert(re.test(link.closeReason), link.closeReason);
+    assert(link.closeReason.startsWith("refused: "), link.closeReason);
+  }
+  const ok = new Link(new Pipe(), { ...base, peer: "ops", peerRole: "watch", bareRole: true });
+  ok.start();
+  ok.receive(helloFrame({ version: 3, hop: "ops", to: "dmz", direction: "pull" }));
+  assertEquals(ok.state, "open");
+  ok.close("test done");
+});
+
+Deno.test("origins stay with the link that brought them while it is up, and move to another link once it is down", async () => {
+  const clock = new ManualClock();
+  const owners = new OriginOwners();
+  const dmz = new PointStore("dmz");
+  const a = new PointStore("relayA");
+  const b = new PointStore("relayB");
+  // Both relays carry plant1's point (each path ends with the relay).
+  a.apply({ ...point("plant1/x", 1), hops: ["plant1"] }, "link:plant1");
+  b.apply({ ...point("plant1/x", 666), hops: ["plant1"] }, "link:plant1");
+  const pa = new Pair(clock, a, dmz, "push", {}, { owners });
+  await pa.pump();
+  const pb = new Pair(clock, b, dmz, "push", {}, { owners });
+  await pb.pump();
+  assertEquals(dmz.get("plant1/x")?.value, 1, "relayB may not take plant1 from relayA");
+  assertEquals(dmz.get("plant1/x")?.origin, "link:relayA");
+  b.apply({ ...point("plant1/x", 667), hops: ["plant1"] }, "link:plant1");
+  await pb.pump();
+  assertEquals(dmz.get("plant1/x")?.value, 1);
+  // relayA goes: its points fail, and relayB's next state takes plant1 over.
+  pa.a.close("relayA stopping");
+  await pa.pump();
+  assertEquals(dmz.get("plant1/x")?.status, Status.UncertainNoCommunicationLastUsableValue);
+  b.apply({ ...point("plant1/x", 668), hops: ["plant1"] }, "link:plant1");
+  await pb.pump();
+  assertEquals(dmz.get("plant1/x")?.value, 668);
+  assertEquals(dmz.get("plant1/x")?.origin, "link:relayB");
+  assertEquals(pb.b.state, "open");
 });

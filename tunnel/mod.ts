@@ -5,20 +5,30 @@
 import type { Adapter, HopConfig } from "../core/mod.ts";
 import { LinkAdapter, type LinkSettings } from "./link_adapter.ts";
 import { ListenerAdapter } from "./listener.ts";
+import { OriginOwners } from "./origin_owners.ts";
 
 export { LinkAdapter, type LinkMode, type LinkSettings } from "./link_adapter.ts";
 export { ListenerAdapter } from "./listener.ts";
 export { Link, linkOrigin, type LinkState, type Wire } from "./link.ts";
 export { linkPointIds, linkPointsOrigin } from "./link_points.ts";
+export { OriginOwners } from "./origin_owners.ts";
 export { pointLine, runWatch, watchCommandOptions, type WatchOptions } from "./watch.ts";
 
-/** The link settings a configuration gives. */
-export function linkSettings(config: HopConfig): LinkSettings {
+/** The link settings a configuration gives; `owners` is shared by every link of the hop. */
+export function linkSettings(config: HopConfig, owners = new OriginOwners()): LinkSettings {
   return {
     heartbeat: config.heartbeat,
     linkTimeout: config.linkTimeout,
     maxFrame: config.maxFrame,
     writeTimeout: config.writeTimeout,
+    limits: {
+      maxPoints: config.maxPoints,
+      maxLinkPoints: config.maxLinkPoints,
+      maxId: config.maxId,
+      maxHops: config.maxHops,
+      maxValue: config.maxValue,
+    },
+    owners,
   };
 }
 
@@ -43,17 +53,20 @@ export function tunnelAdapters(config: HopConfig): Adapter[] {
   }
   if (config.listen) {
     const accepted = new Map<string, LinkAdapter>();
-    for (const peer of config.peers) {
+    for (const spec of config.peers) {
       // A peer this hop dials already has its adapter (and origin); it cannot also dial in.
-      if (dialled.has(peer) || accepted.has(peer)) continue;
-      const a = new LinkAdapter(peer, { kind: "accept" }, settings);
-      accepted.set(peer, a);
+      if (dialled.has(spec.name) || accepted.has(spec.name)) continue;
+      const a = new LinkAdapter(spec.name, { kind: "accept", spec }, settings);
+      accepted.set(spec.name, a);
       out.push(a);
     }
     out.push(
       new ListenerAdapter(config.listen, accepted, {
         maxLinks: config.maxLinks,
-        handshakeTimeout: config.linkTimeout,
+        handshakeTimeout: config.handshakeTimeout,
+        allowFrom: config.allowFrom,
+        maxUnauthenticated: config.maxUnauthenticated,
+        maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
       }),
     );
   }

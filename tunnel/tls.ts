@@ -3,6 +3,7 @@
  * cannot require client certificates. Both sides present a certificate from
  * the chain's CA; names are checked against what each side expects.
  */
+import * as net from "node:net";
 import * as tls from "node:tls";
 import type { HopConfig } from "../core/mod.ts";
 
@@ -55,7 +56,12 @@ export function peerNames(cert: tls.PeerCertificate | null | undefined): string[
   return [...names];
 }
 
-/** A TLS server that demands a client certificate from the chain's CA. */
+/**
+ * A TLS server that demands a client certificate from the chain's CA. The
+ * listener does not let it listen: it feeds it the TCP connections it admits
+ * (`server.emit("connection", socket)`), so that refused ones never reach TLS.
+ * `handshakeTimeout` is a backstop; the listener enforces its own deadline.
+ */
 export function createLinkServer(
   material: TlsMaterial,
   options: { handshakeTimeout: number },
@@ -70,6 +76,24 @@ export function createLinkServer(
     minVersion: "TLSv1.3",
     handshakeTimeout: options.handshakeTimeout,
   }, onSecure);
+}
+
+/**
+ * The TCP connection under a server-side TLS socket, so that the listener can
+ * match a finished or failed handshake with the connection it admitted (a
+ * failed socket may no longer know its remote address). Node and Deno both
+ * keep it as `_parent`, which their typings omit; `null` if a runtime does not.
+ */
+export function tcpSocketOf(socket: tls.TLSSocket): net.Socket | null {
+  const parent: unknown = Reflect.get(socket, "_parent");
+  return parent instanceof net.Socket ? parent : null;
+}
+
+/** A failed server-side handshake, in words: OpenSSL aborts on a certificate from another CA, and Node reports a hang-up. */
+export function handshakeFailure(e: Error): string {
+  return e.message === "socket hang up"
+    ? "the client's certificate was refused or it gave up"
+    : e.message;
 }
 
 /**

@@ -82,17 +82,38 @@ export function watchCommandOptions(
   };
 }
 
-/** A value as JSON: 64-bit integers as decimal strings, times as ISO text, bytes as base64. */
+/** Epoch milliseconds as ISO 8601 text, or `null` when they are no date (NaN, ±Infinity, beyond ±8.64e15). */
+function isoTime(ms: number): string | null {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** Bytes as base64, in slices (spreading a large array into one call overflows the stack). */
+function base64(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+/**
+ * A value as JSON: 64-bit integers as decimal strings, times as ISO text
+ * (`null` for an invalid date), bytes as base64. Never throws, so a watcher
+ * prints whatever a hop holds.
+ */
 export function jsonValue(v: Value): unknown {
   if (v === null) return null;
   if (Array.isArray(v)) return v.map((x) => jsonValue(x));
   if (typeof v === "bigint") return v.toString();
-  if (v instanceof Date) return v.toISOString();
-  if (v instanceof Uint8Array) return btoa(String.fromCharCode(...v));
+  if (v instanceof Date) return isoTime(v.getTime());
+  if (v instanceof Uint8Array) return base64(v);
   return v;
 }
 
-/** One point as a JSON line. */
+/**
+ * One point as a JSON line. `time` is ISO 8601 text, or `null` when the
+ * point's time is no date (NaN, ±Infinity or beyond ±8.64e15 ms): a watcher
+ * shows a broken time rather than stopping at it.
+ */
 export function pointLine(p: StoredPoint, removed = false): string {
   return JSON.stringify({
     id: p.id,
@@ -100,7 +121,7 @@ export function pointLine(p: StoredPoint, removed = false): string {
     type: p.type,
     value: jsonValue(p.value),
     status: statusName(p.status),
-    time: new Date(p.time).toISOString(),
+    time: isoTime(p.time),
     hops: p.hops,
     cause: p.cause,
   });
@@ -118,7 +139,7 @@ export async function runWatch(o: WatchOptions): Promise<number> {
   store.subscribe({
     onUpdate: (p) => shown(p.id) && print(pointLine(p)),
     onRemove: (p) => shown(p.id) && print(pointLine(p, true)),
-  });
+  }, { name: "watch" });
   const abort = new AbortController();
   o.signal?.addEventListener("abort", () => abort.abort(), { once: true });
   const onSignal = () => abort.abort();
@@ -147,7 +168,10 @@ export async function runWatch(o: WatchOptions): Promise<number> {
   const listener = pusher !== null
     ? new ListenerAdapter(o.address, new Map([[pusher, link]]), {
       maxLinks: 1,
-      handshakeTimeout: settings.linkTimeout,
+      handshakeTimeout: 3000,
+      allowFrom: [],
+      maxUnauthenticated: 8,
+      maxUnauthenticatedPerAddress: 4,
     })
     : null;
   const ctx: HopContext = {

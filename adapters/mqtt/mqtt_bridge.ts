@@ -50,6 +50,8 @@ const stepPoints = 50_000;
 const noHops: string[] = [];
 /** How often pending updates are flushed. */
 const flushMs = 50;
+/** Distinct publish failure messages logged (each once); beyond, they show in the status only. */
+const maxLoggedFailures = 16;
 
 /** Reads a secret file the configuration names; a trailing newline is not part of it. */
 function readSecret(path: string, flag: string): string {
@@ -108,6 +110,8 @@ export class MqttBridge {
   #spilled = 0;
   #coalesced = 0;
   #messages: Promise<void> = Promise.resolve();
+  /** Messages of publish failures already logged. */
+  #loggedFailures = new Set<string>();
 
   constructor(name: string, ctx: HopContext, status: StatusTracker) {
     this.#name = name;
@@ -192,7 +196,7 @@ export class MqttBridge {
         if (this.#pending.length === recordPoints) this.#wake?.();
       },
       onRemove: () => {},
-    });
+    }, { name: this.#name, onError: (e, p) => this.#status.sinkError(e, p) });
     this.#status.running("running");
     this.#loops.push(this.#connectLoop(), this.#pump());
   }
@@ -420,7 +424,8 @@ export class MqttBridge {
         await this.#format.caughtUp(s);
         this.#sent += before.length;
         this.#live = s;
-      } catch {
+      } catch (e) {
+        this.#publishFailed(s, e);
         this.#spill(before);
         return false;
       }
@@ -431,14 +436,17 @@ export class MqttBridge {
     try {
       if (batch.length > 0) await this.#format.publish(s, batch, false);
       this.#sent += batch.length;
-    } catch {
+    } catch (e) {
       // Not acknowledged before the session closed: kept, in order, ahead of what came since.
+      this.#publishFailed(s, e);
       this.#spill(batch);
       return false;
     }
     // Births that waited carry current values: only once no older change is still queued. A
     // session that closes meanwhile births again when it is back.
-    if (this.#pending.length === 0) await this.#format.tick?.(s).catch(() => {});
+    if (this.#pending.length === 0) {
+      await this.#format.tick?.(s).catch((e) => this.#publishFailed(s, e));
+    }
     return this.#dirty.size > 0 || this.#pending.length >= recordPoints;
   }
 
@@ -458,7 +466,8 @@ export class MqttBridge {
     }
     try {
       await this.#format.publish(s, points, true);
-    } catch {
+    } catch (e) {
+      this.#publishFailed(s, e);
       return;
     }
     await this.#buffer.ack(records.length);
@@ -466,6 +475,24 @@ export class MqttBridge {
     if (this.#buffer.records === 0) {
       this.#ctx.log.info("MQTT: sent {count} buffered updates; now live", { count: this.#drained });
     }
+  }
+
+  /**
+   * A publish failed. When its session is still up, the broker is not the
+   * cause (the updates could not be encoded): shown in the status every
+   * time and logged once per message, as the updates stay queued and are
+   * tried again. A lost session is reported by the connect loop.
+   */
+  #publishFailed(s: Session, e: unknown): void {
+    if (!s.ready || s.isClosed) return;
+    const message = e instanceof Error ? e.message : String(e);
+    this.#status.error(`Publishing failed with the broker connected: ${message}`);
+    if (this.#loggedFailures.has(message) || this.#loggedFailures.size >= maxLoggedFailures) return;
+    this.#loggedFailures.add(message);
+    this.#ctx.log.error(
+      "MQTT: publishing failed with the broker connected: {error}; the updates stay queued and are tried again",
+      { error: e instanceof Error ? (e.stack ?? e.message) : String(e) },
+    );
   }
 
   /** Appends updates to the on-disk buffer, logging what the limits dropped. */

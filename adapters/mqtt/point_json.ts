@@ -3,6 +3,9 @@
  * record format of the store-and-forward buffer. JSON has no 64-bit integers,
  * dates or bytes, so Int64/UInt64 travel as decimal strings (exact), DateTime
  * as ISO 8601 text, ByteString as base64 and non-finite floats as strings.
+ * Encoding never throws: a time or date that is no date (NaN, ±Infinity)
+ * becomes `null`, so one broken point cannot stop a publish or a buffer
+ * record.
  */
 import {
   type DataType,
@@ -25,8 +28,8 @@ export interface PointJson {
   code: number;
   /** Its name (`Good`, `UncertainNoCommunicationLastUsableValue`, …). */
   status: string;
-  /** Source timestamp, ISO 8601. */
-  time: string;
+  /** Source timestamp, ISO 8601; `null` when the point's time is no date (NaN, ±Infinity). */
+  time: string | null;
   cause: FailureCause | null;
   /** Present and true on updates sent from the store-and-forward buffer. */
   historical?: boolean;
@@ -40,9 +43,15 @@ function bytesToBase64(b: Uint8Array): string {
   return btoa(s);
 }
 
+/** Epoch milliseconds as ISO 8601 text, or `null` when they are no date. */
+function isoTime(ms: number): string | null {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
 function scalarToJson(v: Scalar): unknown {
   if (typeof v === "bigint") return v.toString();
-  if (v instanceof Date) return v.toISOString();
+  if (v instanceof Date) return isoTime(v.getTime());
   if (v instanceof Uint8Array) return bytesToBase64(v);
   if (typeof v === "number" && !Number.isFinite(v)) return String(v);
   return v;
@@ -64,6 +73,8 @@ function scalarFromJson(type: DataType, v: unknown): Scalar {
       }
       throw new Error(`${base} needs an integer or a decimal string`);
     case "DateTime": {
+      // An invalid date in an array is written as null (see valueToJson).
+      if (v === null) return new Date(NaN);
       const d = new Date(v as string | number);
       if (Number.isNaN(d.getTime())) throw new Error("DateTime needs ISO 8601 text or epoch ms");
       return d;
@@ -84,6 +95,8 @@ function scalarFromJson(type: DataType, v: unknown): Scalar {
       throw new Error("String needs text");
     default:
       if (typeof v === "number") return v;
+      // valueToJson writes any non-finite number so; the value is unfit, but it reads back.
+      if (typeof v === "string" && ["NaN", "Infinity", "-Infinity"].includes(v)) return Number(v);
       throw new Error(`${base} needs a number`);
   }
 }
@@ -106,7 +119,7 @@ export function pointToJson(p: Point, historical = false): PointJson {
     type: p.type,
     code: p.status >>> 0,
     status: statusName(p.status),
-    time: new Date(p.time).toISOString(),
+    time: isoTime(p.time),
     cause: p.cause,
   };
   if (historical) out.historical = true;
@@ -121,7 +134,7 @@ export function pointFromJson(j: PointJson): Point {
     value: valueFromJson(j.type, j.value),
     type: j.type,
     status: j.code,
-    time: Date.parse(j.time),
+    time: j.time === null ? NaN : Date.parse(j.time),
     hops: [],
     cause: j.cause,
   };

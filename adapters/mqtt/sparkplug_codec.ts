@@ -158,7 +158,7 @@ export function encodeArray(type: DataType, values: Scalar[]): Uint8Array {
       return pack(
         n,
         8,
-        (v, o) => v.setBigInt64(o, BigInt((values[o / 8] as Date).getTime()), true),
+        (v, o) => v.setBigUint64(o, BigInt(epochMs((values[o / 8] as Date).getTime())), true),
       );
     case "Boolean": {
       // A 4-byte little-endian count, then the bits, most significant first.
@@ -242,9 +242,15 @@ function decodeArray(type: DataType, bytes: Uint8Array): Scalar[] {
   }
 }
 
-/** An epoch-ms time as the uint64 Sparkplug carries (two's complement before 1970). */
+/**
+ * An epoch-ms time as the uint64 Sparkplug carries (two's complement before
+ * 1970). A time that is no valid date (NaN, ±Infinity) is sent as 0 rather
+ * than stopping the publisher: a hop's sinks must not fail on one point.
+ */
 function epochMs(t: number): number | bigint {
-  return t >= 0 ? t : BigInt.asUintN(64, BigInt(t));
+  if (!(t >= -8.64e15 && t <= 8.64e15)) return 0;
+  const ms = Math.trunc(t);
+  return ms >= 0 ? ms : BigInt.asUintN(64, BigInt(ms));
 }
 
 /** Writes the oneof field that carries a non-null `value` of `type`. */

@@ -30,6 +30,7 @@ import {
   type HopContext,
   isArrayType,
   Status,
+  statusName,
   StatusTracker,
   type StoredPoint,
   systemClock,
@@ -37,7 +38,13 @@ import {
 import { securityOf } from "./opcua_security.ts";
 import { checkUser, readUsers } from "./opcua_users.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
-import { fromVariant, toVariant, uaDataType } from "./opcua_values.ts";
+import {
+  dataValueProblem,
+  fromVariant,
+  shownVariant,
+  uaDataType,
+  type Unfit,
+} from "./opcua_values.ts";
 
 /** One exposed point. */
 interface Exposed {
@@ -61,11 +68,19 @@ function statusCodeOf(code: number): StatusCode {
   return StatusCode.makeStatusCode(base, code & 0xffff);
 }
 const statusCache = new Map<number, StatusCode>();
+/** Codes cached at most: a peer sending ever new codes must not grow the cache without end. */
+const maxCachedStatuses = 4096;
 function cachedStatus(code: number): StatusCode {
   let s = statusCache.get(code);
-  if (!s) statusCache.set(code, s = statusCodeOf(code));
+  if (!s) {
+    s = statusCodeOf(code);
+    if (statusCache.size < maxCachedStatuses) statusCache.set(code, s);
+  }
   return s;
 }
+
+/** Points whose misfit is logged one by one; beyond, one line says more are not. */
+const maxUnfitLogged = 100;
 
 /** The server adapter. */
 export class OpcuaServerSink implements Adapter {
@@ -78,6 +93,9 @@ export class OpcuaServerSink implements Adapter {
   #managers: OPCUACertificateManager[] = [];
   #folders = new Map<string, UAObject>();
   #exposed = new Map<string, Exposed>();
+  /** Points whose value did not fit their OPC UA type, logged once each while exposed. */
+  #unfitLogged = new Set<string>();
+  #unfitCapped = false;
   #unsubscribe: () => void = () => {};
 
   constructor(config: HopConfig) {
@@ -142,11 +160,25 @@ export class OpcuaServerSink implements Adapter {
     });
     this.#server = server;
     await server.initialize();
-    for (const p of ctx.store.values()) this.#onUpdate(p);
+    let failed = 0;
+    for (const p of ctx.store.values()) {
+      // As the store does for its sinks: a point this sink cannot take is no reason not to start.
+      try {
+        this.#onUpdate(p);
+      } catch (e) {
+        this.#status.sinkError(e, p);
+        if (failed++ === 0) {
+          ctx.log.error("Exposing point {id} failed: {error}; the server starts without it", {
+            id: p.id,
+            error: (e as Error)?.message ?? String(e),
+          });
+        }
+      }
+    }
     this.#unsubscribe = ctx.store.subscribe({
       onUpdate: (p) => this.#onUpdate(p),
       onRemove: (p) => this.#onRemove(p.id),
-    });
+    }, { name: this.name, onError: (e, p) => this.#status.sinkError(e, p) });
     await server.start();
     this.#status.running("running");
     this.#status.connection("connected");
@@ -188,16 +220,56 @@ export class OpcuaServerSink implements Adapter {
     return folder;
   }
 
+  /**
+   * The point as a DataValue. A value, time or status that does not fit
+   * (see {@link dataValueProblem}) never reaches node-opcua: the variable
+   * reads as BadOutOfRange or BadDataEncodingInvalid with no value instead.
+   */
   #dataValue(p: StoredPoint): DataValue {
-    const variant = p.value === null
-      ? new Variant({ dataType: UaType.Null })
-      : new Variant(toVariant(p.type, p.value));
+    let unfit = dataValueProblem(p);
+    if (unfit === null) {
+      try {
+        return new DataValue({
+          value: new Variant(shownVariant(p.type, p.value)),
+          statusCode: cachedStatus(p.status),
+          sourceTimestamp: new Date(p.time),
+          serverTimestamp: new Date(),
+        });
+      } catch (e) {
+        // A case the check above missed: node-opcua refused the value.
+        unfit = {
+          status: StatusCodes.BadDataEncodingInvalid.value,
+          reason: (e as Error)?.message ?? String(e),
+        };
+      }
+    }
+    this.#unfit(p, unfit);
+    const now = new Date();
     return new DataValue({
-      value: variant,
-      statusCode: cachedStatus(p.status),
-      sourceTimestamp: new Date(p.time),
-      serverTimestamp: new Date(),
+      value: new Variant({ dataType: UaType.Null }),
+      statusCode: cachedStatus(unfit.status),
+      // A time that is no date is part of the misfit: the server's time stands in.
+      sourceTimestamp: Number.isNaN(new Date(p.time).getTime()) ? now : new Date(p.time),
+      serverTimestamp: now,
     });
+  }
+
+  /** A point that does not fit: in the status each time, in the log once per point. */
+  #unfit(p: StoredPoint, unfit: Unfit): void {
+    const message = `Point ${p.id} cannot be served as OPC UA ${p.type}: ${unfit.reason}; ` +
+      `it reads as ${statusName(unfit.status)} until a value that fits arrives (check its source)`;
+    this.#status.error(message);
+    if (this.#unfitLogged.has(p.id)) return;
+    if (this.#unfitLogged.size < maxUnfitLogged) {
+      this.#unfitLogged.add(p.id);
+      this.#ctx?.log.warn("{message}", { message, id: p.id });
+    } else if (!this.#unfitCapped) {
+      this.#unfitCapped = true;
+      this.#ctx?.log.warn(
+        "More than {max} points do not fit their OPC UA type; further ones are not logged (the adapter status shows the latest)",
+        { max: maxUnfitLogged },
+      );
+    }
   }
 
   #onUpdate(p: StoredPoint): void {
@@ -209,15 +281,15 @@ export class OpcuaServerSink implements Adapter {
     }
     const value = this.#dataValue(p);
     if (!e) {
-      e = this.#expose(p, value);
-      this.#exposed.set(p.id, e);
+      this.#expose(p, value);
       return;
     }
     e.value = value;
     e.variable.setValueFromSource(value.value, value.statusCode, value.sourceTimestamp!);
   }
 
-  #expose(p: StoredPoint, value: DataValue): Exposed {
+  /** Adds the point's variable, known as exposed before anything else can fail. */
+  #expose(p: StoredPoint, value: DataValue): void {
     const slash = p.id.lastIndexOf("/");
     const namespace = this.#server!.engine.addressSpace!.getOwnNamespace();
     const variable = namespace.addVariable({
@@ -231,15 +303,16 @@ export class OpcuaServerSink implements Adapter {
       minimumSamplingInterval: 0,
     });
     const exposed: Exposed = { variable, type: p.type, value };
+    this.#exposed.set(p.id, exposed);
     variable.bindVariable({
       timestamped_get: () => exposed.value,
       timestamped_set: (dv: DataValue) => this.#write(p.id, exposed, dv),
     }, true);
     variable.setValueFromSource(value.value, value.statusCode, value.sourceTimestamp!);
-    return exposed;
   }
 
   #onRemove(id: string): void {
+    this.#unfitLogged.delete(id);
     const e = this.#exposed.get(id);
     if (!e || !this.#server) return;
     this.#exposed.delete(id);
@@ -248,9 +321,18 @@ export class OpcuaServerSink implements Adapter {
 
   /** A write from an OPC UA client: through this hop's policy toward the origin; its status is the answer. */
   async #write(id: string, e: Exposed, dv: DataValue): Promise<StatusCode> {
-    const typed = fromVariant(dv.value);
-    if (!typed || typed.type !== e.type) return cachedStatus(Status.BadTypeMismatch);
-    const status = await this.#ctx!.write({ id, value: typed.value, via: [] });
-    return cachedStatus(status);
+    try {
+      const typed = fromVariant(dv.value);
+      if (!typed || typed.type !== e.type) return cachedStatus(Status.BadTypeMismatch);
+      const status = await this.#ctx!.write({ id, value: typed.value, via: [] });
+      return cachedStatus(status);
+    } catch (err) {
+      // node-opcua awaits this promise in its request handling: a rejection must not escape.
+      this.#ctx?.log.error("A client's write to {id} failed: {error}", {
+        id,
+        error: (err as Error)?.message ?? String(err),
+      });
+      return cachedStatus(Status.BadInternalError);
+    }
   }
 }

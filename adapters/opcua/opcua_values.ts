@@ -5,11 +5,17 @@
  * a float. Loaded only together with node-opcua (see mod.ts).
  */
 import { Buffer } from "node:buffer";
-import { DataType as UaType, VariantArrayType, type VariantOptions } from "node-opcua-client";
+import {
+  DataType as UaType,
+  StatusCodes,
+  VariantArrayType,
+  type VariantOptions,
+} from "node-opcua-client";
 import {
   type DataType,
   elementType,
   isArrayType,
+  type Point,
   type Scalar,
   type ScalarType,
   scalarTypes,
@@ -144,4 +150,126 @@ export function toVariant(type: DataType, value: Value): VariantOptions {
     return { dataType, arrayType: VariantArrayType.Scalar, value: null };
   }
   return { dataType, arrayType: VariantArrayType.Scalar, value: scalarTo(base, value) };
+}
+
+/**
+ * The variant the OPC UA server shows for a value: {@link toVariant}'s, or
+ * an empty variant for `null` (node-opcua refuses a null Boolean or number
+ * of a type). Check the value with {@link dataValueProblem} first.
+ */
+export function shownVariant(type: DataType, value: Value): VariantOptions {
+  return value === null ? { dataType: UaType.Null } : toVariant(type, value);
+}
+
+/**
+ * Why a point cannot be shown as an OPC UA value, with the Bad status to
+ * show instead: node-opcua throws on some such values (a Byte of -5.5, even
+ * later, while encoding) and silently changes others (an Int32 of 1e300
+ * becomes 1, an invalid date 1970), so none of them may reach it.
+ */
+export interface Unfit {
+  /** BadOutOfRange (a number or bigint beyond its type) or BadDataEncodingInvalid (anything else). */
+  status: number;
+  reason: string;
+}
+
+const badOutOfRange = StatusCodes.BadOutOfRange.value;
+const badEncoding = StatusCodes.BadDataEncodingInvalid.value;
+
+/** Integer ranges of the OPC UA integer types carried as numbers. */
+const intRanges: Partial<Record<ScalarType, readonly [number, number]>> = {
+  SByte: [-128, 127],
+  Byte: [0, 255],
+  Int16: [-32768, 32767],
+  UInt16: [0, 65535],
+  Int32: [-2147483648, 2147483647],
+  UInt32: [0, 4294967295],
+};
+
+const int64Range: readonly [bigint, bigint] = [-(2n ** 63n), 2n ** 63n - 1n];
+const uint64Range: readonly [bigint, bigint] = [0n, 2n ** 64n - 1n];
+
+/** The largest finite single-precision float; beyond, a Float would be sent as Infinity. */
+const maxFloat = 3.4028234663852886e38;
+
+/** True for epoch milliseconds a `Date` can hold (NaN and ±Infinity are not). */
+function isDateTime(t: number): boolean {
+  return t >= -8.64e15 && t <= 8.64e15;
+}
+
+function outOfRange(type: ScalarType, v: unknown): Unfit {
+  return { status: badOutOfRange, reason: `${String(v)} is outside ${type}` };
+}
+
+function notEncodable(reason: string): Unfit {
+  return { status: badEncoding, reason };
+}
+
+/** Why one element does not fit its OPC UA type, or `null`. */
+function scalarUnfit(type: ScalarType, v: unknown): Unfit | null {
+  const ints = intRanges[type];
+  if (ints) {
+    if (typeof v !== "number") return notEncodable(`${type} needs a number, not ${typeof v}`);
+    return Number.isInteger(v) && v >= ints[0] && v <= ints[1] ? null : outOfRange(type, v);
+  }
+  switch (type) {
+    case "Int64":
+    case "UInt64": {
+      if (typeof v !== "bigint") return notEncodable(`${type} needs a bigint, not ${typeof v}`);
+      const [lo, hi] = type === "Int64" ? int64Range : uint64Range;
+      return v >= lo && v <= hi ? null : outOfRange(type, v);
+    }
+    case "Float":
+      if (typeof v !== "number") return notEncodable(`Float needs a number, not ${typeof v}`);
+      // NaN and the infinities are Floats; finite numbers beyond the largest one are not.
+      return Number.isFinite(v) && Math.abs(v) > maxFloat ? outOfRange(type, v) : null;
+    case "Double":
+      return typeof v === "number" ? null : notEncodable(`Double needs a number, not ${typeof v}`);
+    case "Boolean":
+      return typeof v === "boolean" ? null : notEncodable("Boolean needs true or false");
+    case "String":
+      return typeof v === "string" ? null : notEncodable("String needs a string");
+    case "DateTime":
+      if (!(v instanceof Date)) return notEncodable("DateTime needs a Date");
+      return isDateTime(v.getTime()) ? null : notEncodable("the DateTime is an invalid date");
+    case "ByteString":
+      return v instanceof Uint8Array ? null : notEncodable("ByteString needs bytes");
+  }
+  return notEncodable(`${type} is no type hopgate carries`);
+}
+
+/**
+ * Why a point's value, time or status cannot be shown as an OPC UA
+ * DataValue of its type, or `null` when it can (a `null` value always can).
+ * The source time must be a date (not NaN or ±Infinity); the status a
+ * 32-bit integer.
+ */
+export function dataValueProblem(
+  p: Pick<Point, "type" | "value" | "time" | "status">,
+): Unfit | null {
+  const status = p.status as unknown;
+  if (
+    typeof status !== "number" || !Number.isInteger(status) || status < -(2 ** 31) ||
+    status > 0xffffffff
+  ) {
+    return notEncodable(`the status ${String(status)} is no 32-bit OPC UA StatusCode`);
+  }
+  if (typeof p.time !== "number" || !isDateTime(p.time)) {
+    return notEncodable(`the source time ${String(p.time)} is no date`);
+  }
+  const value = p.value as unknown;
+  if (value === null) return null;
+  const base = elementType(p.type);
+  if (isArrayType(p.type)) {
+    if (!Array.isArray(value)) return notEncodable(`${p.type} needs an array`);
+    for (let i = 0; i < value.length; i++) {
+      const u = scalarUnfit(base, value[i]);
+      if (u) return { status: u.status, reason: `element ${i}: ${u.reason}` };
+    }
+    return null;
+  }
+  if (Array.isArray(value)) {
+    return notEncodable(`${p.type} is no array type, but the value is an array`);
+  }
+  return scalarUnfit(base, value);
 }

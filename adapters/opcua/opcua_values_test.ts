@@ -1,8 +1,23 @@
 import { deepStrictEqual as assertEquals } from "node:assert";
 import { BinaryStream } from "node-opcua-binary-stream";
 import { Variant } from "node-opcua-client";
-import type { DataType, Value } from "../../core/mod.ts";
-import { fromHighLow, fromVariant, toHighLow, toVariant } from "./opcua_values.ts";
+import {
+  type DataType,
+  elementType,
+  sameValue,
+  type Scalar,
+  scalarTypes,
+  type Value,
+} from "../../core/mod.ts";
+import { StatusCodes } from "node-opcua-client";
+import {
+  dataValueProblem,
+  fromHighLow,
+  fromVariant,
+  shownVariant,
+  toHighLow,
+  toVariant,
+} from "./opcua_values.ts";
 
 /** Encodes a value as an OPC UA Variant on the wire and decodes it back, as a PLC round trip does. */
 function wireRoundTrip(type: DataType, value: Value) {
@@ -65,4 +80,128 @@ Deno.test("types hopgate does not carry are refused, null strings read as empty"
   assertEquals(fromVariant({ dataType: 14, value: "guid" }), null);
   assertEquals(fromVariant({ dataType: 12, value: null }), { type: "String", value: "" });
   assertEquals(fromVariant({ dataType: 11, value: null }), { type: "Double", value: null });
+});
+
+const outOfRange = StatusCodes.BadOutOfRange.value;
+const encoding = StatusCodes.BadDataEncodingInvalid.value;
+
+Deno.test("values that do not fit their OPC UA type are named with the Bad status to show instead", () => {
+  const cases: [DataType, Value, number | null][] = [
+    ["Byte", -5.5, outOfRange],
+    ["Byte", 256, outOfRange],
+    ["Byte", 255, null],
+    ["SByte", NaN, outOfRange],
+    ["Int32", 1e300, outOfRange],
+    ["Int32", Infinity, outOfRange],
+    ["UInt32", -1, outOfRange],
+    ["Int64", 2n ** 63n, outOfRange],
+    ["Int64", 2n ** 70n, outOfRange],
+    ["UInt64", -1n, outOfRange],
+    ["Int64", 5, encoding],
+    ["Int32", 5n, encoding],
+    ["Float", 1e300, outOfRange],
+    ["Float", NaN, null],
+    ["Float", -Infinity, null],
+    ["Double", NaN, null],
+    ["Double", "1", encoding],
+    ["DateTime", new Date(NaN), encoding],
+    ["DateTime", new Date(8.64e15), null],
+    ["Boolean", 1, encoding],
+    ["String", null, null],
+    ["ByteString", "AA==", encoding],
+    ["Byte[]", [1, -5.5], outOfRange],
+    ["Byte[]", 1, encoding],
+    ["Byte", [1], encoding],
+    ["DateTime[]", [new Date(0), new Date(NaN)], encoding],
+  ];
+  for (const [type, value, want] of cases) {
+    const got = dataValueProblem({ type, value, time: 0, status: 0 });
+    assertEquals(got?.status ?? null, want, `${type} ${String(value)}: ${got?.reason}`);
+  }
+  assertEquals(
+    dataValueProblem({ type: "Byte", value: -5.5, time: 0, status: 0 })?.reason,
+    "-5.5 is outside Byte",
+  );
+  for (const time of [NaN, Infinity, -Infinity, 1e300]) {
+    assertEquals(dataValueProblem({ type: "Double", value: 1, time, status: 0 })?.status, encoding);
+  }
+  for (const status of [NaN, 1.5, 2 ** 32, -(2 ** 31) - 1]) {
+    assertEquals(dataValueProblem({ type: "Double", value: 1, time: 0, status })?.status, encoding);
+  }
+});
+
+Deno.test("every value the check lets through becomes a Variant that encodes, so node-opcua never throws on it", () => {
+  const numbers = [
+    0,
+    -0,
+    1,
+    -1,
+    0.5,
+    -5.5,
+    127,
+    128,
+    255,
+    256,
+    -128,
+    -129,
+    32767,
+    65535,
+    65536,
+    2 ** 31,
+    -(2 ** 31),
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 53,
+    1e300,
+    -1e300,
+    3.4e38,
+    3.5e38,
+    NaN,
+    Infinity,
+    -Infinity,
+    Number.MIN_VALUE,
+  ];
+  const bigints = [
+    0n,
+    -1n,
+    2n ** 63n - 1n,
+    2n ** 63n,
+    -(2n ** 63n),
+    -(2n ** 63n) - 1n,
+    2n ** 64n - 1n,
+    2n ** 64n,
+  ];
+  const others: Scalar[] = [
+    true,
+    "x",
+    new Date(0),
+    new Date(-8.64e15),
+    new Date(8.64e15),
+    new Date(NaN),
+    new Uint8Array([1]),
+  ];
+  const cases: [DataType, Value][] = [];
+  for (const type of scalarTypes) {
+    cases.push([type, null], [`${type}[]`, []]);
+    for (const v of [...numbers, ...bigints, ...others]) {
+      cases.push([type, v], [`${type}[]`, [v, v]]);
+    }
+  }
+  let accepted = 0;
+  for (const [type, value] of cases) {
+    if (dataValueProblem({ type, value, time: 0, status: 0 }) !== null) continue;
+    accepted++;
+    const variant = new Variant(shownVariant(type, value));
+    const stream = new BinaryStream(variant.binaryStoreSize());
+    variant.encode(stream);
+    // Integers arrive exactly as sent (before the check, an Int32 of 1e300 arrived as 1).
+    if (value !== null && /Int|^S?Byte$/.test(elementType(type))) {
+      const back = new Variant();
+      back.decode(new BinaryStream(stream.buffer));
+      const typed = fromVariant(back);
+      assertEquals(typed?.type, type);
+      assertEquals(sameValue(typed?.value ?? null, value), true, `${type} ${String(value)}`);
+    }
+  }
+  assertEquals(accepted > 100, true, `only ${accepted} combinations accepted`);
 });

@@ -15,7 +15,7 @@ import { tunnelOptions } from "./tunnel.ts";
 export { formatHostPort, type HostPort, kebab, parseHostPort } from "./_option.ts";
 export { hopNamePattern } from "./general.ts";
 export { type MqttEffective, mqttEffective, mqttPresets } from "./mqtt.ts";
-export type { LinkTarget } from "./tunnel.ts";
+export type { LinkTarget, PeerRole, PeerSpec } from "./tunnel.ts";
 export type { OpcuaEndpoint } from "./opcua.ts";
 export { opcuaSecurityChoices } from "./opcua.ts";
 
@@ -211,11 +211,32 @@ function crossChecks(c: HopConfig): string[] {
   }
   if (c.listen && c.peers.length === 0) {
     out.push(
-      "--listen is set but --peers is empty: name the hops allowed to connect, for example --peers plant1,it",
+      "--listen is set but --peers is empty: name the hops allowed to connect with their roles, for example --peers plant1:push,it:pull",
     );
   }
-  for (const p of c.peers) {
-    if (p === c.name) out.push(`--peers lists this hop's own name "${p}"; remove it`);
+  const peerNames = c.peers.map((p) => p.name);
+  for (const [i, p] of c.peers.entries()) {
+    if (p.name === c.name) out.push(`--peers lists this hop's own name "${p.name}"; remove it`);
+    if (peerNames.indexOf(p.name) !== i) {
+      out.push(`--peers lists "${p.name}" twice; give each peer once, with one role`);
+    }
+    for (const r of p.relays) {
+      if (r === c.name || r === p.name) {
+        out.push(
+          `--peers "${p.name}" relays "${r}", which is ${
+            r === c.name ? "this hop" : "the peer itself"
+          }; remove it`,
+        );
+      }
+    }
+  }
+  const reserve = c.maxId + c.maxHops * 64 + 4096;
+  if (c.maxValue + reserve > c.maxFrame) {
+    out.push(
+      `--max-value (${c.maxValue} bytes) leaves no room in --max-frame (${c.maxFrame} bytes) for a point's id, path and cause: lower --max-value to at most ${
+        Math.max(0, c.maxFrame - reserve)
+      } or raise --max-frame`,
+    );
   }
   for (const [flag, links] of [["--push", c.push], ["--pull", c.pull]] as const) {
     for (const l of links) {
@@ -229,7 +250,7 @@ function crossChecks(c: HopConfig): string[] {
         `Hop "${peer}" is dialled twice (--push/--pull); two hops share one link: give one --push or --pull with all its addresses`,
       );
     }
-    if (c.peers.includes(peer)) {
+    if (peerNames.includes(peer)) {
       out.push(
         `Hop "${peer}" is both dialled and accepted (--peers); two hops share one link: remove it from one side`,
       );

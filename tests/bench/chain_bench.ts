@@ -121,8 +121,8 @@ export async function measureChain(
     await chainCerts(dir.path, ["plant1", "dmz", "it", "ops"]);
     const p1 = freePort(), p2 = freePort();
     const status = ["--status-interval", "1s"];
-    dmz = await startDmz(dir.path, p1, "plant1,it", [...status]);
-    it = await startIt(dir.path, p1, p2, "ops", [
+    dmz = await startDmz(dir.path, p1, "plant1:push,it:pull", [...status]);
+    it = await startIt(dir.path, p1, p2, "ops:pull", [
       ...status,
       "--mqtt",
       `mqtts://localhost:${b.tlsPort}`,

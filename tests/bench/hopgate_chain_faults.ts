@@ -93,7 +93,7 @@ async function run(scenario: Scenario): Promise<FaultResult> {
   await chainCerts(dir.path, ["plant1", "dmz", "it", "ops", "truth"]);
   const pDmz = freePort(), pIt = freePort(), pTruth = freePort();
   await using hole = new LinkProxy(pDmz);
-  const dmzFlags = ["--listen", `127.0.0.1:${pDmz}`, "--peers", "plant1,it"];
+  const dmzFlags = ["--listen", `127.0.0.1:${pDmz}`, "--peers", "plant1:push,it:pull"];
   const plantFlags = [
     "--sim",
     String(pointCount),
@@ -109,7 +109,7 @@ async function run(scenario: Scenario): Promise<FaultResult> {
     "--listen",
     `127.0.0.1:${pTruth}`,
     "--peers",
-    "plant1",
+    "plant1:push",
   ]);
   try {
     dmz = await startHop(dir.path, "dmz", dmzFlags);
@@ -119,7 +119,7 @@ async function run(scenario: Scenario): Promise<FaultResult> {
       "--listen",
       `127.0.0.1:${pIt}`,
       "--peers",
-      "ops",
+      "ops:pull",
     ]);
     plant = await startHop(dir.path, "plant1", plantFlags);
     await using ops = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${pIt}`]);

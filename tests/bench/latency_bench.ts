@@ -30,8 +30,13 @@ export async function measureLatency(
   try {
     await chainCerts(dir.path, ["src", "dmz", "it", "ops"]);
     const p1 = freePort(), p2 = freePort();
-    dmz = await startHop(dir.path, "dmz", ["--listen", `127.0.0.1:${p1}`, "--peers", "src,it"]);
-    it = await startIt(dir.path, p1, p2, "ops");
+    dmz = await startHop(dir.path, "dmz", [
+      "--listen",
+      `127.0.0.1:${p1}`,
+      "--peers",
+      "src:push,it:pull",
+    ]);
+    it = await startIt(dir.path, p1, p2, "ops:pull");
     await using src = await localHop(dir.path, "src", ["--push", `dmz=127.0.0.1:${p1}`]);
     await using ops = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
     const ids = Array.from({ length: points }, (_, i) => `src/lat/${i}`);

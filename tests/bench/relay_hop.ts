@@ -79,7 +79,7 @@ export async function measureRelayHop(
   let relay: Proc | null = null, recv: Proc | null = null;
   let socket: tls.TLSSocket | null = null;
   try {
-    relay = await startDmz(dir.path, port, "gen,recv", ["--status-interval", "1s"]);
+    relay = await startDmz(dir.path, port, "gen:push,recv:pull", ["--status-interval", "1s"]);
     const pid = relay.child.pid;
     await new Promise((r) => setTimeout(r, 300));
     const empty = sampleProcess(pid);

@@ -4,7 +4,7 @@
  * figure, target, measured and ratio, also written as JSON under
  * tests/bench/results/ (git-ignored) so that runs can be compared.
  *
- *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,relay,chain,latency,brokers]
+ *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,checks,relay,chain,latency,brokers]
  *
  * Ratios are measured ÷ target for "at least" targets and target ÷ measured
  * for "below" targets: 1 or more means met. Prints numbers; never fails for being slow.
@@ -16,6 +16,7 @@ import { quickPhases, runBrokerChain, type RunResult } from "./broker_chain.ts";
 import { measureChain } from "./chain_bench.ts";
 import { measureLatency } from "./latency_bench.ts";
 import { measureRelayHop } from "./relay_hop.ts";
+import { measureChecks } from "./relay_checks.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const quick = Deno.args.includes("--quick");
@@ -86,6 +87,22 @@ async function micro(): Promise<void> {
       unit: "upd/s",
     });
   }
+}
+
+async function checks(): Promise<void> {
+  log("relay hot path with and without the checks of received points (baseline worktree)");
+  const r = await measureChecks({ runs: quick ? 1 : 3 });
+  raw.checks = r;
+  add({
+    figure: "relay hot path with the checks of received points",
+    kind: ">=",
+    target: 1_000_000,
+    measured: r.checkedPerS,
+    unit: "upd/s",
+    note: `${(r.baselinePerS / 1e6).toFixed(2)} M/s without them (${r.base}): ratio ${
+      r.ratio.toFixed(2)
+    }`,
+  });
 }
 
 async function relay(): Promise<void> {
@@ -216,6 +233,7 @@ if (import.meta.main) {
   const loadavg = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
   const parts: [string, () => Promise<void>][] = [
     ["micro", micro],
+    ["checks", checks],
     ["relay", relay],
     ["chain", chain],
     ["latency", latency],
