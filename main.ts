@@ -3,8 +3,8 @@
  * and wires a hop together; the logic lives in core/, adapters/ and tunnel/.
  */
 import meta from "./deno.json" with { type: "json" };
-import { adapterFactories } from "./adapters/all.ts";
-import { runWatch, tunnelAdapters, watchCommandOptions } from "./tunnel/mod.ts";
+import { hopAdapters } from "./adapters/all.ts";
+import { runWatch, watchCommandOptions } from "./tunnel/mod.ts";
 import { usersAdd } from "./adapters/opcua/mod.ts";
 import {
   addHopOptions,
@@ -14,7 +14,6 @@ import {
   ConfigError,
   configFromOptions,
   demoOptions,
-  type HopConfig,
   initCa,
   issueHopCert,
   launchHop,
@@ -22,11 +21,6 @@ import {
   runDemo,
   shellQuote,
 } from "./core/mod.ts";
-
-/** Every adapter (and link) a configuration asks for: sources first, then the tunnel. */
-function makeAdapters(config: HopConfig) {
-  return [...adapterFactories.flatMap((make) => make(config)), ...tunnelAdapters(config)];
-}
 
 const program = new Command("hopgate")
   .description("Secure gateway for industrial data: OPC UA → TLS hop tunnel → MQTT")
@@ -38,7 +32,7 @@ addHopOptions(
   program.command("run").description("Run a hop with the given configuration"),
 ).action(async (opts: Record<string, unknown>) => {
   const { config, given } = configFromOptions(opts);
-  Deno.exitCode = await launchHop(config, makeAdapters, { configFile: given.configFile });
+  Deno.exitCode = await launchHop(config, hopAdapters, { configFile: given.configFile });
 });
 
 addHopOptions(

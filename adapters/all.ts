@@ -1,14 +1,25 @@
 /**
- * Every adapter, imported statically so `deno compile` includes them all.
- * Heavy libraries stay behind dynamic imports inside the adapters.
+ * Every plugin of a hop, imported statically so `deno compile` includes them
+ * all, and registered with core, which builds the flags, the YAML schema, the
+ * README's flag tables and the permission set from this list. A new adapter
+ * is one folder and one line here. Heavy libraries stay behind dynamic
+ * imports inside the adapters.
  */
-import type { Adapter, HopConfig } from "../core/mod.ts";
-import { mqttAdapters } from "./mqtt/mod.ts";
-import { opcuaAdapters } from "./opcua/mod.ts";
-import { simAdapters } from "./sim/mod.ts";
+import { type Adapter, type HopConfig, type Plugin, registerPlugins } from "../core/mod.ts";
+import { tunnelPlugin } from "../tunnel/mod.ts";
+import { mqttPlugin } from "./mqtt/mod.ts";
+import { opcuaPlugin } from "./opcua/mod.ts";
+import { simPlugin } from "./sim/mod.ts";
 
-/** Makes the adapters a configuration asks for. */
-export type AdapterFactory = (config: HopConfig) => Adapter[];
+/**
+ * Every plugin, in start order: sources, then sinks, then the tunnel (its
+ * listener starts last and stops first).
+ */
+export const hopPlugins: readonly Plugin[] = [simPlugin, opcuaPlugin, mqttPlugin, tunnelPlugin];
 
-/** Every adapter factory, in start order (sources before sinks). */
-export const adapterFactories: AdapterFactory[] = [simAdapters, opcuaAdapters, mqttAdapters];
+registerPlugins(hopPlugins);
+
+/** Every adapter a configuration asks for, in start order. */
+export function hopAdapters(config: HopConfig): Adapter[] {
+  return hopPlugins.flatMap((p) => p.adapters(config));
+}

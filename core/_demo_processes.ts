@@ -1,6 +1,6 @@
 /**
  * The process plumbing of `hopgate demo` (private to core/): children whose
- * output lines are read as they come, and a free port.
+ * output lines are read as they come.
  */
 
 /** A child process whose output lines go to a callback and a short history. */
@@ -80,12 +80,4 @@ export class Child {
     clearTimeout(timer);
     await Promise.all(this.#pumps).catch(() => {});
   }
-}
-
-/** A TCP port free on 127.0.0.1 now. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }

@@ -17,18 +17,25 @@ export type Connection = "connecting" | "connected" | "down";
 
 /** The two status axes of an adapter, kept apart, with the last error. */
 export interface AdapterStatus {
+  /** The adapter's name, unique within the hop. */
   name: string;
+  /** `sim`, `opcua`, `mqtt`, `link`… */
   kind: string;
+  /** Whether the adapter is running or stopped. */
   run: RunState;
+  /** Whether it reaches its peer, PLC or broker. */
   connection: Connection;
   /** Epoch ms of the last connection change. */
   since: number;
+  /** The last error, kept after a recovery for the status line; `null` before any. */
   lastError: string | null;
 }
 
 /** A write request as it travels toward the point's origin. */
 export interface WriteRequest {
+  /** The point written. */
   id: string;
+  /** The value to write, of the point's type. */
   value: Value;
   /** Hops the request passed through, requester first. */
   via: string[];
@@ -38,8 +45,11 @@ export interface WriteRequest {
 export interface HopContext {
   /** This hop's name. */
   hop: string;
+  /** The hop's whole configuration; each adapter reads its own options. */
   config: HopConfig;
+  /** The hop's mirror of the whole data set. */
   store: PointStore;
+  /** The hop's clock: every timer goes through it, so tests can drive time. */
   clock: Clock;
   /** Aborted when the hop stops. */
   signal: AbortSignal;
@@ -59,6 +69,7 @@ export interface Adapter {
   start(ctx: HopContext): Promise<void>;
   /** Stops work, flushing what can be flushed. */
   stop(): Promise<void>;
+  /** Its status now, for the status line and the link health points. */
   status(): AdapterStatus;
   /**
    * Performs (or forwards upstream) a write to a point this adapter delivered.
@@ -72,6 +83,7 @@ export class StatusTracker {
   #status: AdapterStatus;
   #clock: Clock;
 
+  /** Starts as stopped and down, since now on `clock`. */
   constructor(name: string, kind: string, clock: Clock) {
     this.#clock = clock;
     this.#status = {
@@ -89,6 +101,7 @@ export class StatusTracker {
     return { ...this.#status };
   }
 
+  /** Records the run state. */
   running(run: RunState): void {
     this.#status.run = run;
   }

@@ -23,6 +23,7 @@ export class Backoff {
   #factor: number;
   #random: () => number;
 
+  /** Defaults: 250 ms initial, 30 s cap, factor 2, `Math.random` jitter. */
   constructor(options: BackoffOptions = {}) {
     this.#initial = options.initial ?? 250;
     this.#max = options.max ?? 30_000;

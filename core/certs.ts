@@ -3,6 +3,7 @@
  * made in-process (ECDSA P-256) so a chain can be set up without openssl.
  */
 import { join } from "node:path";
+import { fromBase64, toBase64 } from "./base64.ts";
 import { hopNamePattern } from "./config/mod.ts";
 
 type X509 = typeof import("@peculiar/x509");
@@ -25,17 +26,18 @@ const day = 86_400_000;
 
 /** A problem the user can fix; the CLI prints it and exits 2. */
 export class CertError extends Error {
+  /** Names the error class in messages and logs. */
   override name = "CertError";
 }
 
 function toPem(label: string, der: ArrayBuffer): string {
-  const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
+  const b64 = toBase64(new Uint8Array(der));
   return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
 }
 
 function fromPem(pem: string): Uint8Array<ArrayBuffer> {
   const b64 = pem.replace(/-----[^-]+-----|\s/g, "");
-  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  return fromBase64(b64);
 }
 
 /** A random positive 128-bit serial number in hex. */

@@ -6,8 +6,11 @@
 
 /** One address range: the address as bytes and how many leading bits must match. */
 export interface Cidr {
+  /** As given (`10.0.0.0/8`), for messages. */
   text: string;
+  /** The address: 4 bytes for IPv4, 16 for IPv6. */
   bytes: Uint8Array;
+  /** The prefix length. */
   bits: number;
 }
 

@@ -10,7 +10,9 @@ export type TimerId = number;
 export interface Clock {
   /** Epoch milliseconds. */
   now(): number;
+  /** Calls `fn` once after `ms`. */
   setTimeout(fn: () => void, ms: number): TimerId;
+  /** Cancels a timer that has not fired. */
   clearTimeout(id: TimerId): void;
 }
 
@@ -28,6 +30,7 @@ export class ManualClock implements Clock {
   #next = 1;
   #timers = new Map<TimerId, { at: number; fn: () => void }>();
 
+  /** Starts at epoch ms `start`. */
   constructor(start = 1_700_000_000_000) {
     this.#now = start;
   }
@@ -36,12 +39,14 @@ export class ManualClock implements Clock {
     return this.#now;
   }
 
+  /** Calls `fn` once time has advanced by `ms`. */
   setTimeout(fn: () => void, ms: number): TimerId {
     const id = this.#next++;
     this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
     return id;
   }
 
+  /** Cancels a timer that has not fired. */
   clearTimeout(id: TimerId): void {
     this.#timers.delete(id);
   }
@@ -80,8 +85,16 @@ export class ManualClock implements Clock {
   }
 }
 
-/** Resolves after `ms` on `clock`, or rejects when `signal` aborts. */
-export function sleep(ms: number, options: { clock?: Clock; signal?: AbortSignal } = {}) {
+/**
+ * Resolves after `ms` on `clock` (the system clock by default), or rejects with
+ * the signal's reason when `signal` aborts: the one way to wait in hops, tests
+ * and benchmarks, so that a waiting loop can be stopped and driven by a
+ * {@linkcode ManualClock}.
+ */
+export function sleep(
+  ms: number,
+  options: { clock?: Clock; signal?: AbortSignal } = {},
+): Promise<void> {
   const clock = options.clock ?? systemClock;
   const signal = options.signal;
   return new Promise<void>((resolve, reject) => {
@@ -95,5 +108,28 @@ export function sleep(ms: number, options: { clock?: Clock; signal?: AbortSignal
       resolve();
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Settles as `p` does, or rejects with `Error("<what> timed out after <ms> ms")`
+ * when `p` takes longer than `ms` on `clock`, so that a step of a connection or
+ * a shutdown cannot hang its caller. `p` goes on running; only the wait ends.
+ */
+export function withTimeout<T>(
+  p: Promise<T>,
+  ms: number,
+  options: { what?: string; clock?: Clock } = {},
+): Promise<T> {
+  const clock = options.clock ?? systemClock;
+  const what = options.what ?? "The operation";
+  let timer: TimerId | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => {
+    if (timer !== undefined) clock.clearTimeout(timer);
   });
 }

@@ -23,19 +23,24 @@ import { toFlags } from "./flags.ts";
 import {
   derivePermissions,
   describePermissions,
-  libraryNeeds,
   permissionFlags,
   type PermissionSet,
 } from "./permissions.ts";
 import { hopRunArgs, mainModule } from "./spawn.ts";
-import { Child, freePort } from "./_demo_processes.ts";
-import { LinkProxy } from "./link_proxy.ts";
+import { opcuaServerNeeds } from "../adapters/opcua/permissions.ts";
+import { mqttLibraryNeeds } from "../adapters/mqtt/mod.ts";
+import { mqttBrokerAddress } from "../adapters/mqtt/options.ts";
+import { Child } from "./_demo_processes.ts";
+import { freePort, LinkProxy } from "./link_proxy.ts";
 import { DemoBoard, type View } from "./_demo_board.ts";
 
 /** What `hopgate demo` is asked to do; times in seconds, counted from when the chain is up. */
 export interface DemoOptions {
+  /** Stop after this long. */
   seconds?: number;
+  /** Cut the plant → DMZ link after this long. */
   cutAfter?: number;
+  /** Restore that link after this long. */
   restoreAfter?: number;
   /** A real broker (`mqtt://host:port`) instead of the in-process aedes broker. */
   broker?: string;
@@ -107,7 +112,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const plcPort = freePort();
     const plcPki = join(dir, "plc");
     await Deno.mkdir(plcPki);
-    const plcNeeds = libraryNeeds.opcuaServer ?? {};
+    const plcNeeds = opcuaServerNeeds;
     const plcPerms = permissions({
       net: [`127.0.0.1:${plcPort}`],
       read: [plcPki, ...plcNeeds.read ?? []],
@@ -136,11 +141,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const target = options.broker ? new URL(options.broker) : null;
     const brokerPerms = permissions({
       net: [
-        target
-          ? `${target.hostname}:${target.port || (target.protocol === "mqtts:" ? 8883 : 1883)}`
-          : `127.0.0.1:${brokerPort}`,
+        target ? mqttBrokerAddress(target) : `127.0.0.1:${brokerPort}`,
       ],
-      ignoreEnv: libraryNeeds.mqtt?.ignoreEnv ?? [],
+      ignoreEnv: mqttLibraryNeeds.ignoreEnv ?? [],
     });
     sandbox(target ? "the broker subscriber" : "the aedes broker", brokerPerms);
     const broker = spawn(

@@ -19,12 +19,15 @@ export interface DiskBufferOptions {
   maxAge: number;
   /** Size at which a new segment file is started (default maxBytes / 8, 16 KB to 4 MB). */
   segmentBytes?: number;
+  /** Times records for `maxAge` (default the system clock). */
   clock?: Clock;
 }
 
 /** One record read back, with the time it was appended. */
 export interface BufferedRecord {
+  /** Epoch ms at which it was appended. */
   time: number;
+  /** The record's bytes as appended. */
   data: Uint8Array;
 }
 
@@ -57,6 +60,7 @@ function parseFrames(data: Uint8Array): { records: BufferedRecord[]; end: number
 
 /** A bounded on-disk FIFO of records. */
 export class DiskBuffer {
+  /** The folder of the segment files. */
   readonly dir: string;
   #opts: Required<Omit<DiskBufferOptions, "clock">>;
   #clock: Clock;

@@ -41,6 +41,7 @@ export function addHopOptions(cmd: Command): Command {
 
 /** The layers of a hop's configuration as given to a command. */
 export interface GivenConfig {
+  /** Built-in, file and flag layers, each overriding the ones before. */
   layers: ConfigLayer[];
   /** The `--config` file, absolute, if one was given. */
   configFile: string | null;

@@ -14,7 +14,9 @@ import { writePolicy } from "./write_policy.ts";
 
 /** One running hop: its store and its adapters. */
 export class Hop {
+  /** The validated configuration it runs. */
   readonly config: HopConfig;
+  /** Its mirror of the whole data set. */
   readonly store: PointStore;
   #adapters: Adapter[];
   #clock: Clock;
@@ -25,6 +27,7 @@ export class Hop {
   #stopping: Promise<void> | null = null;
   #adaptersStopped: Promise<void> | null = null;
 
+  /** A hop of `adapters`, started and stopped in order, with unique names; nothing runs before `start`. */
   constructor(config: HopConfig, adapters: Adapter[], options: { clock?: Clock } = {}) {
     this.config = config;
     this.store = new PointStore(config.name);

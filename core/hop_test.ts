@@ -1,9 +1,11 @@
+import "../adapters/all.ts";
 import { deepStrictEqual as assertEquals } from "node:assert";
 import type { Adapter, AdapterStatus, HopContext, WriteRequest } from "./adapter.ts";
 import { ManualClock } from "./clock.ts";
 import { resolveConfig } from "./config/mod.ts";
 import { Hop } from "./hop.ts";
 import { Status, type StatusCode } from "./status.ts";
+import { waitFor } from "../tests/kit/helpers.ts";
 
 /** A source that owns one point and records writes; `answer` decides the result. */
 class FakeSource implements Adapter {
@@ -145,11 +147,7 @@ Deno.test("a stop requested while the hop is starting waits for that start and s
     later.status = slow.status;
     const hop = new Hop(config, [slow, later]);
     const running = hop.runUntilStopped();
-    const deadline = Date.now() + 5000;
-    while (!events.includes("slow start")) {
-      if (Date.now() > deadline) throw new Error("the slow adapter never started");
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitFor("the slow adapter to start", () => events.includes("slow start"), 5000);
     const stopped = hop.stop("test");
     release();
     await stopped;

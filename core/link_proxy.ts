@@ -1,8 +1,20 @@
 /**
- * A loopback TCP proxy whose link can fail on demand. It exists for
- * `hopgate demo` (the user cuts the plant → DMZ link) and for the fault tests
- * and benchmarks under tests/, so that all of them fail a link the same way.
+ * Loopback TCP for `hopgate demo` and for the tests and benchmarks under
+ * tests/ (through tests/kit/), so that all of them pick ports and fail links
+ * the same way: a free port, and a proxy whose link can fail on demand (the
+ * demo's user cuts the plant → DMZ link with it).
  */
+
+/**
+ * A TCP port free on 127.0.0.1 right now, for a process about to listen on it
+ * (another process may take it meanwhile: use it at once).
+ */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
 
 /** How the link behind a {@linkcode LinkProxy} is doing now. */
 export type LinkState = "open" | "black-holed" | "cut";
@@ -13,6 +25,7 @@ export type LinkState = "open" | "black-holed" | "cut";
  * timeout fires) or cut it (a pulled cable seen by both ends).
  */
 export class LinkProxy implements AsyncDisposable {
+  /** The 127.0.0.1 port to dial instead of the target. */
   readonly port: number;
   #state: LinkState = "open";
   #listener: Deno.TcpListener;
@@ -21,12 +34,14 @@ export class LinkProxy implements AsyncDisposable {
   #resume: (() => void) | undefined;
   #loop: Promise<void>;
 
+  /** Listens at once on a free port and forwards to 127.0.0.1:`target`. */
   constructor(target: number) {
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.port = this.#listener.addr.port;
     this.#loop = this.#accept(target);
   }
 
+  /** How the link is doing now. */
   get state(): LinkState {
     return this.#state;
   }
@@ -63,6 +78,7 @@ export class LinkProxy implements AsyncDisposable {
     await this.#loop;
   }
 
+  /** Closes it, as {@linkcode LinkProxy.close} does. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -5,6 +5,7 @@
  */
 export * from "./adapter.ts";
 export * from "./backoff.ts";
+export * from "./base64.ts";
 export * from "./build.ts";
 export * from "./cidr.ts";
 export * from "./clock.ts";
@@ -15,7 +16,9 @@ export * from "./launch.ts";
 export * from "./link_proxy.ts";
 export * from "./log.ts";
 export * from "./permissions.ts";
+export * from "./plugin.ts";
 export * from "./point.ts";
+export * from "./point_json.ts";
 export * from "./point_store.ts";
 export * from "./sandbox.ts";
 export * from "./spawn.ts";

@@ -4,7 +4,8 @@
  * addresses and files its configuration names, and nothing else.
  */
 import { fileURLToPath } from "node:url";
-import { formatHostPort, type HopConfig, usesTunnel } from "./config/mod.ts";
+import type { HopConfig } from "./config/mod.ts";
+import { plugins } from "./plugin.ts";
 
 /** Deno permissions as lists of exact descriptors; an empty list means not granted at all. */
 export interface PermissionSet {
@@ -20,74 +21,6 @@ export interface PermissionSet {
    */
   ignoreEnv: string[];
 }
-
-/** What a library needs beyond what the configuration names, found by running it sandboxed. */
-export interface LibraryNeeds {
-  env?: string[];
-  sys?: string[];
-  ignoreEnv?: string[];
-  /** Files or folders the library reads at run time (absolute). */
-  read?: string[];
-}
-
-/**
- * Environment variables node-opcua and its PKI and crypto packages read when
- * loaded (debug switches, temp and XDG folders, OpenSSL and mutex settings).
- * Under --no-prompt reading one not granted throws NotCapable, so every one
- * is listed; found by running the client and the server sandboxed.
- */
-const opcuaEnv = [
-  "ARRAYLENGTH",
-  "DEBUG",
-  "DEBUG_CLASS",
-  "DISPLAY_ASSERT",
-  "FULLBUFFER",
-  "GLOBAL_MUTEX_PROVIDER",
-  "IGNORE_SUBTLE_FROM_CRYPTO",
-  "NODEOPCUA*",
-  "NODE_NDEBUG",
-  "NO_CREATE_PRIVATEKEY",
-  "OPCUA_PKI_*",
-  "OPENSSL_CONF",
-  "TEMP",
-  "TMP",
-  "TMPDIR",
-  "VERBOSE",
-  "XDG_*",
-];
-
-/**
- * The npm package folders the OPC UA server reads at run time: the standard
- * nodeset XML and the packages' own files. They sit in node_modules next to
- * deno.json (nodeModulesDir "auto", so the path needs no environment
- * variable to find); a compiled binary embeds them. The versions are the
- * ones deno.lock pins (checked by a test).
- */
-export const opcuaServerPackages = [
-  "node-opcua-nodesets@2.185.0",
-  "node-opcua-address-space@2.186.4",
-  "node-opcua-server@2.186.4",
-];
-
-/**
- * Extra needs of the libraries behind each adapter, keyed by adapter kind.
- * Each entry is justified where the adapter is written.
- */
-export const libraryNeeds: Record<string, LibraryNeeds> = {
-  /** The OPC UA client: the application certificate names the host and user. */
-  opcua: { env: opcuaEnv, sys: ["homedir", "hostname", "uid"] },
-  /** The OPC UA server also lists its network interfaces for its endpoints. */
-  opcuaServer: {
-    env: opcuaEnv,
-    sys: ["homedir", "hostname", "networkInterfaces", "uid"],
-    read: opcuaServerPackages.map((p) =>
-      fileURLToPath(new URL(`../node_modules/.deno/${p}`, import.meta.url))
-    ),
-  },
-  // mqtt.js imports `debug`, which enumerates the environment when loaded; these
-  // reads (DEBUG and friends, plus the proxy and ws probes) return undefined instead of failing.
-  mqtt: { ignoreEnv: ["DEBUG", "READABLE_STREAM", "MQTTJS_SOCKS_PROXY", "WS_NO_BUFFER_UTIL"] },
-};
 
 /**
  * True inside a `deno compile` binary, whose modules live under a
@@ -112,35 +45,14 @@ export function derivePermissions(
   const env = new Set<string>();
   const sys = new Set<string>();
   const ignoreEnv = new Set<string>();
-  const need = (kind: string) => {
-    for (const v of libraryNeeds[kind]?.env ?? []) env.add(v);
-    for (const v of libraryNeeds[kind]?.sys ?? []) sys.add(v);
-    for (const v of libraryNeeds[kind]?.ignoreEnv ?? []) ignoreEnv.add(v);
-    if (!embedded) { for (const v of libraryNeeds[kind]?.read ?? []) read.add(v); }
-  };
   if (options.configFile) read.add(options.configFile);
-
-  if (usesTunnel(c)) {
-    if (c.listen) net.add(formatHostPort(c.listen));
-    for (const link of [...c.push, ...c.pull]) {
-      for (const a of link.addresses) net.add(formatHostPort(a));
-    }
-    read.add(c.tlsCert).add(c.tlsKey).add(c.tlsCa);
-  }
-  if (c.opcua.length > 0 || c.opcuaServer) {
-    need(c.opcuaServer ? "opcuaServer" : "opcua");
-    for (const e of c.opcua) net.add(`${e.url.hostname}:${e.url.port}`);
-    if (c.opcuaServer) net.add(formatHostPort(c.opcuaServer));
-    for (const f of [c.opcuaPasswordFile, c.opcuaUserCert, c.opcuaUserKey]) if (f) read.add(f);
-    if (c.opcuaServer) read.add(c.opcuaUsers);
-    if (c.opcuaPasswordEnv) env.add(c.opcuaPasswordEnv);
-  }
-  if (c.mqtt) {
-    need("mqtt");
-    const port = c.mqtt.port || (c.mqtt.protocol === "mqtts:" ? "8883" : "1883");
-    net.add(`${c.mqtt.hostname}:${port}`);
-    for (const f of [c.mqttPasswordFile, c.mqttCa, c.mqttCert, c.mqttKey]) if (f) read.add(f);
-    if (c.mqttPasswordEnv) env.add(c.mqttPasswordEnv);
+  for (const p of plugins()) {
+    const needs = p.permissions(c, { embedded });
+    for (const v of needs.net ?? []) net.add(v);
+    for (const v of needs.read ?? []) read.add(v);
+    for (const v of needs.env ?? []) env.add(v);
+    for (const v of needs.sys ?? []) sys.add(v);
+    for (const v of needs.ignoreEnv ?? []) ignoreEnv.add(v);
   }
   return {
     net: [...net],

@@ -53,8 +53,11 @@ export interface FailureCause {
 export interface Point {
   /** Path whose first segment is the origin hop: `plant1/plc1/Line2/Temperature`. */
   id: string;
+  /** Its value, of `type`; `null` while there is none. */
   value: Value;
+  /** Its OPC UA data type. */
   type: DataType;
+  /** Its OPC UA StatusCode: why the value can or cannot be trusted. */
   status: StatusCode;
   /** Source timestamp, epoch milliseconds. */
   time: number;

@@ -136,9 +136,13 @@ class Entry implements StoredPoint {
 
 /** Counters for status output and benchmarks. */
 export interface StoreStats {
+  /** Points held now. */
   points: number;
+  /** Updates applied since start. */
   updates: number;
+  /** Points removed since start. */
   removals: number;
+  /** Updates refused because this hop was already on their path. */
   refusedLoops: number;
 }
 

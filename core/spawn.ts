@@ -7,7 +7,7 @@ import { hopV8Flags } from "./build.ts";
 import { derivePermissions, permissionFlags } from "./permissions.ts";
 
 /** The entry point of the hopgate program. */
-export const mainModule = new URL("../main.ts", import.meta.url).pathname;
+export const mainModule: string = new URL("../main.ts", import.meta.url).pathname;
 
 /**
  * The `deno run` arguments that start a hop with exactly the permissions its
@@ -17,7 +17,7 @@ export function hopRunArgs(
   config: HopConfig,
   flags: string[],
   options: { configFile?: string } = {},
-) {
+): string[] {
   return [
     "run",
     ...permissionFlags(derivePermissions(config, options)),

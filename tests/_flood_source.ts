@@ -3,18 +3,20 @@
  * Double points (`plant1/bench/p<i>`) as fast as the store takes them, in
  * slices that let the bridge publish meanwhile.
  */
+import "../adapters/all.ts";
 import { MqttAdapter } from "../adapters/mqtt/mod.ts";
 import {
   type Adapter,
   type AdapterStatus,
   type HopContext,
   resolveConfig,
+  sleep,
   Status,
   StatusTracker,
   systemClock,
 } from "../core/mod.ts";
 import { Hop } from "../core/hop.ts";
-import { waitFor } from "./_helpers.ts";
+import { waitFor } from "./kit/helpers.ts";
 
 /** The id of flood point `i`. */
 export const floodId = (i: number): string => `plant1/bench/p${i}`;
@@ -66,7 +68,7 @@ export class FloodSource implements Adapter {
         last[i] = from + j;
         this.set(i, from + j, now);
       }
-      await new Promise((r) => setTimeout(r, 0));
+      await sleep(0);
     }
     return last;
   }

@@ -4,8 +4,8 @@
  */
 import mqtt, { type MqttClient } from "mqtt";
 import { decodePayload, type InPayload } from "../adapters/mqtt/sparkplug_codec.ts";
-import { waitFor } from "./_helpers.ts";
-import { Mosquitto, setupBroker } from "./_mosquitto.ts";
+import { waitFor } from "./kit/helpers.ts";
+import { Mosquitto, setupBroker } from "./kit/mosquitto.ts";
 
 /** One received message. */
 export interface Seen {

@@ -15,9 +15,9 @@ import {
   type UserIdentityInfo,
   UserTokenType,
 } from "node-opcua";
-import { hopRunArgs } from "../core/mod.ts";
 import { fromVariant, type TypedValue } from "../adapters/opcua/opcua_values.ts";
-import { flagsConfig, freePort, Proc } from "./_helpers.ts";
+import { freePort, Proc } from "./kit/helpers.ts";
+import { spawnHop } from "./kit/hops.ts";
 
 const plcScript = new URL("./fixtures/plc_sim.ts", import.meta.url).pathname;
 
@@ -46,9 +46,9 @@ export async function startPlc(
   return { proc, port, url: `opc.tcp://127.0.0.1:${port}/plc` };
 }
 
-/** Starts a hop with exactly its derived permissions. */
+/** Starts a hop with exactly its derived permissions ({@linkcode spawnHop}), without waiting. */
 export function startHop(flags: string[], dir: string): Proc {
-  return new Proc(hopRunArgs(flagsConfig(dir, flags).config, flags));
+  return spawnHop(dir, flags);
 }
 
 /**

@@ -1,8 +1,8 @@
 /** The mosquitto helper of the broker-chain baseline starts bridged brokers that carry messages. */
 import { ok as assert } from "node:assert";
 import mqtt from "mqtt";
-import { tempDir, waitFor } from "./_helpers.ts";
-import { BrokerChain } from "./bench/_mosquitto.ts";
+import { tempDir, waitFor } from "./kit/helpers.ts";
+import { BrokerChain } from "./kit/mosquitto.ts";
 
 async function crossesChain(tls: boolean): Promise<void> {
   await using dir = await tempDir("hopgate-bench-test-");

@@ -7,9 +7,9 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { encodePayload } from "../adapters/mqtt/sparkplug_codec.ts";
-import { isGood, sameValue, Status, statusName } from "../core/mod.ts";
-import { E2eChain, linkTimeoutMs, plcDevice } from "./_e2e.ts";
-import { tempDir, waitFor } from "./_helpers.ts";
+import { isGood, sameValue, sleep, Status, statusName } from "../core/mod.ts";
+import { E2eChain, linkTimeoutMs, plcDevice } from "./kit/e2e_chain.ts";
+import { tempDir, waitFor } from "./kit/helpers.ts";
 import { Observer } from "./_observer.ts";
 import { counterPath, plcVariable, setpointPath } from "./fixtures/plc_values.ts";
 
@@ -136,7 +136,7 @@ async function fault(c: E2eChain, o: {
     onUpdate: (p) => void (plcIds.has(p.id) && isGood(p.status) && goodDuring++),
     onRemove: () => {},
   });
-  await new Promise((r) => setTimeout(r, 600));
+  await sleep(600);
   off();
   assertEquals(goodDuring, 0, "Good updates at the mirror during the fault");
   const during = await c.itClient.read(ids);

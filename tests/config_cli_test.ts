@@ -2,8 +2,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
 import { hopRunArgs } from "../core/mod.ts";
-import { chainCerts, hopConfig } from "./_chain.ts";
-import { runDeno, runHopgate, tempDir } from "./_helpers.ts";
+import { chainCerts, hopConfig } from "./kit/hops.ts";
+import { runDeno, runHopgate, tempDir } from "./kit/helpers.ts";
 
 async function expectRefused(args: string[], message: RegExp, cwd?: string) {
   const r = await runHopgate(["run", ...args], cwd ? { cwd } : {});

@@ -1,6 +1,6 @@
 /** `hopgate demo`: the whole chain in one command, a cut and a restore, and a clean exit. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
-import { runHopgate } from "./_helpers.ts";
+import { runHopgate } from "./kit/helpers.ts";
 
 /** The cells of the table row of `point` in the last table printed: plant1, dmz, it, broker. */
 function lastRow(lines: string[], point: string): string[] {

@@ -1,4 +1,5 @@
 /** The README documents every flag, and the example configurations are valid. */
+import "../adapters/all.ts";
 import { ok as assert } from "node:assert";
 import { ConfigError, optionInfos, readConfigFile, resolveConfig } from "../core/mod.ts";
 

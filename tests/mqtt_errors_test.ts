@@ -5,9 +5,9 @@
  */
 import { ok as assert } from "node:assert";
 import { join } from "node:path";
-import { hopRunArgs } from "../core/mod.ts";
-import { freePort, Proc, tempDir } from "./_helpers.ts";
-import { hopConfig, Mosquitto, setupBroker, tlsHopFlags } from "./_mosquitto.ts";
+import { freePort, type Proc, tempDir } from "./kit/helpers.ts";
+import { spawnHop } from "./kit/hops.ts";
+import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
 
 Deno.test("a bad broker URL, an untrusted or refused certificate and refused credentials each give a clear error", async () => {
   await using dir = await tempDir();
@@ -85,8 +85,7 @@ Deno.test("a bad broker URL, an untrusted or refused certificate and refused cre
       },
     ];
     for (const c of cases) {
-      const { flags, config } = hopConfig(dir.path, c.flags);
-      hops.push(new Proc(hopRunArgs(config, flags)));
+      hops.push(spawnHop(dir.path, c.flags));
     }
     for (const [i, c] of cases.entries()) {
       const hop = hops[i]!;

@@ -4,7 +4,8 @@
  * dropping, and the cloud converges to the source's last values.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
-import { tempDir, waitFor } from "./_helpers.ts";
+import { sleep } from "../core/mod.ts";
+import { tempDir, waitFor } from "./kit/helpers.ts";
 import { floodHop } from "./_flood_source.ts";
 import { observedBroker } from "./_observer.ts";
 
@@ -56,7 +57,7 @@ Deno.test("a device whose points arrive over half a second is born once they set
     for (let i = slice * 500; i < (slice + 1) * 500; i++) {
       source.set(i, i);
     }
-    await new Promise((r) => setTimeout(r, 60));
+    await sleep(60);
   }
   const births = () => obs.seen.filter((s) => s.topic.endsWith("/DBIRTH/plant1/plant1:bench"));
   await waitFor(

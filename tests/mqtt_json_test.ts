@@ -5,9 +5,9 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
 import { simValue } from "../adapters/sim/mod.ts";
-import { hopRunArgs } from "../core/mod.ts";
-import { Proc, tempDir, waitFor } from "./_helpers.ts";
-import { hopConfig, Mosquitto, setupBroker, tlsHopFlags } from "./_mosquitto.ts";
+import { type Proc, tempDir, waitFor } from "./kit/helpers.ts";
+import { spawnHop } from "./kit/hops.ts";
+import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
 import { Observer } from "./_observer.ts";
 
 interface Msg {
@@ -31,30 +31,24 @@ Deno.test("JSON format: a retained message per point, writes refused or reaching
     const a = await Observer.connect(setup.plainPort, ["hg/#"]);
     observers.push(a);
     const common = ["--mqtt-format", "json", "--mqtt-prefix", "hg"];
-    const one = hopConfig(
-      dir.path,
-      tlsHopFlags(setup, join(dir.path, "plant1"), [
-        ...common,
-        "--sim",
-        "5",
-        "--sim-rate",
-        "5",
-        "--writable",
-        "plant1/sim/double/0",
-      ]),
-    );
-    const batched = hopConfig(
-      dir.path,
-      tlsHopFlags(setup, join(dir.path, "p2"), [
-        ...common,
-        "--sim",
-        "50",
-        "--mqtt-batch",
-        "--mqtt-max-payload",
-        "2000",
-      ]).map((f) => f === "plant1" ? "p2" : f),
-    );
-    for (const h of [one, batched]) hops.push(new Proc(hopRunArgs(h.config, h.flags)));
+    const one = tlsHopFlags(setup, join(dir.path, "plant1"), [
+      ...common,
+      "--sim",
+      "5",
+      "--sim-rate",
+      "5",
+      "--writable",
+      "plant1/sim/double/0",
+    ]);
+    const batched = tlsHopFlags(setup, join(dir.path, "p2"), [
+      ...common,
+      "--sim",
+      "50",
+      "--mqtt-batch",
+      "--mqtt-max-payload",
+      "2000",
+    ]).map((f) => f === "plant1" ? "p2" : f);
+    for (const flags of [one, batched]) hops.push(spawnHop(dir.path, flags));
 
     const i64 = await a.waitFor("the Int64 point", (s) => s.topic === "hg/plant1/sim/int64/2");
     const m = a.seen[i64]!.json as Msg;

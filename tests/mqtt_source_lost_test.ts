@@ -17,8 +17,8 @@ import {
   systemClock,
 } from "../core/mod.ts";
 import { Hop } from "../core/hop.ts";
-import { tempDir, waitFor } from "./_helpers.ts";
-import { hopConfig, tlsHopFlags } from "./_mosquitto.ts";
+import { flagsConfig, tempDir, waitFor } from "./kit/helpers.ts";
+import { tlsHopFlags } from "./kit/mosquitto.ts";
 import { observedBroker } from "./_observer.ts";
 
 /** A source the test drives by hand. */
@@ -53,7 +53,7 @@ Deno.test("a lost source's device gets DDEATH, bad metrics carry Quality, and a 
   const { setup, obs: o } = cloud;
   let hop: Hop | null = null;
   try {
-    const { config } = hopConfig(dir.path, tlsHopFlags(setup, `${dir.path}/hop`, ["--sim", "1"]));
+    const { config } = flagsConfig(dir.path, tlsHopFlags(setup, `${dir.path}/hop`, ["--sim", "1"]));
     const source = new FakeSource();
     hop = new Hop(config, [source, new MqttAdapter()]);
     await hop.start();
@@ -134,7 +134,7 @@ Deno.test("with a primary host, the edge node is born only once the host's STATE
   try {
     const state = "spBv1.0/STATE/scada1";
     await o.publishRetained(state, JSON.stringify({ online: false, timestamp: Date.now() }));
-    const { config } = hopConfig(
+    const { config } = flagsConfig(
       dir.path,
       tlsHopFlags(setup, `${dir.path}/hop`, ["--sim", "1", "--mqtt-primary-host", "scada1"]),
     );

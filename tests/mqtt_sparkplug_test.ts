@@ -6,9 +6,10 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { encodePayload, hopgateType, metricValue } from "../adapters/mqtt/sparkplug_codec.ts";
 import { simPoint, simValue } from "../adapters/sim/mod.ts";
-import { hopRunArgs, sameValue } from "../core/mod.ts";
-import { Proc, tempDir, waitFor } from "./_helpers.ts";
-import { hopConfig, Mosquitto, setupBroker, tlsHopFlags } from "./_mosquitto.ts";
+import { sameValue } from "../core/mod.ts";
+import { type Proc, tempDir, waitFor } from "./kit/helpers.ts";
+import { spawnHop } from "./kit/hops.ts";
+import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
 import { Observer, type Seen } from "./_observer.ts";
 
 const node = "spBv1.0/hopgate";
@@ -49,7 +50,7 @@ Deno.test("Sparkplug edge node: births with every metric, aliases in DDATA, seq 
     await broker.start();
     const a = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
     observers.push(a);
-    const { flags, config } = hopConfig(
+    hop = spawnHop(
       dir.path,
       tlsHopFlags(setup, `${dir.path}/hop`, [
         "--sim",
@@ -60,7 +61,6 @@ Deno.test("Sparkplug edge node: births with every metric, aliases in DDATA, seq 
         "plant1/sim/double/0",
       ]),
     );
-    hop = new Proc(hopRunArgs(config, flags));
     const nb = await a.waitFor("NBIRTH", (s) => kind(s) === "NBIRTH" && isNode(s));
     const b0 = bdSeq(a.seen[nb]!);
     const dbIdx = await a.waitFor(

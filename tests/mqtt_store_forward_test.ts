@@ -8,9 +8,9 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
 import { metricValue } from "../adapters/mqtt/sparkplug_codec.ts";
 import { simValue } from "../adapters/sim/mod.ts";
-import { hopRunArgs } from "../core/mod.ts";
-import { Proc, tempDir, waitFor } from "./_helpers.ts";
-import { hopConfig, Mosquitto, setupBroker, tlsHopFlags } from "./_mosquitto.ts";
+import { type Proc, tempDir, waitFor } from "./kit/helpers.ts";
+import { spawnHop } from "./kit/hops.ts";
+import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
 import { Observer, type Seen } from "./_observer.ts";
 
 /** Bytes in the hop's buffer segment files. */
@@ -56,12 +56,8 @@ Deno.test("updates made while the broker is down, across a hop restart, all arri
     await broker.start();
     const a = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
     observers.push(a);
-    const { flags, config } = hopConfig(
-      dir.path,
-      tlsHopFlags(setup, dataDir, ["--sim", "5", "--sim-rate", "100"]),
-    );
-    const args = hopRunArgs(config, flags);
-    const first = new Proc(args);
+    const flags = tlsHopFlags(setup, dataDir, ["--sim", "5", "--sim-rate", "100"]);
+    const first = spawnHop(dir.path, flags);
     hops.push(first);
     await waitFor(
       "live Int64 updates",
@@ -77,7 +73,7 @@ Deno.test("updates made while the broker is down, across a hop restart, all arri
 
     // Restarted while the broker is still down: it keeps buffering behind what is there.
     const restartedAt = Date.now();
-    const second = new Proc(args);
+    const second = spawnHop(dir.path, flags);
     hops.push(second);
     await second.waitForLine(/buffered batches from an earlier run/);
     const before = bufferBytes(dataDir);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { OPCUACertificateManager } from "node-opcua";
 import { addUser } from "../adapters/opcua/opcua_users.ts";
 import { Status, statusName } from "../core/mod.ts";
-import { freePort, tempDir, waitFor } from "./_helpers.ts";
+import { freePort, tempDir, waitFor } from "./kit/helpers.ts";
 import {
   expectLine,
   startHop,

@@ -1,6 +1,6 @@
 /** OPC UA settings are checked before anything starts. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
-import { runHopgate, tempDir } from "./_helpers.ts";
+import { runHopgate, tempDir } from "./kit/helpers.ts";
 
 Deno.test("a malformed OPC UA node id is refused before anything starts, naming the flag", async () => {
   await using dir = await tempDir();

@@ -7,15 +7,10 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import {
-  derivePermissions,
-  libraryNeeds,
-  mainModule,
-  opcuaServerPackages,
-  permissionFlags,
-  resolveConfig,
-} from "../core/mod.ts";
-import { freePort, runDeno, runHopgate, tempDir } from "./_helpers.ts";
+import { derivePermissions, mainModule, permissionFlags, resolveConfig } from "../core/mod.ts";
+import "../adapters/all.ts";
+import { opcuaServerNeeds, opcuaServerPackages } from "../adapters/opcua/mod.ts";
+import { freePort, runDeno, runHopgate, tempDir } from "./kit/helpers.ts";
 
 interface GraphModule {
   specifier: string;
@@ -67,10 +62,10 @@ Deno.test("the package folders granted to an OPC UA server hop are the versions 
     await Deno.readTextFile(new URL("../deno.lock", import.meta.url)),
   ) as { npm: Record<string, unknown> };
   for (const p of opcuaServerPackages) assert(p in lock.npm, `${p} is not in deno.lock`);
-  for (const path of libraryNeeds.opcuaServer!.read!) {
+  for (const path of opcuaServerNeeds.read) {
     assert(existsSync(path), `${path} does not exist; run deno install`);
   }
-  assertEquals(libraryNeeds.opcuaServer!.read!.length, opcuaServerPackages.length);
+  assertEquals(opcuaServerNeeds.read.length, opcuaServerPackages.length);
 });
 
 Deno.test("a plant hop reading a PLC may dial only the PLC and reads no package folders; a server hop may", async () => {
@@ -97,7 +92,7 @@ Deno.test("a plant hop reading a PLC may dial only the PLC and reads no package 
     values: { ...base, "opcua-server": "127.0.0.1:4841" },
   }]));
   assertEquals(server.net, ["10.0.0.20:4840", "127.0.0.1:4841"]);
-  assertEquals(server.read, [dir.path, ...libraryNeeds.opcuaServer!.read!].sort());
+  assertEquals(server.read, [dir.path, ...opcuaServerNeeds.read].sort());
   assertEquals(server.sys, ["homedir", "hostname", "networkInterfaces", "uid"]);
 });
 

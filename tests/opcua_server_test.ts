@@ -13,7 +13,7 @@ import {
   UserTokenType,
 } from "node-opcua";
 import { Status, statusName } from "../core/mod.ts";
-import { freePort, runHopgate, tempDir, waitFor } from "./_helpers.ts";
+import { freePort, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
 import { expectLine, startPlantHop, startPlc, stopHop, TestClient, testUser } from "./_opcua.ts";
 
 Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad status while the PLC is down, and writes only where allowed", async () => {

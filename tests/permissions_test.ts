@@ -1,4 +1,5 @@
 /** A hop gets exactly the permissions its configuration needs: tested by running it under them. */
+import "../adapters/all.ts";
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { dirname, join } from "node:path";
 import {
@@ -21,7 +22,7 @@ import {
   runHopgate,
   tempDir,
   waitFor,
-} from "./_helpers.ts";
+} from "./kit/helpers.ts";
 
 /** Makes the hop's certificate where it looks by default (the link loads it at start). */
 async function tlsFiles(dir: string) {

@@ -8,6 +8,7 @@
  * applies points straight to its store (as a link does, failing the origin
  * as a lost link does), and a node-opcua client reads the server.
  */
+import "../adapters/all.ts";
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
 import {
@@ -33,7 +34,7 @@ import {
 } from "../core/mod.ts";
 import { opcuaAdapters } from "../adapters/opcua/mod.ts";
 import { fromVariant } from "../adapters/opcua/opcua_values.ts";
-import { freePort, tempDir, waitFor } from "./_helpers.ts";
+import { freePort, tempDir, waitFor } from "./kit/helpers.ts";
 
 /** A source the test drives by hand: what it applies goes straight into the hop's store. */
 class HandSource implements Adapter {

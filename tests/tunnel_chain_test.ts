@@ -1,11 +1,12 @@
 /** A chain of hops as separate processes over mutual TLS: mirroring, failure, recovery. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
-import { LinkProxy, severity, Status, statusName, type StoredPoint } from "../core/mod.ts";
+import { severity, Status, statusName, type StoredPoint } from "../core/mod.ts";
 import { pointLine } from "../tunnel/mod.ts";
 import {
   assertSimMirror,
   chainCerts,
+  LinkProxy,
   localHop,
   pointsOf,
   startDmz,
@@ -13,8 +14,8 @@ import {
   startIt,
   stopAll,
   waitForPoints,
-} from "./_chain.ts";
-import { freePort, mainModule, Proc, runHopgate, tempDir, waitFor } from "./_helpers.ts";
+} from "./kit/hops.ts";
+import { freePort, mainModule, Proc, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
 
 const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
 

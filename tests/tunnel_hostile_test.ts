@@ -3,7 +3,7 @@ import { ok as assert } from "node:assert";
 import { join } from "node:path";
 import * as tls from "node:tls";
 import { initCa, issueHopCert, severity } from "../core/mod.ts";
-import { helloFrame } from "../tunnel/frame_codec.ts";
+import { helloFrame } from "../tunnel/control_frames.ts";
 import {
   chainCerts,
   localHop,
@@ -12,8 +12,8 @@ import {
   startHop,
   stopAll,
   waitForPoints,
-} from "./_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "./_helpers.ts";
+} from "./kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 
 /** A hop's certificate files in `<dir>/<hop>/certs`, as PEM text. */
 async function certsOf(dir: string, hop: string) {

@@ -1,9 +1,9 @@
 /** Consistency under limited bandwidth: a stalled receiver costs the sender memory per point, not per update. */
 import { ok as assert } from "node:assert";
-import { Status } from "../core/mod.ts";
+import { sleep, Status } from "../core/mod.ts";
 import { LinkAdapter } from "../tunnel/mod.ts";
-import { chainCerts, localHop, pointsOf, startDmz, stopAll, waitForPoints } from "./_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "./_helpers.ts";
+import { chainCerts, localHop, pointsOf, startDmz, stopAll, waitForPoints } from "./kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 
 const points = 10_000;
 
@@ -54,7 +54,7 @@ Deno.test("a receiver stalled for seconds while 10,000 points change fast: the s
     while (Date.now() < until && round < 400) {
       publish(++round);
       // Let the link flush (and find the socket full) between rounds.
-      await new Promise((r) => setTimeout(r, 1));
+      await sleep(1);
       maxPending = Math.max(maxPending, link.link?.pendingPoints ?? 0);
       maxBuffered = Math.max(maxBuffered, link.bufferedBytes);
     }

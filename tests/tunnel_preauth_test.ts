@@ -6,15 +6,10 @@
 import { ok as assert } from "node:assert";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import {
-  FrameReader,
-  FrameType,
-  helloFrame,
-  protocolVersion,
-  simpleFrame,
-} from "../tunnel/frame_codec.ts";
-import { chainCerts, localHop, startDmz, startHop, stopAll, waitForPoints } from "./_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "./_helpers.ts";
+import { FrameReader, FrameType, protocolVersion } from "../tunnel/frames.ts";
+import { helloFrame, simpleFrame } from "../tunnel/control_frames.ts";
+import { chainCerts, localHop, startDmz, startHop, stopAll, waitForPoints } from "./kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 import { certsOf } from "./_peer.ts";
 
 /** A TCP connection from `localAddress` that sends nothing, or only `bytes`. */

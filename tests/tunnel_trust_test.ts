@@ -6,7 +6,9 @@
  */
 import { ok as assert, strictEqual as assertEquals } from "node:assert";
 import { type DataType, severity, Status, statusName, type Value } from "../core/mod.ts";
-import { DataFrameWriter, FrameType, writeFrame } from "../tunnel/frame_codec.ts";
+import { FrameType } from "../tunnel/frames.ts";
+import { writeFrame } from "../tunnel/control_frames.ts";
+import { DataFrameWriter } from "../tunnel/data_frame_writer.ts";
 import {
   chainCerts,
   localHop,
@@ -15,8 +17,8 @@ import {
   startHop,
   stopAll,
   waitForPoints,
-} from "./_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "./_helpers.ts";
+} from "./kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 import { CraftedPeer } from "./_peer.ts";
 
 /** One data frame defining and setting each point (index = position + `from`), path `hops`. */

@@ -1,8 +1,8 @@
 /** Writes travel upstream through every hop's write policy to the origin, and their result returns. */
 import { deepStrictEqual as assertEquals } from "node:assert";
 import { Status, statusName } from "../core/mod.ts";
-import { chainCerts, localHop, startHop, startIt, stopAll, waitForPoints } from "./_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "./_helpers.ts";
+import { chainCerts, localHop, startHop, startIt, stopAll, waitForPoints } from "./kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 
 const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
 

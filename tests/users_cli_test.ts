@@ -2,7 +2,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
 import { checkUser, readUsers } from "../adapters/opcua/opcua_users.ts";
-import { mainModule, tempDir } from "./_helpers.ts";
+import { mainModule, tempDir } from "./kit/helpers.ts";
 
 Deno.test("users add reads the password from stdin and writes a hash the server accepts", async () => {
   await using dir = await tempDir();

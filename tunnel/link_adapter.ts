@@ -19,8 +19,8 @@ import {
   type TimerId,
   type WriteRequest,
 } from "../core/mod.ts";
-import type { PeerSpec } from "../core/mod.ts";
-import type { Direction } from "./frame_codec.ts";
+import type { PeerSpec } from "./options.ts";
+import type { Direction } from "./control_frames.ts";
 import { Link, type LinkLimits, linkOrigin, type LinkRole } from "./link.ts";
 import { OriginOwners } from "./origin_owners.ts";
 import { LinkPoints } from "./link_points.ts";

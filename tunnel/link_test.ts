@@ -8,7 +8,8 @@ import {
   type StatusCode,
   type WriteRequest,
 } from "../core/mod.ts";
-import { type Direction, encodeFrame, FrameType, helloFrame } from "./frame_codec.ts";
+import { FrameType } from "./frames.ts";
+import { type Direction, encodeFrame, helloFrame } from "./control_frames.ts";
 import { Link, type LinkOptions, type Wire } from "./link.ts";
 import { OriginOwners } from "./origin_owners.ts";
 

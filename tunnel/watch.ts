@@ -11,6 +11,8 @@ import {
   type HopContext,
   hopNamePattern,
   type HostPort,
+  isoTime,
+  jsonValue,
   logger,
   parseHostPort,
   PointStore,
@@ -19,7 +21,6 @@ import {
   statusName,
   type StoredPoint,
   systemClock,
-  type Value,
   writePolicy,
 } from "../core/mod.ts";
 import { LinkAdapter } from "./link_adapter.ts";
@@ -27,6 +28,7 @@ import { ListenerAdapter } from "./listener.ts";
 
 /** What to watch and as whom. */
 export interface WatchOptions {
+  /** The hop's listener to dial, or with `listen` the address to listen at. */
   address: HostPort;
   /** The hop expected at the address; `null` accepts whichever hop the CA vouches for. */
   peer: string | null;
@@ -39,10 +41,15 @@ export interface WatchOptions {
   name: string;
   /** Point id patterns to print (* and **); empty prints everything. */
   filter: string[];
+  /** The watcher's certificate (PEM). */
   tlsCert: string;
+  /** The watcher's private key (PEM). */
   tlsKey: string;
+  /** The chain's CA certificate (PEM). */
   tlsCa: string;
+  /** Ms between heartbeats (default 1000). */
   heartbeat?: number;
+  /** Ms of silence after which the link is down (default 5000). */
   linkTimeout?: number;
   /** Stops the watch. */
   signal?: AbortSignal;
@@ -82,37 +89,12 @@ export function watchCommandOptions(
   };
 }
 
-/** Epoch milliseconds as ISO 8601 text, or `null` when they are no date (NaN, ±Infinity, beyond ±8.64e15). */
-function isoTime(ms: number): string | null {
-  const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? null : d.toISOString();
-}
-
-/** Bytes as base64, in slices (spreading a large array into one call overflows the stack). */
-function base64(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
 /**
- * A value as JSON: 64-bit integers as decimal strings, times as ISO text
- * (`null` for an invalid date), bytes as base64. Never throws, so a watcher
- * prints whatever a hop holds.
- */
-export function jsonValue(v: Value): unknown {
-  if (v === null) return null;
-  if (Array.isArray(v)) return v.map((x) => jsonValue(x));
-  if (typeof v === "bigint") return v.toString();
-  if (v instanceof Date) return isoTime(v.getTime());
-  if (v instanceof Uint8Array) return base64(v);
-  return v;
-}
-
-/**
- * One point as a JSON line. `time` is ISO 8601 text, or `null` when the
- * point's time is no date (NaN, ±Infinity or beyond ±8.64e15 ms): a watcher
- * shows a broken time rather than stopping at it.
+ * One point as a JSON line, its value and time as core's {@linkcode jsonValue}
+ * and {@linkcode isoTime} write them (as the MQTT JSON payloads do, except that
+ * NaN and ±Infinity print as `null`). `time` is `null` when the point's time is
+ * no date (NaN, ±Infinity or beyond ±8.64e15 ms): a watcher shows a broken time
+ * rather than stopping at it.
  */
 export function pointLine(p: StoredPoint, removed = false): string {
   return JSON.stringify({

@@ -8,10 +8,13 @@ import {
   type AdapterStatus,
   type HopConfig,
   type HopContext,
+  type PermissionNeeds,
+  type Plugin,
   StatusTracker,
   systemClock,
 } from "../../core/mod.ts";
 import type { MqttBridge, MqttStats } from "./mqtt_bridge.ts";
+import { mqttBrokerAddress, mqttChecks, mqttOptions, mqttPresetDefaults } from "./options.ts";
 
 /** The `mqtt` sink adapter. */
 export class MqttAdapter implements Adapter {
@@ -46,3 +49,56 @@ export class MqttAdapter implements Adapter {
 export function mqttAdapters(config: HopConfig): Adapter[] {
   return config.mqtt ? [new MqttAdapter()] : [];
 }
+
+/**
+ * mqtt.js imports `debug`, which enumerates the environment when loaded; these
+ * reads (DEBUG and friends, plus the proxy and ws probes) return undefined
+ * instead of failing.
+ */
+export const mqttLibraryNeeds: PermissionNeeds = {
+  ignoreEnv: ["DEBUG", "READABLE_STREAM", "MQTTJS_SOCKS_PROXY", "WS_NO_BUFFER_UTIL"],
+};
+
+/** The MQTT plugin: the bridge to a cloud broker (adapters/all.ts registers it). */
+export const mqttPlugin: Plugin = {
+  name: "mqtt",
+  options: mqttOptions,
+  activatedBy: "",
+  active: (c) => c.mqtt !== undefined,
+  defaults(c, given) {
+    c.mqttEdgeNode ??= c.name;
+    c.mqttClientId ??= `hopgate-${c.name}`;
+    Object.assign(c, mqttPresetDefaults(c, given));
+  },
+  checks(c, given) {
+    const out: string[] = [];
+    if (c.mqtt?.protocol === "mqtt:" && !c.mqttAllowPlaintext) {
+      out.push(
+        `--mqtt "${c.mqtt.href}" is unencrypted; use mqtts:// or pass --mqtt-allow-plaintext`,
+      );
+    }
+    if (!!c.mqttCert !== !!c.mqttKey) {
+      out.push("--mqtt-cert and --mqtt-key go together; pass both or neither");
+    }
+    return [...out, ...mqttChecks(c, given)];
+  },
+  files(c) {
+    const keys = ["mqttPasswordFile", "mqttCa", "mqttCert", "mqttKey"] as const;
+    return keys.filter((k) => c[k] !== undefined).map((k) => [k, "or fix the path"]);
+  },
+  permissions(c) {
+    if (!c.mqtt) return {};
+    const read = [c.mqttPasswordFile, c.mqttCa, c.mqttCert, c.mqttKey].filter((f) =>
+      f !== undefined
+    );
+    return {
+      ...mqttLibraryNeeds,
+      net: [mqttBrokerAddress(c.mqtt)],
+      read,
+      env: c.mqttPasswordEnv ? [c.mqttPasswordEnv] : [],
+    };
+  },
+  adapters: mqttAdapters,
+};
+
+export { type MqttConfig, type MqttEffective, mqttEffective, mqttPresets } from "./options.ts";

@@ -20,15 +20,16 @@ import {
   copyPoint,
   DiskBuffer,
   type HopContext,
-  mqttEffective,
   type Point,
   sleep,
   Status,
   type StatusTracker,
   type StoredPoint,
+  withTimeout,
 } from "../../core/mod.ts";
 import { JsonFormat } from "./json_format.ts";
-import { defaultPort, describeMqttError } from "./mqtt_errors.ts";
+import { mqttBrokerAddress, mqttEffective } from "./options.ts";
+import { describeMqttError } from "./mqtt_errors.ts";
 import type { MqttFormat } from "./mqtt_format.ts";
 import { attempt, type Session } from "./mqtt_session.ts";
 import { pointFromJson, type PointJson, pointToJson } from "./point_json.ts";
@@ -215,14 +216,16 @@ export class MqttBridge {
     let published = false;
     if (s?.ready && !s.isClosed && this.#buffer.records === 0 && last.length > 0) {
       try {
-        await withTimeout(this.#format.publish(s, last, false), 3000);
+        await withTimeout(this.#format.publish(s, last, false), 3000, {
+          what: "Publishing the last updates",
+        });
         this.#sent += last.length;
         published = true;
       } catch { /* kept on disk below */ }
     }
     if (!published) this.#spill(last);
     if (s && !s.isClosed) {
-      await withTimeout(this.#format.goodbye(s), 2000).catch(() => {});
+      await withTimeout(this.#format.goodbye(s), 2000, { what: "Goodbye" }).catch(() => {});
       await s.end("stopping");
     }
     await Promise.all(this.#loops);
@@ -250,7 +253,7 @@ export class MqttBridge {
   }
 
   #hostPort(): string {
-    return `${this.#url.hostname}:${this.#url.port || defaultPort(this.#url)}`;
+    return mqttBrokerAddress(this.#url);
   }
 
   async #connectLoop(): Promise<void> {
@@ -348,7 +351,7 @@ export class MqttBridge {
   }
 
   async #restart(s: Session, reason: string): Promise<void> {
-    await withTimeout(this.#format.goodbye(s), 2000).catch(() => {});
+    await withTimeout(this.#format.goodbye(s), 2000, { what: "Goodbye" }).catch(() => {});
     await s.end(reason);
   }
 
@@ -371,7 +374,7 @@ export class MqttBridge {
     let more = false;
     while (!this.#stopping) {
       // A step that left changed points behind goes on at once, after other tasks had a turn.
-      await (more ? new Promise((r) => setTimeout(r, 0)) : this.#sleep());
+      await (more ? sleep(0) : this.#sleep());
       if (this.#stopping) break;
       more = false;
       try {
@@ -509,15 +512,4 @@ export class MqttBridge {
       }
     }
   }
-}
-
-/** Rejects when `p` takes longer than `ms`. */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -2,6 +2,7 @@
  * Turns what mqtt.js and TLS report into one line that says what is wrong
  * and what to do, for the adapter's lastError and the log.
  */
+import { mqttBrokerAddress } from "./options.ts";
 
 /** The broker as the user wrote it, for messages. */
 export interface BrokerRef {
@@ -13,7 +14,7 @@ export function describeMqttError(e: unknown, broker: BrokerRef): string {
   const err = e as { code?: string | number; message?: string };
   const code = err?.code;
   const msg = err?.message ?? String(e);
-  const where = `${broker.url.hostname}:${broker.url.port || defaultPort(broker.url)}`;
+  const where = mqttBrokerAddress(broker.url);
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /getaddrinfo|failed to lookup/i.test(msg)) {
     return `Cannot resolve the broker host "${broker.url.hostname}"; check --mqtt`;
   }
@@ -64,9 +65,4 @@ export function describeMqttError(e: unknown, broker: BrokerRef): string {
     return `TLS with broker ${where} failed (${msg}); check mqtts:// versus mqtt:// and the port in --mqtt`;
   }
   return `Connecting to broker ${where} failed: ${msg}${code !== undefined ? ` (${code})` : ""}`;
-}
-
-/** 8883 for mqtts, 1883 for mqtt. */
-export function defaultPort(url: URL): string {
-  return url.protocol === "mqtts:" ? "8883" : "1883";
 }

@@ -3,7 +3,8 @@
  * payload format (Sparkplug B or JSON): what to send when a session starts,
  * how to send a batch of updates, and how to handle incoming commands.
  */
-import type { HopContext, MqttEffective, Point } from "../../core/mod.ts";
+import type { HopContext, Point } from "../../core/mod.ts";
+import type { MqttEffective } from "./options.ts";
 
 /** A message to publish. */
 export interface OutMessage {

@@ -11,8 +11,12 @@ import {
   type DataType,
   elementType,
   type FailureCause,
+  fromBase64,
   isArrayType,
   isDataType,
+  isoTime,
+  jsonValue,
+  type JsonValueOptions,
   type Point,
   type Scalar,
   statusName,
@@ -35,32 +39,12 @@ export interface PointJson {
   historical?: boolean;
 }
 
-function bytesToBase64(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i += 0x8000) {
-    s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
+/** Non-finite floats as strings, so that they read back (see {@linkcode valueFromJson}). */
+const mqttJson: JsonValueOptions = { nonFiniteAsText: true };
 
-/** Epoch milliseconds as ISO 8601 text, or `null` when they are no date. */
-function isoTime(ms: number): string | null {
-  const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? null : d.toISOString();
-}
-
-function scalarToJson(v: Scalar): unknown {
-  if (typeof v === "bigint") return v.toString();
-  if (v instanceof Date) return isoTime(v.getTime());
-  if (v instanceof Uint8Array) return bytesToBase64(v);
-  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
-  return v;
-}
-
-/** A value in its JSON form. */
+/** A value in its JSON form: core's {@linkcode jsonValue}, with NaN and ±Infinity as strings. */
 export function valueToJson(value: Value): unknown {
-  if (value === null) return null;
-  return Array.isArray(value) ? value.map(scalarToJson) : scalarToJson(value);
+  return jsonValue(value, mqttJson);
 }
 
 function scalarFromJson(type: DataType, v: unknown): Scalar {
@@ -81,7 +65,7 @@ function scalarFromJson(type: DataType, v: unknown): Scalar {
     }
     case "ByteString":
       if (typeof v !== "string") throw new Error("ByteString needs base64 text");
-      return Uint8Array.from(atob(v), (c) => c.charCodeAt(0));
+      return fromBase64(v);
     case "Float":
     case "Double":
       if (typeof v === "string" && ["NaN", "Infinity", "-Infinity"].includes(v)) return Number(v);

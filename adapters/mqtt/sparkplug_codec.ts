@@ -8,8 +8,10 @@
 import {
   type DataType,
   elementType,
+  fromBase64,
   isArrayType,
   type Scalar,
+  toBase64,
   type Value,
 } from "../../core/mod.ts";
 import { ProtoWriter, Wire } from "./proto_writer.ts";
@@ -171,7 +173,7 @@ export function encodeArray(type: DataType, values: Scalar[]): Uint8Array {
       // Strings (and base64 byte strings), each terminated by a zero byte.
       const enc = new TextEncoder();
       const parts = values.map((s) =>
-        enc.encode(s instanceof Uint8Array ? btoa(String.fromCharCode(...s)) : String(s))
+        enc.encode(s instanceof Uint8Array ? toBase64(s) : String(s))
       );
       const out = new Uint8Array(parts.reduce((a, p) => a + p.length + 1, 0));
       let o = 0;
@@ -235,7 +237,7 @@ function decodeArray(type: DataType, bytes: Uint8Array): Scalar[] {
         }
       }
       if (elementType(type) === "ByteString") {
-        return out.map((s) => Uint8Array.from(atob(String(s)), (c) => c.charCodeAt(0)));
+        return out.map((s) => fromBase64(String(s)));
       }
       return out;
     }

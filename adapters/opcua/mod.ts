@@ -5,17 +5,20 @@
  * starts, so a hop without OPC UA never loads it. The imports are static
  * strings so that `deno compile` includes them.
  */
+import { join } from "node:path";
 import {
   type Adapter,
   type AdapterStatus,
   type HopConfig,
   type HopContext,
-  type OpcuaEndpoint,
+  type Plugin,
   type StatusCode,
   StatusTracker,
   systemClock,
   type WriteRequest,
 } from "../../core/mod.ts";
+import { type OpcuaEndpoint, opcuaOptions } from "./options.ts";
+import { opcuaPermissions } from "./permissions.ts";
 
 /** An adapter whose implementation is loaded when it starts. */
 class LazyAdapter implements Adapter {
@@ -76,4 +79,54 @@ export function opcuaAdapters(config: HopConfig): Adapter[] {
   return out;
 }
 
+/** The OPC UA plugin: PLC sources and the server (adapters/all.ts registers it). */
+export const opcuaPlugin: Plugin = {
+  name: "opcua",
+  options: opcuaOptions,
+  activatedBy: "--opcua",
+  active: (c) => c.opcua.length > 0 || c.opcuaServer !== undefined,
+  defaults(c) {
+    c.opcuaUsers ??= join(c.dataDir, "users.json");
+  },
+  checks(c) {
+    const out: string[] = [];
+    if (c.opcuaUser && !c.opcuaPasswordFile && !c.opcuaPasswordEnv) {
+      out.push("--opcua-user needs a password: pass --opcua-password-file or --opcua-password-env");
+    }
+    if (!!c.opcuaUserCert !== !!c.opcuaUserKey) {
+      out.push("--opcua-user-cert and --opcua-user-key go together; pass both or neither");
+    }
+    const names = new Set<string>();
+    for (const e of c.opcua) {
+      if (names.has(e.name)) {
+        out.push(`--opcua: two servers are named "${e.name}"; name them apart`);
+      }
+      names.add(e.name);
+    }
+    return out;
+  },
+  files(c) {
+    const out: [string, string][] = [];
+    if (c.opcuaServer && !c.opcuaServerAnonymous) {
+      out.push([
+        "opcuaUsers",
+        `or add a user with: hopgate users add <user> --data-dir ${c.dataDir}`,
+      ]);
+    }
+    for (const key of ["opcuaPasswordFile", "opcuaUserCert", "opcuaUserKey"] as const) {
+      if (c[key] !== undefined) out.push([key, "or fix the path"]);
+    }
+    return out;
+  },
+  permissions: opcuaPermissions,
+  adapters: opcuaAdapters,
+};
+
+export { type OpcuaConfig, type OpcuaEndpoint, opcuaSecurityChoices } from "./options.ts";
+export {
+  opcuaClientNeeds,
+  opcuaPermissions,
+  opcuaServerNeeds,
+  opcuaServerPackages,
+} from "./permissions.ts";
 export { usersAdd } from "./opcua_users.ts";

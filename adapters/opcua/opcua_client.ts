@@ -28,14 +28,16 @@ import {
   type DataType,
   type HopConfig,
   type HopContext,
-  type OpcuaEndpoint,
   type ScalarType,
+  sleep,
   Status,
   type StatusCode,
   StatusTracker,
   systemClock,
+  withTimeout,
   type WriteRequest,
 } from "../../core/mod.ts";
+import type { OpcuaEndpoint } from "./options.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
 import { securityOf } from "./opcua_security.ts";
@@ -133,7 +135,8 @@ export class OpcuaClientSource implements Adapter {
       this.#down(ctx, reason);
       const delay = backoff.next();
       ctx.log.debug("Reconnecting to {source} in {delay} ms", { source: this.name, delay });
-      await sleep(ctx, delay, signal);
+      // Stopping cuts the wait short.
+      await sleep(delay, { clock: ctx.clock, signal }).catch(() => {});
     }
   }
 
@@ -196,7 +199,7 @@ export class OpcuaClientSource implements Adapter {
     this.#stop.signal.addEventListener("abort", onAbort, { once: true });
     client.on("connection_lost", () => lose("connection lost"));
     client.on("close", () => lose("connection closed"));
-    const step = <T>(what: string, p: Promise<T>) => withTimeout(what, p, lost);
+    const step = <T>(what: string, p: Promise<T>) => untilLost(what, p, lost);
     let lastHeard = Date.now();
     let watchdog: ReturnType<typeof setInterval> | undefined;
     try {
@@ -252,7 +255,7 @@ export class OpcuaClientSource implements Adapter {
       this.#session = null;
       this.#stop.signal.removeEventListener("abort", onAbort);
       // Closing must not hang the loop when the PLC is gone.
-      await withTimeout("disconnect", client.disconnect(), new Promise(() => {}), 2_000)
+      await withTimeout(client.disconnect(), 2_000, { what: "disconnect" })
         .catch(() => {});
       await certificates.dispose().catch(() => {});
     }
@@ -524,33 +527,17 @@ async function readLimits(session: ClientSession): Promise<Limits> {
 }
 
 /** Resolves or rejects with `p`, or rejects when `lost` resolves first or after `ms`. */
-function withTimeout<T>(
+function untilLost<T>(
   what: string,
   p: Promise<T>,
   lost: Promise<string>,
   ms = stepTimeout,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
+  const orLost = Promise.race([
     p,
     lost.then((why) => {
       throw new Lost(why);
     }),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Waits `ms` on the hop's clock, or less when `signal` aborts. */
-function sleep(ctx: HopContext, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      ctx.clock.clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = ctx.clock.setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
+  ]);
+  return withTimeout(orLost, ms, { what });
 }

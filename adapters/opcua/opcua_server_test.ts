@@ -1,3 +1,4 @@
+import "../all.ts";
 import { deepStrictEqual as assertEquals } from "node:assert";
 import {
   AttributeIds,

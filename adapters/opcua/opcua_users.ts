@@ -4,6 +4,7 @@
  * Plain-text passwords are never stored or logged.
  */
 import { dirname, join } from "node:path";
+import { fromBase64, toBase64 } from "../../core/mod.ts";
 
 /** One user's entry in the users file. */
 export interface UserEntry {
@@ -22,9 +23,6 @@ export interface UsersFile {
 
 /** OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256. */
 const iterations = 600_000;
-
-const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
-const unb64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 async function derive(password: string, salt: Uint8Array, rounds: number): Promise<Uint8Array> {
   const key = await crypto.subtle.importKey(
@@ -66,8 +64,8 @@ export async function addUser(path: string, user: string, password: string): Pro
   file.users[user] = {
     algorithm: "PBKDF2-SHA256",
     iterations,
-    salt: b64(salt),
-    hash: b64(await derive(password, salt, iterations)),
+    salt: toBase64(salt),
+    hash: toBase64(await derive(password, salt, iterations)),
   };
   await Deno.writeTextFile(path, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 });
   await Deno.chmod(path, 0o600).catch(() => {/* not supported on Windows */});
@@ -77,8 +75,8 @@ export async function addUser(path: string, user: string, password: string): Pro
 export async function checkUser(file: UsersFile, user: string, password: string): Promise<boolean> {
   const entry = Object.hasOwn(file.users, user) ? file.users[user] : undefined;
   if (!entry || entry.algorithm !== "PBKDF2-SHA256") return false;
-  const want = unb64(entry.hash);
-  const got = await derive(password, unb64(entry.salt), entry.iterations);
+  const want = fromBase64(entry.hash);
+  const got = await derive(password, fromBase64(entry.salt), entry.iterations);
   let diff = want.length ^ got.length;
   for (let i = 0; i < Math.min(want.length, got.length); i++) diff |= want[i]! ^ got[i]!;
   return diff === 0;

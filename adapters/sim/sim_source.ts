@@ -96,6 +96,7 @@ export class SimSource implements Adapter {
     cause: null,
   };
 
+  /** A simulator of `options.points` points; nothing changes before `start`. */
   constructor(options: SimOptions) {
     this.#opts = options;
     this.#status = new StatusTracker(this.name, this.kind, systemClock);
@@ -132,6 +133,7 @@ export class SimSource implements Adapter {
     return Promise.resolve();
   }
 
+  /** Its status: running and connected while started, stopped and down otherwise. */
   status(): AdapterStatus {
     return this.#status.get();
   }

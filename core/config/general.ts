@@ -1,6 +1,6 @@
-/** Options every hop has: identity, data directory, logging, simulator, write policy. */
+/** Options every hop has: identity, data directory, logging, write policy. */
 import { z } from "zod";
-import { duration, flag, int, option, stringList } from "./_option.ts";
+import { duration, flag, option, stringList } from "./option.ts";
 
 /** Hop names are path segments of point ids and certificate names. */
 export const hopNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -50,19 +50,9 @@ export const generalOptions = {
     arg: "<pattern,...>",
     help: "Point ids this hop lets writes through to (* within a segment, ** across); default none",
   }),
-  sim: option(int(0, 10_000_000).default(0), {
-    group: "Simulator",
-    arg: "<points>",
-    help: "Run the built-in simulated source with this many points of mixed types",
-  }),
-  simRate: option(int(1, 100_000_000).default(1000), {
-    group: "Simulator",
-    arg: "<updates/s>",
-    help: "Total point changes per second made by the simulator",
-  }),
-  simSeed: option(int(0, 2 ** 32 - 1).default(1), {
-    group: "Simulator",
-    arg: "<seed>",
-    help: "Seed of the simulator's values, so runs are repeatable",
+  writeTimeout: option(duration().default(10_000), {
+    group: "Hop",
+    arg: "<duration>",
+    help: "How long a write request waits for its result before failing with BadTimeout",
   }),
 };

@@ -3,55 +3,83 @@
  * merging, defaults that depend on other settings, and checks of everything
  * (including that files can be read) before anything starts.
  */
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { camel, kebab, type OptionMeta, optionRegistry } from "./_option.ts";
+import { type OptionShape, type OptionValues, plugins, pluginsVersion } from "../plugin.ts";
+import { camel, kebab, type OptionMeta, optionRegistry } from "./option.ts";
 import { generalOptions } from "./general.ts";
-import { mqttChecks, mqttOptions, mqttPresetDefaults } from "./mqtt.ts";
-import { opcuaOptions } from "./opcua.ts";
-import { tunnelOptions } from "./tunnel.ts";
 
-export { formatHostPort, type HostPort, kebab, parseHostPort } from "./_option.ts";
-export { hopNamePattern } from "./general.ts";
-export { type MqttEffective, mqttEffective, mqttPresets } from "./mqtt.ts";
-export type { LinkTarget, PeerRole, PeerSpec } from "./tunnel.ts";
-export type { OpcuaEndpoint } from "./opcua.ts";
-export { opcuaSecurityChoices } from "./opcua.ts";
+export {
+  byteSize,
+  camel,
+  duration,
+  filePath,
+  flag,
+  formatHostPort,
+  type HostPort,
+  hostPort,
+  int,
+  kebab,
+  option,
+  type OptionMeta,
+  parseHostPort,
+  repeated,
+  stringList,
+  url,
+} from "./option.ts";
+export { hopName, hopNamePattern } from "./general.ts";
 
-const shape = { ...generalOptions, ...tunnelOptions, ...opcuaOptions, ...mqttOptions };
+/**
+ * A validated hop configuration with every default resolved and every path
+ * absolute: the hop's own settings here, and each plugin's, which it adds to
+ * this interface where it declares its options (declaration merging), so
+ * core names none of them.
+ */
+export interface HopConfig extends Omit<OptionValues<typeof generalOptions>, "dataDir"> {
+  dataDir: string;
+}
+
+let cached: { version: number; shape: OptionShape; schema: z.ZodType } | null = null;
+
+/** The hop's options and those of every registered plugin, in that order. */
+function shape(): OptionShape {
+  if (cached?.version === pluginsVersion()) return cached.shape;
+  if (plugins().length === 0) {
+    throw new Error("No plugins are registered: import adapters/all.ts first (main.ts does)");
+  }
+  const all: OptionShape = { ...generalOptions };
+  for (const p of plugins()) {
+    for (const [key, schema] of Object.entries(p.options)) {
+      if (key in all) throw new Error(`Option ${key} of plugin ${p.name} is declared twice`);
+      all[key] = schema;
+    }
+  }
+  cached = { version: pluginsVersion(), shape: all, schema: z.strictObject(all) };
+  return all;
+}
 
 /** The schema of a hop's settings, keyed in camelCase. */
-export const hopSchema = z.strictObject(shape);
-
-type Parsed = z.output<typeof hopSchema>;
-
-/** Settings whose defaults depend on others are filled in. */
-type Resolved =
-  | "dataDir"
-  | "tlsCert"
-  | "tlsKey"
-  | "tlsCa"
-  | "opcuaUsers"
-  | "mqttEdgeNode"
-  | "mqttClientId";
-
-/** A validated hop configuration with every default resolved and every path absolute. */
-export type HopConfig = Omit<Parsed, Resolved> & { [K in Resolved]: string };
+export function hopSchema(): z.ZodType {
+  shape();
+  return cached!.schema;
+}
 
 /** One declared option, for flag parsing, help and documentation. */
 export interface OptionInfo extends OptionMeta {
-  key: keyof Parsed;
+  key: string;
   flag: string;
   defaultValue: unknown;
 }
 
 /** Every declared option, in declaration order. */
 export function optionInfos(): OptionInfo[] {
-  return (Object.keys(shape) as (keyof Parsed)[]).map((key) => {
-    const meta = optionRegistry.get(shape[key]);
+  const all = shape();
+  return Object.keys(all).map((key) => {
+    const schema = all[key]!;
+    const meta = optionRegistry.get(schema);
     if (!meta) throw new Error(`Option ${key} has no help`);
-    const parsed = z.object({ v: shape[key] }).safeParse({ v: undefined });
+    const parsed = z.object({ v: schema }).safeParse({ v: undefined });
     return {
       ...meta,
       key,
@@ -136,13 +164,14 @@ export function mergeLayers(layers: ConfigLayer[]): MergedInput {
     for (const [rawKey, value] of Object.entries(layer.values)) {
       if (value === undefined) continue;
       const key = camel(rawKey);
-      if (!(key in shape)) {
+      const all = shape();
+      if (!(key in all)) {
         problems.push(
           `Unknown key "${rawKey}" in ${layer.label}; use the flag names without "--" (see hopgate run --help)`,
         );
         continue;
       }
-      const meta = optionRegistry.get(shape[key as keyof Parsed]);
+      const meta = optionRegistry.get(all[key]!);
       values[key] = meta?.path && typeof value === "string" ? resolve(layer.baseDir, value) : value;
       source[key] = layer.label;
     }
@@ -164,7 +193,7 @@ export function resolveConfig(
   const cwd = options.cwd ?? Deno.cwd();
   const { values: merged, source } = mergeLayers(layers);
   const problems: string[] = [];
-  const result = hopSchema.safeParse(merged);
+  const result = hopSchema().safeParse(merged);
   if (!result.success) {
     for (const issue of result.error.issues) {
       const key = String(issue.path[0] ?? "");
@@ -176,20 +205,12 @@ export function resolveConfig(
     }
     throw new ConfigError(problems);
   }
-  const c = result.data;
-  const dataDir = c.dataDir ?? resolve(cwd, "hopgate-data", c.name);
+  const c = result.data as HopConfig & { dataDir?: string };
+  const config: HopConfig = { ...c, dataDir: c.dataDir ?? resolve(cwd, "hopgate-data", c.name) };
   const given = new Set(Object.keys(source));
-  const config: HopConfig = mqttPresetDefaults({
-    ...c,
-    dataDir,
-    tlsCert: c.tlsCert ?? join(dataDir, "certs", `${c.name}.crt`),
-    tlsKey: c.tlsKey ?? join(dataDir, "certs", `${c.name}.key`),
-    tlsCa: c.tlsCa ?? join(dataDir, "certs", "ca.crt"),
-    opcuaUsers: c.opcuaUsers ?? join(dataDir, "users.json"),
-    mqttEdgeNode: c.mqttEdgeNode ?? c.name,
-    mqttClientId: c.mqttClientId ?? `hopgate-${c.name}`,
-  }, given);
-  problems.push(...crossChecks(config), ...mqttChecks(config, given));
+  for (const p of plugins()) p.defaults?.(config, given);
+  problems.push(...crossChecks(config));
+  for (const p of plugins()) problems.push(...(p.checks?.(config, given) ?? []));
   const files = fileChecks(config, source);
   if (options.onUnreadableFiles) {
     if (files.length) options.onUnreadableFiles(files);
@@ -198,126 +219,26 @@ export function resolveConfig(
   return config;
 }
 
-/** True when the hop takes part in the tunnel. */
-export function usesTunnel(c: HopConfig): boolean {
-  return c.listen !== undefined || c.push.length > 0 || c.pull.length > 0;
-}
-
-/** Rules between options. */
+/** Rules of the hop's own options. */
 function crossChecks(c: HopConfig): string[] {
   const out: string[] = [];
   if (!isAbsolute(c.dataDir)) {
     out.push(`--data-dir "${c.dataDir}" must resolve to an absolute path`);
   }
-  if (c.listen && c.peers.length === 0) {
-    out.push(
-      "--listen is set but --peers is empty: name the hops allowed to connect with their roles, for example --peers plant1:push,it:pull",
-    );
-  }
-  const peerNames = c.peers.map((p) => p.name);
-  for (const [i, p] of c.peers.entries()) {
-    if (p.name === c.name) out.push(`--peers lists this hop's own name "${p.name}"; remove it`);
-    if (peerNames.indexOf(p.name) !== i) {
-      out.push(`--peers lists "${p.name}" twice; give each peer once, with one role`);
-    }
-    for (const r of p.relays) {
-      if (r === c.name || r === p.name) {
-        out.push(
-          `--peers "${p.name}" relays "${r}", which is ${
-            r === c.name ? "this hop" : "the peer itself"
-          }; remove it`,
-        );
-      }
-    }
-  }
-  const reserve = c.maxId + c.maxHops * 64 + 4096;
-  if (c.maxValue + reserve > c.maxFrame) {
-    out.push(
-      `--max-value (${c.maxValue} bytes) leaves no room in --max-frame (${c.maxFrame} bytes) for a point's id, path and cause: lower --max-value to at most ${
-        Math.max(0, c.maxFrame - reserve)
-      } or raise --max-frame`,
-    );
-  }
-  for (const [flag, links] of [["--push", c.push], ["--pull", c.pull]] as const) {
-    for (const l of links) {
-      if (l.peer === c.name) out.push(`${flag} "${l.peer}" names this hop itself; name the peer`);
-    }
-  }
-  const dialled = [...c.push, ...c.pull].map((l) => l.peer);
-  for (const [i, peer] of dialled.entries()) {
-    if (dialled.indexOf(peer) !== i) {
-      out.push(
-        `Hop "${peer}" is dialled twice (--push/--pull); two hops share one link: give one --push or --pull with all its addresses`,
-      );
-    }
-    if (peerNames.includes(peer)) {
-      out.push(
-        `Hop "${peer}" is both dialled and accepted (--peers); two hops share one link: remove it from one side`,
-      );
-    }
-  }
-  if (c.linkTimeout <= c.heartbeat) {
-    out.push(
-      `--link-timeout (${c.linkTimeout} ms) must be longer than --heartbeat (${c.heartbeat} ms)`,
-    );
-  }
-  if (c.opcuaUser && !c.opcuaPasswordFile && !c.opcuaPasswordEnv) {
-    out.push("--opcua-user needs a password: pass --opcua-password-file or --opcua-password-env");
-  }
-  if (!!c.opcuaUserCert !== !!c.opcuaUserKey) {
-    out.push("--opcua-user-cert and --opcua-user-key go together; pass both or neither");
-  }
-  if (c.mqtt?.protocol === "mqtt:" && !c.mqttAllowPlaintext) {
-    out.push(
-      `--mqtt "${c.mqtt.href}" is unencrypted; use mqtts:// or pass --mqtt-allow-plaintext`,
-    );
-  }
-  if (!!c.mqttCert !== !!c.mqttKey) {
-    out.push("--mqtt-cert and --mqtt-key go together; pass both or neither");
-  }
-  const names = new Set<string>();
-  for (const e of c.opcua) {
-    if (names.has(e.name)) out.push(`--opcua: two servers are named "${e.name}"; name them apart`);
-    names.add(e.name);
-  }
-  const hasWork = c.sim > 0 || c.opcua.length > 0 || usesTunnel(c);
-  if (!hasWork) {
-    out.push(
-      "Nothing to do: give a source or a link (--sim, --opcua, --push, --pull or --listen)",
-    );
+  if (plugins().length > 0 && !plugins().some((p) => p.active(c))) {
+    const ways = plugins().map((p) => p.activatedBy).filter((w) => w !== "");
+    out.push(`Nothing to do: give a source or a link (${ways.join(", ")})`);
   }
   return out;
 }
 
 /** Files the configuration needs must be readable now, not at the first reconnect. */
 function fileChecks(c: HopConfig, source: Record<string, string | null>): string[] {
-  const need: [keyof HopConfig, string][] = [];
-  if (usesTunnel(c)) {
-    const hint = `or create it with: hopgate certs issue ${c.name}`;
-    need.push(["tlsCert", hint], ["tlsKey", hint], ["tlsCa", "or copy the chain's CA there"]);
-  }
-  if (c.opcuaServer && !c.opcuaServerAnonymous) {
-    need.push([
-      "opcuaUsers",
-      `or add a user with: hopgate users add <user> --data-dir ${c.dataDir}`,
-    ]);
-  }
-  for (
-    const key of [
-      "opcuaPasswordFile",
-      "opcuaUserCert",
-      "opcuaUserKey",
-      "mqttPasswordFile",
-      "mqttCa",
-      "mqttCert",
-      "mqttKey",
-    ] as const
-  ) {
-    if (c[key] !== undefined) need.push([key, "or fix the path"]);
-  }
+  const need = plugins().flatMap((p) => p.files?.(c) ?? []);
   const out: string[] = [];
+  const values = c as unknown as Record<string, unknown>;
   for (const [key, hint] of need) {
-    const path = c[key] as string;
+    const path = values[key] as string;
     try {
       const f = Deno.openSync(path, { read: true });
       const info = f.statSync();

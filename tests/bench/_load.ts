@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import mqtt, { type MqttClient } from "mqtt";
+import { sleep } from "../../core/mod.ts";
 
 /** Milliseconds on the clock both clients use. */
 export const now = (): number => performance.now();
@@ -130,11 +131,6 @@ export class Subscriber {
     bigger.set(this.#seen);
     this.#seen = bigger;
   }
-}
-
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Publishes point updates with increasing sequence numbers, round-robin over `topics`. */

@@ -5,7 +5,8 @@
  * changes to every point. Also the link options and wire the benchmarks share.
  */
 import { logger, PointStore, Status } from "../../core/mod.ts";
-import { helloFrame, protocolVersion } from "../../tunnel/frame_codec.ts";
+import { protocolVersion } from "../../tunnel/frames.ts";
+import { helloFrame } from "../../tunnel/control_frames.ts";
 import { Link, type LinkOptions, type Wire } from "../../tunnel/link.ts";
 
 /** Link options of a benchmark link: no timers, no acknowledgements awaited. */

@@ -8,15 +8,16 @@
  *
  * Prints numbers; never fails for being slow. See docs/benchmarks.md.
  */
-import { tempDir } from "../_helpers.ts";
-import { connect, now, percentile, pointTopics, Publisher, sleep, Subscriber } from "./_load.ts";
+import { sleep } from "../../core/mod.ts";
+import { tempDir } from "../kit/helpers.ts";
+import { connect, now, percentile, pointTopics, Publisher, Subscriber } from "./_load.ts";
 import {
   BrokerChain,
   mosquittoPath,
   type ResourceSample,
   sampleMachine,
   sampleProcess,
-} from "./_mosquitto.ts";
+} from "../kit/mosquitto.ts";
 import { formatTable, writeJsonResult } from "./_report.ts";
 
 /** One process's use of memory and CPU over a phase. */

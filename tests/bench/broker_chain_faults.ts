@@ -12,10 +12,11 @@
  * `#` never matches `$SYS` topics: this is the most a broker chain can tell
  * the cloud. See docs/benchmarks.md.
  */
-import { LinkProxy } from "../../core/mod.ts";
-import { tempDir } from "../_helpers.ts";
-import { connect, now, pointTopics, Publisher, sleep, Subscriber } from "./_load.ts";
-import { BrokerChain } from "./_mosquitto.ts";
+import { sleep } from "../../core/mod.ts";
+import { tempDir } from "../kit/helpers.ts";
+import { LinkProxy } from "../kit/hops.ts";
+import { connect, now, pointTopics, Publisher, Subscriber } from "./_load.ts";
+import { BrokerChain } from "../kit/mosquitto.ts";
 import { formatTable, writeJsonResult } from "./_report.ts";
 
 type FaultKind = "plant-kill" | "dmz-kill" | "blackhole";

@@ -16,13 +16,13 @@
 import {
   type Hop,
   isGood,
-  LinkProxy,
   sameValue,
+  sleep,
   statusName,
   type StoredPoint,
 } from "../../core/mod.ts";
-import { chainCerts, localHop, startHop, stopAll } from "../_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
+import { chainCerts, LinkProxy, localHop, startHop, stopAll } from "../kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
 import { formatTable, writeJsonResult } from "./_report.ts";
 
 type FaultKind = "plant-kill" | "dmz-kill" | "blackhole";
@@ -72,7 +72,6 @@ const scenarios: Scenario[] = [
   { kind: "blackhole", label: "plant→dmz black-holed, restored", faultMs: quick ? 9_000 : 12_000 },
 ];
 const prefix = "plant1/sim/";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 /** Counts the Good updates of plant1's points a hop's store applies; calls `on` for every update. */
 function tap(hop: Hop, on?: (p: StoredPoint, at: number) => void): { count: number } {

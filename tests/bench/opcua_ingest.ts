@@ -9,7 +9,8 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { runDeno, tempDir } from "../_helpers.ts";
+import { sleep } from "../../core/mod.ts";
+import { runDeno, tempDir } from "../kit/helpers.ts";
 import { expectLine, startHop, startPlc, stopHop } from "../_opcua.ts";
 
 const { values: args } = parseArgs({
@@ -75,7 +76,7 @@ try {
   const cpu0 = await cpu();
   const t1 = performance.now();
   const deadline = Date.now() + Number(args.seconds) * 1000;
-  while (Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+  while (Date.now() < deadline) await sleep(500);
   const rates = hop.lines.slice(start).map((l) => /Status: \d+ points, (\d+) updates\/s/.exec(l))
     .filter((m) => m !== null).map((m) => Number(m[1])).slice(3).sort((a, b) => a - b);
   const status = await Deno.readTextFile(`/proc/${hop.child.pid}/status`).catch(() => "");

@@ -6,7 +6,8 @@
  * `deno run -A tests/bench/relay_bench.ts` prints updates/s.
  */
 import { PointStore } from "../../core/mod.ts";
-import { helloFrame, protocolVersion } from "../../tunnel/frame_codec.ts";
+import { protocolVersion } from "../../tunnel/frames.ts";
+import { helloFrame } from "../../tunnel/control_frames.ts";
 import { Link } from "../../tunnel/mod.ts";
 import { benchLinkOptions, recorder, recordPushLink } from "./_recorded_link.ts";
 

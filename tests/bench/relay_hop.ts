@@ -11,11 +11,13 @@
 import * as tls from "node:tls";
 import { setImmediate } from "node:timers";
 import { join } from "node:path";
-import { decodeFrame, FrameReader, FrameType, simpleFrame } from "../../tunnel/frame_codec.ts";
-import { chainCerts, startDmz, startHop, stopAll } from "../_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
+import { sleep } from "../../core/mod.ts";
+import { FrameReader, FrameType } from "../../tunnel/frames.ts";
+import { decodeFrame, simpleFrame } from "../../tunnel/control_frames.ts";
+import { chainCerts, startDmz, startHop, stopAll } from "../kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
 import { measure } from "./broker_chain.ts";
-import { sampleProcess } from "./_mosquitto.ts";
+import { sampleProcess } from "../kit/mosquitto.ts";
 import { recordPushLink } from "./_recorded_link.ts";
 
 /** The flow-control window the generator keeps to, as a hop's links do by default. */
@@ -81,7 +83,7 @@ export async function measureRelayHop(
   try {
     relay = await startDmz(dir.path, port, "gen:push,recv:pull", ["--status-interval", "1s"]);
     const pid = relay.child.pid;
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     const empty = sampleProcess(pid);
     const emptyRssMb = empty.rssKb / 1024;
     recv = await startHop(dir.path, "recv", [
@@ -129,7 +131,7 @@ export async function measureRelayHop(
       }
       s.write(frame);
       // Polls rather than waits for "drain", which sometimes never came here.
-      while (s.writableLength > 64 * 1024) await new Promise((r) => setTimeout(r, 1));
+      while (s.writableLength > 64 * 1024) await sleep(1);
       await new Promise((r) => setImmediate(r));
     };
     await write(recorded.hello);
@@ -152,7 +154,7 @@ export async function measureRelayHop(
           ? Infinity
           : (performance.now() - paceFrom) / 1000 * pace / perFrame - paceFrames;
         if (due < 1) {
-          await new Promise((r) => setTimeout(r, 1));
+          await sleep(1);
           continue;
         }
         await write(recorded.rounds[frame++ % recorded.rounds.length]!);
@@ -183,7 +185,7 @@ export async function measureRelayHop(
     });
     stop = true;
     await pump;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const idle = sampleProcess(pid);
     const idleRssMb = idle.rssKb / 1024;
     const cpu = (name: string) => usage.find((u) => u.process === name)?.cpuPct ?? 0;

@@ -1,5 +1,6 @@
 /**
- * `deno task bench`: every figure of DESIGN.md's performance targets in one
+ * `deno task bench`: every figure of the performance targets (README.md's
+ * Performance table; docs/benchmarks.md says how each is measured) in one
  * bounded run (about 4 minutes on the 2-core build machine), as one table of
  * figure, target, measured and ratio, also written as JSON under
  * tests/bench/results/ (git-ignored) so that runs can be compared.
@@ -13,8 +14,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatTable, writeJsonResult } from "./_report.ts";
 import { quickPhases, runBrokerChain, type RunResult } from "./broker_chain.ts";
-import { measureChain } from "./chain_bench.ts";
-import { measureLatency } from "./latency_bench.ts";
+import { measureChain } from "./hopgate_chain.ts";
+import { measureLatency } from "./chain_latency.ts";
 import { measureRelayHop } from "./relay_hop.ts";
 import { measureChecks } from "./relay_checks.ts";
 

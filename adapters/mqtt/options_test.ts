@@ -1,5 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert";
-import { ConfigError, mqttEffective, resolveConfig } from "../mod.ts";
+import "../all.ts";
+import { ConfigError, resolveConfig } from "../../core/mod.ts";
+import { mqttEffective } from "./options.ts";
 
 function config(values: Record<string, unknown>) {
   return resolveConfig([{

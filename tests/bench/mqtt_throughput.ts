@@ -7,13 +7,14 @@
  * buffer drains after an outage (every change, as history). The subscriber decodes every message in the same process,
  * so the figures are a floor on this 2-core machine.
  *
- *   deno run -A tests/bench/mqtt_bench.ts [updates=200000]
+ *   deno run -A tests/bench/mqtt_throughput.ts [updates=200000]
  */
+import "../../adapters/all.ts";
 import { MqttAdapter } from "../../adapters/mqtt/mod.ts";
 import { resolveConfig } from "../../core/mod.ts";
 import { Hop } from "../../core/hop.ts";
-import { waitFor } from "../_helpers.ts";
-import { Mosquitto, setupBroker } from "../_mosquitto.ts";
+import { waitFor } from "../kit/helpers.ts";
+import { Mosquitto, setupBroker } from "../kit/mosquitto.ts";
 import { Observer } from "../_observer.ts";
 import { FloodSource } from "../_flood_source.ts";
 

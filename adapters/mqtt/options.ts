@@ -1,6 +1,15 @@
 /** Options of the MQTT bridge to cloud brokers. */
 import { z } from "zod";
-import { byteSize, duration, filePath, flag, int, option, url } from "./_option.ts";
+import {
+  byteSize,
+  duration,
+  filePath,
+  flag,
+  int,
+  option,
+  type OptionValues,
+  url,
+} from "../../core/mod.ts";
 
 export const mqttOptions = {
   mqtt: option(url(["mqtts", "mqtt"], "mqtts://broker.example:8883").optional(), {
@@ -114,6 +123,11 @@ export const mqttOptions = {
     help: "Split messages to stay under this size; 0 means the preset's limit or none",
   }),
 };
+
+/** The broker's `host:port`: the URL's port, or MQTT's default for its scheme (8883 over TLS). */
+export function mqttBrokerAddress(url: URL): string {
+  return `${url.hostname}:${url.port || (url.protocol === "mqtts:" ? "8883" : "1883")}`;
+}
 
 /** What a cloud's MQTT service requires; checked at configuration time. */
 export interface MqttPreset {
@@ -243,4 +257,15 @@ export function mqttChecks(c: MqttFields, given: ReadonlySet<string>): string[] 
     }
   }
   return out;
+}
+
+/** The MQTT settings, with the edge node and client id resolved. */
+export type MqttConfig = Omit<OptionValues<typeof mqttOptions>, "mqttEdgeNode" | "mqttClientId"> & {
+  mqttEdgeNode: string;
+  mqttClientId: string;
+};
+
+declare module "../../core/config/mod.ts" {
+  /** The MQTT bridge's settings are part of every hop's configuration. */
+  interface HopConfig extends MqttConfig {}
 }

@@ -2,17 +2,19 @@
 import { z } from "zod";
 import {
   byteSize,
+  type Cidr,
   duration,
   filePath,
+  hopNamePattern,
   type HostPort,
   int,
   option,
+  type OptionValues,
+  parseCidr,
   parseHostPort,
   repeated,
   stringList,
-} from "./_option.ts";
-import { hopNamePattern } from "./general.ts";
-import { type Cidr, parseCidr } from "../cidr.ts";
+} from "../core/mod.ts";
 
 /**
  * What a peer may do on a link it dials into this hop's listener: `push` its
@@ -244,9 +246,18 @@ export const tunnelOptions = {
     arg: "<size>",
     help: "Largest frame accepted from a peer; a larger one closes the link",
   }),
-  writeTimeout: option(duration().default(10_000), {
-    group: "Tunnel",
-    arg: "<duration>",
-    help: "How long a write request waits for its result before failing with BadTimeout",
-  }),
 };
+
+/** The tunnel's settings, with the certificate paths resolved. */
+export type TunnelConfig =
+  & Omit<OptionValues<typeof tunnelOptions>, "tlsCert" | "tlsKey" | "tlsCa">
+  & {
+    tlsCert: string;
+    tlsKey: string;
+    tlsCa: string;
+  };
+
+declare module "../core/config/mod.ts" {
+  /** The tunnel's settings are part of every hop's configuration. */
+  interface HopConfig extends TunnelConfig {}
+}

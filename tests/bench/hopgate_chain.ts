@@ -6,13 +6,14 @@
  * hop, and the time a new downstream hop takes to receive the whole set while
  * the chain is busy. Prints numbers; run:
  *
- *     deno run -A tests/bench/chain_bench.ts [points] [rate]
+ *     deno run -A tests/bench/hopgate_chain.ts [points] [rate]
  */
 import { join } from "node:path";
 import mqtt from "mqtt";
-import { chainCerts, localHop, startDmz, startHop, startIt, stopAll } from "../_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
-import { Mosquitto, setupBroker } from "../_mosquitto.ts";
+import { sleep } from "../../core/mod.ts";
+import { chainCerts, localHop, startDmz, startHop, startIt, stopAll } from "../kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
+import { Mosquitto, setupBroker } from "../kit/mosquitto.ts";
 import { measure, type Usage } from "./broker_chain.ts";
 import { mean, statusLines } from "./relay_hop.ts";
 
@@ -185,7 +186,7 @@ export async function measureChain(
         dmz!.lines.some((l) => /points marked/.test(l)),
       10_000,
     ).catch(() => {});
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const i0 = performance.now();
     await using ops2 = await localHop(dir.path, "ops", ["--pull", `it=127.0.0.1:${p2}`]);
     await waitFor("the idle snapshot", () => ops2.hop.store.size >= points, 30_000);

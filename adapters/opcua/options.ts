@@ -4,13 +4,14 @@ import {
   duration,
   filePath,
   flag,
+  hopNamePattern,
   hostPort,
   int,
   option,
+  type OptionValues,
   repeated,
   stringList,
-} from "./_option.ts";
-import { hopNamePattern } from "./general.ts";
+} from "../../core/mod.ts";
 
 /** One PLC to read: a name for its points' ids and its endpoint. */
 export interface OpcuaEndpoint {
@@ -191,3 +192,13 @@ export const opcuaOptions = {
     defaultText: "<data-dir>/users.json",
   }),
 };
+
+/** The OPC UA settings, with the users file resolved. */
+export type OpcuaConfig = Omit<OptionValues<typeof opcuaOptions>, "opcuaUsers"> & {
+  opcuaUsers: string;
+};
+
+declare module "../../core/config/mod.ts" {
+  /** The OPC UA adapters' settings are part of every hop's configuration. */
+  interface HopConfig extends OpcuaConfig {}
+}

@@ -1,7 +1,22 @@
-/** Shared helpers of the cross-module tests: processes, ports, deadlines. */
-import { mainModule, optionInfos, resolveConfig } from "../core/mod.ts";
+/**
+ * The test kit's basics, for tests beside the code, cross-module tests and
+ * benchmarks alike: waiting with a deadline, free ports, `deno` subprocesses,
+ * temporary directories, and a hop's configuration from its flags as the
+ * command line reads them.
+ */
+import "../../adapters/all.ts";
+import {
+  addHopOptions,
+  Command,
+  freePort,
+  givenConfig,
+  type HopConfig,
+  mainModule,
+  resolveConfig,
+  sleep,
+} from "../../core/mod.ts";
 
-export { mainModule };
+export { freePort, mainModule };
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `ms`. */
 export async function waitFor<T>(
@@ -14,16 +29,8 @@ export async function waitFor<T>(
     const v = await check();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Runs `deno <args>` to completion, capturing output. */
@@ -112,31 +119,15 @@ export async function tempDir(
 }
 
 /**
- * Flags as a flat list (`["--name", "x", "--sim", "5"]`) → raw configuration values, as the
- * command line reads them: repeatable flags accumulate, any other flag's last value wins.
+ * Flags and the validated configuration they give, resolving relative paths against `dir`.
+ * The flags are parsed by the hop commands' own parser (core/flags.ts), as `hopgate run`
+ * reads them; a hop without `--data-dir` keeps its data under the test's working directory.
  */
-export function flagValues(flags: string[]): Record<string, unknown> {
-  const repeatable = new Set(optionInfos().filter((o) => o.repeatable).map((o) => o.flag));
-  const values: Record<string, unknown> = {};
-  for (let i = 0; i < flags.length; i++) {
-    const key = flags[i]!.slice(2);
-    const next = flags[i + 1];
-    if (next === undefined || next.startsWith("--")) values[key] = true;
-    else {
-      const prev = values[key];
-      values[key] = prev === undefined || !repeatable.has(flags[i]!)
-        ? next
-        : [...(Array.isArray(prev) ? prev : [prev]), next];
-      i++;
-    }
-  }
-  return values;
-}
-
-/** Flags and the validated configuration they give, resolving relative paths against `dir`. */
-export function flagsConfig(dir: string, flags: string[]) {
-  return {
-    flags,
-    config: resolveConfig([{ label: null, baseDir: dir, values: flagValues(flags) }]),
-  };
+export function flagsConfig(dir: string, flags: string[]): { flags: string[]; config: HopConfig } {
+  const command = addHopOptions(new Command("run"))
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} })
+    .parse(flags, { from: "user" });
+  const { layers } = givenConfig(command.opts(), dir);
+  return { flags, config: resolveConfig(layers) };
 }

@@ -8,15 +8,15 @@
  */
 import { join } from "node:path";
 import { UserTokenType } from "node-opcua";
-import { addUser } from "../adapters/opcua/opcua_users.ts";
-import { hopgateType, type InMetric, metricValue } from "../adapters/mqtt/sparkplug_codec.ts";
-import { type DataType, type Hop, LinkProxy, type Value } from "../core/mod.ts";
-import { chainCerts, localHop, startHop, stopAll } from "./_chain.ts";
-import { freePort, type Proc, waitFor } from "./_helpers.ts";
-import { Mosquitto, setupBroker } from "./_mosquitto.ts";
-import { Observer, type Seen } from "./_observer.ts";
-import { expectLine, type Plc, startPlc, TestClient, testUser } from "./_opcua.ts";
-import { counterPath, plcVariable, setpointPath } from "./fixtures/plc_values.ts";
+import { addUser } from "../../adapters/opcua/opcua_users.ts";
+import { hopgateType, type InMetric, metricValue } from "../../adapters/mqtt/sparkplug_codec.ts";
+import type { DataType, Hop, Value } from "../../core/mod.ts";
+import { chainCerts, LinkProxy, localHop, startHop, stopAll } from "./hops.ts";
+import { freePort, type Proc, waitFor } from "./helpers.ts";
+import { Mosquitto, setupBroker } from "./mosquitto.ts";
+import { Observer, type Seen } from "../_observer.ts";
+import { expectLine, type Plc, startPlc, TestClient, testUser } from "../_opcua.ts";
+import { counterPath, plcVariable, setpointPath } from "../fixtures/plc_values.ts";
 
 /** Heartbeat and link timeout of every hop in the e2e chain. */
 export const linkTimeoutMs = 1000;

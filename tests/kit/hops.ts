@@ -1,12 +1,15 @@
 /**
- * Helpers of the tunnel tests: certificates made at test time, hops as
- * subprocesses under their derived permissions, an in-process hop that pulls
- * a mirror for inspection, and a loopback proxy that can black-hole a link.
+ * Hops for tests and benchmarks: certificates made at test time, hops as
+ * subprocesses under their derived permissions (the one way tests start a
+ * hop process), an in-process hop that pulls a mirror for inspection, and
+ * the loopback proxy (core's, shared with `hopgate demo`) that can
+ * black-hole or cut a link.
  */
 import { join } from "node:path";
 import {
   type Adapter,
   Hop,
+  type HopConfig,
   hopRunArgs,
   hopV8Flags,
   initCa,
@@ -14,10 +17,12 @@ import {
   sameValue,
   severity,
   type StoredPoint,
-} from "../core/mod.ts";
-import { simPoint, simValue } from "../adapters/sim/mod.ts";
-import { tunnelAdapters } from "../tunnel/mod.ts";
-import { flagsConfig, Proc, waitFor } from "./_helpers.ts";
+} from "../../core/mod.ts";
+import { simPoint, simValue } from "../../adapters/sim/mod.ts";
+import { tunnelAdapters } from "../../tunnel/mod.ts";
+import { flagsConfig, Proc, waitFor } from "./helpers.ts";
+
+export { LinkProxy, type LinkState } from "../../core/mod.ts";
 
 /** Makes the chain's CA in `<dir>/ca` and each hop's certificate in `<dir>/<hop>/certs`. */
 export async function chainCerts(dir: string, hops: string[]): Promise<void> {
@@ -27,25 +32,39 @@ export async function chainCerts(dir: string, hops: string[]): Promise<void> {
 }
 
 /** The configuration of hop `name` whose data directory is `<dir>/<name>`. */
-export function hopConfig(dir: string, name: string, flags: string[]) {
+export function hopConfig(
+  dir: string,
+  name: string,
+  flags: string[],
+): { flags: string[]; config: HopConfig } {
   const all = ["--name", name, "--data-dir", join(dir, name), ...flags];
   return flagsConfig(dir, all);
 }
 
 /**
- * Starts hop `name` as its own process with exactly its derived permissions.
+ * Spawns a hop with `flags` (relative paths resolved against `dir`) as its own
+ * process with exactly its derived permissions, without waiting for it.
  * `HOPGATE_DENO_FLAGS` (space-separated) adds runtime flags, for profiling
  * benchmarks: `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--v8-flags=...` (which replaces the
  * hop's own V8 settings, `hopV8Flags`).
  */
-export async function startHop(dir: string, name: string, flags: string[]): Promise<Proc> {
-  const quiet = flags.includes("--status-interval") ? [] : ["--status-interval", "0"];
-  const { flags: all, config } = hopConfig(dir, name, [...quiet, ...flags]);
+export function spawnHop(dir: string, flags: string[]): Proc {
+  const { config } = flagsConfig(dir, flags);
   const extra = Deno.env.get("HOPGATE_DENO_FLAGS")?.split(" ").filter((f) => f) ?? [];
   // V8 flags given here replace the hop's own (Deno would take only one --v8-flags).
   const own = extra.some((f) => f.startsWith("--v8-flags")) ? [hopV8Flags] : [];
-  const [run, ...rest] = hopRunArgs(config, all).filter((a) => !own.includes(a));
-  const proc = new Proc([run!, ...extra, ...rest]);
+  const [run, ...rest] = hopRunArgs(config, flags).filter((a) => !own.includes(a));
+  return new Proc([run!, ...extra, ...rest]);
+}
+
+/**
+ * Starts hop `name` (data in `<dir>/<name>`, quiet unless `--status-interval` is given)
+ * with {@linkcode spawnHop} and waits until it listens or, without `--listen`, starts.
+ */
+export async function startHop(dir: string, name: string, flags: string[]): Promise<Proc> {
+  const quiet = flags.includes("--status-interval") ? [] : ["--status-interval", "0"];
+  const all = ["--name", name, "--data-dir", join(dir, name), ...quiet, ...flags];
+  const proc = spawnHop(dir, all);
   try {
     await proc.waitForLine(flags.includes("--listen") ? /Listening on/ : /Hop \S+ starting/);
   } catch (e) {

@@ -2,11 +2,11 @@
  * Latency source → last hop: a source in this process pushes to dmz (a
  * process), it (a process) pulls from dmz, and a hop in this process pulls
  * from it. Each update carries performance.now() as its value, so one clock
- * measures the whole trip. Run: deno run -A tests/bench/latency_bench.ts [updates/s]
+ * measures the whole trip. Run: deno run -A tests/bench/chain_latency.ts [updates/s]
  */
-import { Status } from "../../core/mod.ts";
-import { chainCerts, localHop, startHop, startIt, stopAll } from "../_chain.ts";
-import { freePort, type Proc, tempDir, waitFor } from "../_helpers.ts";
+import { sleep, Status } from "../../core/mod.ts";
+import { chainCerts, localHop, startHop, startIt, stopAll } from "../kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
 
 /** Latency percentiles at one offered rate. */
 export interface LatencyResult {
@@ -78,9 +78,9 @@ export async function measureLatency(
           next = (next + 1) % points;
         }
         sent += Math.max(0, due);
-        await new Promise((r) => setTimeout(r, tick));
+        await sleep(tick);
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       measuring = false;
       const sorted = samples.slice(0, n).sort();
       const q = (f: number) => sorted[Math.min(n - 1, Math.floor(f * n))]!;
