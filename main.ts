@@ -6,6 +6,7 @@ import meta from "./deno.json" with { type: "json" };
 import { hopAdapters } from "./adapters/all.ts";
 import { runWatch, watchCommandOptions } from "./tunnel/mod.ts";
 import { usersAdd } from "./adapters/opcua/mod.ts";
+import { demoOptions, runDemo } from "./adapters/demo/mod.ts";
 import {
   addHopOptions,
   CertError,
@@ -13,12 +14,10 @@ import {
   compileArgs,
   ConfigError,
   configFromOptions,
-  demoOptions,
   initCa,
   issueHopCert,
   launchHop,
   mainModule,
-  runDemo,
   shellQuote,
 } from "./core/mod.ts";
 

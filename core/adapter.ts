@@ -4,7 +4,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
-import type { Value } from "./point.ts";
+import type { Point, Value } from "./point.ts";
 import type { PointStore, StoredPoint } from "./point_store.ts";
 import type { StatusCode } from "./status.ts";
 import type { HopConfig } from "./config/mod.ts";
@@ -41,8 +41,8 @@ export interface WriteRequest {
   via: string[];
 }
 
-/** What a hop gives every adapter when starting it. */
-export interface HopContext {
+/** What a hop shares with every adapter it starts. */
+export interface HopServices {
   /** This hop's name. */
   hop: string;
   /** The hop's whole configuration; each adapter reads its own options. */
@@ -57,6 +57,72 @@ export interface HopContext {
   log: Logger;
   /** Routes a write toward the point's origin, applying this hop's write policy. */
   write(request: WriteRequest): Promise<StatusCode>;
+}
+
+/**
+ * What a hop gives an adapter when starting it: the {@link HopServices} every
+ * adapter shares, and what every adapter used to repeat, bound to this one by
+ * {@link adapterContext}: its status tracker, and the store's operations with
+ * the adapter's name as the points' origin.
+ */
+export interface HopContext extends HopServices {
+  /**
+   * This adapter's status, made by the hop when it starts the adapter, on the
+   * hop's clock and named after the adapter: the adapter records its run state,
+   * connection and errors here, and its `status()` reads it. The adapter makes
+   * no tracker of its own. The hop makes it at start rather than when the hop
+   * is made, so an adapter reads the same status as when it made its tracker in
+   * `start` (`since` is the start); before that it has no context and reads
+   * {@link notStarted}.
+   */
+  status: StatusTracker;
+  /** Applies an update this adapter delivers: `store.apply(point, <adapter name>)`. */
+  apply(point: Point): StoredPoint | null;
+  /**
+   * Marks every point this adapter delivered as lost ({@link PointStore.failOrigin}),
+   * with the cause: this hop, via this adapter, since now, for `reason`. Returns the count.
+   */
+  failAll(reason: string): number;
+  /** Removes every point this adapter delivered whose id is not in `keep`; returns how many went. */
+  removeAllBut(keep: ReadonlySet<string>): number;
+}
+
+/**
+ * The context of one adapter: `services` plus its own status tracker (on
+ * `services.clock`, named after the adapter) and the store operations bound to
+ * its name as origin. The hop makes one per adapter as it starts it; anything
+ * else that starts an adapter (`hopgate watch`, tests) does the same.
+ */
+export function adapterContext(
+  adapter: Pick<Adapter, "name" | "kind">,
+  services: HopServices,
+): HopContext {
+  const { name } = adapter;
+  const { hop, store, clock } = services;
+  return {
+    ...services,
+    status: new StatusTracker(name, adapter.kind, clock),
+    apply: (point) => store.apply(point, name),
+    failAll: (reason) => store.failOrigin(name, { hop, via: name, since: clock.now(), reason }),
+    removeAllBut: (keep) => store.removeFromOrigin(name, keep),
+  };
+}
+
+/**
+ * The status of an adapter not started yet: stopped and down, since now (on
+ * the system clock, as no hop clock is known yet), without an error. Until its
+ * hop starts it an adapter has no tracker ({@link HopContext.status}), so its
+ * `status()` reads `this.#ctx?.status.get() ?? notStarted(this)`.
+ */
+export function notStarted(adapter: Pick<Adapter, "name" | "kind">): AdapterStatus {
+  return {
+    name: adapter.name,
+    kind: adapter.kind,
+    run: "stopped",
+    connection: "down",
+    since: Date.now(),
+    lastError: null,
+  };
 }
 
 /** Anything a hop starts and stops: a source, a sink or a link. */
@@ -132,5 +198,78 @@ export class StatusTracker {
     this.#status.lastError = point === null
       ? `Failed at the end of a batch: ${message}`
       : `Failed on point ${point.id}: ${message}`;
+  }
+}
+
+/**
+ * An adapter whose implementation, and the heavy library behind it, is loaded
+ * when the hop starts it, so a hop that does not use it never loads the
+ * library (node-opcua takes about 1 s and 110 MB). `load` must reach the
+ * implementation through a dynamic `import()` of a static string, which
+ * `deno compile` includes:
+ *
+ * ```ts
+ * new LazyAdapter("opcua-server", "opcua", async () => {
+ *   const { OpcuaServerSink } = await import("./opcua_server.ts");
+ *   return new OpcuaServerSink(config);
+ * });
+ * ```
+ *
+ * The loaded adapter is started with the wrapper's context, so both share the
+ * status tracker the hop made for the wrapper's name. A wrapper routes writes
+ * only if made `{ writes: true }` (the hop refuses writes to adapters without
+ * `write`, before anything is loaded).
+ */
+export class LazyAdapter<T extends Adapter = Adapter> implements Adapter {
+  readonly name: string;
+  readonly kind: string;
+  /** Present when made `{ writes: true }`: forwards to the loaded adapter. */
+  readonly write?: (request: WriteRequest) => Promise<StatusCode>;
+  #load: () => Promise<T>;
+  #loaded: T | null = null;
+  #starting: Promise<void> | null = null;
+
+  /** An adapter `name` of `kind` that `load`s its implementation when started. */
+  constructor(
+    name: string,
+    kind: string,
+    load: () => Promise<T>,
+    options: { writes?: boolean } = {},
+  ) {
+    this.name = name;
+    this.kind = kind;
+    this.#load = load;
+    if (options.writes) {
+      this.write = (request) => {
+        const loaded = this.#loaded;
+        if (!loaded?.write) return Promise.reject(new Error(`${this.name} cannot write yet`));
+        return loaded.write(request);
+      };
+    }
+  }
+
+  /** The loaded implementation; `null` until started. */
+  get loaded(): T | null {
+    return this.#loaded;
+  }
+
+  /** Loads the implementation, then starts it with this context. */
+  start(ctx: HopContext): Promise<void> {
+    this.#starting = (async () => {
+      this.#loaded = await this.#load();
+      await this.#loaded.start(ctx);
+    })();
+    return this.#starting;
+  }
+
+  /** A stop that arrives while starting (SIGTERM during startup) waits for the start, then undoes it. */
+  async stop(): Promise<void> {
+    await this.#starting?.catch(() => {});
+    await this.#loaded?.stop();
+  }
+
+  /** The loaded adapter's status; before, stopped and down. */
+  status(): AdapterStatus {
+    return this.#loaded?.status() ?? notStarted(this);
   }
 }

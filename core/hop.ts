@@ -3,7 +3,13 @@
  * writes toward their origin under this hop's write policy, reports status,
  * and shuts down gracefully with sinks flushed.
  */
-import type { Adapter, AdapterStatus, HopContext, WriteRequest } from "./adapter.ts";
+import {
+  type Adapter,
+  adapterContext,
+  type AdapterStatus,
+  type HopContext,
+  type WriteRequest,
+} from "./adapter.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { HopConfig } from "./config/mod.ts";
 import { logger } from "./log.ts";
@@ -214,8 +220,12 @@ export class Hop {
     this.#clock.clearTimeout(timer);
   }
 
+  /**
+   * What the hop gives `a` as it starts it: its services, and the adapter's own
+   * status tracker on the hop's clock and store operations bound to its name.
+   */
   #context(a: Adapter): HopContext {
-    return {
+    return adapterContext(a, {
       hop: this.config.name,
       config: this.config,
       store: this.store,
@@ -223,7 +233,7 @@ export class Hop {
       signal: this.#abort.signal,
       log: logger(a.kind, a.name),
       write: (r) => this.write(r),
-    };
+    });
   }
 }
 

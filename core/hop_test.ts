@@ -157,3 +157,36 @@ Deno.test("a stop requested while the hop is starting waits for that start and s
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the hop gives each adapter, as it starts it, its own status tracker on the hop's clock and its name as origin", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const clock = new ManualClock(5000);
+    const config = resolveConfig([{
+      label: null,
+      baseDir: dir,
+      values: { name: "plant1", "data-dir": dir, sim: 1 },
+    }]);
+    const a = new FakeSource();
+    const b = { ...new FakeSource(), name: "other", kind: "other" } as unknown as FakeSource;
+    b.start = FakeSource.prototype.start;
+    b.stop = FakeSource.prototype.stop;
+    const hop = new Hop(config, [a, b], { clock });
+    clock.advance(100);
+    await hop.start();
+    assertEquals(a.ctx!.status.get(), {
+      name: "fake",
+      kind: "fake",
+      run: "stopped",
+      connection: "down",
+      since: 5100,
+      lastError: null,
+    });
+    assertEquals(b.ctx!.status.get().name, "other");
+    a.ctx!.apply({ ...hop.store.get("plant1/fake/x")!, value: 2, hops: [] });
+    assertEquals(hop.store.get("plant1/fake/x")?.origin, "fake");
+    await hop.stop();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

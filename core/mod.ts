@@ -1,29 +1,176 @@
 /**
- * core: the point model, the store, adapter contracts, the hop runtime,
- * configuration, permissions and logging. It imports no adapter and no tunnel
- * code; adapters and the tunnel import only this module.
+ * core: the point model, the store, configuration and the plugin contract,
+ * the hop runtime, permissions and the sandbox check, the hop commands
+ * (core/commands/) and logging. It imports no adapter and no tunnel code, and
+ * names no adapter or library an adapter loads; adapters and the tunnel
+ * import only this module.
+ *
+ * @example A point applied to a hop's store and read back
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { PointStore, Status, statusName } from "./mod.ts";
+ *
+ * const store = new PointStore("plant1");
+ * store.apply({
+ *   id: "plant1/plc1/Line2/Temperature",
+ *   value: 21.5,
+ *   type: "Double",
+ *   status: Status.Good,
+ *   time: Date.now(),
+ *   hops: [],
+ *   cause: null,
+ * }, "plc1");
+ *
+ * const point = store.get("plant1/plc1/Line2/Temperature")!;
+ * assertEquals(point.value, 21.5);
+ * assertEquals(statusName(point.status), "Good");
+ * assertEquals(point.hops, ["plant1"]); // the path so far, this hop last
+ * assertEquals(point.origin, "plc1"); // the source that delivered it: its loss fails the point
+ * ```
+ *
+ * @module
  */
-export * from "./adapter.ts";
-export * from "./backoff.ts";
-export * from "./base64.ts";
-export * from "./build.ts";
-export * from "./cidr.ts";
-export * from "./clock.ts";
-export * from "./config/mod.ts";
-export * from "./flags.ts";
-export * from "./hop.ts";
-export * from "./launch.ts";
-export * from "./link_proxy.ts";
-export * from "./log.ts";
-export * from "./permissions.ts";
-export * from "./plugin.ts";
-export * from "./point.ts";
-export * from "./point_json.ts";
-export * from "./point_store.ts";
-export * from "./sandbox.ts";
-export * from "./spawn.ts";
-export * from "./status.ts";
-export * from "./write_policy.ts";
-export * from "./demo.ts";
-export * from "./disk_buffer.ts";
-export * from "./certs.ts";
+
+// Model: points, their values and data types, OPC UA status codes, and points as JSON.
+export {
+  copyPoint,
+  type DataType,
+  elementType,
+  type FailureCause,
+  fitValue,
+  isArrayType,
+  isDataType,
+  originHop,
+  type Point,
+  sameValue,
+  type Scalar,
+  type ScalarType,
+  scalarTypes,
+  unfit,
+  validTime,
+  type Value,
+  valueProblem,
+} from "./point.ts";
+export {
+  isBad,
+  isGood,
+  isStatusCode,
+  isUncertain,
+  type Severity,
+  severity,
+  Status,
+  statusByName,
+  type StatusCode,
+  type StatusName,
+  statusName,
+} from "./status.ts";
+export { isoTime, jsonValue, type JsonValueOptions } from "./point_json.ts";
+
+// Store: a hop's mirror of every point, the writes it lets through, and a sink's disk buffer.
+export {
+  pointSlot,
+  PointStore,
+  type StoredPoint,
+  type StoreListener,
+  type StoreStats,
+  type SubscribeOptions,
+} from "./point_store.ts";
+export { globToRegExp, writePolicy } from "./write_policy.ts";
+export { type BufferedRecord, DiskBuffer, type DiskBufferOptions } from "./disk_buffer.ts";
+
+// Config and plugins: declared options, YAML and flag layers, validation, the plugin contract.
+export {
+  byteSize,
+  ConfigError,
+  type ConfigLayer,
+  duration,
+  filePath,
+  flag,
+  formatHostPort,
+  type HopConfig,
+  hopName,
+  hopNamePattern,
+  type HostPort,
+  hostPort,
+  int,
+  kebab,
+  option,
+  type OptionInfo,
+  optionInfos,
+  type OptionMeta,
+  parseHostPort,
+  readConfigFile,
+  repeated,
+  resolveConfig,
+  stringList,
+  url,
+} from "./config/mod.ts";
+export {
+  addHopOptions,
+  Command,
+  configFromOptions,
+  type GivenConfig,
+  givenConfig,
+  toFlags,
+} from "./config/flags.ts";
+export {
+  type OptionShape,
+  type OptionValues,
+  type PermissionNeeds,
+  type Plugin,
+  plugins,
+  registerPlugins,
+} from "./plugin.ts";
+
+// Runtime: the adapter contract, the hop that runs adapters around its store, and its clock.
+export {
+  type Adapter,
+  adapterContext,
+  type AdapterStatus,
+  type Connection,
+  type HopContext,
+  type HopServices,
+  LazyAdapter,
+  notStarted,
+  type RunState,
+  StatusTracker,
+  type WriteRequest,
+} from "./adapter.ts";
+export { Hop } from "./hop.ts";
+export { type Clock, ManualClock, systemClock, type TimerId } from "./clock.ts";
+
+// Permissions and sandbox: what a configuration needs of Deno, and the check of what was granted.
+export {
+  derivePermissions,
+  describePermissions,
+  permissionFlags,
+  type PermissionSet,
+} from "./permissions.ts";
+export { checkSandbox, denoDefaultImportHosts, type SandboxReport } from "./sandbox.ts";
+
+// Commands: hopgate build, certs and run, and a hop started as its own process.
+export {
+  type BuildOptions,
+  compileArgs,
+  denyFlags,
+  hopV8Flags,
+  shellQuote,
+} from "./commands/build.ts";
+export { CertError, certificateNames, initCa, issueHopCert } from "./commands/certs.ts";
+export { exitSandboxRefused, launchHop } from "./commands/launch.ts";
+export { hopRunArgs, mainModule } from "./commands/spawn.ts";
+
+// Logging: the hop's log setup and loggers, and summarised refusals of unwanted peers.
+export { type LogFormat, type Logger, logger, setupLogging } from "./log.ts";
+export {
+  type Refusal,
+  RefusalLog,
+  type RefusalLogOptions,
+  type RefusalSink,
+} from "./refusal_log.ts";
+
+// Utilities: base64, retry backoff, CIDR ranges, sleeping and timeouts.
+export { fromBase64, toBase64 } from "./base64.ts";
+export { Backoff, type BackoffOptions } from "./backoff.ts";
+export { addressBytes, type Cidr, inRanges, parseCidr } from "./cidr.ts";
+export { sleep, withTimeout } from "./clock.ts";

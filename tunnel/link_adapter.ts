@@ -14,11 +14,11 @@ import {
   type HostPort,
   Status,
   type StatusCode,
-  StatusTracker,
   systemClock,
   type TimerId,
   type WriteRequest,
 } from "../core/mod.ts";
+import { notStarted } from "../core/adapter.ts";
 import type { PeerSpec } from "./options.ts";
 import type { Direction } from "./control_frames.ts";
 import { Link, type LinkLimits, linkOrigin, type LinkRole } from "./link.ts";
@@ -58,7 +58,6 @@ export class LinkAdapter implements Adapter {
   #peer: string | null;
   #mode: LinkMode;
   #settings: LinkSettings;
-  #status: StatusTracker;
   #ctx: HopContext | null = null;
   #material: TlsMaterial | null = null;
   #points: LinkPoints | null = null;
@@ -91,7 +90,6 @@ export class LinkAdapter implements Adapter {
     this.#mode = mode;
     this.#settings = settings;
     this.#onChange = settings.onChange ?? null;
-    this.#status = new StatusTracker(this.name, this.kind, systemClock);
   }
 
   /** The current session, if any (for tests and status). */
@@ -106,8 +104,7 @@ export class LinkAdapter implements Adapter {
 
   async start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
-    this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
-    this.#status.running("running");
+    ctx.status.running("running");
     const spec = this.#mode.kind === "accept" ? this.#mode.spec : undefined;
     if (spec?.bare) {
       ctx.log.warn(
@@ -121,7 +118,7 @@ export class LinkAdapter implements Adapter {
     }
     if (this.#mode.kind === "dial") {
       this.#material = await loadTlsMaterial(ctx.config);
-      this.#status.connection("connecting");
+      ctx.status.connection("connecting");
       this.#dial();
     }
   }
@@ -133,13 +130,13 @@ export class LinkAdapter implements Adapter {
     clock.clearTimeout(this.#attemptTimer);
     this.#link?.close("hop stopping");
     this.#socket?.destroy();
-    this.#status.running("stopped");
-    this.#status.connection("down");
+    this.#ctx?.status.running("stopped");
+    this.#ctx?.status.connection("down");
     return Promise.resolve();
   }
 
   status(): AdapterStatus {
-    return this.#status.get();
+    return this.#ctx?.status.get() ?? notStarted(this);
   }
 
   /** Forwards a write toward the peer, which holds the point's origin side. */
@@ -220,7 +217,7 @@ export class LinkAdapter implements Adapter {
       this.#address++;
       delay = this.#address % n === 0 ? this.#backoff.next() : 0;
       const where = `${addr.host}:${addr.port}`;
-      this.#status.connection("connecting", `${where}: ${reason}`);
+      ctx.status.connection("connecting", `${where}: ${reason}`);
       // Retries come every 2 s at most: a long outage logs a changed reason, and every 30th.
       const failure = `${where}: ${reason}`;
       if (failure !== this.#lastFailure || this.#failures % 30 === 0) {
@@ -268,13 +265,13 @@ export class LinkAdapter implements Adapter {
       onOpen: () => {
         opened = true;
         ctx.clock.clearTimeout(this.#attemptTimer);
-        this.#status.connection("connected");
+        ctx.status.connection("connected");
         this.#points?.connected(true, ctx.clock.now());
         this.#onChange?.(true, `${link.sends ? "sending to" : "receiving from"} ${link.peer}`);
       },
       onClose: (reason) => {
         if (this.#link === link) {
-          this.#status.connection(this.#mode.kind === "dial" ? "connecting" : "down", reason);
+          ctx.status.connection(this.#mode.kind === "dial" ? "connecting" : "down", reason);
           if (opened) this.#points?.connected(false, ctx.clock.now());
         }
         if (opened) this.#onChange?.(false, reason);

@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
 import {
+  adapterContext,
   type HopConfig,
   type HopContext,
   initCa,
@@ -57,7 +58,7 @@ Deno.test("a dialer tries each address in turn, then backs off before the next r
   try {
     await initCa(join(dir, "ca"));
     const files = await issueHopCert("plant1", { caDir: join(dir, "ca"), outDir: dir });
-    const ctx: HopContext = {
+    const ctx = adapterContext(adapter, {
       hop: "plant1",
       // The dialling adapter reads only the certificate paths from the config.
       config: { tlsCert: files.cert, tlsKey: files.key, tlsCa: files.ca } as HopConfig,
@@ -66,7 +67,7 @@ Deno.test("a dialer tries each address in turn, then backs off before the next r
       signal: new AbortController().signal,
       log: logger("test"),
       write: () => Promise.resolve(Status.BadNotWritable),
-    };
+    });
     await adapter.start(ctx);
     const ids = linkPointIds("plant1", "dmz");
     assertEquals(store.get(ids.connected)?.value, false);
@@ -115,7 +116,7 @@ Deno.test("a dialer's retries stay at most 2 s apart, and a long outage logs its
   try {
     await initCa(join(dir, "ca"));
     const files = await issueHopCert("plant1", { caDir: join(dir, "ca"), outDir: dir });
-    await adapter.start({
+    await adapter.start(adapterContext(adapter, {
       hop: "plant1",
       config: { tlsCert: files.cert, tlsKey: files.key, tlsCa: files.ca } as HopConfig,
       store,
@@ -123,7 +124,7 @@ Deno.test("a dialer's retries stay at most 2 s apart, and a long outage logs its
       signal: new AbortController().signal,
       log,
       write: () => Promise.resolve(Status.BadNotWritable),
-    });
+    }));
     for (let attempt = 1; attempt <= 32; attempt++) {
       // The only timer left is the retry's (a dial in flight has its 5 s connect timeout).
       await until(

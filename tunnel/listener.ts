@@ -25,11 +25,11 @@ import {
   type HopContext,
   type HostPort,
   inRanges,
-  StatusTracker,
+  notStarted,
+  RefusalLog,
   systemClock,
   type TimerId,
 } from "../core/mod.ts";
-import { RefusalLog } from "../core/refusal_log.ts";
 import type { LinkAdapter } from "./link_adapter.ts";
 import {
   createLinkServer,
@@ -84,7 +84,7 @@ export class ListenerAdapter implements Adapter {
   #address: HostPort;
   #peers: Map<string, LinkAdapter>;
   #options: ListenerOptions;
-  #status: StatusTracker;
+  #ctx: HopContext | null = null;
   #clock: Clock = systemClock;
   #server: net.Server | null = null;
   #stopped = false;
@@ -102,7 +102,6 @@ export class ListenerAdapter implements Adapter {
     this.#address = address;
     this.#peers = peers;
     this.#options = { ...options, allowFrom: [...options.allowFrom] };
-    this.#status = new StatusTracker(this.name, this.kind, systemClock);
   }
 
   /** Authenticated connections held now. */
@@ -116,7 +115,7 @@ export class ListenerAdapter implements Adapter {
   }
 
   async start(ctx: HopContext): Promise<void> {
-    this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
+    this.#ctx = ctx;
     this.#clock = ctx.clock;
     const log = ctx.log;
     const refusals = new RefusalLog({ log, clock: ctx.clock });
@@ -151,10 +150,10 @@ export class ListenerAdapter implements Adapter {
     });
     server.on("error", (e: Error) => {
       log.error("Listener error: {error}", { error: e.message });
-      this.#status.connection("down", e.message);
+      ctx.status.connection("down", e.message);
     });
-    this.#status.running("running");
-    this.#status.connection("connected");
+    ctx.status.running("running");
+    ctx.status.connection("connected");
     const o = this.#options;
     log.info(
       "Listening on {address} for {peers} (from {allowFrom}; TLS handshakes within {handshakeTimeout} ms, at most {maxUnauthenticated} at once and {maxUnauthenticatedPerAddress} per address; at most {maxLinks} links)",
@@ -325,11 +324,11 @@ export class ListenerAdapter implements Adapter {
       await closed;
     }
     this.#refusals?.flush();
-    this.#status.running("stopped");
-    this.#status.connection("down");
+    this.#ctx?.status.running("stopped");
+    this.#ctx?.status.connection("down");
   }
 
   status(): AdapterStatus {
-    return this.#status.get();
+    return this.#ctx?.status.get() ?? notStarted(this);
   }
 }

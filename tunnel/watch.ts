@@ -8,7 +8,6 @@ import {
   ConfigError,
   formatHostPort,
   type HopConfig,
-  type HopContext,
   hopNamePattern,
   type HostPort,
   isoTime,
@@ -23,6 +22,7 @@ import {
   systemClock,
   writePolicy,
 } from "../core/mod.ts";
+import { adapterContext, type HopServices } from "../core/adapter.ts";
 import { LinkAdapter } from "./link_adapter.ts";
 import { ListenerAdapter } from "./listener.ts";
 
@@ -156,7 +156,7 @@ export async function runWatch(o: WatchOptions): Promise<number> {
       maxUnauthenticatedPerAddress: 4,
     })
     : null;
-  const ctx: HopContext = {
+  const services: HopServices = {
     hop: o.name,
     // A watcher is no hop: its link adapter reads only the certificate paths from the config.
     config: { tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsCa: o.tlsCa } as HopConfig,
@@ -166,8 +166,8 @@ export async function runWatch(o: WatchOptions): Promise<number> {
     log: logger("watch"),
     write: () => Promise.resolve(Status.BadNotWritable),
   };
-  await link.start(ctx);
-  await listener?.start(ctx);
+  await link.start(adapterContext(link, services));
+  await listener?.start(adapterContext(listener, services));
   if (listener) console.error(`watch: listening on ${formatHostPort(o.address)} for ${pusher}`);
   await new Promise<void>((resolve) => {
     if (abort.signal.aborted) resolve();

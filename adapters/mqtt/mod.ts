@@ -5,42 +5,26 @@
  */
 import {
   type Adapter,
-  type AdapterStatus,
   type HopConfig,
-  type HopContext,
+  LazyAdapter,
   type PermissionNeeds,
   type Plugin,
-  StatusTracker,
-  systemClock,
 } from "../../core/mod.ts";
 import type { MqttBridge, MqttStats } from "./mqtt_bridge.ts";
 import { mqttBrokerAddress, mqttChecks, mqttOptions, mqttPresetDefaults } from "./options.ts";
 
-/** The `mqtt` sink adapter. */
-export class MqttAdapter implements Adapter {
-  readonly name = "mqtt";
-  readonly kind = "mqtt";
-  #status = new StatusTracker(this.name, this.kind, systemClock);
-  #bridge: MqttBridge | null = null;
-
-  async start(ctx: HopContext): Promise<void> {
-    this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
-    const { MqttBridge } = await import("./mqtt_bridge.ts");
-    this.#bridge = new MqttBridge(this.name, ctx, this.#status);
-    await this.#bridge.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.#bridge?.stop();
-  }
-
-  status(): AdapterStatus {
-    return this.#status.get();
+/** The `mqtt` sink adapter: the bridge, loaded when the hop starts it. */
+export class MqttAdapter extends LazyAdapter<MqttBridge> {
+  constructor() {
+    super("mqtt", "mqtt", async () => {
+      const { MqttBridge } = await import("./mqtt_bridge.ts");
+      return new MqttBridge("mqtt");
+    });
   }
 
   /** The bridge's counters (zero before it starts). */
   stats(): MqttStats {
-    return this.#bridge?.stats() ??
+    return this.loaded?.stats() ??
       { sent: 0, drained: 0, spilled: 0, coalesced: 0, buffered: 0, dropped: 0 };
   }
 }

@@ -15,15 +15,16 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import type { IClientOptions } from "mqtt";
 import {
+  type Adapter,
   type AdapterStatus,
   Backoff,
   copyPoint,
   DiskBuffer,
   type HopContext,
+  notStarted,
   type Point,
   sleep,
   Status,
-  type StatusTracker,
   type StoredPoint,
   withTimeout,
 } from "../../core/mod.ts";
@@ -82,15 +83,15 @@ export interface MqttStats {
   dropped: number;
 }
 
-/** The running bridge of one hop. */
-export class MqttBridge {
-  #name: string;
-  #ctx: HopContext;
-  #status: StatusTracker;
-  #format: MqttFormat;
+/** The bridge of one hop: the adapter `MqttAdapter` (mod.ts) loads when started. */
+export class MqttBridge implements Adapter {
+  readonly name: string;
+  readonly kind = "mqtt";
+  #ctx!: HopContext;
+  #format!: MqttFormat;
   #buffer!: DiskBuffer;
   #options!: IClientOptions;
-  #url: URL;
+  #url!: URL;
   /**
    * Changes one by one, in order: every change while no session takes data
    * (history for the disk buffer), and up to `maxPending` while one does.
@@ -114,18 +115,9 @@ export class MqttBridge {
   /** Messages of publish failures already logged. */
   #loggedFailures = new Set<string>();
 
-  constructor(name: string, ctx: HopContext, status: StatusTracker) {
-    this.#name = name;
-    this.#ctx = ctx;
-    this.#status = status;
-    const c = ctx.config;
-    this.#url = c.mqtt!;
-    const f = {
-      ctx,
-      effective: mqttEffective(c),
-      qos: c.mqttQos,
-    };
-    this.#format = c.mqttFormat === "json" ? new JsonFormat(f) : new SparkplugEdge(f);
+  /** A bridge named `name`; it reads its settings from the hop's configuration when started. */
+  constructor(name: string) {
+    this.name = name;
   }
 
   /** Counters for status and benchmarks. */
@@ -141,11 +133,20 @@ export class MqttBridge {
   }
 
   status(): AdapterStatus {
-    return this.#status.get();
+    // The context is there from the first step of `start`, and the status with it.
+    return this.#ctx === undefined ? notStarted(this) : this.#ctx.status.get();
   }
 
-  async start(): Promise<void> {
-    const c = this.#ctx.config;
+  async start(ctx: HopContext): Promise<void> {
+    this.#ctx = ctx;
+    const c = ctx.config;
+    this.#url = c.mqtt!;
+    const f = {
+      ctx,
+      effective: mqttEffective(c),
+      qos: c.mqttQos,
+    };
+    this.#format = c.mqttFormat === "json" ? new JsonFormat(f) : new SparkplugEdge(f);
     const eff = mqttEffective(c);
     const options: IClientOptions = {
       protocolVersion: c.mqttVersion === "5" ? 5 : 4,
@@ -197,8 +198,8 @@ export class MqttBridge {
         if (this.#pending.length === recordPoints) this.#wake?.();
       },
       onRemove: () => {},
-    }, { name: this.#name, onError: (e, p) => this.#status.sinkError(e, p) });
-    this.#status.running("running");
+    }, { name: this.name, onError: (e, p) => this.#ctx.status.sinkError(e, p) });
+    this.#ctx.status.running("running");
     this.#loops.push(this.#connectLoop(), this.#pump());
   }
 
@@ -235,13 +236,13 @@ export class MqttBridge {
         dir: this.#buffer.dir,
       });
     }
-    this.#status.running("stopped");
-    this.#status.connection("down");
+    this.#ctx.status.running("stopped");
+    this.#ctx.status.connection("down");
   }
 
   /** `<hop>/$mqtt/connected`: the broker connection as a point, like any link's status. */
   #statusPoint(connected: boolean): void {
-    this.#ctx.store.apply({
+    this.#ctx.apply({
       id: `${this.#ctx.hop}/$mqtt/connected`,
       value: connected,
       type: "Boolean",
@@ -249,7 +250,7 @@ export class MqttBridge {
       time: this.#ctx.clock.now(),
       hops: [],
       cause: null,
-    }, this.#name);
+    });
   }
 
   #hostPort(): string {
@@ -267,11 +268,11 @@ export class MqttBridge {
       if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
         const msg =
           `Not permitted to reach broker ${host}; run with the permissions hopgate build --dry-run prints for this configuration`;
-        this.#status.connection("down", msg);
+        this.#ctx.status.connection("down", msg);
         log.error(msg);
         return;
       }
-      this.#status.connection("connecting");
+      this.#ctx.status.connection("connecting");
       const will = this.#format.will();
       const options: IClientOptions = { ...this.#options };
       if (will) {
@@ -292,7 +293,7 @@ export class MqttBridge {
       if ("error" in r) {
         failures++;
         const msg = describeMqttError(r.error, { url: this.#url });
-        this.#status.connection("down", msg);
+        this.#ctx.status.connection("down", msg);
         if (msg !== lastLogged || failures % 20 === 0) {
           log.warn("MQTT: {error} (attempt {attempt})", { error: msg, attempt: failures });
           lastLogged = msg;
@@ -318,7 +319,7 @@ export class MqttBridge {
             )
           );
         });
-        this.#status.connection("connected");
+        this.#ctx.status.connection("connected");
         log.info("MQTT: connected to {broker} as {client}", {
           broker: this.#url.href,
           client: this.#options.clientId,
@@ -335,7 +336,7 @@ export class MqttBridge {
         const why = await s.closed;
         this.#session = null;
         if (this.#stopping) break;
-        this.#status.connection("down", `Connection to ${this.#hostPort()} lost: ${why}`);
+        this.#ctx.status.connection("down", `Connection to ${this.#hostPort()} lost: ${why}`);
         log.warn(
           "MQTT: connection to {broker} lost ({why}); buffering updates on disk until it is back",
           { broker: this.#url.href, why },
@@ -489,7 +490,7 @@ export class MqttBridge {
   #publishFailed(s: Session, e: unknown): void {
     if (!s.ready || s.isClosed) return;
     const message = e instanceof Error ? e.message : String(e);
-    this.#status.error(`Publishing failed with the broker connected: ${message}`);
+    this.#ctx.status.error(`Publishing failed with the broker connected: ${message}`);
     if (this.#loggedFailures.has(message) || this.#loggedFailures.size >= maxLoggedFailures) return;
     this.#loggedFailures.add(message);
     this.#ctx.log.error(

@@ -6,71 +6,25 @@
  * strings so that `deno compile` includes them.
  */
 import { join } from "node:path";
-import {
-  type Adapter,
-  type AdapterStatus,
-  type HopConfig,
-  type HopContext,
-  type Plugin,
-  type StatusCode,
-  StatusTracker,
-  systemClock,
-  type WriteRequest,
-} from "../../core/mod.ts";
+import { type Adapter, type HopConfig, LazyAdapter, type Plugin } from "../../core/mod.ts";
 import { type OpcuaEndpoint, opcuaOptions } from "./options.ts";
 import { opcuaPermissions } from "./permissions.ts";
 
-/** An adapter whose implementation is loaded when it starts. */
-class LazyAdapter implements Adapter {
-  readonly name: string;
-  readonly kind = "opcua";
-  #load: () => Promise<Adapter>;
-  #real: Adapter | null = null;
-  #starting: Promise<void> | null = null;
-  #idle: StatusTracker;
-
-  constructor(name: string, load: () => Promise<Adapter>) {
-    this.name = name;
-    this.#load = load;
-    this.#idle = new StatusTracker(name, this.kind, systemClock);
-  }
-
-  start(ctx: HopContext): Promise<void> {
-    this.#starting = (async () => {
-      this.#real = await this.#load();
-      await this.#real.start(ctx);
-    })();
-    return this.#starting;
-  }
-
-  /** A stop that arrives while starting (SIGTERM during startup) waits for the start, then undoes it. */
-  async stop(): Promise<void> {
-    await this.#starting?.catch(() => {});
-    await this.#real?.stop();
-  }
-
-  status(): AdapterStatus {
-    return this.#real?.status() ?? this.#idle.get();
-  }
-
-  write(request: WriteRequest): Promise<StatusCode> {
-    const real = this.#real;
-    if (!real?.write) return Promise.reject(new Error(`${this.name} cannot write yet`));
-    return real.write(request);
-  }
-}
-
-/** One source per --opcua server, and the server when --opcua-server is set. */
+/**
+ * One source per --opcua server, and the server when --opcua-server is set,
+ * each loading its half of node-opcua when started. Writes reach a source
+ * (the origin of its PLC's points); the server delivers no points, so none reach it.
+ */
 export function opcuaAdapters(config: HopConfig): Adapter[] {
   const out: Adapter[] = config.opcua.map((endpoint: OpcuaEndpoint) =>
-    new LazyAdapter(`opcua:${endpoint.name}`, async () => {
+    new LazyAdapter(`opcua:${endpoint.name}`, "opcua", async () => {
       const { OpcuaClientSource } = await import("./opcua_client.ts");
       return new OpcuaClientSource(endpoint, config);
-    })
+    }, { writes: true })
   );
   if (config.opcuaServer) {
     out.push(
-      new LazyAdapter("opcua-server", async () => {
+      new LazyAdapter("opcua-server", "opcua", async () => {
         const { OpcuaServerSink } = await import("./opcua_server.ts");
         return new OpcuaServerSink(config);
       }),

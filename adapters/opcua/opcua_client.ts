@@ -28,12 +28,11 @@ import {
   type DataType,
   type HopConfig,
   type HopContext,
+  notStarted,
   type ScalarType,
   sleep,
   Status,
   type StatusCode,
-  StatusTracker,
-  systemClock,
   withTimeout,
   type WriteRequest,
 } from "../../core/mod.ts";
@@ -67,7 +66,6 @@ export class OpcuaClientSource implements Adapter {
   readonly kind = "opcua";
   #endpoint: OpcuaEndpoint;
   #config: HopConfig;
-  #status: StatusTracker;
   #ctx: HopContext | null = null;
   #stop = new AbortController();
   #loop: Promise<void> | null = null;
@@ -80,14 +78,12 @@ export class OpcuaClientSource implements Adapter {
     this.#endpoint = endpoint;
     this.#config = config;
     this.name = `opcua:${endpoint.name}`;
-    this.#status = new StatusTracker(this.name, this.kind, systemClock);
   }
 
   start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
     routeLibraryLogs();
-    this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
-    this.#status.running("running");
+    ctx.status.running("running");
     ctx.signal.addEventListener("abort", () => this.#stop.abort(), { once: true });
     this.#loop = this.#run(ctx);
     return Promise.resolve();
@@ -96,12 +92,12 @@ export class OpcuaClientSource implements Adapter {
   async stop(): Promise<void> {
     this.#stop.abort();
     await this.#loop;
-    this.#status.running("stopped");
-    this.#status.connection("down");
+    this.#ctx?.status.running("stopped");
+    this.#ctx?.status.connection("down");
   }
 
   status(): AdapterStatus {
-    return this.#status.get();
+    return this.#ctx?.status.get() ?? notStarted(this);
   }
 
   /** Writes to the PLC variable behind a point; the PLC's status code is the result. */
@@ -123,7 +119,7 @@ export class OpcuaClientSource implements Adapter {
     const backoff = new Backoff({ initial: 500, max: 15_000 });
     const signal = this.#stop.signal;
     while (!signal.aborted) {
-      this.#status.connection("connecting");
+      ctx.status.connection("connecting");
       this.#reported = false;
       let reason: string;
       try {
@@ -149,13 +145,8 @@ export class OpcuaClientSource implements Adapter {
     if (this.#reported || this.#stop.signal.aborted) return;
     this.#reported = true;
     this.#session = null;
-    this.#status.connection("down", reason);
-    const failed = ctx.store.failOrigin(this.name, {
-      hop: ctx.hop,
-      via: this.name,
-      since: ctx.clock.now(),
-      reason,
-    });
+    ctx.status.connection("down", reason);
+    const failed = ctx.failAll(reason);
     ctx.log.warn("{source} at {url} is lost or unreachable: {reason}; {failed} points marked", {
       source: this.name,
       url: this.#endpoint.url.href,
@@ -235,7 +226,7 @@ export class OpcuaClientSource implements Adapter {
         if (quiet > monitoring.silence) lose(`no keep-alive from the PLC for ${quiet} ms`);
       }, 1_000);
       this.#session = session;
-      this.#status.connection("connected");
+      ctx.status.connection("connected");
       connected();
       ctx.log.info(
         "Connected to {source} at {url} ({security}): {count} variables, {monitored} monitored in {subs} subscriptions",
@@ -310,7 +301,7 @@ export class OpcuaClientSource implements Adapter {
     for (const it of items.values()) {
       ctx.log.debug("Point {id} reads {nodeId}", { id: it.id, nodeId: it.nodeId });
     }
-    const gone = ctx.store.removeFromOrigin(this.name, new Set(items.keys()));
+    const gone = ctx.removeAllBut(new Set(items.keys()));
     if (gone > 0) ctx.log.info("{gone} points of {source} are gone", { gone, source: this.name });
     this.#items = items;
     return [...items.values()];
@@ -325,7 +316,7 @@ export class OpcuaClientSource implements Adapter {
     const now = ctx.clock.now();
     for (const it of items) {
       if (it.type === null || ctx.store.get(it.id)) continue;
-      ctx.store.apply({
+      ctx.apply({
         id: it.id,
         value: null,
         type: it.type,
@@ -333,7 +324,7 @@ export class OpcuaClientSource implements Adapter {
         time: now,
         hops: [],
         cause: null,
-      }, this.name);
+      });
     }
     for (let i = 0; i < items.length; i += perRead) {
       const chunk = items.slice(i, i + perRead);
@@ -351,7 +342,7 @@ export class OpcuaClientSource implements Adapter {
     // Neither declared nor read as a carried type (a structure): not a point.
     if (!item.type) return;
     const status = dv.statusCode.value >>> 0;
-    ctx.store.apply({
+    ctx.apply({
       id: item.id,
       value: typed && typed.type === item.type ? typed.value : null,
       type: item.type,
@@ -359,7 +350,7 @@ export class OpcuaClientSource implements Adapter {
       time: (dv.sourceTimestamp ?? dv.serverTimestamp)?.getTime() ?? ctx.clock.now(),
       hops: [],
       cause: null,
-    }, this.name);
+    });
   }
 
   /**

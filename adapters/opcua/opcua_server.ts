@@ -29,11 +29,10 @@ import {
   type HopConfig,
   type HopContext,
   isArrayType,
+  notStarted,
   Status,
   statusName,
-  StatusTracker,
   type StoredPoint,
-  systemClock,
 } from "../../core/mod.ts";
 import { securityOf } from "./opcua_security.ts";
 import { checkUser, readUsers } from "./opcua_users.ts";
@@ -87,7 +86,6 @@ export class OpcuaServerSink implements Adapter {
   readonly name = "opcua-server";
   readonly kind = "opcua";
   #config: HopConfig;
-  #status: StatusTracker;
   #ctx: HopContext | null = null;
   #server: OPCUAServer | null = null;
   #managers: OPCUACertificateManager[] = [];
@@ -100,13 +98,11 @@ export class OpcuaServerSink implements Adapter {
 
   constructor(config: HopConfig) {
     this.#config = config;
-    this.#status = new StatusTracker(this.name, this.kind, systemClock);
   }
 
   async start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
     routeLibraryLogs();
-    this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
     const c = this.#config;
     const pki = join(c.dataDir, "opcua-server-pki");
     const certificates = new OPCUACertificateManager({
@@ -166,7 +162,7 @@ export class OpcuaServerSink implements Adapter {
       try {
         this.#onUpdate(p);
       } catch (e) {
-        this.#status.sinkError(e, p);
+        ctx.status.sinkError(e, p);
         if (failed++ === 0) {
           ctx.log.error("Exposing point {id} failed: {error}; the server starts without it", {
             id: p.id,
@@ -178,10 +174,10 @@ export class OpcuaServerSink implements Adapter {
     this.#unsubscribe = ctx.store.subscribe({
       onUpdate: (p) => this.#onUpdate(p),
       onRemove: (p) => this.#onRemove(p.id),
-    }, { name: this.name, onError: (e, p) => this.#status.sinkError(e, p) });
+    }, { name: this.name, onError: (e, p) => ctx.status.sinkError(e, p) });
     await server.start();
-    this.#status.running("running");
-    this.#status.connection("connected");
+    ctx.status.running("running");
+    ctx.status.connection("connected");
     ctx.log.info("OPC UA server listening at {url} ({security}; anonymous {anonymous})", {
       url: server.getEndpointUrl(),
       security: c.opcuaServerSecurity.join(", "),
@@ -194,12 +190,12 @@ export class OpcuaServerSink implements Adapter {
     await this.#server?.shutdown(0).catch(() => {});
     for (const m of this.#managers) await m.dispose().catch(() => {});
     this.#server = null;
-    this.#status.running("stopped");
-    this.#status.connection("down");
+    this.#ctx?.status.running("stopped");
+    this.#ctx?.status.connection("down");
   }
 
   status(): AdapterStatus {
-    return this.#status.get();
+    return this.#ctx?.status.get() ?? notStarted(this);
   }
 
   /** The folder of a path, made with its parents when missing. */
@@ -258,7 +254,7 @@ export class OpcuaServerSink implements Adapter {
   #unfit(p: StoredPoint, unfit: Unfit): void {
     const message = `Point ${p.id} cannot be served as OPC UA ${p.type}: ${unfit.reason}; ` +
       `it reads as ${statusName(unfit.status)} until a value that fits arrives (check its source)`;
-    this.#status.error(message);
+    this.#ctx?.status.error(message);
     if (this.#unfitLogged.has(p.id)) return;
     if (this.#unfitLogged.size < maxUnfitLogged) {
       this.#unfitLogged.add(p.id);

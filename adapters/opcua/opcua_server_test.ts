@@ -10,7 +10,7 @@ import {
   VariantArrayType,
 } from "node-opcua";
 import {
-  type HopContext,
+  adapterContext,
   logger,
   type Point,
   PointStore,
@@ -47,7 +47,8 @@ Deno.test("the server follows the store: variables appear, change status, disapp
   const store = new PointStore("it");
   const abort = new AbortController();
   const writes: WriteRequest[] = [];
-  const ctx: HopContext = {
+  const sink = new OpcuaServerSink(config);
+  const ctx = adapterContext(sink, {
     hop: "it",
     config,
     store,
@@ -58,9 +59,8 @@ Deno.test("the server follows the store: variables appear, change status, disapp
       writes.push(r);
       return Promise.resolve(Status.Good);
     },
-  };
+  });
   store.apply(point("plant1/plc/Line1/Temp", 21.5, "Double"), "link:dmz");
-  const sink = new OpcuaServerSink(config);
   // The client's own certificate stays in the temp dir, not in ~/.config.
   const certificates = new OPCUACertificateManager({
     rootFolder: `${dir}/client-pki`,

@@ -8,11 +8,10 @@ import {
   type AdapterStatus,
   type DataType,
   type HopContext,
+  notStarted,
   type Point,
   Status,
   type StatusCode,
-  StatusTracker,
-  systemClock,
   type Value,
   type WriteRequest,
 } from "../../core/mod.ts";
@@ -72,7 +71,6 @@ export class SimSource implements Adapter {
   readonly name = "sim";
   readonly kind = "sim";
   #opts: SimOptions;
-  #status: StatusTracker;
   #ctx: HopContext | null = null;
   #timer = 0;
   #changes: Uint32Array;
@@ -99,13 +97,11 @@ export class SimSource implements Adapter {
   /** A simulator of `options.points` points; nothing changes before `start`. */
   constructor(options: SimOptions) {
     this.#opts = options;
-    this.#status = new StatusTracker(this.name, this.kind, systemClock);
     this.#changes = new Uint32Array(options.points);
   }
 
   start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
-    this.#status = new StatusTracker(this.name, this.kind, ctx.clock);
     const now = ctx.clock.now();
     for (let i = 0; i < this.#opts.points; i++) {
       const { id, type } = simPoint(ctx.hop, i);
@@ -114,8 +110,8 @@ export class SimSource implements Adapter {
     }
     for (let i = 0; i < this.#opts.points; i++) this.#publish(i, now);
     this.#warnedAt = now;
-    this.#status.running("running");
-    this.#status.connection("connected");
+    ctx.status.running("running");
+    ctx.status.connection("connected");
     this.#lastTick = now;
     this.#schedule();
     ctx.log.info("Simulating {points} points at {rate} changes/s (seed {seed})", {
@@ -127,15 +123,18 @@ export class SimSource implements Adapter {
   }
 
   stop(): Promise<void> {
-    if (this.#ctx) this.#ctx.clock.clearTimeout(this.#timer);
-    this.#status.running("stopped");
-    this.#status.connection("down");
+    const ctx = this.#ctx;
+    if (ctx) {
+      ctx.clock.clearTimeout(this.#timer);
+      ctx.status.running("stopped");
+      ctx.status.connection("down");
+    }
     return Promise.resolve();
   }
 
   /** Its status: running and connected while started, stopped and down otherwise. */
   status(): AdapterStatus {
-    return this.#status.get();
+    return this.#ctx?.status.get() ?? notStarted(this);
   }
 
   /** Writes set the point's value as given, as a PLC tag would take it. */
@@ -143,7 +142,7 @@ export class SimSource implements Adapter {
     const ctx = this.#ctx;
     const p = ctx?.store.get(request.id);
     if (!ctx || !p) return Promise.resolve(Status.BadNodeIdUnknown);
-    ctx.store.apply({
+    ctx.apply({
       id: p.id,
       value: request.value,
       type: p.type,
@@ -151,7 +150,7 @@ export class SimSource implements Adapter {
       time: ctx.clock.now(),
       hops: [],
       cause: null,
-    }, this.name);
+    });
     return Promise.resolve(Status.Good);
   }
 
@@ -217,6 +216,6 @@ export class SimSource implements Adapter {
     u.value = simValue(this.#opts.seed, i, this.#changes[i]!);
     u.type = this.#types[i]!;
     u.time = now;
-    this.#ctx!.store.apply(u, this.name);
+    this.#ctx!.apply(u);
   }
 }

@@ -5,10 +5,10 @@
  * command line reads them.
  */
 import "../../adapters/all.ts";
+import { freePort } from "../../adapters/demo/mod.ts";
 import {
   addHopOptions,
   Command,
-  freePort,
   givenConfig,
   type HopConfig,
   mainModule,
@@ -120,7 +120,7 @@ export async function tempDir(
 
 /**
  * Flags and the validated configuration they give, resolving relative paths against `dir`.
- * The flags are parsed by the hop commands' own parser (core/flags.ts), as `hopgate run`
+ * The flags are parsed by the hop commands' own parser (core/config/flags.ts), as `hopgate run`
  * reads them; a hop without `--data-dir` keeps its data under the test's working directory.
  */
 export function flagsConfig(dir: string, flags: string[]): { flags: string[]; config: HopConfig } {

@@ -2,7 +2,7 @@
  * Hops for tests and benchmarks: certificates made at test time, hops as
  * subprocesses under their derived permissions (the one way tests start a
  * hop process), an in-process hop that pulls a mirror for inspection, and
- * the loopback proxy (core's, shared with `hopgate demo`) that can
+ * the loopback proxy (the demo's, adapters/demo/link_proxy.ts) that can
  * black-hole or cut a link.
  */
 import { join } from "node:path";
@@ -22,7 +22,7 @@ import { simPoint, simValue } from "../../adapters/sim/mod.ts";
 import { tunnelAdapters } from "../../tunnel/mod.ts";
 import { flagsConfig, Proc, waitFor } from "./helpers.ts";
 
-export { LinkProxy, type LinkState } from "../../core/mod.ts";
+export { LinkProxy, type LinkState } from "../../adapters/demo/mod.ts";
 
 /** Makes the chain's CA in `<dir>/ca` and each hop's certificate in `<dir>/<hop>/certs`. */
 export async function chainCerts(dir: string, hops: string[]): Promise<void> {

@@ -5,7 +5,7 @@
  * chains of bridged brokers for the broker-chain baselines, a process's memory
  * and CPU read from /proc, and the MQTT tests' broker ({@linkcode setupBroker},
  * {@linkcode Mosquitto}): its certificates and password file made at test time
- * with core/certs.ts, started and stopped as often as a test needs.
+ * with core/commands/certs.ts, started and stopped as often as a test needs.
  */
 import { join } from "node:path";
 import { initCa, issueHopCert } from "../../core/mod.ts";
@@ -334,7 +334,7 @@ function spawn(configPath: string): Deno.ChildProcess {
 export interface ChainOptions {
   /** Where certificates and each broker's configuration and log go; must exist. */
   dir: string;
-  /** Bridges over mutual TLS (certificates from core/certs.ts) instead of plain TCP. */
+  /** Bridges over mutual TLS (certificates from core/commands/certs.ts) instead of plain TCP. */
   tls: boolean;
   /** QoS of the bridges' topic lines. */
   qos: 0 | 1;

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert";
-import { ConfigError } from "./config/mod.ts";
-import { demoOptions } from "./demo.ts";
+import { ConfigError } from "../../core/mod.ts";
+import { demoOptions } from "./mod.ts";
 
 Deno.test("demo flags become options; a bad number or broker URL is refused with the flag named", () => {
   assertEquals(

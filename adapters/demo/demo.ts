@@ -5,31 +5,36 @@
  * an MQTT broker in Sparkplug B and serving OPC UA; a live table of what each
  * hop and the broker hold.
  *
- * Where things live: this orchestrator stays in core/ and so imports no
- * adapter and no tunnel code; it only spawns processes and reads their output.
- * Every part runs as its own process under its own narrow permissions:
- * - the PLC is adapters/opcua/demo_plc.ts (it needs node-opcua);
- * - the broker is adapters/mqtt/demo_broker.ts (aedes, or a subscriber of
- *   `--broker`), which prints what it receives decoded with the Sparkplug codec;
+ * This orchestrator only spawns processes and reads their output; it takes
+ * each part's sandbox from core and from the plugins' exported needs. Every
+ * part runs as its own process under its own narrow permissions:
+ * - the PLC is ./demo_plc.ts (it needs node-opcua);
+ * - the broker is ./demo_broker.ts (aedes, or a subscriber of `--broker`),
+ *   which prints what it receives decoded with the Sparkplug codec;
  * - each hop is `hopgate run` under exactly its derived permissions;
  * - each hop is observed by `hopgate watch` (JSON lines): the DMZ and IT hops
  *   by a pull link, the plant hop (which only dials out) by pushing to a
  *   watcher that listens (`watch --listen`), as one more peer named `demo`.
  */
 import { join } from "node:path";
-import { initCa, issueHopCert } from "./certs.ts";
-import { ConfigError, type HopConfig, kebab, resolveConfig } from "./config/mod.ts";
-import { toFlags } from "./flags.ts";
 import {
+  ConfigError,
   derivePermissions,
   describePermissions,
+  type HopConfig,
+  hopRunArgs,
+  initCa,
+  issueHopCert,
+  kebab,
+  mainModule,
   permissionFlags,
   type PermissionSet,
-} from "./permissions.ts";
-import { hopRunArgs, mainModule } from "./spawn.ts";
-import { opcuaServerNeeds } from "../adapters/opcua/permissions.ts";
-import { mqttLibraryNeeds } from "../adapters/mqtt/mod.ts";
-import { mqttBrokerAddress } from "../adapters/mqtt/options.ts";
+  resolveConfig,
+  toFlags,
+} from "../../core/mod.ts";
+import { opcuaServerNeeds } from "../opcua/mod.ts";
+import { mqttLibraryNeeds } from "../mqtt/mod.ts";
+import { mqttBrokerAddress } from "../mqtt/options.ts";
 import { Child } from "./_demo_processes.ts";
 import { freePort, LinkProxy } from "./link_proxy.ts";
 import { DemoBoard, type View } from "./_demo_board.ts";
@@ -46,8 +51,8 @@ export interface DemoOptions {
   broker?: string;
 }
 
-const plcScript = new URL("../adapters/opcua/demo_plc.ts", import.meta.url).pathname;
-const brokerScript = new URL("../adapters/mqtt/demo_broker.ts", import.meta.url).pathname;
+const plcScript = new URL("./demo_plc.ts", import.meta.url).pathname;
+const brokerScript = new URL("./demo_broker.ts", import.meta.url).pathname;
 
 /** A permission set naming only what is given. */
 function permissions(p: Partial<PermissionSet>): PermissionSet {

@@ -1,7 +1,7 @@
 /**
  * The PLC of `hopgate demo`, run as its own process under narrow permissions
  * (its port, its PKI folder and what node-opcua servers need, see
- * `libraryNeeds.opcuaServer`): a node-opcua server offering only
+ * `opcuaServerNeeds` in adapters/opcua/permissions.ts): a node-opcua server offering only
  * SignAndEncrypt (Basic256Sha256) with a small plant under `Plant/`:
  *
  * - `Tank1/Level`, `Tank2/Level` (Double, %): filling and draining;
@@ -24,7 +24,7 @@ import {
   Variant,
 } from "node-opcua";
 import type { ScalarType, Value } from "../../core/mod.ts";
-import { toVariant, uaDataType } from "./opcua_values.ts";
+import { toVariant, uaDataType } from "../opcua/opcua_values.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,

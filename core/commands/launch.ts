@@ -2,12 +2,12 @@
  * Starting a hop in this process: logging, the sandbox check that refuses to
  * run with more permissions than needed, and the run loop.
  */
-import type { Adapter } from "./adapter.ts";
-import type { HopConfig } from "./config/mod.ts";
-import { Hop } from "./hop.ts";
-import { logger, setupLogging } from "./log.ts";
-import { derivePermissions, describePermissions } from "./permissions.ts";
-import { checkSandbox } from "./sandbox.ts";
+import type { Adapter } from "../adapter.ts";
+import type { HopConfig } from "../config/mod.ts";
+import { Hop } from "../hop.ts";
+import { logger, setupLogging } from "../log.ts";
+import { derivePermissions, describePermissions } from "../permissions.ts";
+import { checkSandbox } from "../sandbox.ts";
 
 /** Exit code when the sandbox check refuses to start. */
 export const exitSandboxRefused = 3;

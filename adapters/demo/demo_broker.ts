@@ -2,8 +2,8 @@
  * The broker side of `hopgate demo`, run as its own process: an in-process
  * MQTT broker (aedes) on a loopback port, or a subscriber of a real broker
  * (`--url`), that decodes every Sparkplug B message it sees and prints one
- * JSON line per metric, so the demo (in core/, which may not import this
- * adapter's codec) can show what the broker received.
+ * JSON line per metric, so the demo (./demo.ts, which reads only the output
+ * of its processes) can show what the broker received.
  *
  * Options: `--port <n>` (serve on 127.0.0.1:<n>) or `--url <mqtt://host:port>`
  * (subscribe to spBv1.0/# there). Prints `broker ready` once it serves or is subscribed.
@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import * as net from "node:net";
-import { decodePayload, hopgateType, metricValue } from "./sparkplug_codec.ts";
+import { decodePayload, hopgateType, metricValue } from "../mqtt/sparkplug_codec.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,

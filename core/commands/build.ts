@@ -2,11 +2,11 @@
  * `hopgate build`: one hop's binary, compiled with exactly the permissions its
  * configuration needs and the configuration itself baked in as defaults.
  */
-import type { HopConfig } from "./config/mod.ts";
-import { mergeLayers } from "./config/mod.ts";
-import type { GivenConfig } from "./flags.ts";
-import { derivePermissions, permissionFlags, type PermissionSet } from "./permissions.ts";
-import { denoDefaultImportHosts } from "./sandbox.ts";
+import type { HopConfig } from "../config/mod.ts";
+import { mergeLayers } from "../config/mod.ts";
+import type { GivenConfig } from "../config/flags.ts";
+import { derivePermissions, permissionFlags, type PermissionSet } from "../permissions.ts";
+import { denoDefaultImportHosts } from "../sandbox.ts";
 
 /**
  * V8 settings every hop runs with (baked into binaries, passed by `deno run`

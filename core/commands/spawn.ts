@@ -2,12 +2,12 @@
  * Running a hop as its own process under exactly its derived permissions:
  * how the demo starts hops and how tests catch a missing or excess permission.
  */
-import type { HopConfig } from "./config/mod.ts";
+import type { HopConfig } from "../config/mod.ts";
 import { hopV8Flags } from "./build.ts";
-import { derivePermissions, permissionFlags } from "./permissions.ts";
+import { derivePermissions, permissionFlags } from "../permissions.ts";
 
 /** The entry point of the hopgate program. */
-export const mainModule: string = new URL("../main.ts", import.meta.url).pathname;
+export const mainModule: string = new URL("../../main.ts", import.meta.url).pathname;
 
 /**
  * The `deno run` arguments that start a hop with exactly the permissions its

@@ -1,6 +1,6 @@
 /**
- * What `hopgate demo` shows (private to core/): the points as each hop and
- * the broker hold them, read from the watchers' JSON lines and the broker
+ * What `hopgate demo` shows (private to adapters/demo/): the points as each hop
+ * and the broker hold them, read from the watchers' JSON lines and the broker
  * decoder's lines, the links, a line per status change, and the table.
  */
 
@@ -108,7 +108,7 @@ export class DemoBoard {
     });
   }
 
-  /** A line from the broker decoder (adapters/mqtt/demo_broker.ts). */
+  /** A line from the broker decoder (./demo_broker.ts). */
   brokerLine(line: string): void {
     if (!line.startsWith("{")) return;
     const m = JSON.parse(line) as {

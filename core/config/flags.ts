@@ -11,7 +11,7 @@ import {
   optionInfos,
   readConfigFile,
   resolveConfig,
-} from "./config/mod.ts";
+} from "./mod.ts";
 
 /** Renders an option's default for help and the README. */
 export function defaultText(info: { defaultText?: string; defaultValue: unknown }): string {

@@ -1,6 +1,6 @@
 /**
- * The process plumbing of `hopgate demo` (private to core/): children whose
- * output lines are read as they come.
+ * The process plumbing of `hopgate demo` (private to adapters/demo/): children
+ * whose output lines are read as they come.
  */
 
 /** A child process whose output lines go to a callback and a short history. */

@@ -1,8 +1,8 @@
 /**
  * Loopback TCP for `hopgate demo` and for the tests and benchmarks under
- * tests/ (through tests/kit/), so that all of them pick ports and fail links
- * the same way: a free port, and a proxy whose link can fail on demand (the
- * demo's user cuts the plant → DMZ link with it).
+ * tests/ (through tests/kit/, which re-exports it), so that all of them pick
+ * ports and fail links the same way: a free port, and a proxy whose link can
+ * fail on demand (the demo's user cuts the plant → DMZ link with it).
  */
 
 /**

@@ -3,8 +3,8 @@
  * made in-process (ECDSA P-256) so a chain can be set up without openssl.
  */
 import { join } from "node:path";
-import { fromBase64, toBase64 } from "./base64.ts";
-import { hopNamePattern } from "./config/mod.ts";
+import { fromBase64, toBase64 } from "../base64.ts";
+import { hopNamePattern } from "../config/mod.ts";
 
 type X509 = typeof import("@peculiar/x509");
 let loaded: Promise<X509> | null = null;
