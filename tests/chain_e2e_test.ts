@@ -10,7 +10,7 @@ import { encodePayload } from "../adapters/mqtt/sparkplug_codec.ts";
 import { isGood, sameValue, sleep, Status, statusName } from "../core/mod.ts";
 import { E2eChain, linkTimeoutMs, plcDevice } from "./kit/e2e_chain.ts";
 import { tempDir, waitFor } from "./kit/helpers.ts";
-import { Observer } from "./_observer.ts";
+import { Observer } from "./kit/observer.ts";
 import { counterPath, plcVariable, setpointPath } from "./fixtures/plc_values.ts";
 
 const count = 36; // three of each of the PLC simulator's 12 types, plus counter and setpoint

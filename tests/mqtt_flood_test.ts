@@ -6,8 +6,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { sleep } from "../core/mod.ts";
 import { tempDir, waitFor } from "./kit/helpers.ts";
-import { floodHop } from "./_flood_source.ts";
-import { observedBroker } from "./_observer.ts";
+import { floodHop } from "./kit/flood_source.ts";
+import { observedBroker } from "./kit/observer.ts";
 
 for (const format of ["sparkplug", "json"] as const) {
   Deno.test(`${format}: a flood beyond the broker's pace coalesces in memory and converges to the last values`, async () => {

@@ -8,7 +8,7 @@ import { simValue } from "../adapters/sim/mod.ts";
 import { type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 import { spawnHop } from "./kit/hops.ts";
 import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
-import { Observer } from "./_observer.ts";
+import { Observer } from "./kit/observer.ts";
 
 interface Msg {
   id: string;

@@ -19,7 +19,7 @@ import {
 import { Hop } from "../core/hop.ts";
 import { flagsConfig, tempDir, waitFor } from "./kit/helpers.ts";
 import { tlsHopFlags } from "./kit/mosquitto.ts";
-import { observedBroker } from "./_observer.ts";
+import { observedBroker } from "./kit/observer.ts";
 
 /** A source the test drives by hand. */
 class FakeSource implements Adapter {

@@ -10,7 +10,7 @@ import { sameValue } from "../core/mod.ts";
 import { type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 import { spawnHop } from "./kit/hops.ts";
 import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
-import { Observer, type Seen } from "./_observer.ts";
+import { Observer, type Seen } from "./kit/observer.ts";
 
 const node = "spBv1.0/hopgate";
 const isNode = (s: Seen) => s.topic.startsWith(`${node}/`) && s.topic.split("/")[3] === "plant1";

@@ -11,7 +11,7 @@ import { simValue } from "../adapters/sim/mod.ts";
 import { type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 import { spawnHop } from "./kit/hops.ts";
 import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
-import { Observer, type Seen } from "./_observer.ts";
+import { Observer, type Seen } from "./kit/observer.ts";
 
 /** Bytes in the hop's buffer segment files. */
 function bufferBytes(dataDir: string): number {

@@ -13,7 +13,7 @@ import {
   stopHop,
   TestClient,
   testUser,
-} from "./_opcua.ts";
+} from "./kit/opcua.ts";
 import { plcVariable } from "./fixtures/plc_values.ts";
 
 Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAndEncrypt, exactly", async () => {

@@ -14,7 +14,7 @@ import {
 } from "node-opcua";
 import { Status, statusName } from "../core/mod.ts";
 import { freePort, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
-import { expectLine, startPlantHop, startPlc, stopHop, TestClient, testUser } from "./_opcua.ts";
+import { expectLine, startPlantHop, startPlc, stopHop, TestClient, testUser } from "./kit/opcua.ts";
 
 Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad status while the PLC is down, and writes only where allowed", async () => {
   await using dir = await tempDir();

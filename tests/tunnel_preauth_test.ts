@@ -10,7 +10,7 @@ import { FrameReader, FrameType, protocolVersion } from "../tunnel/frames.ts";
 import { helloFrame, simpleFrame } from "../tunnel/control_frames.ts";
 import { chainCerts, localHop, startDmz, startHop, stopAll, waitForPoints } from "./kit/hops.ts";
 import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
-import { certsOf } from "./_peer.ts";
+import { certsOf } from "./kit/peer.ts";
 
 /** A TCP connection from `localAddress` that sends nothing, or only `bytes`. */
 class RawClient {

@@ -19,7 +19,7 @@ import {
   waitForPoints,
 } from "./kit/hops.ts";
 import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
-import { CraftedPeer } from "./_peer.ts";
+import { CraftedPeer } from "./kit/peer.ts";
 
 /** One data frame defining and setting each point (index = position + `from`), path `hops`. */
 function pointsFrame(

@@ -15,8 +15,8 @@ import { resolveConfig } from "../../core/mod.ts";
 import { Hop } from "../../core/hop.ts";
 import { waitFor } from "../kit/helpers.ts";
 import { Mosquitto, setupBroker } from "../kit/mosquitto.ts";
-import { Observer } from "../_observer.ts";
-import { FloodSource } from "../_flood_source.ts";
+import { Observer } from "../kit/observer.ts";
+import { FloodSource } from "../kit/flood_source.ts";
 
 const updates = Number(Deno.args[0] ?? 200_000);
 const points = 1000;

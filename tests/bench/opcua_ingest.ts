@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { sleep } from "../../core/mod.ts";
 import { runDeno, tempDir } from "../kit/helpers.ts";
-import { expectLine, startHop, startPlc, stopHop } from "../_opcua.ts";
+import { expectLine, startHop, startPlc, stopHop } from "../kit/opcua.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,

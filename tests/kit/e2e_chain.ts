@@ -14,8 +14,8 @@ import type { DataType, Hop, Value } from "../../core/mod.ts";
 import { chainCerts, LinkProxy, localHop, startHop, stopAll } from "./hops.ts";
 import { freePort, type Proc, waitFor } from "./helpers.ts";
 import { Mosquitto, setupBroker } from "./mosquitto.ts";
-import { Observer, type Seen } from "../_observer.ts";
-import { expectLine, type Plc, startPlc, TestClient, testUser } from "../_opcua.ts";
+import { Observer, type Seen } from "./observer.ts";
+import { expectLine, type Plc, startPlc, TestClient, testUser } from "./opcua.ts";
 import { counterPath, plcVariable, setpointPath } from "../fixtures/plc_values.ts";
 
 /** Heartbeat and link timeout of every hop in the e2e chain. */

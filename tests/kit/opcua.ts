@@ -15,11 +15,11 @@ import {
   type UserIdentityInfo,
   UserTokenType,
 } from "node-opcua";
-import { fromVariant, type TypedValue } from "../adapters/opcua/opcua_values.ts";
-import { freePort, Proc } from "./kit/helpers.ts";
-import { spawnHop } from "./kit/hops.ts";
+import { fromVariant, type TypedValue } from "../../adapters/opcua/opcua_values.ts";
+import { freePort, Proc } from "./helpers.ts";
+import { spawnHop } from "./hops.ts";
 
-const plcScript = new URL("./fixtures/plc_sim.ts", import.meta.url).pathname;
+const plcScript = new URL("../fixtures/plc_sim.ts", import.meta.url).pathname;
 
 /** A PLC simulator process. */
 export interface Plc {

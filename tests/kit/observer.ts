@@ -3,9 +3,9 @@
  * schema decoder) that records every message it sees, decoded.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { decodePayload, type InPayload } from "../adapters/mqtt/sparkplug_codec.ts";
-import { waitFor } from "./kit/helpers.ts";
-import { Mosquitto, setupBroker } from "./kit/mosquitto.ts";
+import { decodePayload, type InPayload } from "../../adapters/mqtt/sparkplug_codec.ts";
+import { waitFor } from "./helpers.ts";
+import { Mosquitto, setupBroker } from "./mosquitto.ts";
 
 /** One received message. */
 export interface Seen {

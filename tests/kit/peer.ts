@@ -4,15 +4,15 @@
  */
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { FrameReader, FrameType, protocolVersion } from "../tunnel/frames.ts";
+import { FrameReader, FrameType, protocolVersion } from "../../tunnel/frames.ts";
 import {
   decodeFrame,
   type Direction,
   type Frame,
   helloFrame,
   simpleFrame,
-} from "../tunnel/control_frames.ts";
-import { waitFor } from "./kit/helpers.ts";
+} from "../../tunnel/control_frames.ts";
+import { waitFor } from "./helpers.ts";
 
 /** A hop's certificate files in `<dir>/<hop>/certs`, as PEM text. */
 export async function certsOf(dir: string, hop: string) {

@@ -3,8 +3,8 @@
  * Double points (`plant1/bench/p<i>`) as fast as the store takes them, in
  * slices that let the bridge publish meanwhile.
  */
-import "../adapters/all.ts";
-import { MqttAdapter } from "../adapters/mqtt/mod.ts";
+import "../../adapters/all.ts";
+import { MqttAdapter } from "../../adapters/mqtt/mod.ts";
 import {
   type Adapter,
   type AdapterStatus,
@@ -14,9 +14,9 @@ import {
   Status,
   StatusTracker,
   systemClock,
-} from "../core/mod.ts";
-import { Hop } from "../core/hop.ts";
-import { waitFor } from "./kit/helpers.ts";
+} from "../../core/mod.ts";
+import { Hop } from "../../core/hop.ts";
+import { waitFor } from "./helpers.ts";
 
 /** The id of flood point `i`. */
 export const floodId = (i: number): string => `plant1/bench/p${i}`;
