@@ -19,7 +19,9 @@ import {
   type Scalar,
   type ScalarType,
   scalarTypes,
+  validTime,
   type Value,
+  valueProblem,
 } from "../../core/mod.ts";
 
 /** A hopgate value with the hopgate data type it was read as. */
@@ -176,27 +178,6 @@ export interface Unfit {
 const badOutOfRange = StatusCodes.BadOutOfRange.value;
 const badEncoding = StatusCodes.BadDataEncodingInvalid.value;
 
-/** Integer ranges of the OPC UA integer types carried as numbers. */
-const intRanges: Partial<Record<ScalarType, readonly [number, number]>> = {
-  SByte: [-128, 127],
-  Byte: [0, 255],
-  Int16: [-32768, 32767],
-  UInt16: [0, 65535],
-  Int32: [-2147483648, 2147483647],
-  UInt32: [0, 4294967295],
-};
-
-const int64Range: readonly [bigint, bigint] = [-(2n ** 63n), 2n ** 63n - 1n];
-const uint64Range: readonly [bigint, bigint] = [0n, 2n ** 64n - 1n];
-
-/** The largest finite single-precision float; beyond, a Float would be sent as Infinity. */
-const maxFloat = 3.4028234663852886e38;
-
-/** True for epoch milliseconds a `Date` can hold (NaN and ±Infinity are not). */
-function isDateTime(t: number): boolean {
-  return t >= -8.64e15 && t <= 8.64e15;
-}
-
 function outOfRange(type: ScalarType, v: unknown): Unfit {
   return { status: badOutOfRange, reason: `${String(v)} is outside ${type}` };
 }
@@ -205,37 +186,27 @@ function notEncodable(reason: string): Unfit {
   return { status: badEncoding, reason };
 }
 
-/** Why one element does not fit its OPC UA type, or `null`. */
+/** The JavaScript kind of value each numeric OPC UA type is carried as. */
+function numericKind(type: ScalarType): "number" | "bigint" | null {
+  if (type === "Int64" || type === "UInt64") return "bigint";
+  if (type === "Boolean" || type === "String" || type === "DateTime" || type === "ByteString") {
+    return null;
+  }
+  return "number";
+}
+
+/**
+ * Why one element does not fit its OPC UA type, or `null`: core's check of
+ * a value against its type, as a status (a number of the right kind that
+ * does not fit is out of range, anything else cannot be encoded).
+ */
 function scalarUnfit(type: ScalarType, v: unknown): Unfit | null {
-  const ints = intRanges[type];
-  if (ints) {
-    if (typeof v !== "number") return notEncodable(`${type} needs a number, not ${typeof v}`);
-    return Number.isInteger(v) && v >= ints[0] && v <= ints[1] ? null : outOfRange(type, v);
-  }
-  switch (type) {
-    case "Int64":
-    case "UInt64": {
-      if (typeof v !== "bigint") return notEncodable(`${type} needs a bigint, not ${typeof v}`);
-      const [lo, hi] = type === "Int64" ? int64Range : uint64Range;
-      return v >= lo && v <= hi ? null : outOfRange(type, v);
-    }
-    case "Float":
-      if (typeof v !== "number") return notEncodable(`Float needs a number, not ${typeof v}`);
-      // NaN and the infinities are Floats; finite numbers beyond the largest one are not.
-      return Number.isFinite(v) && Math.abs(v) > maxFloat ? outOfRange(type, v) : null;
-    case "Double":
-      return typeof v === "number" ? null : notEncodable(`Double needs a number, not ${typeof v}`);
-    case "Boolean":
-      return typeof v === "boolean" ? null : notEncodable("Boolean needs true or false");
-    case "String":
-      return typeof v === "string" ? null : notEncodable("String needs a string");
-    case "DateTime":
-      if (!(v instanceof Date)) return notEncodable("DateTime needs a Date");
-      return isDateTime(v.getTime()) ? null : notEncodable("the DateTime is an invalid date");
-    case "ByteString":
-      return v instanceof Uint8Array ? null : notEncodable("ByteString needs bytes");
-  }
-  return notEncodable(`${type} is no type hopgate carries`);
+  const problem = valueProblem(type, v as Scalar);
+  if (problem === null) return null;
+  const kind = numericKind(type);
+  const numeric = (kind === "number" && typeof v === "number") ||
+    (kind === "bigint" && typeof v === "bigint");
+  return numeric ? outOfRange(type, v) : notEncodable(problem);
 }
 
 /**
@@ -254,7 +225,7 @@ export function dataValueProblem(
   ) {
     return notEncodable(`the status ${String(status)} is no 32-bit OPC UA StatusCode`);
   }
-  if (typeof p.time !== "number" || !isDateTime(p.time)) {
+  if (typeof p.time !== "number" || !validTime(p.time)) {
     return notEncodable(`the source time ${String(p.time)} is no date`);
   }
   const value = p.value as unknown;
