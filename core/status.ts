@@ -2,6 +2,7 @@
  * OPC UA StatusCodes (Part 4 §7.39, Part 8 §7.3.2), used as the one status
  * vocabulary of every point so OPC UA, Sparkplug and JSON agree.
  */
+import { statusCodeNames } from "./status_names.ts";
 
 /** A uint32 OPC UA StatusCode; its top two bits give the severity. */
 export type StatusCode = number;
@@ -49,7 +50,9 @@ export type StatusName = keyof typeof Status;
 export type Severity = "good" | "uncertain" | "bad";
 
 const names = new Map<number, string>(
-  Object.entries(Status).map(([name, code]) => [code, name]),
+  [...Object.entries(statusCodeNames), ...Object.entries(Status)].map((
+    [name, code],
+  ) => [code, name]),
 );
 
 /** The severity of a status code (its top two bits; 0b11 is reserved and treated as bad). */
@@ -73,14 +76,18 @@ export function isBad(code: StatusCode): boolean {
   return code >>> 30 >= 2;
 }
 
-/** A readable name for logs and JSON: the OPC UA name when known, otherwise hex. */
+/**
+ * A readable name for logs and JSON: the OPC UA name of the code (every code
+ * of the specification, info bits ignored when the exact code has none), hex
+ * only for a code the specification does not name.
+ */
 export function statusName(code: StatusCode): string {
   const known = names.get(code >>> 0) ?? names.get((code & 0xffff0000) >>> 0);
   if (known !== undefined) return known;
   return `0x${(code >>> 0).toString(16).toUpperCase().padStart(8, "0")}`;
 }
 
-/** Looks a status up by name; used by config and tests. */
+/** Looks a status up by its OPC UA name; used by config and tests. */
 export function statusByName(name: string): StatusCode | undefined {
-  return (Status as Record<string, number>)[name];
+  return (Status as Record<string, number>)[name] ?? statusCodeNames[name];
 }

@@ -1,5 +1,13 @@
 import { deepStrictEqual as assertEquals } from "node:assert";
-import { isBad, isGood, isUncertain, severity, Status, statusName } from "./status.ts";
+import {
+  isBad,
+  isGood,
+  isUncertain,
+  severity,
+  Status,
+  statusByName,
+  statusName,
+} from "./status.ts";
 
 Deno.test("severity comes from the top two bits of the status code", () => {
   assertEquals(severity(Status.Good), "good");
@@ -12,5 +20,14 @@ Deno.test("severity comes from the top two bits of the status code", () => {
 Deno.test("status names are OPC UA names, or hex for unknown codes", () => {
   assertEquals(statusName(0x80310000), "BadNoCommunication");
   assertEquals(statusName(0x80310400), "BadNoCommunication");
-  assertEquals(statusName(0x80ab0000), "0x80AB0000");
+  assertEquals(statusName(0x80fe0000), "0x80FE0000");
+});
+
+Deno.test("every OPC UA status code has its name, with or without info bits; unknown codes print as hex", () => {
+  assertEquals(statusName(0x808c0000), "BadSensorFailure");
+  assertEquals(statusName(0x808c0400), "BadSensorFailure");
+  assertEquals(statusName(0x002d0000), "GoodSubscriptionTransferred");
+  assertEquals(statusName(0x80ab0000), "BadInvalidArgument");
+  assertEquals(statusName(0x80ff0000), "0x80FF0000");
+  assertEquals(statusByName("BadSensorFailure"), 0x808c0000);
 });
