@@ -2,6 +2,34 @@
  * The MQTT bridge adapter (Sparkplug B 3.0 or JSON, store-and-forward,
  * commands). This face is light: mqtt.js and protobufjs (about 40 MB and
  * 160 ms together) load only when a hop with `--mqtt` starts the adapter.
+ *
+ * @example A broker URL without a port is granted MQTT over TLS's 8883; a preset sets the limits
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import "../all.ts";
+ * import { resolveConfig } from "../../core/mod.ts";
+ * import { mqttEffective, mqttPlugin } from "./mod.ts";
+ *
+ * const config = resolveConfig([{
+ *   label: null,
+ *   baseDir: "/tmp",
+ *   values: {
+ *     name: "dmz",
+ *     sim: 1,
+ *     mqtt: "mqtts://broker.example.com",
+ *     "data-dir": "/tmp/hopgate-example", // named, never created
+ *   },
+ * }]);
+ * assertEquals(mqttPlugin.permissions(config, { embedded: true }).net, ["broker.example.com:8883"]);
+ * assertEquals(config.mqttClientId, "hopgate-dmz");
+ * assertEquals(mqttEffective(config).retain, true);
+ *
+ * // AWS IoT caps messages at 128 KB and keeps no retained messages.
+ * const aws = mqttEffective({ ...config, mqttPreset: "aws-iot" });
+ * assertEquals([aws.maxPayload, aws.retain], [128 * 1024, false]);
+ * ```
+ *
+ * @module
  */
 import {
   type Adapter,

@@ -4,6 +4,36 @@
  * (about 1 s and 110 MB to load) is imported only when an OPC UA adapter
  * starts, so a hop without OPC UA never loads it. The imports are static
  * strings so that `deno compile` includes them.
+ *
+ * @example A PLC endpoint becomes a source and a net grant, without loading node-opcua
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import "../all.ts";
+ * import { resolveConfig } from "../../core/mod.ts";
+ * import { opcuaAdapters, opcuaPlugin } from "./mod.ts";
+ *
+ * const config = resolveConfig([{
+ *   label: null,
+ *   baseDir: "/tmp",
+ *   values: {
+ *     name: "plant1",
+ *     opcua: ["plc1=opc.tcp://10.0.0.20:4840"],
+ *     "data-dir": "/tmp/hopgate-example", // named, never created
+ *   },
+ * }]);
+ * assertEquals(config.opcua.map((e) => [e.name, e.url.href]), [["plc1", "opc.tcp://10.0.0.20:4840"]]);
+ * assertEquals(opcuaPlugin.active(config), true);
+ * assertEquals(opcuaPlugin.permissions(config, { embedded: true }).net, ["10.0.0.20:4840"]);
+ * assertEquals(opcuaAdapters(config).map((a) => a.name), ["opcua:plc1"]); // lazy: nothing loaded yet
+ *
+ * // Two PLCs under one name would mix their points' ids: a check says so before anything starts.
+ * const twice = { ...config, opcua: [...config.opcua, ...config.opcua] };
+ * assertEquals(opcuaPlugin.checks?.(twice, new Set()), [
+ *   '--opcua: two servers are named "plc1"; name them apart',
+ * ]);
+ * ```
+ *
+ * @module
  */
 import { join } from "node:path";
 import { type Adapter, type HopConfig, LazyAdapter, type Plugin } from "../../core/mod.ts";
