@@ -114,6 +114,8 @@ export class MqttBridge implements Adapter {
   #messages: Promise<void> = Promise.resolve();
   /** Messages of publish failures already logged. */
   #loggedFailures = new Set<string>();
+  /** The last sync of the disk buffer failed (logged once until one succeeds). */
+  #syncFailed = false;
 
   /** A bridge named `name`; it reads its settings from the hop's configuration when started. */
   constructor(name: string) {
@@ -176,6 +178,18 @@ export class MqttBridge implements Adapter {
       maxAge: c.mqttBufferAge,
       clock: this.#ctx.clock,
     });
+    for (const r of this.#buffer.repairs) {
+      this.#ctx.log.warn(
+        "MQTT buffer segment {file}: {kept} batches kept, {dropped} damaged or following batches and {bytes} bytes from the damage on dropped ({cause}: cut short by a crash or corrupted); the segment was cut back, nothing to do unless this repeats (then check the disk)",
+        {
+          file: join(this.#buffer.dir, r.file),
+          kept: r.kept,
+          dropped: r.dropped,
+          bytes: r.droppedBytes,
+          cause: r.cause,
+        },
+      );
+    }
     if (this.#buffer.records > 0) {
       this.#ctx.log.info(
         "{records} buffered batches from an earlier run will be sent before live data",
@@ -224,7 +238,10 @@ export class MqttBridge implements Adapter {
         published = true;
       } catch { /* kept on disk below */ }
     }
-    if (!published) this.#spill(last);
+    if (!published) {
+      this.#spill(last);
+      await this.#syncBuffer();
+    }
     if (s && !s.isClosed) {
       await withTimeout(this.#format.goodbye(s), 2000, { what: "Goodbye" }).catch(() => {});
       await s.end("stopping");
@@ -385,6 +402,23 @@ export class MqttBridge implements Adapter {
           error: (e as Error).stack ?? String(e),
         });
       }
+      // What this step spilled reaches the disk once per flush interval, not once per batch.
+      await this.#syncBuffer();
+    }
+  }
+
+  /** Makes the batches spilled so far survive a power loss (fdatasync of the buffer). */
+  async #syncBuffer(): Promise<void> {
+    try {
+      await this.#buffer.sync();
+      this.#syncFailed = false;
+    } catch (e) {
+      if (this.#syncFailed) return;
+      this.#syncFailed = true;
+      this.#ctx.log.error(
+        "MQTT: could not flush the store-and-forward buffer in {dir} to disk: {error}; buffered updates may not survive a power loss: check the disk (tried again every flush)",
+        { dir: this.#buffer.dir, error: (e as Error).message },
+      );
     }
   }
 
