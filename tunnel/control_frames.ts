@@ -109,6 +109,14 @@ function num(v: unknown, what: string): number {
   return v;
 }
 
+/** True when `b` holds the UTF-8 bytes of U+FEFF (EF BB BF) anywhere. */
+function hasFeffBytes(b: Uint8Array): boolean {
+  for (let i = b.indexOf(0xef); i >= 0 && i + 2 < b.length; i = b.indexOf(0xef, i + 1)) {
+    if (b[i + 1] === 0xbb && b[i + 2] === 0xbf) return true;
+  }
+  return false;
+}
+
 /**
  * Decodes one frame body; throws {@link ProtocolError} on anything malformed.
  * A data frame's body is returned as is, for the data-frame reader.
@@ -120,6 +128,14 @@ export function decodeFrame(type: number, body: Uint8Array): Frame {
     v = packr.unpack(body);
   } catch (e) {
     throw new ProtocolError(`Undecodable frame body: ${(e as Error).message}`);
+  }
+  // msgpackr decodes a string of 65 UTF-8 bytes or more with a TextDecoder, which drops a leading
+  // U+FEFF: a write for "\uFEFFplant1/…" would arrive for "plant1/…", another point. A body that
+  // holds U+FEFF's bytes must encode back to its own length, or a text lost its first character.
+  if (hasFeffBytes(body) && (packr.pack(v) as Uint8Array).length !== body.length) {
+    throw new ProtocolError(
+      "Malformed frame: a text in it starts with U+FEFF, which control frames cannot carry",
+    );
   }
   switch (type) {
     case FrameType.Hello: {
