@@ -10,12 +10,19 @@ import { tunnelPlugin } from "../tunnel/mod.ts";
 import { mqttPlugin } from "./mqtt/mod.ts";
 import { opcuaPlugin } from "./opcua/mod.ts";
 import { simPlugin } from "./sim/mod.ts";
+import { statusPlugin } from "./status/mod.ts";
 
 /**
  * Every plugin, in start order: sources, then sinks, then the tunnel (its
- * listener starts last and stops first).
+ * listener starts after the links), then the status endpoint, which reports on them all.
  */
-export const hopPlugins: readonly Plugin[] = [simPlugin, opcuaPlugin, mqttPlugin, tunnelPlugin];
+export const hopPlugins: readonly Plugin[] = [
+  simPlugin,
+  opcuaPlugin,
+  mqttPlugin,
+  tunnelPlugin,
+  statusPlugin,
+];
 
 registerPlugins(hopPlugins);
 

@@ -57,6 +57,12 @@ export interface HopServices {
   log: Logger;
   /** Routes a write toward the point's origin, applying this hop's write policy. */
   write(request: WriteRequest): Promise<StatusCode>;
+  /**
+   * Every adapter's status now (`Hop.statuses()`), for adapters that report on
+   * the hop (the status endpoint). Read-only; absent where no hop runs the
+   * adapter (`hopgate watch`, some tests).
+   */
+  statuses?: () => AdapterStatus[];
 }
 
 /**

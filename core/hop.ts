@@ -233,6 +233,7 @@ export class Hop {
       signal: this.#abort.signal,
       log: logger(a.kind, a.name),
       write: (r) => this.write(r),
+      statuses: () => this.statuses(),
     });
   }
 }
