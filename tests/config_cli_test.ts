@@ -178,7 +178,7 @@ Deno.test("hopgate certs refuses --days that is not a whole number, quoting what
   assert(!(await Deno.stat(`${dir.path}/ca`).catch(() => null)), "no CA is written");
 });
 
-Deno.test("a peer with an unknown role, relays on a puller, a bad --allow-from or a --max-value that leaves no room in --max-frame is refused", async () => {
+Deno.test("a peer with an unknown role, relays on a puller, a bad --allow-from or a --max-value that leaves no room in --max-frame, too small or a zero handshake timeout is refused", async () => {
   const base = ["--name", "dmz", "--listen", "127.0.0.1:7000"];
   await expectRefused(
     [...base, "--peers", "plant1:pusher"],
@@ -199,5 +199,9 @@ Deno.test("a peer with an unknown role, relays on a puller, a bad --allow-from o
   await expectRefused(
     [...base, "--peers", "plant1:push", "--max-frame", "64KB", "--max-value", "64KB"],
     /--max-value \(65536 bytes\) leaves no room in --max-frame \(65536 bytes\).*lower --max-value to at most/,
+  );
+  await expectRefused(
+    [...base, "--peers", "plant1:push", "--max-value", "100", "--handshake-timeout", "0"],
+    /--handshake-timeout 0 ms leaves no time[^]*--max-value 100 bytes is too small/,
   );
 });

@@ -7,43 +7,20 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { MqttAdapter } from "../adapters/mqtt/mod.ts";
 import { metricValue } from "../adapters/mqtt/sparkplug_codec.ts";
-import {
-  type Adapter,
-  type AdapterStatus,
-  type HopContext,
-  type Point,
-  Status,
-  StatusTracker,
-  systemClock,
-} from "../core/mod.ts";
+import { type Point, Status } from "../core/mod.ts";
 import { Hop } from "../core/hop.ts";
+import { HandSource } from "./kit/hand_source.ts";
 import { flagsConfig, tempDir, waitFor } from "./kit/helpers.ts";
 import { tlsHopFlags } from "./kit/mosquitto.ts";
 import { observedBroker } from "./kit/observer.ts";
 
-/** A source the test drives by hand. */
-class FakeSource implements Adapter {
-  readonly name = "plc";
-  readonly kind = "fake";
-  ctx: HopContext | null = null;
-  #status = new StatusTracker(this.name, this.kind, systemClock);
-  start(ctx: HopContext): Promise<void> {
-    this.ctx = ctx;
-    this.#status.running("running");
-    return Promise.resolve();
-  }
-  stop(): Promise<void> {
-    this.#status.running("stopped");
-    return Promise.resolve();
-  }
-  status(): AdapterStatus {
-    return this.#status.get();
+/** A source the test drives by hand; `set` applies one point with its status. */
+class FakeSource extends HandSource {
+  constructor() {
+    super("plc", "fake");
   }
   set(id: string, value: Point["value"], type: Point["type"], status: number = Status.Good) {
-    this.ctx!.store.apply(
-      { id, value, type, status, time: Date.now(), hops: [], cause: null },
-      this.name,
-    );
+    this.apply({ id, value, type, status });
   }
 }
 

@@ -157,6 +157,21 @@ Deno.test("a hop refuses to start with a narrow grant it does not need, naming t
   }
 });
 
+/**
+ * Runs a hop (the push-only hop of 53 points) until its first status line,
+ * stops it, checks that it exited cleanly, and returns its output.
+ */
+async function runsUntilStatus(args: string[]): Promise<string> {
+  const hop = new Proc(args);
+  try {
+    await hop.waitForLine(/Status: 53 points, \d+ updates\/s/);
+  } finally {
+    const status = await hop.stop();
+    assertEquals(status.code, 0, hop.output());
+  }
+  return hop.output();
+}
+
 Deno.test("a hop starts with a narrow extra grant only with --allow-broad-permissions, and says so", async () => {
   await using dir = await tempDir();
   await tlsFiles(dir.path);
@@ -164,14 +179,8 @@ Deno.test("a hop starts with a narrow extra grant only with --allow-broad-permis
   const args = withDenoFlags(hopRunArgs(config, [...flags, "--allow-broad-permissions"]), [
     "--allow-run=/bin/sh",
   ]);
-  const hop = new Proc(args);
-  try {
-    await hop.waitForLine(/RUNNING WITH BROAD PERMISSIONS \(run \/bin\/sh\)/);
-    await hop.waitForLine(/Status: 53 points/);
-  } finally {
-    const status = await hop.stop();
-    assertEquals(status.code, 0, hop.output());
-  }
+  const output = await runsUntilStatus(args);
+  assert(/RUNNING WITH BROAD PERMISSIONS \(run \/bin\/sh\)/.test(output), output);
 });
 
 Deno.test("a hop runs under its derived permissions plus the deny flags hopgate build bakes in", async () => {
@@ -179,14 +188,8 @@ Deno.test("a hop runs under its derived permissions plus the deny flags hopgate 
   await tlsFiles(dir.path);
   const { flags, config } = pushOnly(dir.path, freePort());
   const deny = denyFlags(derivePermissions(config));
-  const hop = new Proc(withDenoFlags(hopRunArgs(config, flags), deny));
-  try {
-    await hop.waitForLine(/Status: 53 points, \d+ updates\/s/);
-    assert(!/Refusing|Missing permissions/.test(hop.output()), hop.output());
-  } finally {
-    const status = await hop.stop();
-    assertEquals(status.code, 0, hop.output());
-  }
+  const output = await runsUntilStatus(withDenoFlags(hopRunArgs(config, flags), deny));
+  assert(!/Refusing|Missing permissions/.test(output), output);
 });
 
 Deno.test("a hop missing a permission it needs says so and does not start", async () => {

@@ -21,45 +21,11 @@ import {
   StatusCodes,
   TimestampsToReturn,
 } from "node-opcua";
-import {
-  type Adapter,
-  type AdapterStatus,
-  Hop,
-  type HopContext,
-  type Point,
-  resolveConfig,
-  Status,
-  StatusTracker,
-  systemClock,
-} from "../core/mod.ts";
+import { Hop, resolveConfig } from "../core/mod.ts";
 import { opcuaAdapters } from "../adapters/opcua/mod.ts";
 import { fromVariant } from "../adapters/opcua/opcua_values.ts";
+import { HandSource } from "./kit/hand_source.ts";
 import { freePort, tempDir, waitFor } from "./kit/helpers.ts";
-
-/** A source the test drives by hand: what it applies goes straight into the hop's store. */
-class HandSource implements Adapter {
-  readonly name = "hand";
-  readonly kind = "test";
-  ctx: HopContext | null = null;
-  #status = new StatusTracker(this.name, this.kind, systemClock);
-  start(ctx: HopContext) {
-    this.ctx = ctx;
-    return Promise.resolve();
-  }
-  stop() {
-    return Promise.resolve();
-  }
-  status(): AdapterStatus {
-    return this.#status.get();
-  }
-  /** Applies a Good point stamped now unless `p` says otherwise. */
-  apply(p: Partial<Point> & Pick<Point, "id" | "value" | "type">): void {
-    this.ctx!.store.apply(
-      { status: Status.Good, time: Date.now(), hops: ["plant1"], cause: null, ...p },
-      this.name,
-    );
-  }
-}
 
 const good = StatusCodes.Good.value;
 const outOfRange = StatusCodes.BadOutOfRange.value;
@@ -90,7 +56,7 @@ Deno.test("a point the OPC UA server cannot show reads as Bad; the hop, its serv
       "status-interval": 0,
     },
   }]);
-  const source = new HandSource();
+  const source = new HandSource("hand", "test", ["plant1"]);
   const hop = new Hop(config, [source, ...opcuaAdapters(config)]);
   // The client's own certificate stays in the temp dir, not in ~/.config.
   const certificates = new OPCUACertificateManager({

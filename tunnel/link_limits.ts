@@ -1,8 +1,11 @@
 /**
- * Bounds on what a peer can make this hop hold and decode, shared by both
- * sides of a link: a receiver refuses more, and a sender holds itself to the
- * same flags so the next hop never has to refuse it (see docs/security.md).
+ * What both sides of a link session share: the hop's store, clock and log,
+ * the two hops' names, the link's origin, and the bounds on what a peer can
+ * make this hop hold and decode (a receiver refuses more, and a sender holds
+ * itself to the same flags so the next hop never has to refuse it; see
+ * docs/security.md).
  */
+import type { Clock, Logger, PointStore } from "../core/mod.ts";
 
 /** Bounds on what a peer can make this hop hold and decode (see docs/security.md). */
 export interface LinkLimits {
@@ -26,3 +29,16 @@ export const defaultLimits: LinkLimits = {
   maxHops: 16,
   maxValue: 256 * 1024,
 };
+
+/** What the sending and the receiving side of a link session both need from it. */
+export interface LinkSideOptions {
+  store: PointStore;
+  clock: Clock;
+  log: Logger;
+  /** This hop's name, and the peer's (as its certificate names it). */
+  hop: string;
+  peer: string;
+  /** The origin of points received over this link (`link:<peer>`). */
+  origin: string;
+  limits: LinkLimits;
+}

@@ -26,7 +26,7 @@ import {
 } from "../core/mod.ts";
 import { DataReader, type DataVisitor, tooLarge } from "./data_frame_reader.ts";
 import { headerSize, ProtocolError, RuleError } from "./frames.ts";
-import type { LinkLimits } from "./link_limits.ts";
+import type { LinkLimits, LinkSideOptions } from "./link_limits.ts";
 import type { OriginOwners } from "./origin_owners.ts";
 import { worthLogging } from "./_worth_logging.ts";
 
@@ -36,16 +36,7 @@ export const ackEvery = 16 * 1024;
 const maxIndex = 2 ** 31;
 
 /** What the receiving side of a link needs from its session. */
-export interface LinkReceiverOptions {
-  store: PointStore;
-  clock: Clock;
-  log: Logger;
-  /** This hop's name, and the peer's (as its certificate names it). */
-  hop: string;
-  peer: string;
-  /** The origin the points received over this link get in the store. */
-  origin: string;
-  limits: LinkLimits;
+export interface LinkReceiverOptions extends LinkSideOptions {
   /** Which link owns each origin, shared by the hop's links. */
   owners: OriginOwners;
   /** Origins the peer may send points of; absent: any but this hop's own. */
@@ -78,8 +69,6 @@ export class LinkReceiver implements DataVisitor {
   #defHops: string[][] = [];
   /** Indexes defined and not removed (bounded by --max-link-points). */
   #defCount = 0;
-  /** Definitions in the current frame of points this hop does not hold yet. */
-  #newInFrame = 0;
   /** Indexes whose origin another link owns: their states are not applied. */
   #refusedIdx = new Set<number>();
   /** Origins whose refusal has been logged in this session. */
@@ -141,7 +130,6 @@ export class LinkReceiver implements DataVisitor {
 
   /** Applies one data frame's body to the store. */
   data(body: Uint8Array): void {
-    this.#newInFrame = 0;
     this.#reader.read(body, this);
     this.#store.endBatch();
     this.#applied += headerSize + body.length;
@@ -230,16 +218,8 @@ export class LinkReceiver implements DataVisitor {
     } else if (before !== id) {
       throw new ProtocolError(`Point index ${index} is redefined as another point (${id})`);
     }
+    // --max-points is checked where a point would be created: at its first state.
     const owner = origin === this.#lastOrigin ? this.#lastOwner : this.#checkOrigin(origin);
-    const store = this.#store;
-    if (
-      owner === null && before === undefined && store.get(id) === undefined &&
-      store.size + ++this.#newInFrame > this.#limits.maxPoints
-    ) {
-      throw new RuleError(
-        `${peer} would make this hop hold more than --max-points (${this.#limits.maxPoints}) points`,
-      );
-    }
     if (before === undefined) this.#defCount++;
     this.#defIds[index] = id;
     this.#defTypes[index] = type;

@@ -19,7 +19,7 @@ import { simpleFrame } from "./control_frames.ts";
 import { idBytesPerFrame } from "./_data_format.ts";
 import { DataFrameWriter } from "./data_frame_writer.ts";
 import { FrameType } from "./frames.ts";
-import type { LinkLimits } from "./link_limits.ts";
+import type { LinkLimits, LinkSideOptions } from "./link_limits.ts";
 import { ackEvery } from "./link_receiver.ts";
 import { exceedsSize, utf8Size } from "./value_size.ts";
 import type { Wire } from "./wire.ts";
@@ -59,18 +59,8 @@ function sameHops(a: string[] | undefined, b: string[]): boolean {
 }
 
 /** What the sending side of a link needs from its session. */
-export interface LinkSenderOptions {
+export interface LinkSenderOptions extends LinkSideOptions {
   wire: Wire;
-  store: PointStore;
-  clock: Clock;
-  log: Logger;
-  /** This hop's name, and the peer's. */
-  hop: string;
-  peer: string;
-  /** The origin of points received over this link: never sent back on it. */
-  origin: string;
-  /** The peer's limits (the same flags as this hop's). */
-  limits: LinkLimits;
   /** Data-frame bytes sent and not yet acknowledged (default: 1 MiB, 4 MiB during the snapshot). */
   window: number | undefined;
   /** Bytes left queued in the wire before the sender waits for a drain (default 4 MiB). */

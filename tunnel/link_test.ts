@@ -114,6 +114,22 @@ function point(id: string, value: number, status: StatusCode = Status.Good): Poi
   return { id, value, type: "Double", status, time: 1000, hops: [], cause: null };
 }
 
+/** A listener-side link of hop dmz on its own, driven by hand (no peer link behind it). */
+function listenerOptions(clock: ManualClock, store: PointStore) {
+  return {
+    clock,
+    log: logger("test"),
+    heartbeat: 1000,
+    timeout: 5000,
+    maxFrame: 1024,
+    writeTimeout: 1000,
+    onWrite: () => Promise.resolve(Status.Good as StatusCode),
+    hop: "dmz",
+    role: "listener" as const,
+    store,
+  };
+}
+
 /** The comparable content of a store's points of one origin prefix. */
 function mirror(store: PointStore, prefix: string) {
   return [...store.values()].filter((p) => p.id.startsWith(prefix)).map((p) => ({
@@ -323,19 +339,7 @@ Deno.test("a write travels to the sending side and its result comes back; an una
 Deno.test("a listener closes a link whose hello is missing, late or names the wrong hop", () => {
   const clock = new ManualClock();
   const store = new PointStore("dmz");
-  const base = {
-    clock,
-    log: logger("test"),
-    heartbeat: 1000,
-    timeout: 5000,
-    maxFrame: 1024,
-    writeTimeout: 1000,
-    onWrite: () => Promise.resolve(Status.Good as StatusCode),
-    hop: "dmz",
-    peer: "plant1",
-    role: "listener" as const,
-    store,
-  };
+  const base = { ...listenerOptions(clock, store), peer: "plant1" };
   const silent = new Link(new Pipe(), base);
   silent.start();
   clock.advance(5000);
@@ -430,18 +434,7 @@ Deno.test("a link must deliver whole frames within its timeout: bytes trickled i
 
 Deno.test("a listener binds each peer to its role: a hello asking for another direction is refused, naming the rule", () => {
   const clock = new ManualClock();
-  const base = {
-    clock,
-    log: logger("test"),
-    heartbeat: 1000,
-    timeout: 5000,
-    maxFrame: 1024,
-    writeTimeout: 1000,
-    onWrite: () => Promise.resolve(Status.Good as StatusCode),
-    hop: "dmz",
-    role: "listener" as const,
-    store: new PointStore("dmz"),
-  };
+  const base = listenerOptions(clock, new PointStore("dmz"));
   const cases = [
     ["plant1", "push", false, "pull", /plant1 may only push its data, not pull/],
     ["it", "pull", false, "push", /it may only pull, not push \(its role in --peers is pull/],

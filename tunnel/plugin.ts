@@ -129,6 +129,16 @@ function tunnelChecks(c: HopConfig): string[] {
       `--link-timeout (${c.linkTimeout} ms) must be longer than --heartbeat (${c.heartbeat} ms)`,
     );
   }
+  // Smaller bounds would refuse every peer: no handshake fits in no time, and every string or
+  // byte string value, however short, would travel as Bad.
+  if (c.handshakeTimeout < 100) {
+    out.push(
+      `--handshake-timeout ${c.handshakeTimeout} ms leaves no time for a TLS handshake: give at least 100ms (default 3s)`,
+    );
+  }
+  if (c.maxValue < 1024) {
+    out.push(`--max-value ${c.maxValue} bytes is too small for any text value: give at least 1KB`);
+  }
   return out;
 }
 

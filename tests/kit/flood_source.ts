@@ -5,45 +5,23 @@
  */
 import "../../adapters/all.ts";
 import { MqttAdapter } from "../../adapters/mqtt/mod.ts";
-import {
-  type Adapter,
-  type AdapterStatus,
-  type HopContext,
-  resolveConfig,
-  sleep,
-  Status,
-  StatusTracker,
-  systemClock,
-} from "../../core/mod.ts";
+import { resolveConfig, sleep, Status } from "../../core/mod.ts";
 import { Hop } from "../../core/hop.ts";
+import { HandSource } from "./hand_source.ts";
 import { waitFor } from "./helpers.ts";
 
 /** The id of flood point `i`. */
 export const floodId = (i: number): string => `plant1/bench/p${i}`;
 
-/** An adapter the test drives by hand. */
-export class FloodSource implements Adapter {
-  readonly name = "bench";
-  readonly kind = "bench";
-  ctx: HopContext | null = null;
-  #status = new StatusTracker(this.name, this.kind, systemClock);
-
-  constructor(readonly points: number) {}
-
-  start(ctx: HopContext) {
-    this.ctx = ctx;
-    return Promise.resolve();
-  }
-  stop() {
-    return Promise.resolve();
-  }
-  status(): AdapterStatus {
-    return this.#status.get();
+/** A hand-driven source of `points` Double points. */
+export class FloodSource extends HandSource {
+  constructor(readonly points: number) {
+    super("bench", "bench");
   }
 
   /** Sets point `i` to `value` (a Good Double), at `time`. */
   set(i: number, value: number, time = Date.now()): void {
-    this.ctx!.store.apply({
+    this.ctx!.apply({
       id: floodId(i),
       value,
       type: "Double",
@@ -51,7 +29,7 @@ export class FloodSource implements Adapter {
       time,
       hops: [],
       cause: null,
-    }, this.name);
+    });
   }
 
   /**

@@ -33,19 +33,27 @@ export async function waitFor<T>(
   }
 }
 
-/** Runs `deno <args>` to completion, capturing output. */
-export async function runDeno(
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-) {
-  const out = await new Deno.Command(Deno.execPath(), {
+/** Where and with which environment a `deno` subprocess runs. */
+interface DenoRunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** `deno <args>` with its output piped and no input. */
+function denoCommand(args: string[], options: DenoRunOptions): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
     args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.env ? { env: options.env } : {}),
-  }).output();
+  });
+}
+
+/** Runs `deno <args>` to completion, capturing output. */
+export async function runDeno(args: string[], options: DenoRunOptions = {}) {
+  const out = await denoCommand(args, options).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -62,15 +70,8 @@ export class Proc {
   readonly done: Promise<Deno.CommandStatus>;
   #pumps: Promise<void>[] = [];
 
-  constructor(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      ...(options.cwd ? { cwd: options.cwd } : {}),
-      ...(options.env ? { env: options.env } : {}),
-    }).spawn();
+  constructor(args: string[], options: DenoRunOptions = {}) {
+    this.child = denoCommand(args, options).spawn();
     this.#pumps.push(this.#pump(this.child.stdout), this.#pump(this.child.stderr));
     this.done = this.child.status;
   }
