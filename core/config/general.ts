@@ -41,6 +41,12 @@ export const generalOptions = {
     arg: "<duration>",
     help: "How often the hop logs a status line (points, updates/s, adapters); 0 turns it off",
   }),
+  certCheck: option(duration().default(10_000), {
+    group: "Hop",
+    arg: "<duration>",
+    help:
+      "How often the hop looks for changed certificate and key files and reloads them (also on SIGHUP); 0: on SIGHUP only",
+  }),
   allowBroadPermissions: option(flag(), {
     group: "Hop",
     help: "Start even when granted more Deno permissions than the configuration needs",
