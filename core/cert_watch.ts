@@ -253,10 +253,9 @@ export class CertWatch implements Adapter {
       if (info.notAfter.getTime() <= now) {
         const reason = `${what} expired on ${info.notAfter.toISOString()}`;
         expired ??= reason;
-        if (!this.#expired.has(info.serial)) {
-          this.#expired.add(info.serial);
-          ctx.log.error("{reason}: connections that need it fail; {hint}", { reason, hint });
-        }
+        if (this.#expired.has(info.serial)) continue;
+        this.#expired.add(info.serial);
+        ctx.log.error("{reason}: connections that need it fail; {hint}", { reason, hint });
         ctx.apply({
           id,
           value: info.notAfter,

@@ -122,7 +122,8 @@ export {
   registerPlugins,
 } from "./plugin.ts";
 
-// Runtime: the adapter contract, the hop that runs adapters around its store, and its clock.
+// Runtime: the adapter contract, the hop that runs adapters around its store, its TLS files
+// (checked, reloaded when they change, their expiry as points) and its clock.
 export {
   type Adapter,
   adapterContext,

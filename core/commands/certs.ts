@@ -215,7 +215,9 @@ export async function issueHopCert(
     );
   }
   await writeAtomic(out.cert, cert.toString("pem") + "\n");
-  if (out.ca !== caCertPath && await readOr(out.ca) !== caPem) await writeAtomic(out.ca, caPem);
+  // A CA file that already holds this CA (alone, or in a bundle with the next one) stays as it is.
+  const caNow = await readOr(out.ca);
+  if (out.ca !== caCertPath && !caNow?.includes(caPem.trim())) await writeAtomic(out.ca, caPem);
   return out;
 }
 
