@@ -78,6 +78,22 @@ Deno.test("cert files: a mismatched key, a certificate from another CA and a hal
       loadCertSet({ ...spec, ca: { path: join(dir, "nope.crt"), flag: "--tls-ca" } }),
       /Cannot read --tls-ca ".*nope\.crt"/,
     );
+    // A bundle of two CAs (while the chain moves to a new CA) accepts certificates from either.
+    const bundle = join(dir, "bundle.crt");
+    await Deno.writeTextFile(
+      bundle,
+      (await Deno.readTextFile(join(dir, "ca2", "ca.crt"))) +
+        (await Deno.readTextFile(join(dir, "ca", "ca.crt"))),
+    );
+    for (const files of [dmz, evil]) {
+      const set = await loadCertSet({
+        ...spec,
+        cert: { path: files.cert, flag: "--tls-cert" },
+        key: { path: files.key, flag: "--tls-key" },
+        ca: { path: bundle, flag: "--tls-ca" },
+      });
+      assertEquals(set.cert?.subject, "CN=dmz");
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

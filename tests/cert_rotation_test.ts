@@ -9,7 +9,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
 import { certExpiryPointId, initCa, issueHopCert, renewHopCert, Status } from "../core/mod.ts";
-import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
+import { freePort, type Proc, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
 import { LinkProxy, localHop, startDmz, startHop, stopAll, waitForPoints } from "./kit/hops.ts";
 import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
 import { spawnHop } from "./kit/hops.ts";
@@ -210,4 +210,41 @@ Deno.test("the MQTT bridge takes a reloaded CA and client certificate on its nex
     await hop?.stop();
     await broker.stop();
   }
+});
+
+Deno.test("hopgate certs renew replaces a hop's certificate and key, and names the new serial and expiry", async () => {
+  await using dir = await tempDir();
+  const caDir = join(dir.path, "ca");
+  const out = join(dir.path, "dmz");
+  await initCa(caDir);
+  await issueHopCert("dmz", { caDir, outDir: out });
+  const key0 = await Deno.readTextFile(join(out, "dmz.key"));
+  const r = await runHopgate([
+    "certs",
+    "renew",
+    "dmz",
+    "--ca-dir",
+    caDir,
+    "--out",
+    out,
+    "--days",
+    "30",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const m = /^Wrote .*dmz\.crt and .*dmz\.key for hop dmz: serial (\w+), valid until (\S+)\n$/.exec(
+    r.stdout,
+  );
+  assert(m, r.stdout);
+  const { X509Certificate } = await import("node:crypto");
+  const cert = new X509Certificate(await Deno.readTextFile(join(out, "dmz.crt")));
+  assertEquals([cert.serialNumber, new Date(cert.validTo).toISOString()], [m[1], m[2]]);
+  assert(await Deno.readTextFile(join(out, "dmz.key")) !== key0);
+  const missing = await runHopgate(["certs", "renew", "it", "--ca-dir", caDir, "--out", out]);
+  assertEquals(missing.code, 2);
+  assert(
+    /hopgate: No certificate of hop it at .*; issue one with: hopgate certs issue it/.test(
+      missing.stderr,
+    ),
+    missing.stderr,
+  );
 });
