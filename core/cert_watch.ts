@@ -153,6 +153,16 @@ export class CertWatch implements Adapter {
     const sig = await this.#signature();
     try {
       const set = await loadCertSet(this.#spec);
+      const own = set.cert;
+      const now = ctx.clock.now();
+      if (own && (own.notAfter.getTime() <= now || own.notBefore.getTime() > now)) {
+        // A certificate no peer would accept now is no replacement for the one in use.
+        throw new Error(
+          `${this.#spec.cert!.flag} "${
+            this.#spec.cert!.path
+          }" (${own.subject}, serial ${own.serial}) is valid from ${own.notBefore.toISOString()} to ${own.notAfter.toISOString()}, not now; give a current certificate`,
+        );
+      }
       this.#set = set;
       this.#loadedSig = sig;
       this.#refusedSig = "";
@@ -176,6 +186,7 @@ export class CertWatch implements Adapter {
         message: msg,
         certificate: old.cert ? describe(old.cert) : describe(old.ca!),
       });
+      this.#checkExpiry();
       return false;
     }
   }

@@ -164,9 +164,16 @@ Deno.test("cert watch: expiry points, a renewed certificate taken on reload, a b
       String(lines.at(-1)),
     );
 
-    // Past its end (time moved on): Bad with the cause, one error line, the adapter down.
+    // Past its end (time moved on): Bad with the cause, one error line, the adapter down; the
+    // expired certificate read again is refused.
     clock.advance(826 * day);
-    await watch.reload("test");
+    assertEquals(await watch.reload("test"), false);
+    assert(
+      lines.some((l) =>
+        /is valid from .* not now; give a current certificate; still using/.test(l)
+      ),
+      lines.slice(-3).join("\n"),
+    );
     const expired = tls();
     assertEquals(expired.status, Status.BadCertificateTimeInvalid);
     assertEquals(expired.value, renewed.notAfter);

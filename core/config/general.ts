@@ -44,8 +44,7 @@ export const generalOptions = {
   certCheck: option(duration().default(10_000), {
     group: "Hop",
     arg: "<duration>",
-    help:
-      "How often the hop looks for changed certificate and key files and reloads them (also on SIGHUP); 0: on SIGHUP only",
+    help: "How often to look for changed certificate and key files to reload (0: on SIGHUP only)",
   }),
   allowBroadPermissions: option(flag(), {
     group: "Hop",
