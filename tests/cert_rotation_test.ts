@@ -248,3 +248,21 @@ Deno.test("hopgate certs renew replaces a hop's certificate and key, and names t
     missing.stderr,
   );
 });
+
+Deno.test("a hop without certificate files survives SIGHUP", async () => {
+  await using dir = await tempDir();
+  const hop = await startHop(dir.path, "plant1", ["--sim", "1", "--status-interval", "100ms"]);
+  let exited = false;
+  void hop.done.then(() => exited = true);
+  try {
+    hop.child.kill("SIGHUP");
+    const lines = hop.lines.length;
+    await waitFor(
+      "two status lines after SIGHUP",
+      () => exited || hop.lines.slice(lines).filter((l) => l.includes("Status:")).length >= 2,
+    );
+    assert(!exited, hop.output());
+  } finally {
+    await hop.stop();
+  }
+});
