@@ -18,6 +18,7 @@ import {
   issueHopCert,
   launchHop,
   mainModule,
+  renewHopCert,
   shellQuote,
 } from "./core/mod.ts";
 
@@ -92,6 +93,33 @@ certs.command("issue <hop>")
     const out = await issueHopCert(hop, { caDir: opts.caDir, outDir, days: opts.days });
     console.log(`Wrote ${out.cert}, ${out.key} and ${out.ca} for hop ${hop}`);
   });
+certs.command("renew <hop>")
+  .description(
+    "Re-issue a hop's certificate from the CA, with a new key; a running hop reloads it without a restart",
+  )
+  .option("--ca-dir <dir>", "Where the CA is", "hopgate-ca")
+  .option(
+    "--out <dir>",
+    "Where the hop's certificate is (default: the hop's default ./hopgate-data/<hop>/certs)",
+  )
+  .option("--days <n>", "Validity in days", "825")
+  .option("--keep-key", "Keep the hop's key instead of making a new one")
+  .action(
+    async (hop: string, opts: { caDir: string; out?: string; days: string; keepKey?: boolean }) => {
+      const outDir = opts.out ?? `hopgate-data/${hop}/certs`;
+      const out = await renewHopCert(hop, {
+        caDir: opts.caDir,
+        outDir,
+        days: opts.days,
+        keepKey: opts.keepKey === true,
+      });
+      console.log(
+        `Wrote ${out.cert}${
+          opts.keepKey ? "" : ` and ${out.key}`
+        } for hop ${hop}: serial ${out.serial}, valid until ${out.notAfter.toISOString()}`,
+      );
+    },
+  );
 
 program.command("watch <address>")
   .description("Pull a hop's data set and print each point change as a JSON line ([hop=]host:port)")

@@ -154,7 +154,7 @@ export class Hop {
   }
 
   /**
-   * Runs until SIGINT or SIGTERM (or `signal`), logging a status line every
+   * Runs until SIGINT or SIGTERM (or `signal`), surviving SIGHUP, logging a status line every
    * `--status-interval`; resolves after a graceful stop.
    */
   async runUntilStopped(signal?: AbortSignal): Promise<void> {
@@ -162,6 +162,9 @@ export class Hop {
     const handlers: [Deno.Signal, () => void][] = [
       ["SIGINT", () => stop("SIGINT")],
       ["SIGTERM", () => stop("SIGTERM")],
+      // SIGHUP makes the adapters that hold certificate files read them again (CertWatch); a
+      // hop without any ignores it rather than being ended by the signal's default action.
+      ["SIGHUP", () => {}],
     ];
     for (const [sig, h] of handlers) {
       try {

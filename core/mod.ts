@@ -122,7 +122,8 @@ export {
   registerPlugins,
 } from "./plugin.ts";
 
-// Runtime: the adapter contract, the hop that runs adapters around its store, and its clock.
+// Runtime: the adapter contract, the hop that runs adapters around its store, its TLS files
+// (checked, reloaded when they change, their expiry as points) and its clock.
 export {
   type Adapter,
   adapterContext,
@@ -137,6 +138,19 @@ export {
   type WriteRequest,
 } from "./adapter.ts";
 export { Hop } from "./hop.ts";
+export {
+  type CertFile,
+  type CertInfo,
+  type CertSet,
+  type CertSetSpec,
+  loadCertSet,
+} from "./cert_files.ts";
+export {
+  certExpiryPointId,
+  CertWatch,
+  type CertWatchOptions,
+  expiryWarningDays,
+} from "./cert_watch.ts";
 export { type Clock, ManualClock, systemClock, type TimerId } from "./clock.ts";
 
 // Permissions and sandbox: what a configuration needs of Deno, and the check of what was granted.
@@ -156,7 +170,13 @@ export {
   hopV8Flags,
   shellQuote,
 } from "./commands/build.ts";
-export { CertError, certificateNames, initCa, issueHopCert } from "./commands/certs.ts";
+export {
+  CertError,
+  certificateNames,
+  initCa,
+  issueHopCert,
+  renewHopCert,
+} from "./commands/certs.ts";
 export { exitSandboxRefused, launchHop } from "./commands/launch.ts";
 export { hopRunArgs, mainModule } from "./commands/spawn.ts";
 

@@ -20,6 +20,7 @@ export const Status = {
   BadTimeout: 0x800a0000,
   BadShutdown: 0x800c0000,
   BadTooManyOperations: 0x80100000,
+  BadCertificateTimeInvalid: 0x80140000,
   BadUserAccessDenied: 0x801f0000,
   BadNoCommunication: 0x80310000,
   BadWaitingForInitialData: 0x80320000,

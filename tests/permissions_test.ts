@@ -91,8 +91,9 @@ Deno.test("a hop run with exactly its derived permissions works, and cannot list
   const { flags, config } = pushOnly(dir.path, port);
   const hop = new Proc(hopRunArgs(config, flags));
   try {
-    // The simulator's 50 points and the dmz link's three health points.
-    await hop.waitForLine(/Status: 53 points, \d+ updates\/s/);
+    // The simulator's 50 points, the dmz link's three health points and the expiry points
+    // of the hop's certificate and CA.
+    await hop.waitForLine(/Status: 55 points, \d+ updates\/s/);
     assert(!/Refusing|Missing permissions/.test(hop.output()), hop.output());
   } finally {
     const status = await hop.stop();
@@ -158,13 +159,13 @@ Deno.test("a hop refuses to start with a narrow grant it does not need, naming t
 });
 
 /**
- * Runs a hop (the push-only hop of 53 points) until its first status line,
+ * Runs a hop (the push-only hop of 55 points) until its first status line,
  * stops it, checks that it exited cleanly, and returns its output.
  */
 async function runsUntilStatus(args: string[]): Promise<string> {
   const hop = new Proc(args);
   try {
-    await hop.waitForLine(/Status: 53 points, \d+ updates\/s/);
+    await hop.waitForLine(/Status: 55 points, \d+ updates\/s/);
   } finally {
     const status = await hop.stop();
     assertEquals(status.code, 0, hop.output());

@@ -52,13 +52,14 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
     assertEquals(notReady.status, 503, notReady.body);
     assert(/^link:plant1 running\/down: /m.test(notReady.body), notReady.body);
     assert(!notReady.body.includes("status-http"), notReady.body);
-    // The simulator's 25 points and the three health points of the link to plant1.
+    // The simulator's 25 points, the three health points of the link to plant1 and the
+    // expiry points of the hop's certificate and CA.
     const before = parseMetrics((await get(`${base}/metrics`)).body);
     assertEquals(
       (before.get('hopgate_points{status_class="good"}') ?? 0) +
         (before.get('hopgate_points{status_class="uncertain"}') ?? 0) +
         (before.get('hopgate_points{status_class="bad"}') ?? 0),
-      25 + 3,
+      25 + 3 + 2,
     );
     assertEquals(before.get('hopgate_link_up{peer="plant1"}'), 0);
     assertEquals(before.get('hopgate_adapter_up{adapter="link:plant1",kind="link"}'), 0);
@@ -77,10 +78,11 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
       return r.status === 200 ? r : undefined;
     });
     assertEquals(await get(`${base}/readyz`), { status: 200, body: "ready\n" });
-    // Its own 25, the plant's 40, and the health points of both hops' links, all good.
+    // Its own 25, the plant's 40, the health points of both hops' links and both hops'
+    // certificate expiry points, all good.
     const after = await waitFor("every point good", async () => {
       const m = parseMetrics((await get(`${base}/metrics`)).body);
-      return m.get('hopgate_points{status_class="good"}') === 25 + 40 + 6 ? m : undefined;
+      return m.get('hopgate_points{status_class="good"}') === 25 + 40 + 6 + 4 ? m : undefined;
     });
     assertEquals(after.get('hopgate_points{status_class="uncertain"}'), 0);
     assertEquals(after.get('hopgate_points{status_class="bad"}'), 0);

@@ -10,6 +10,7 @@ import {
   type Adapter,
   type AdapterStatus,
   Backoff,
+  type CertWatch,
   type HopContext,
   type HostPort,
   Status,
@@ -24,7 +25,14 @@ import type { Direction } from "./control_frames.ts";
 import { Link, type LinkLimits, linkOrigin, type LinkRole } from "./link.ts";
 import { OriginOwners } from "./origin_owners.ts";
 import { LinkPoints } from "./link_points.ts";
-import { dialLink, loadTlsMaterial, peerNames, type TlsMaterial } from "./tls.ts";
+import {
+  currentMaterial,
+  describePeerCertificate,
+  dialLink,
+  loadTlsMaterial,
+  peerNames,
+  type TlsMaterial,
+} from "./tls.ts";
 
 /** How a link adapter reaches its peer. */
 export type LinkMode =
@@ -45,6 +53,8 @@ export interface LinkSettings {
   limits?: LinkLimits;
   /** Which link owns each origin; one per hop, shared by its links. */
   owners?: OriginOwners;
+  /** The hop's certificates, kept current; absent: the files are read once at start. */
+  certs?: CertWatch;
 }
 
 /** Grace period for a closing socket to flush its last frame before it is destroyed. */
@@ -117,7 +127,7 @@ export class LinkAdapter implements Adapter {
       this.#points.connected(false, ctx.clock.now());
     }
     if (this.#mode.kind === "dial") {
-      this.#material = await loadTlsMaterial(ctx.config);
+      if (!this.#settings.certs) this.#material = await loadTlsMaterial(ctx.config);
       ctx.status.connection("connecting");
       this.#dial();
     }
@@ -165,7 +175,9 @@ export class LinkAdapter implements Adapter {
     const ctx = this.#ctx!;
     const { addresses, direction } = this.#mode;
     const addr = addresses[this.#address % addresses.length]!;
-    const socket = dialLink(this.#material!, { ...addr, peer: this.#peer });
+    // Each attempt takes the certificates in use now, so a reload reaches the next link.
+    const material = currentMaterial(this.#settings.certs, this.#material);
+    const socket = dialLink(material, { ...addr, peer: this.#peer });
     this.#socket = socket;
     let failure = "";
     let session = false;
@@ -236,6 +248,10 @@ export class LinkAdapter implements Adapter {
     const ctx = this.#ctx!;
     const s = this.#settings;
     this.#socket = socket;
+    ctx.log.info("{peer} presented {certificate}", {
+      peer: this.#peer,
+      certificate: describePeerCertificate(socket.getPeerCertificate()),
+    });
     let closeTimer: TimerId = 0;
     let opened = false;
     const wire = {

@@ -19,6 +19,7 @@ import {
   type Adapter,
   type AdapterStatus,
   addressBytes,
+  type CertWatch,
   type Cidr,
   type Clock,
   formatHostPort,
@@ -33,10 +34,12 @@ import {
 import type { LinkAdapter } from "./link_adapter.ts";
 import {
   createLinkServer,
+  currentMaterial,
   handshakeFailure,
   loadTlsMaterial,
   peerNames,
   tcpSocketOf,
+  type TlsMaterial,
 } from "./tls.ts";
 
 /** The listener's limits (from the tunnel flags). */
@@ -51,6 +54,8 @@ export interface ListenerOptions {
   maxUnauthenticated: number;
   /** Most of them from one address (--max-unauthenticated-per-address). */
   maxUnauthenticatedPerAddress: number;
+  /** The hop's certificates, kept current; absent: the files are read once at start. */
+  certs?: CertWatch;
 }
 
 /** A TCP connection the listener admitted, until it authenticates or closes. */
@@ -87,6 +92,9 @@ export class ListenerAdapter implements Adapter {
   #ctx: HopContext | null = null;
   #clock: Clock = systemClock;
   #server: net.Server | null = null;
+  /** The TLS side that new connections are handed to; replaced when the certificates reload. */
+  #secure: tls.Server | null = null;
+  #unwatch: () => void = () => {};
   #stopped = false;
   #refusals: RefusalLog | null = null;
   /** Connections in their handshake, oldest first. */
@@ -120,26 +128,17 @@ export class ListenerAdapter implements Adapter {
     const log = ctx.log;
     const refusals = new RefusalLog({ log, clock: ctx.clock });
     this.#refusals = refusals;
-    const material = await loadTlsMaterial(ctx.config);
-    const secure = createLinkServer(
-      material,
-      { handshakeTimeout: 2 * this.#options.handshakeTimeout },
-      (socket) => this.#onSecure(socket),
+    const certs = this.#options.certs;
+    this.#secure = this.#tlsServer(
+      currentMaterial(certs, certs ? null : await loadTlsMaterial(ctx.config)),
     );
-    // A failed handshake does not close the socket by itself.
-    secure.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
-      const a = this.#find(socket);
-      socket.destroy();
-      if (a) this.#leave(a, "failed");
-      // A connection the listener cut itself was logged when it was cut.
-      if (a?.state === "cut" || this.#stopped) return;
-      refusals.refuse({
-        reason: "TLS handshake failed",
-        remote: a?.remote ?? socket.remoteAddress ?? "?",
-        detail: `TLS handshake failed: ${handshakeFailure(e)}`,
-      });
-    });
-    const server = net.createServer((raw) => this.#onConnection(raw, secure));
+    // Connections in their handshake or linked keep the server they started with.
+    if (certs) {
+      this.#unwatch = certs.onChange(() =>
+        this.#secure = this.#tlsServer(currentMaterial(certs, null))
+      );
+    }
+    const server = net.createServer((raw) => this.#onConnection(raw, this.#secure!));
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -167,6 +166,30 @@ export class ListenerAdapter implements Adapter {
         maxLinks: o.maxLinks,
       },
     );
+  }
+
+  /** A TLS server with `material` for the connections the listener admits from now on. */
+  #tlsServer(material: TlsMaterial): tls.Server {
+    const refusals = this.#refusals!;
+    const secure = createLinkServer(
+      material,
+      { handshakeTimeout: 2 * this.#options.handshakeTimeout },
+      (socket) => this.#onSecure(socket),
+    );
+    // A failed handshake does not close the socket by itself.
+    secure.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
+      const a = this.#find(socket);
+      socket.destroy();
+      if (a) this.#leave(a, "failed");
+      // A connection the listener cut itself was logged when it was cut.
+      if (a?.state === "cut" || this.#stopped) return;
+      refusals.refuse({
+        reason: "TLS handshake failed",
+        remote: a?.remote ?? socket.remoteAddress ?? "?",
+        detail: `TLS handshake failed: ${handshakeFailure(e)}`,
+      });
+    });
+    return secure;
   }
 
   /** Admits a TCP connection into its TLS handshake, or closes it unread. */
@@ -312,6 +335,7 @@ export class ListenerAdapter implements Adapter {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#unwatch();
     const server = this.#server;
     this.#server = null;
     if (server) {

@@ -4,11 +4,18 @@
  * (one per dialled link, one per accepted peer, then the listener).
  */
 import { join } from "node:path";
-import { type Adapter, formatHostPort, type HopConfig, type Plugin } from "../core/mod.ts";
+import {
+  type Adapter,
+  CertWatch,
+  formatHostPort,
+  type HopConfig,
+  type Plugin,
+} from "../core/mod.ts";
 import { LinkAdapter, type LinkSettings } from "./link_adapter.ts";
 import { ListenerAdapter } from "./listener.ts";
 import { tunnelOptions } from "./options.ts";
 import { OriginOwners } from "./origin_owners.ts";
+import { tlsCertSpec } from "./tls.ts";
 
 /** True when the hop takes part in the tunnel. */
 function usesTunnel(c: HopConfig): boolean {
@@ -34,12 +41,31 @@ export function linkSettings(config: HopConfig, owners = new OriginOwners()): Li
 }
 
 /**
- * The tunnel adapters a configuration asks for: one per dialled link, one per
- * peer the listener accepts, then the listener itself (started last, stopped first).
+ * The hop's certificate, key and CA (`certs:tls`), reloaded when they change
+ * or on SIGHUP, for every link the hop dials or accepts.
+ */
+export function tunnelCerts(config: HopConfig): CertWatch {
+  return new CertWatch("tls", tlsCertSpec(config), {
+    interval: config.certCheck,
+    hints: {
+      cert:
+        `renew it with: hopgate certs renew ${config.name} (the hop reloads it without a restart)`,
+      ca:
+        "make a new CA and give every hop a bundle of the old and the new one before re-issuing their certificates (docs/operations.md)",
+    },
+  });
+}
+
+/**
+ * The tunnel adapters a configuration asks for: the hop's certificates, one
+ * per dialled link, one per peer the listener accepts, then the listener
+ * itself (started last, stopped first).
  */
 export function tunnelAdapters(config: HopConfig): Adapter[] {
-  const settings = linkSettings(config);
-  const out: Adapter[] = [];
+  if (!usesTunnel(config)) return [];
+  const certs = tunnelCerts(config);
+  const settings = { ...linkSettings(config), certs };
+  const out: Adapter[] = [certs];
   const dialled = new Set<string>();
   for (const [direction, targets] of [["push", config.push], ["pull", config.pull]] as const) {
     for (const t of targets) {
@@ -68,6 +94,7 @@ export function tunnelAdapters(config: HopConfig): Adapter[] {
         allowFrom: config.allowFrom,
         maxUnauthenticated: config.maxUnauthenticated,
         maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
+        certs,
       }),
     );
   }

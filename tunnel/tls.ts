@@ -5,7 +5,13 @@
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { HopConfig } from "../core/mod.ts";
+import {
+  type CertSet,
+  type CertSetSpec,
+  type CertWatch,
+  type HopConfig,
+  loadCertSet,
+} from "../core/mod.ts";
 
 /** A hop's certificate, key and the chain's CA, as PEM text. */
 export interface TlsMaterial {
@@ -14,33 +20,53 @@ export interface TlsMaterial {
   ca: string;
 }
 
-/** Reads the files named by --tls-cert, --tls-key and --tls-ca. */
+/** The tunnel's certificate files as one checked set, with the names of their expiry points. */
+export function tlsCertSpec(
+  config: Pick<HopConfig, "tlsCert" | "tlsKey" | "tlsCa">,
+): CertSetSpec {
+  return {
+    cert: { path: config.tlsCert, flag: "--tls-cert" },
+    key: { path: config.tlsKey, flag: "--tls-key" },
+    ca: { path: config.tlsCa, flag: "--tls-ca" },
+    issuedByCa: true,
+    expiry: { cert: "tls", ca: "ca" },
+  };
+}
+
+/** The PEM texts of a checked set of the tunnel's files. */
+export function tlsMaterial(set: CertSet): TlsMaterial {
+  return { cert: set.pem.cert ?? "", key: set.pem.key ?? "", ca: set.pem.ca ?? "" };
+}
+
+/**
+ * Reads the files named by --tls-cert, --tls-key and --tls-ca once, checked
+ * (the key is the certificate's, the CA issued it), for a link without a
+ * {@link CertWatch} (`hopgate watch`, tests).
+ */
 export async function loadTlsMaterial(
   config: Pick<HopConfig, "tlsCert" | "tlsKey" | "tlsCa">,
 ): Promise<TlsMaterial> {
-  const read = async (path: string, flag: string) => {
-    try {
-      return await Deno.readTextFile(path);
-    } catch (e) {
-      throw new Error(`Cannot read ${flag} "${path}": ${(e as Error).message}`);
-    }
-  };
-  const material = {
-    cert: await read(config.tlsCert, "--tls-cert"),
-    key: await read(config.tlsKey, "--tls-key"),
-    ca: await read(config.tlsCa, "--tls-ca"),
-  };
-  try {
-    // Fails now, with the files named, rather than at every reconnect.
-    tls.createSecureContext(material);
-  } catch (e) {
-    throw new Error(
-      `Cannot use --tls-cert "${config.tlsCert}", --tls-key "${config.tlsKey}" and --tls-ca "${config.tlsCa}": ${
-        (e as Error).message
-      }; make them with hopgate certs issue`,
-    );
-  }
-  return material;
+  return tlsMaterial(await loadCertSet(tlsCertSpec(config)));
+}
+
+/**
+ * Where a link finds the hop's TLS material when it dials or accepts: the
+ * current set of the hop's {@link CertWatch}, so a reload reaches the next
+ * connection, or else the files read once at start.
+ */
+export function currentMaterial(certs: CertWatch | undefined, fallback: TlsMaterial | null) {
+  if (certs) return tlsMaterial(certs.current);
+  if (!fallback) throw new Error("The link's certificates were not read yet");
+  return fallback;
+}
+
+/** `CN=dmz, serial 4F…, valid until 2028-…`: what a peer's certificate says, for log lines. */
+export function describePeerCertificate(cert: tls.PeerCertificate | null | undefined): string {
+  if (!cert || !cert.serialNumber) return "no certificate";
+  const until = new Date(cert.valid_to);
+  return `CN=${cert.subject?.CN ?? "?"}, serial ${cert.serialNumber}, valid until ${
+    isNaN(until.getTime()) ? cert.valid_to : until.toISOString()
+  }`;
 }
 
 /** The names a peer certificate gives its holder: CN and DNS subject alternative names. */

@@ -33,6 +33,7 @@
  */
 import {
   type Adapter,
+  CertWatch,
   type HopConfig,
   LazyAdapter,
   type PermissionNeeds,
@@ -43,10 +44,11 @@ import { mqttBrokerAddress, mqttChecks, mqttOptions, mqttPresetDefaults } from "
 
 /** The `mqtt` sink adapter: the bridge, loaded when the hop starts it. */
 export class MqttAdapter extends LazyAdapter<MqttBridge> {
-  constructor() {
+  /** `certs`: the bridge's CA and client certificate, kept current (absent: read once). */
+  constructor(certs?: CertWatch) {
     super("mqtt", "mqtt", async () => {
       const { MqttBridge } = await import("./mqtt_bridge.ts");
-      return new MqttBridge("mqtt");
+      return new MqttBridge("mqtt", certs);
     });
   }
 
@@ -57,9 +59,33 @@ export class MqttAdapter extends LazyAdapter<MqttBridge> {
   }
 }
 
-/** The MQTT adapter the configuration asks for, if any. */
+/**
+ * The bridge's TLS files (`certs:mqtt`): --mqtt-ca, --mqtt-cert and
+ * --mqtt-key, reloaded when they change or on SIGHUP for the next connection
+ * to the broker. The client certificate need not come from --mqtt-ca (a
+ * cloud's broker and device certificates often have different CAs).
+ */
+export function mqttCerts(c: HopConfig): CertWatch | null {
+  if (!c.mqttCa && !c.mqttCert && !c.mqttKey) return null;
+  return new CertWatch("mqtt", {
+    ...(c.mqttCert ? { cert: { path: c.mqttCert, flag: "--mqtt-cert" } } : {}),
+    ...(c.mqttKey ? { key: { path: c.mqttKey, flag: "--mqtt-key" } } : {}),
+    ...(c.mqttCa ? { ca: { path: c.mqttCa, flag: "--mqtt-ca" } } : {}),
+    expiry: { cert: "mqtt", ca: "mqtt-ca" },
+  }, {
+    interval: c.certCheck,
+    hints: {
+      cert: "replace --mqtt-cert and --mqtt-key (the hop reloads them without a restart)",
+      ca: "replace --mqtt-ca with the broker's new CA (reloaded without a restart)",
+    },
+  });
+}
+
+/** The MQTT adapter the configuration asks for, if any, after the watch of its TLS files. */
 export function mqttAdapters(config: HopConfig): Adapter[] {
-  return config.mqtt ? [new MqttAdapter()] : [];
+  if (!config.mqtt) return [];
+  const certs = mqttCerts(config);
+  return certs ? [certs, new MqttAdapter(certs)] : [new MqttAdapter()];
 }
 
 /**

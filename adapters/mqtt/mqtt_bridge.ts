@@ -18,6 +18,7 @@ import {
   type Adapter,
   type AdapterStatus,
   Backoff,
+  type CertWatch,
   copyPoint,
   DiskBuffer,
   type HopContext,
@@ -117,9 +118,13 @@ export class MqttBridge implements Adapter {
   /** The last sync of the disk buffer failed (logged once until one succeeds). */
   #syncFailed = false;
 
+  /** The CA and client certificate, kept current by the hop; absent, they are read once at start. */
+  #certs: CertWatch | null;
+
   /** A bridge named `name`; it reads its settings from the hop's configuration when started. */
-  constructor(name: string) {
+  constructor(name: string, certs?: CertWatch) {
     this.name = name;
+    this.#certs = certs ?? null;
   }
 
   /** Counters for status and benchmarks. */
@@ -169,9 +174,11 @@ export class MqttBridge implements Adapter {
       }
       options.password = v;
     }
-    if (c.mqttCa) options.ca = readSecret(c.mqttCa, "--mqtt-ca");
-    if (c.mqttCert) options.cert = readSecret(c.mqttCert, "--mqtt-cert");
-    if (c.mqttKey) options.key = readSecret(c.mqttKey, "--mqtt-key");
+    if (!this.#certs) {
+      if (c.mqttCa) options.ca = readSecret(c.mqttCa, "--mqtt-ca");
+      if (c.mqttCert) options.cert = readSecret(c.mqttCert, "--mqtt-cert");
+      if (c.mqttKey) options.key = readSecret(c.mqttKey, "--mqtt-key");
+    }
     this.#options = options;
     this.#buffer = await DiskBuffer.open(join(c.dataDir, "mqtt", "buffer"), {
       maxBytes: c.mqttBufferSize,
@@ -270,6 +277,17 @@ export class MqttBridge implements Adapter {
     });
   }
 
+  /** The CA and client certificate in use now: each attempt takes the latest reload. */
+  #tlsFiles(): Pick<IClientOptions, "ca" | "cert" | "key"> {
+    const pem = this.#certs?.current.pem;
+    if (!pem) return {};
+    return {
+      ...(pem.ca !== undefined ? { ca: pem.ca } : {}),
+      ...(pem.cert !== undefined ? { cert: pem.cert } : {}),
+      ...(pem.key !== undefined ? { key: pem.key } : {}),
+    };
+  }
+
   #hostPort(): string {
     return mqttBrokerAddress(this.#url);
   }
@@ -291,7 +309,7 @@ export class MqttBridge implements Adapter {
       }
       this.#ctx.status.connection("connecting");
       const will = this.#format.will();
-      const options: IClientOptions = { ...this.#options };
+      const options: IClientOptions = { ...this.#options, ...this.#tlsFiles() };
       if (will) {
         options.will = {
           topic: will.topic,

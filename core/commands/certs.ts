@@ -47,10 +47,25 @@ function serialNumber(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * Writes a file whole or not at all: into a temporary file beside it, then
+ * renamed over it, so a hop watching the file never reads half of it.
+ */
+async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
+  const tmp = `${path}.${serialNumber().slice(0, 8)}.tmp`;
+  try {
+    await Deno.writeTextFile(tmp, text, { mode });
+    if (Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
 /** Writes a private key readable by its owner only (0600, also when overwriting). */
-async function writeKey(path: string, pem: string): Promise<void> {
-  await Deno.writeTextFile(path, pem, { mode: 0o600 });
-  if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+function writeKey(path: string, pem: string): Promise<void> {
+  return writeAtomic(path, pem, 0o600);
 }
 
 /**
@@ -116,7 +131,7 @@ export async function initCa(
     key,
     toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
   );
-  await Deno.writeTextFile(cert, ca.toString("pem") + "\n");
+  await writeAtomic(cert, ca.toString("pem") + "\n");
   return { cert, key };
 }
 
@@ -128,7 +143,14 @@ export async function initCa(
  */
 export async function issueHopCert(
   hop: string,
-  options: { caDir: string; outDir: string; days?: number | string; ips?: string[] },
+  options: {
+    caDir: string;
+    outDir: string;
+    days?: number | string;
+    ips?: string[];
+    /** The hop's existing key pair, kept (`hopgate certs renew --keep-key`); default a new one. */
+    keys?: CryptoKeyPair;
+  },
 ): Promise<{ cert: string; key: string; ca: string }> {
   const x509 = await x509Module();
   if (!hopNamePattern.test(hop)) {
@@ -151,7 +173,8 @@ export async function issueHopCert(
   const caKey = await crypto.subtle.importKey("pkcs8", fromPem(caKeyPem), algorithm, false, [
     "sign",
   ]);
-  const keys = await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
+  const keys = options.keys ??
+    await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
   const notBefore = new Date(Date.now() - 60_000);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),
@@ -184,13 +207,86 @@ export async function issueHopCert(
     key: join(options.outDir, `${hop}.key`),
     ca: join(options.outDir, "ca.crt"),
   };
-  await writeKey(
-    out.key,
-    toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
-  );
-  await Deno.writeTextFile(out.cert, cert.toString("pem") + "\n");
-  if (out.ca !== caCertPath) await Deno.writeTextFile(out.ca, caPem);
+  // Key first, then the certificate: a hop watching them reads the pair once both are in place.
+  if (!options.keys) {
+    await writeKey(
+      out.key,
+      toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
+    );
+  }
+  await writeAtomic(out.cert, cert.toString("pem") + "\n");
+  // A CA file that already holds this CA (alone, or in a bundle with the next one) stays as it is.
+  const caNow = await readOr(out.ca);
+  if (out.ca !== caCertPath && !caNow?.includes(caPem.trim())) await writeAtomic(out.ca, caPem);
   return out;
+}
+
+async function readOr(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Re-issues hop `hop`'s certificate in `outDir` from the CA, for the same
+ * names and IP addresses, with a new key unless `keepKey` (a new key limits
+ * what a copied old key can do; keeping it suits keys pinned elsewhere).
+ * Every file is replaced by a rename, so a running hop reloads a whole pair.
+ */
+export async function renewHopCert(
+  hop: string,
+  options: { caDir: string; outDir: string; days?: number | string; keepKey?: boolean },
+): Promise<{ cert: string; key: string; ca: string; notAfter: Date; serial: string }> {
+  const x509 = await x509Module();
+  if (!hopNamePattern.test(hop)) {
+    throw new CertError(`"${hop}" is not a hop name: use letters, digits, "_", "-" or "."`);
+  }
+  const certPath = join(options.outDir, `${hop}.crt`);
+  const keyPath = join(options.outDir, `${hop}.key`);
+  const oldPem = await readOr(certPath);
+  if (oldPem === null) {
+    throw new CertError(
+      `No certificate of hop ${hop} at "${certPath}" to renew; issue one with: hopgate certs issue ${hop} --out ${options.outDir}, or pass --out`,
+    );
+  }
+  const old = new x509.X509Certificate(oldPem);
+  const san = old.getExtension(x509.SubjectAlternativeNameExtension);
+  const ips = (san?.names.items ?? []).filter((n) => n.type === "ip").map((n) => n.value);
+  let keys: CryptoKeyPair | undefined;
+  if (options.keepKey) {
+    const pem = await readOr(keyPath);
+    try {
+      if (pem === null) throw new Error("file not found");
+      const privateKey = await crypto.subtle.importKey("pkcs8", fromPem(pem), algorithm, true, [
+        "sign",
+      ]);
+      const { d: _d, key_ops: _ops, ...jwk } = await crypto.subtle.exportKey("jwk", privateKey);
+      const publicKey = await crypto.subtle.importKey("jwk", jwk, algorithm, true, ["verify"]);
+      keys = { privateKey, publicKey };
+    } catch (e) {
+      throw new CertError(
+        `Cannot keep the key "${keyPath}" (${
+          (e as Error).message
+        }): --keep-key needs the hop's ECDSA P-256 key as written by hopgate certs; leave --keep-key out to make a new one`,
+      );
+    }
+  }
+  const out = await issueHopCert(hop, {
+    caDir: options.caDir,
+    outDir: options.outDir,
+    ...(options.days !== undefined ? { days: options.days } : {}),
+    ips,
+    ...(keys ? { keys } : {}),
+  });
+  const cert = new x509.X509Certificate(await Deno.readTextFile(out.cert));
+  // Upper case without leading zeros, as TLS peers and the hop's log lines show it.
+  return {
+    ...out,
+    notAfter: cert.notAfter,
+    serial: cert.serialNumber.toUpperCase().replace(/^0+(?=.)/, ""),
+  };
 }
 
 /** The names a certificate gives its holder: its CN and DNS subject alternative names. */

@@ -41,6 +41,11 @@ export const generalOptions = {
     arg: "<duration>",
     help: "How often the hop logs a status line (points, updates/s, adapters); 0 turns it off",
   }),
+  certCheck: option(duration().default(10_000), {
+    group: "Hop",
+    arg: "<duration>",
+    help: "How often to look for changed certificate and key files to reload (0: on SIGHUP only)",
+  }),
   allowBroadPermissions: option(flag(), {
     group: "Hop",
     help: "Start even when granted more Deno permissions than the configuration needs",
