@@ -2,12 +2,12 @@
  * The contracts between a hop and its adapters (sources, sinks, links).
  * Adapters implement these; core never imports an adapter.
  */
-import type { Logger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
 import type { Point, Value } from "./point.ts";
 import type { PointStore, StoredPoint } from "./point_store.ts";
 import type { StatusCode } from "./status.ts";
 import type { HopConfig } from "./config/mod.ts";
+import type { Logger } from "./log.ts";
 
 /** Whether an adapter has been started (independent of its connection). */
 export type RunState = "running" | "stopped";

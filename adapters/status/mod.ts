@@ -5,6 +5,39 @@
  * `--status-http-public`; it speaks plain HTTP (no TLS or client
  * certificates yet).
  *
+ * @example The metrics of a hop's store, and a public address refused without its flag
+ * ```ts
+ * import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert";
+ * import "../all.ts";
+ * import { ConfigError, PointStore, resolveConfig, Status } from "../../core/mod.ts";
+ * import { exposition, hopMetrics } from "./mod.ts";
+ *
+ * const store = new PointStore("plant1");
+ * const point = { value: 1, type: "Double" as const, time: 0, hops: [], cause: null };
+ * store.apply({ ...point, id: "plant1/plc1/a", status: Status.Good }, "plc1");
+ * store.apply({ ...point, id: "plant1/plc1/b", status: Status.BadNoCommunication }, "plc1");
+ * const text = exposition(hopMetrics({
+ *   hop: "plant1",
+ *   store,
+ *   statuses: [],
+ *   version: "0.1.0",
+ *   protocol: 1,
+ *   memory: { rss: 0, heapUsed: 0 },
+ * }));
+ * assert(text.includes('hopgate_points{status_class="good"} 1\n'));
+ * assert(text.includes('hopgate_points{status_class="bad"} 1\n'));
+ *
+ * // Plain HTTP off loopback is refused unless asked for by name.
+ * const values = { name: "plant1", sim: 1, "status-http": "0.0.0.0:9100", "data-dir": "/tmp/x" };
+ * throws(() => resolveConfig([{ label: null, baseDir: "/tmp", values }]), ConfigError);
+ * const ok = resolveConfig([{
+ *   label: null,
+ *   baseDir: "/tmp",
+ *   values: { ...values, "status-http": "127.0.0.1:9100" },
+ * }]);
+ * assertEquals(ok.statusHttp, { host: "127.0.0.1", port: 9100 });
+ * ```
+ *
  * @module
  */
 import type { Adapter, HopConfig, Plugin } from "../../core/mod.ts";
@@ -12,9 +45,9 @@ import { formatHostPort } from "../../core/mod.ts";
 import { statusOptions } from "./options.ts";
 import { StatusHttpAdapter } from "./status_http.ts";
 
-export { exposition, type Family, hopMetrics, type Sample } from "./metrics.ts";
+export { exposition, type Family, hopMetrics, type MetricsInput, type Sample } from "./metrics.ts";
 export { StatusHttpAdapter } from "./status_http.ts";
-export type { StatusConfig } from "./options.ts";
+export { type StatusConfig, statusOptions } from "./options.ts";
 
 /** True for a loopback host: 127.0.0.0/8, ::1 or `localhost`. */
 export function isLoopback(host: string): boolean {

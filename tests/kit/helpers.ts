@@ -6,15 +6,8 @@
  */
 import "../../adapters/all.ts";
 import { freePort } from "../../adapters/demo/mod.ts";
-import {
-  addHopOptions,
-  Command,
-  givenConfig,
-  type HopConfig,
-  mainModule,
-  resolveConfig,
-  sleep,
-} from "../../core/mod.ts";
+import { addHopOptions, Command } from "../../core/config/flags.ts";
+import { givenConfig, type HopConfig, mainModule, resolveConfig, sleep } from "../../core/mod.ts";
 
 export { freePort, mainModule };
 
