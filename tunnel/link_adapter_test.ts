@@ -11,6 +11,7 @@ import {
   PointStore,
   Status,
 } from "../core/mod.ts";
+import { waitFor } from "../tests/kit/helpers.ts";
 import { LinkAdapter } from "./link_adapter.ts";
 import { linkPointIds } from "./link_points.ts";
 
@@ -31,14 +32,6 @@ function slammer() {
       await loop.catch(() => {});
     },
   };
-}
-
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 Deno.test("a dialer tries each address in turn, then backs off before the next round", async () => {
@@ -74,20 +67,26 @@ Deno.test("a dialer tries each address in turn, then backs off before the next r
     assertEquals(store.get(ids.rtt)?.status, Status.BadWaitingForInitialData);
 
     // First address refused: the next one is tried at once (a zero delay), not after a backoff.
-    await until("the first address to fail", () =>
-      a.state.accepted === 1 && clock.pending === 1 &&
-      (adapter.status().lastError ?? "").includes(String(a.state.port)));
+    await waitFor(
+      "the first address to fail",
+      () =>
+        a.state.accepted === 1 && clock.pending === 1 &&
+        (adapter.status().lastError ?? "").includes(String(a.state.port)),
+    );
     assertEquals(b.state.accepted, 0);
     clock.advance(0);
-    await until("the second address to fail", () =>
-      b.state.accepted === 1 && clock.pending === 1 &&
-      (adapter.status().lastError ?? "").includes(String(b.state.port)));
+    await waitFor(
+      "the second address to fail",
+      () =>
+        b.state.accepted === 1 && clock.pending === 1 &&
+        (adapter.status().lastError ?? "").includes(String(b.state.port)),
+    );
 
     // Both failed: the next round waits for a backoff with jitter, between 125 and 250 ms.
     clock.advance(124);
     assertEquals(clock.pending, 1, "no attempt before the backoff has passed");
     clock.advance(126);
-    await until("the next round to start at the first address", () => a.state.accepted === 2);
+    await waitFor("the next round to start at the first address", () => a.state.accepted === 2);
     assertEquals(adapter.status().connection, "connecting");
     assert(adapter.status().run === "running");
   } finally {
@@ -127,7 +126,7 @@ Deno.test("a dialer's retries stay at most 2 s apart, and a long outage logs its
     }));
     for (let attempt = 1; attempt <= 32; attempt++) {
       // The only timer left is the retry's (a dial in flight has its 5 s connect timeout).
-      await until(
+      await waitFor(
         `attempt ${attempt} to fail and a retry within 2 s`,
         () => a.state.accepted === attempt && clock.pending === 1 && clock.nextDelay()! <= 2000,
       );
