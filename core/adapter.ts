@@ -210,14 +210,14 @@ export class StatusTracker {
 /**
  * An adapter whose implementation, and the heavy library behind it, is loaded
  * when the hop starts it, so a hop that does not use it never loads the
- * library (node-opcua takes about 1 s and 110 MB). `load` must reach the
- * implementation through a dynamic `import()` of a static string, which
- * `deno compile` includes:
+ * library (a protocol stack can take a second and a hundred MB to load).
+ * `load` must reach the implementation through a dynamic `import()` of a
+ * static string, which `deno compile` includes:
  *
- * ```ts
- * new LazyAdapter("opcua-server", "opcua", async () => {
- *   const { OpcuaServerSink } = await import("./opcua_server.ts");
- *   return new OpcuaServerSink(config);
+ * ```ts ignore
+ * new LazyAdapter("modbus:plc1", "modbus", async () => {
+ *   const { ModbusSource } = await import("./modbus_source.ts");
+ *   return new ModbusSource(config);
  * });
  * ```
  *

@@ -87,6 +87,7 @@ export {
 export {
   byteSize,
   type CheckContext,
+  type CheckMessage,
   ConfigError,
   type ConfigLayer,
   type CustomIssue,

@@ -34,6 +34,9 @@ function slammer() {
   };
 }
 
+/** The kit's waitFor, polling every 5 ms: the retry tests step through many attempts. */
+const until = (what: string, check: () => boolean) => waitFor(what, check, 10_000, 5);
+
 Deno.test("a dialer tries each address in turn, then backs off before the next round", async () => {
   const dir = await Deno.makeTempDir();
   await using a = slammer();
@@ -67,26 +70,20 @@ Deno.test("a dialer tries each address in turn, then backs off before the next r
     assertEquals(store.get(ids.rtt)?.status, Status.BadWaitingForInitialData);
 
     // First address refused: the next one is tried at once (a zero delay), not after a backoff.
-    await waitFor(
-      "the first address to fail",
-      () =>
-        a.state.accepted === 1 && clock.pending === 1 &&
-        (adapter.status().lastError ?? "").includes(String(a.state.port)),
-    );
+    await until("the first address to fail", () =>
+      a.state.accepted === 1 && clock.pending === 1 &&
+      (adapter.status().lastError ?? "").includes(String(a.state.port)));
     assertEquals(b.state.accepted, 0);
     clock.advance(0);
-    await waitFor(
-      "the second address to fail",
-      () =>
-        b.state.accepted === 1 && clock.pending === 1 &&
-        (adapter.status().lastError ?? "").includes(String(b.state.port)),
-    );
+    await until("the second address to fail", () =>
+      b.state.accepted === 1 && clock.pending === 1 &&
+      (adapter.status().lastError ?? "").includes(String(b.state.port)));
 
     // Both failed: the next round waits for a backoff with jitter, between 125 and 250 ms.
     clock.advance(124);
     assertEquals(clock.pending, 1, "no attempt before the backoff has passed");
     clock.advance(126);
-    await waitFor("the next round to start at the first address", () => a.state.accepted === 2);
+    await until("the next round to start at the first address", () => a.state.accepted === 2);
     assertEquals(adapter.status().connection, "connecting");
     assert(adapter.status().run === "running");
   } finally {
@@ -126,7 +123,7 @@ Deno.test("a dialer's retries stay at most 2 s apart, and a long outage logs its
     }));
     for (let attempt = 1; attempt <= 32; attempt++) {
       // The only timer left is the retry's (a dial in flight has its 5 s connect timeout).
-      await waitFor(
+      await until(
         `attempt ${attempt} to fail and a retry within 2 s`,
         () => a.state.accepted === attempt && clock.pending === 1 && clock.nextDelay()! <= 2000,
       );

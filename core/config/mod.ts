@@ -13,6 +13,7 @@ export {
   byteSize,
   camel,
   type CheckContext,
+  type CheckMessage,
   type CustomIssue,
   duration,
   filePath,

@@ -57,6 +57,15 @@ export interface CustomIssue {
   input?: unknown;
 }
 
+/**
+ * How a failed {@link SchemaBuilder.refine} words its problem: the message,
+ * or `{ error }` with the message or a function of the offending input.
+ */
+export type CheckMessage =
+  | string
+  | { error: string | ((issue: { input: unknown }) => string | undefined) }
+  | { message: string };
+
 /** What {@link SchemaBuilder.transform} and {@link SchemaBuilder.superRefine} get besides the value. */
 export interface CheckContext {
   /** The problems found so far: push one (and return anything) to fail the option. */
@@ -76,7 +85,7 @@ export interface SchemaBuilder<Out> extends Schema<Out> {
   /** The same schema, accepting an option that is not set (its value is then `undefined`). */
   optional(): SchemaBuilder<Out | undefined>;
   /** The same schema, refusing a value for which `check` is false, with `message`. */
-  refine(check: (value: Out) => boolean, message: string): SchemaBuilder<Out>;
+  refine(check: (value: Out) => boolean, message?: CheckMessage): SchemaBuilder<Out>;
   /** The same schema, with problems of the parsed value reported by `check` in `ctx`. */
   superRefine(check: (value: Out, ctx: CheckContext) => void): SchemaBuilder<Out>;
   /** The parsed value turned into another by `fn`, which may report problems in `ctx`. */
