@@ -41,6 +41,8 @@ export interface Logger {
   warn(message: string, properties?: Record<string, unknown>): void;
   /** Something went wrong that the operator must look at. */
   error(message: string, properties?: Record<string, unknown>): void;
+  /** A logger for a part of this one, under `<category>/<subcategory>`. */
+  getChild(subcategory: string): Logger;
 }
 
 /** Longest value (in characters, after escaping) a text log line shows; a longer one is cut. */
