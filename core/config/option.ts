@@ -95,8 +95,10 @@ export interface SchemaBuilder<Out> extends Schema<Out> {
 }
 
 /**
- * A zod schema seen as a {@link SchemaBuilder}: zod's `default`, `optional`
- * and `parse` behave as that interface says and return zod schemas again.
+ * A zod schema seen as a {@link SchemaBuilder}. The cast holds because zod's
+ * own `default`, `optional`, `refine`, `superRefine`, `transform` and `parse`
+ * take what that interface declares and return zod schemas again (and zod
+ * schemas carry `~standard`); option_test.ts exercises each.
  */
 export function fromZod<T extends z.ZodType>(schema: T): SchemaBuilder<z.output<T>> {
   return schema as unknown as SchemaBuilder<z.output<T>>;
