@@ -7,10 +7,9 @@ import { hopAdapters } from "./adapters/all.ts";
 import { runWatch, watchCommandOptions } from "./tunnel/mod.ts";
 import { usersAdd } from "./adapters/opcua/mod.ts";
 import { demoOptions, runDemo } from "./adapters/demo/mod.ts";
+import { addHopOptions, Command } from "./core/config/flags.ts";
 import {
-  addHopOptions,
   CertError,
-  Command,
   compileArgs,
   ConfigError,
   configFromOptions,

@@ -2,12 +2,12 @@
  * The contracts between a hop and its adapters (sources, sinks, links).
  * Adapters implement these; core never imports an adapter.
  */
-import type { Logger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
 import type { Point, Value } from "./point.ts";
 import type { PointStore, StoredPoint } from "./point_store.ts";
 import type { StatusCode } from "./status.ts";
 import type { HopConfig } from "./config/mod.ts";
+import type { Logger } from "./log.ts";
 
 /** Whether an adapter has been started (independent of its connection). */
 export type RunState = "running" | "stopped";
@@ -210,14 +210,14 @@ export class StatusTracker {
 /**
  * An adapter whose implementation, and the heavy library behind it, is loaded
  * when the hop starts it, so a hop that does not use it never loads the
- * library (node-opcua takes about 1 s and 110 MB). `load` must reach the
- * implementation through a dynamic `import()` of a static string, which
- * `deno compile` includes:
+ * library (a protocol stack can take a second and a hundred MB to load).
+ * `load` must reach the implementation through a dynamic `import()` of a
+ * static string, which `deno compile` includes:
  *
- * ```ts
- * new LazyAdapter("opcua-server", "opcua", async () => {
- *   const { OpcuaServerSink } = await import("./opcua_server.ts");
- *   return new OpcuaServerSink(config);
+ * ```ts ignore
+ * new LazyAdapter("modbus:plc1", "modbus", async () => {
+ *   const { ModbusSource } = await import("./modbus_source.ts");
+ *   return new ModbusSource(config);
  * });
  * ```
  *

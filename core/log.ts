@@ -12,7 +12,6 @@ import {
   getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
-  type Logger,
   type LogLevel,
   reset,
   type TextFormatter,
@@ -21,8 +20,30 @@ import {
 /** Output format of log lines. */
 export type LogFormat = "text" | "json";
 
-/** Levels accepted by `--log-level`. */
-export const logLevels = ["debug", "info", "warning", "error"] as const;
+/** A level accepted by `--log-level`. */
+export type LogLevelName = "debug" | "info" | "warning" | "error";
+
+/** Levels accepted by `--log-level`, least severe first. */
+export const logLevels: readonly LogLevelName[] = ["debug", "info", "warning", "error"];
+
+/**
+ * The logging hopgate code does: a message template whose `{name}`
+ * placeholders are filled from `properties` (which JSON lines also carry as
+ * fields). Declared here, not taken from the logging library, so that the
+ * library stays swappable in this one module.
+ */
+export interface Logger {
+  /** Detail for finding a problem; off unless `--log-level debug`. */
+  debug(message: string, properties?: Record<string, unknown>): void;
+  /** What the hop does: links up, listeners started, periodic status. */
+  info(message: string, properties?: Record<string, unknown>): void;
+  /** Something went wrong that the hop handles (a refused peer, a lost connection). */
+  warn(message: string, properties?: Record<string, unknown>): void;
+  /** Something went wrong that the operator must look at. */
+  error(message: string, properties?: Record<string, unknown>): void;
+  /** A logger for a part of this one, under `<category>/<subcategory>`. */
+  getChild(subcategory: string): Logger;
+}
 
 /** Longest value (in characters, after escaping) a text log line shows; a longer one is cut. */
 export const maxLogValue = 1000;
@@ -118,7 +139,7 @@ export function logFormatter(format: LogFormat): TextFormatter {
 
 /** Configures logging for the process; safe to call again (tests). */
 export async function setupLogging(
-  options: { format: LogFormat; level: typeof logLevels[number] },
+  options: { format: LogFormat; level: LogLevelName },
 ): Promise<void> {
   const formatter = logFormatter(options.format);
   await reset();
@@ -147,5 +168,3 @@ export async function setupLogging(
 export function logger(...category: string[]): Logger {
   return getLogger(["hopgate", ...category]);
 }
-
-export type { Logger };

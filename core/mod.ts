@@ -76,17 +76,26 @@ export {
   type SubscribeOptions,
 } from "./point_store.ts";
 export { globToRegExp, writePolicy } from "./write_policy.ts";
-export { type BufferedRecord, DiskBuffer, type DiskBufferOptions } from "./disk_buffer.ts";
+export {
+  type BufferedRecord,
+  DiskBuffer,
+  type DiskBufferOptions,
+  type SegmentRepair,
+} from "./disk_buffer.ts";
 
 // Config and plugins: declared options, YAML and flag layers, validation, the plugin contract.
 export {
   byteSize,
+  type CheckContext,
+  type CheckMessage,
   ConfigError,
   type ConfigLayer,
+  type CustomIssue,
   duration,
   filePath,
   flag,
   formatHostPort,
+  generalOptions,
   type HopConfig,
   hopName,
   hopNamePattern,
@@ -102,17 +111,16 @@ export {
   readConfigFile,
   repeated,
   resolveConfig,
+  type Schema,
+  type SchemaBuilder,
+  type SchemaIssue,
+  type SchemaOutput,
+  type SchemaProps,
+  type SchemaResult,
   stringList,
   url,
 } from "./config/mod.ts";
-export {
-  addHopOptions,
-  Command,
-  configFromOptions,
-  type GivenConfig,
-  givenConfig,
-  toFlags,
-} from "./config/flags.ts";
+export { configFromOptions, type GivenConfig, givenConfig, toFlags } from "./config/flags.ts";
 export {
   type OptionShape,
   type OptionValues,
@@ -181,7 +189,7 @@ export { exitSandboxRefused, launchHop } from "./commands/launch.ts";
 export { hopRunArgs, mainModule } from "./commands/spawn.ts";
 
 // Logging: the hop's log setup and loggers, and summarised refusals of unwanted peers.
-export { type LogFormat, type Logger, logger, setupLogging } from "./log.ts";
+export { type LogFormat, type Logger, logger, type LogLevelName, setupLogging } from "./log.ts";
 export {
   type Refusal,
   RefusalLog,

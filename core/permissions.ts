@@ -11,9 +11,13 @@ import { plugins } from "./plugin.ts";
 export interface PermissionSet {
   /** host:port pairs dialled or listened on. */
   net: string[];
+  /** Files and folders read (absolute). */
   read: string[];
+  /** Files and folders written (absolute): the hop's data directory. */
   write: string[];
+  /** Environment variables read. */
   env: string[];
+  /** System information kinds (`hostname`, `networkInterfaces`). */
   sys: string[];
   /**
    * Environment variables that libraries probe but the hop does not need:

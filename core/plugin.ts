@@ -7,15 +7,15 @@
  * is one folder and one line in adapters/all.ts (Telegraf registers its
  * plugins the same way, from one `all` package imported for its effect).
  */
-import type { z } from "zod";
 import type { Adapter } from "./adapter.ts";
 import type { HopConfig } from "./config/mod.ts";
+import type { Schema, SchemaOutput } from "./config/option.ts";
 
 /** Options declared with `option()`, keyed in camelCase (flags and YAML keys are kebab-case). */
-export type OptionShape = Record<string, z.ZodType>;
+export type OptionShape = Record<string, Schema>;
 
 /** The parsed values of an option shape: a plugin's own slice of the configuration. */
-export type OptionValues<S extends OptionShape> = { -readonly [K in keyof S]: z.output<S[K]> };
+export type OptionValues<S extends OptionShape> = { -readonly [K in keyof S]: SchemaOutput<S[K]> };
 
 /** What a plugin's configuration needs of the sandbox, beyond the hop's data directory. */
 export interface PermissionNeeds {

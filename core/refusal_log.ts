@@ -9,6 +9,7 @@ import type { Clock, TimerId } from "./clock.ts";
 
 /** Where refusal lines go: a hop's logger, or a test's recorder. */
 export interface RefusalSink {
+  /** Writes one line; `message` is a template filled from `properties`. */
   warn(message: string, properties: Record<string, unknown>): void;
 }
 
@@ -26,7 +27,9 @@ export interface Refusal {
 
 /** Timing and bounds of a refusal log. */
 export interface RefusalLogOptions {
+  /** Where the lines go. */
   log: RefusalSink;
+  /** The hop's clock, which times the intervals. */
   clock: Clock;
   /** Milliseconds an interval lasts, from its first refusal (default 10 s). */
   interval?: number;
@@ -57,6 +60,7 @@ export class RefusalLog {
   #unlogged = 0;
   #total = 0;
 
+  /** A log with nothing refused yet. */
   constructor(options: RefusalLogOptions) {
     this.#log = options.log;
     this.#clock = options.clock;

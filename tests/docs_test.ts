@@ -40,3 +40,61 @@ Deno.test("the example configurations are valid apart from files made at deploym
     }
   }
 });
+
+/** The paths in the README's layout table (`| \`core/\` | ... |`). */
+function layoutRows(readme: string): string[] {
+  const section = readme.split(/^## Layout$/m)[1]?.split(/^## /m)[0] ?? "";
+  return [...section.matchAll(/^\| `([^`]+)` +\|/gm)].map((m) => m[1]!);
+}
+
+/** Folders that are not the repository's own: made by runs, installs or git. */
+const notOurs = new Set(["node_modules", ".git", "tests/bench/results"]);
+
+/** The repository's folders, two levels deep, as `core/config`. */
+async function folders(): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string, depth: number) => {
+    for await (const e of Deno.readDir(`${root}${dir}`)) {
+      const path = `${dir}${e.name}`;
+      if (!e.isDirectory || notOurs.has(path) || e.name.startsWith("hopgate-")) continue;
+      out.push(path);
+      if (depth < 2) await walk(`${path}/`, depth + 1);
+    }
+  };
+  await walk("", 1);
+  return out.sort();
+}
+
+Deno.test("the README's layout table names every folder, and every path it names exists", async () => {
+  const rows = layoutRows(await Deno.readTextFile(`${root}README.md`));
+  assert(rows.length > 10, `found only ${rows.length} rows under "## Layout"`);
+  const gone = [];
+  for (const row of rows) {
+    try {
+      await Deno.stat(`${root}${row}`);
+    } catch {
+      gone.push(row);
+    }
+  }
+  assert(gone.length === 0, `the layout table names what is not there: ${gone.join(", ")}`);
+  const missing = (await folders()).filter((f) => !rows.some((r) => r.startsWith(`${f}/`)));
+  assert(missing.length === 0, `the layout table lacks: ${missing.join(", ")}`);
+});
+
+Deno.test("every public module has a documented, runnable example and is in the doc tasks", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks;
+  const modules = ["core/mod.ts", "tunnel/mod.ts"];
+  for await (const e of Deno.readDir(`${root}adapters`)) {
+    if (e.isDirectory) modules.push(`adapters/${e.name}/mod.ts`);
+  }
+  for (const m of modules) {
+    const text = await Deno.readTextFile(`${root}${m}`);
+    assert(/@example[^\n]*\n \* ```ts\n/.test(text), `${m} has no @example with a ts block`);
+    for (const task of ["doclint", "examples"]) {
+      const covered = tasks[task].includes(m) ||
+        (m.startsWith("adapters/") && tasks[task].includes("adapters/*/mod.ts"));
+      assert(covered, `deno task ${task} does not cover ${m}`);
+    }
+  }
+  assert(tasks.ok.includes("deno task doclint") && tasks.ok.includes("deno task examples"));
+});

@@ -139,6 +139,7 @@ export class Link {
   #pending = new Map<number, PendingWrite>();
   #deniedWrites = 0;
 
+  /** A session over `wire`, not yet started: {@link start} sends the hello. */
   constructor(wire: Wire, options: LinkOptions) {
     this.#wire = wire;
     this.#hop = options.hop;
@@ -183,10 +184,12 @@ export class Link {
     });
   }
 
+  /** Where the session is: exchanging hellos, open, or closed. */
   get state(): LinkState {
     return this.#state;
   }
 
+  /** The peer's hop name, as its certificate names it. */
   get peer(): string {
     return this.#peer;
   }

@@ -45,9 +45,13 @@ export type LinkMode =
 
 /** Timers and limits of a link (from the tunnel flags). */
 export interface LinkSettings {
+  /** Milliseconds between heartbeats on an idle link (`--heartbeat`). */
   heartbeat: number;
+  /** Milliseconds of silence after which the link is given up (`--link-timeout`). */
   linkTimeout: number;
+  /** Largest frame accepted, in bytes (`--max-frame`). */
   maxFrame: number;
+  /** Milliseconds a write request waits for its result (`--write-timeout`). */
   writeTimeout: number;
   /** Bounds on what the peer can make this hop hold (default: the flags' defaults). */
   limits?: LinkLimits;
@@ -90,6 +94,10 @@ export class LinkAdapter implements Adapter {
   /** Origin owners when the settings bring none (a lone link, as in `hopgate watch`). */
   #owners = new OriginOwners();
 
+  /**
+   * A link to `peer` (`null`: whichever hop answers, as `hopgate watch` dials),
+   * reached as `mode` says; `onChange` hears each connect and disconnect.
+   */
   constructor(
     peer: string | null,
     mode: LinkMode,

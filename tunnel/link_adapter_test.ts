@@ -11,6 +11,7 @@ import {
   PointStore,
   Status,
 } from "../core/mod.ts";
+import { waitFor } from "../tests/kit/helpers.ts";
 import { LinkAdapter } from "./link_adapter.ts";
 import { linkPointIds } from "./link_points.ts";
 
@@ -33,13 +34,8 @@ function slammer() {
   };
 }
 
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** The kit's waitFor, polling every 5 ms: the retry tests step through many attempts. */
+const until = (what: string, check: () => boolean) => waitFor(what, check, 10_000, 5);
 
 Deno.test("a dialer tries each address in turn, then backs off before the next round", async () => {
   const dir = await Deno.makeTempDir();

@@ -9,7 +9,17 @@ import { type PointStore, Status } from "../core/mod.ts";
 export const linkPointsOrigin = "links";
 
 /** The ids of one link's health points. */
-export function linkPointIds(hop: string, peer: string) {
+export interface LinkPointIds {
+  /** Whether the link is up (Boolean). */
+  connected: string;
+  /** When it last went up or down (DateTime). */
+  since: string;
+  /** Its last heartbeat round trip, in milliseconds. */
+  rtt: string;
+}
+
+/** The ids of one link's health points. */
+export function linkPointIds(hop: string, peer: string): LinkPointIds {
   const base = `${hop}/$links/${peer}`;
   return { connected: `${base}/connected`, since: `${base}/since`, rtt: `${base}/rtt_ms` };
 }
@@ -17,7 +27,7 @@ export function linkPointIds(hop: string, peer: string) {
 /** Publishes one link's health into the store. */
 export class LinkPoints {
   #store: PointStore;
-  #ids: ReturnType<typeof linkPointIds>;
+  #ids: LinkPointIds;
 
   constructor(store: PointStore, peer: string) {
     this.#store = store;

@@ -106,6 +106,7 @@ export class ListenerAdapter implements Adapter {
   /** Authenticated links, with the peer each belongs to. */
   #links = new Map<tls.TLSSocket, string>();
 
+  /** A listener on `address` for the link adapters of the hops in `peers`, keyed by name. */
   constructor(address: HostPort, peers: Map<string, LinkAdapter>, options: ListenerOptions) {
     this.#address = address;
     this.#peers = peers;

@@ -40,9 +40,16 @@
 
 export { LinkAdapter, type LinkMode, type LinkSettings } from "./link_adapter.ts";
 export { ListenerAdapter } from "./listener.ts";
-export { Link, linkOrigin, type LinkState, type Wire } from "./link.ts";
-export { linkPointIds, linkPointsOrigin } from "./link_points.ts";
+export { Link, type LinkLimits, linkOrigin, type LinkState, type Wire } from "./link.ts";
+export { type LinkPointIds, linkPointIds, linkPointsOrigin } from "./link_points.ts";
+export type { Direction } from "./control_frames.ts";
 export { OriginOwners } from "./origin_owners.ts";
-export { type LinkTarget, type PeerRole, type PeerSpec, type TunnelConfig } from "./options.ts";
+export {
+  type LinkTarget,
+  type PeerRole,
+  type PeerSpec,
+  type TunnelConfig,
+  tunnelOptions,
+} from "./options.ts";
 export { linkSettings, tunnelAdapters, tunnelPlugin } from "./plugin.ts";
 export { pointLine, runWatch, watchCommandOptions, type WatchOptions } from "./watch.ts";

@@ -27,6 +27,7 @@ export type PeerRole = "push" | "pull" | "watch";
 export interface PeerSpec {
   /** The hop name its certificate must carry. */
   name: string;
+  /** What it may do on its link. */
   role: PeerRole;
   /** Origins (first id segments) besides its own that a push peer may carry. */
   relays: string[];
@@ -71,7 +72,9 @@ export function peerSpec() {
 
 /** One outgoing link: the hop it must reach and the addresses to try in turn. */
 export interface LinkTarget {
+  /** The hop name its certificate must carry. */
   peer: string;
+  /** The addresses to try, in turn. */
   addresses: HostPort[];
 }
 
@@ -104,6 +107,7 @@ export function linkTarget() {
   });
 }
 
+/** The tunnel's options: listening, dialling, certificates, timers, limits. */
 export const tunnelOptions = {
   listen: option(
     z.string().transform((t, ctx) => {

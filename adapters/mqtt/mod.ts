@@ -139,4 +139,14 @@ export const mqttPlugin: Plugin = {
   adapters: mqttAdapters,
 };
 
-export { type MqttConfig, type MqttEffective, mqttEffective, mqttPresets } from "./options.ts";
+export {
+  type MqttConfig,
+  type MqttEffective,
+  mqttEffective,
+  type MqttFields,
+  mqttOptions,
+  type MqttPreset,
+  mqttPresets,
+} from "./options.ts";
+// Types only: the bridge's code loads when the adapter starts, not with this module.
+export type { MqttBridge, MqttStats } from "./mqtt_bridge.ts";

@@ -11,6 +11,7 @@ import {
   url,
 } from "../../core/mod.ts";
 
+/** The MQTT bridge's options: broker, session, format, topics, buffering. */
 export const mqttOptions = {
   mqtt: option(url(["mqtts", "mqtt"], "mqtts://broker.example:8883").optional(), {
     group: "MQTT",
@@ -151,30 +152,37 @@ export const mqttPresets: Record<"aws-iot" | "azure-iot-hub", MqttPreset> = {
 
 /** The MQTT settings that follow from the options and the preset together. */
 export interface MqttEffective {
+  /** Largest message sent, in bytes (0: no limit). */
   maxPayload: number;
+  /** Whether messages are published retained (not where the service keeps none). */
   retain: boolean;
+  /** Whether JSON updates go in batches to one topic (a preset's fixed topic). */
   batch: boolean;
   /** Topic of JSON batches. */
   batchTopic: string;
+  /** The user name to connect with, derived for a preset when not given. */
   username: string | undefined;
 }
 
-interface MqttFields {
-  name: string;
-  mqtt?: URL | undefined;
-  mqttPreset?: "aws-iot" | "azure-iot-hub" | undefined;
-  mqttMaxPayload: number;
-  mqttBatch: boolean;
-  mqttPrefix: string;
-  mqttClientId: string;
-  mqttUsername?: string | undefined;
-  mqttFormat: "sparkplug" | "json";
-  mqttVersion: "3.1.1" | "5";
-  mqttPasswordFile?: string | undefined;
-  mqttPasswordEnv?: string | undefined;
-  mqttCert?: string | undefined;
-  mqttKey?: string | undefined;
-}
+/** The settings {@link mqttEffective} and the preset's checks read: a hop's configuration has them. */
+export type MqttFields =
+  & { name: string }
+  & Pick<
+    MqttConfig,
+    | "mqtt"
+    | "mqttPreset"
+    | "mqttMaxPayload"
+    | "mqttBatch"
+    | "mqttPrefix"
+    | "mqttClientId"
+    | "mqttUsername"
+    | "mqttFormat"
+    | "mqttVersion"
+    | "mqttPasswordFile"
+    | "mqttPasswordEnv"
+    | "mqttCert"
+    | "mqttKey"
+  >;
 
 /** Effective settings: the preset's limits, unless a smaller --mqtt-max-payload is given. */
 export function mqttEffective(c: MqttFields): MqttEffective {

@@ -106,7 +106,12 @@ export const opcuaPlugin: Plugin = {
   adapters: opcuaAdapters,
 };
 
-export { type OpcuaConfig, type OpcuaEndpoint, opcuaSecurityChoices } from "./options.ts";
+export {
+  type OpcuaConfig,
+  type OpcuaEndpoint,
+  opcuaOptions,
+  opcuaSecurityChoices,
+} from "./options.ts";
 export {
   opcuaClientNeeds,
   opcuaPermissions,

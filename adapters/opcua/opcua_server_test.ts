@@ -20,6 +20,7 @@ import {
   systemClock,
   type WriteRequest,
 } from "../../core/mod.ts";
+import { freePort } from "../../tests/kit/helpers.ts";
 import { OpcuaServerSink } from "./opcua_server.ts";
 import { fromVariant } from "./opcua_values.ts";
 
@@ -29,9 +30,7 @@ function point(id: string, value: Point["value"], type: Point["type"], status = 
 
 Deno.test("the server follows the store: variables appear, change status, disappear, and writes go to the hop", async () => {
   const dir = await Deno.makeTempDir({ prefix: "hopgate-opcua-server-" });
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
+  const port = freePort();
   const config = resolveConfig([{
     label: null,
     baseDir: dir,

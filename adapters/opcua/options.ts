@@ -15,7 +15,9 @@ import {
 
 /** One PLC to read: a name for its points' ids and its endpoint. */
 export interface OpcuaEndpoint {
+  /** The second segment of its points' ids (`plant1/<name>/...`). */
   name: string;
+  /** Its `opc.tcp://` endpoint URL. */
   url: URL;
 }
 
@@ -75,6 +77,7 @@ const security = z.enum(opcuaSecurityChoices, {
     }`,
 });
 
+/** The OPC UA client's and server's options: endpoints, security, users, nodes. */
 export const opcuaOptions = {
   opcua: option(repeated(opcuaEndpoint()).default([]), {
     group: "OPC UA client",

@@ -36,4 +36,4 @@ export const simPlugin: Plugin = {
   adapters: simAdapters,
 };
 
-export type { SimConfig } from "./options.ts";
+export { type SimConfig, simOptions } from "./options.ts";

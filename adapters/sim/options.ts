@@ -1,6 +1,7 @@
 /** Options of the simulated source. */
 import { int, option, type OptionValues } from "../../core/mod.ts";
 
+/** The simulated source's options: how many points, how fast, which seed. */
 export const simOptions = {
   sim: option(int(0, 10_000_000).default(0), {
     group: "Simulator",

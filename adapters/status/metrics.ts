@@ -24,6 +24,7 @@ export const expositionContentType = "text/plain; version=0.0.4; charset=utf-8";
 export interface Sample {
   /** Label names and values; names must match `[a-zA-Z_][a-zA-Z0-9_]*`. */
   labels?: Record<string, string>;
+  /** The sample's value (NaN and infinities are written as the format spells them). */
   value: number;
 }
 
@@ -31,8 +32,11 @@ export interface Sample {
 export interface Family {
   /** Matches `[a-zA-Z_:][a-zA-Z0-9_:]*`; counters end in `_total`. */
   name: string;
+  /** One line saying what it measures. */
   help: string;
+  /** A gauge goes up and down; a counter only up, from the hop's start. */
   type: "gauge" | "counter";
+  /** Its samples, one per label set. */
   samples: Sample[];
 }
 
@@ -74,11 +78,13 @@ export function exposition(families: readonly Family[]): string {
 export interface MetricsInput {
   /** This hop's name: its own link health points are `<hop>/$links/<peer>/…`. */
   hop: string;
+  /** The hop's store, whose points are counted by status. */
   store: PointStore;
   /** Every adapter's status. */
   statuses: readonly AdapterStatus[];
   /** hopgate's version and tunnel protocol version. */
   version: string;
+  /** The tunnel protocol's version. */
   protocol: number;
   /** `Deno.memoryUsage()`. */
   memory: { rss: number; heapUsed: number };

@@ -1,6 +1,7 @@
 /** Options of the status endpoint. */
 import { flag, hostPort, option, type OptionValues } from "../../core/mod.ts";
 
+/** The status endpoint's options: where it listens, and whether off loopback. */
 export const statusOptions = {
   statusHttp: option(hostPort().optional(), {
     group: "Status",

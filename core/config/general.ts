@@ -1,18 +1,21 @@
 /** Options every hop has: identity, data directory, logging, write policy. */
 import { z } from "zod";
-import { duration, flag, option, stringList } from "./option.ts";
+import { duration, flag, fromZod, option, type SchemaBuilder, stringList } from "./option.ts";
 
 /** Hop names are path segments of point ids and certificate names. */
 export const hopNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** A hop name, checked against {@link hopNamePattern}. */
-export function hopName() {
-  return z.string({ error: "expected a hop name" }).regex(hopNamePattern, {
-    error: (i) =>
-      `"${String(i.input)}" is not a hop name: use letters, digits, "_", "-" or "." (at most 63)`,
-  });
+export function hopName(): SchemaBuilder<string> {
+  return fromZod(
+    z.string({ error: "expected a hop name" }).regex(hopNamePattern, {
+      error: (i) =>
+        `"${String(i.input)}" is not a hop name: use letters, digits, "_", "-" or "." (at most 63)`,
+    }),
+  );
 }
 
+/** The options of every hop, whatever its plugins: core declares them, plugins add their own. */
 export const generalOptions = {
   name: option(hopName(), {
     group: "Hop",

@@ -5,14 +5,16 @@
  */
 import { isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { z } from "zod";
 import { type OptionShape, type OptionValues, plugins, pluginsVersion } from "../plugin.ts";
-import { camel, kebab, type OptionMeta, optionRegistry } from "./option.ts";
+import { camel, kebab, type OptionMeta, optionMeta, validate } from "./option.ts";
 import { generalOptions } from "./general.ts";
 
 export {
   byteSize,
   camel,
+  type CheckContext,
+  type CheckMessage,
+  type CustomIssue,
   duration,
   filePath,
   flag,
@@ -23,12 +25,20 @@ export {
   kebab,
   option,
   type OptionMeta,
+  optionMeta,
   parseHostPort,
   repeated,
+  type Schema,
+  type SchemaBuilder,
+  type SchemaIssue,
+  type SchemaOutput,
+  type SchemaProps,
+  type SchemaResult,
   stringList,
   url,
+  validate,
 } from "./option.ts";
-export { hopName, hopNamePattern } from "./general.ts";
+export { generalOptions, hopName, hopNamePattern } from "./general.ts";
 
 /**
  * A validated hop configuration with every default resolved and every path
@@ -37,10 +47,11 @@ export { hopName, hopNamePattern } from "./general.ts";
  * core names none of them.
  */
 export interface HopConfig extends Omit<OptionValues<typeof generalOptions>, "dataDir"> {
+  /** Where the hop keeps certificates, buffers and state: absolute, defaulted from the name. */
   dataDir: string;
 }
 
-let cached: { version: number; shape: OptionShape; schema: z.ZodType } | null = null;
+let cached: { version: number; shape: OptionShape } | null = null;
 
 /** The hop's options and those of every registered plugin, in that order. */
 function shape(): OptionShape {
@@ -55,20 +66,43 @@ function shape(): OptionShape {
       all[key] = schema;
     }
   }
-  cached = { version: pluginsVersion(), shape: all, schema: z.strictObject(all) };
+  cached = { version: pluginsVersion(), shape: all };
   return all;
 }
 
-/** The schema of a hop's settings, keyed in camelCase. */
-export function hopSchema(): z.ZodType {
-  shape();
-  return cached!.schema;
+/** One problem of a hop's settings: the option's key and the schema's message. */
+interface SettingIssue {
+  key: string;
+  message: string;
+}
+
+/**
+ * Parses raw settings keyed in camelCase, each by its option's schema, in
+ * declaration order. A key that is absent and has no default stays absent.
+ */
+function parseSettings(
+  values: Record<string, unknown>,
+): { data: Record<string, unknown>; issues: SettingIssue[] } {
+  const data: Record<string, unknown> = {};
+  const issues: SettingIssue[] = [];
+  for (const [key, schema] of Object.entries(shape())) {
+    const result = validate(schema, values[key]);
+    if (result.issues === undefined) {
+      if (result.value !== undefined) data[key] = result.value;
+    } else {
+      for (const issue of result.issues) issues.push({ key, message: issue.message });
+    }
+  }
+  return { data, issues };
 }
 
 /** One declared option, for flag parsing, help and documentation. */
 export interface OptionInfo extends OptionMeta {
+  /** Its key in code (camelCase), as in {@link HopConfig}. */
   key: string;
+  /** Its flag (`--tls-cert`); the YAML key is the same without the dashes. */
   flag: string;
+  /** Its value when not set, as parsed (`undefined` when it has none). */
   defaultValue: unknown;
 }
 
@@ -77,21 +111,23 @@ export function optionInfos(): OptionInfo[] {
   const all = shape();
   return Object.keys(all).map((key) => {
     const schema = all[key]!;
-    const meta = optionRegistry.get(schema);
-    if (!meta) throw new Error(`Option ${key} has no help`);
-    const parsed = z.object({ v: schema }).safeParse({ v: undefined });
+    const meta = optionMeta(schema);
+    if (!meta) throw new Error(`Option ${key} has no help: declare it with option()`);
+    const parsed = validate(schema, undefined);
     return {
       ...meta,
       key,
       flag: `--${kebab(key)}`,
-      defaultValue: parsed.success ? parsed.data.v : undefined,
+      defaultValue: parsed.issues === undefined ? parsed.value : undefined,
     };
   });
 }
 
 /** Invalid configuration: each message names the flag or key and what to do. Exit code 2. */
 export class ConfigError extends Error {
+  /** Each problem found, one line each. */
   readonly problems: string[];
+  /** An error listing `problems`, one per line. */
   constructor(problems: string[]) {
     super(problems.join("\n"));
     this.name = "ConfigError";
@@ -171,7 +207,7 @@ export function mergeLayers(layers: ConfigLayer[]): MergedInput {
         );
         continue;
       }
-      const meta = optionRegistry.get(all[key]!);
+      const meta = optionMeta(all[key]!);
       values[key] = meta?.path && typeof value === "string" ? resolve(layer.baseDir, value) : value;
       source[key] = layer.label;
     }
@@ -193,19 +229,21 @@ export function resolveConfig(
   const cwd = options.cwd ?? Deno.cwd();
   const { values: merged, source } = mergeLayers(layers);
   const problems: string[] = [];
-  const result = hopSchema().safeParse(merged);
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const key = String(issue.path[0] ?? "");
-      if (issue.code === "invalid_type" && merged[key] === undefined) {
+  const result = parseSettings(merged);
+  if (result.issues.length) {
+    const missing = new Set<string>();
+    for (const { key, message } of result.issues) {
+      if (merged[key] === undefined) {
+        if (missing.has(key)) continue;
+        missing.add(key);
         problems.push(`${where(key, null)} is required; pass ${where(key, null)} <value>`);
       } else {
-        problems.push(`Invalid ${where(key, source[key] ?? null)}: ${issue.message}`);
+        problems.push(`Invalid ${where(key, source[key] ?? null)}: ${message}`);
       }
     }
     throw new ConfigError(problems);
   }
-  const c = result.data as HopConfig & { dataDir?: string };
+  const c = result.data as unknown as HopConfig & { dataDir?: string };
   const config: HopConfig = { ...c, dataDir: c.dataDir ?? resolve(cwd, "hopgate-data", c.name) };
   const given = new Set(Object.keys(source));
   for (const p of plugins()) p.defaults?.(config, given);

@@ -6,30 +6,27 @@
  */
 import "../../adapters/all.ts";
 import { freePort } from "../../adapters/demo/mod.ts";
-import {
-  addHopOptions,
-  Command,
-  givenConfig,
-  type HopConfig,
-  mainModule,
-  resolveConfig,
-  sleep,
-} from "../../core/mod.ts";
+import { addHopOptions, Command } from "../../core/config/flags.ts";
+import { givenConfig, type HopConfig, mainModule, resolveConfig, sleep } from "../../core/mod.ts";
 
 export { freePort, mainModule };
 
-/** Polls `check` until it returns a value other than undefined/false, or fails after `ms`. */
+/**
+ * Polls `check` every `every` ms until it returns a value other than
+ * undefined/false, or fails after `ms`.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => T | undefined | false | Promise<T | undefined | false>,
   ms = 10_000,
+  every = 20,
 ): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await check();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
+    await sleep(every);
   }
 }
 
