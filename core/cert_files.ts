@@ -16,7 +16,9 @@ import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 
 /** One file as configured: its path and the flag that named it (for messages). */
 export interface CertFile {
+  /** Where it is read from. */
   path: string;
+  /** The flag that names it (`--tls-cert`), for messages. */
   flag: string;
 }
 
@@ -26,8 +28,11 @@ export interface CertFile {
  * point of the certificate file and of the CA file.
  */
 export interface CertSetSpec {
+  /** The certificate file (may carry intermediates after it). */
   cert?: CertFile;
+  /** The private key belonging to `cert`. */
   key?: CertFile;
+  /** The CA file (one or several CA certificates). */
   ca?: CertFile;
   /** The certificate must be issued by a certificate in `ca` (the chain's own CA). */
   issuedByCa?: boolean;
@@ -37,15 +42,19 @@ export interface CertSetSpec {
 
 /** What a hop tells about a certificate: who, which one, until when. */
 export interface CertInfo {
+  /** Distinguished name, as the log shows it. */
   subject: string;
   /** Serial number in hex. */
   serial: string;
+  /** Start of validity. */
   notBefore: Date;
+  /** End of validity: the `$certs/<name>/expires` point's value. */
   notAfter: Date;
 }
 
 /** The PEM texts of a checked set, and what the certificates in it say. */
 export interface CertSet {
+  /** The files' texts, as TLS contexts take them. */
   pem: { cert?: string; key?: string; ca?: string };
   /** The certificate file's first certificate (its own). */
   cert?: CertInfo;
