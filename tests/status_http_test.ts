@@ -104,7 +104,17 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
       assertEquals(r.headers.get("allow"), "GET, HEAD");
     }
     assertEquals((await get(`${base}/write`, { method: "POST", body: "x" })).status, 404);
-    assertEquals((await get(`${base}/`)).status, 404);
+    assertEquals((await get(`${base}/nothing`)).status, 404);
+    // The status page and its files come from the hop alone, under a strict policy.
+    for (const path of ["/", "/status.js", "/status.css"]) {
+      const r = await fetch(`${base}${path}`);
+      await r.body?.cancel();
+      assertEquals(r.status, 200, path);
+      assertEquals(
+        r.headers.get("content-security-policy"),
+        "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      );
+    }
   } finally {
     await stopAll(plant, dmz);
   }

@@ -24,6 +24,7 @@ import type { Direction } from "./control_frames.ts";
 import { Link, type LinkLimits, linkOrigin, type LinkRole } from "./link.ts";
 import { OriginOwners } from "./origin_owners.ts";
 import { LinkPoints } from "./link_points.ts";
+import { LinkCounters } from "./link_counters.ts";
 import { dialLink, loadTlsMaterial, peerNames, type TlsMaterial } from "./tls.ts";
 
 /** How a link adapter reaches its peer. */
@@ -79,6 +80,8 @@ export class LinkAdapter implements Adapter {
   #onChange: ((connected: boolean, detail: string) => void) | null;
   /** Origin owners when the settings bring none (a lone link, as in `hopgate watch`). */
   #owners = new OriginOwners();
+  /** Traffic since start, across sessions. */
+  #counters = new LinkCounters();
 
   constructor(
     peer: string | null,
@@ -135,8 +138,26 @@ export class LinkAdapter implements Adapter {
     return Promise.resolve();
   }
 
+  /** Its status, with the peer, which way the data flows and the link's traffic. */
   status(): AdapterStatus {
-    return this.#ctx?.status.get() ?? notStarted(this);
+    const s = this.#ctx?.status.get() ?? notStarted(this);
+    const side = this.#side();
+    return {
+      ...s,
+      ...(this.#peer !== null && side !== null ? { peer: { name: this.#peer, side } } : {}),
+      counters: { ...s.counters, ...this.#counters.snapshot() },
+    };
+  }
+
+  /** `upstream` when the peer sends to this hop; `null` while unknown (a listener before hello). */
+  #side(): "upstream" | "downstream" | null {
+    const link = this.#link;
+    if (link?.sends) return "downstream";
+    if (link?.receives) return "upstream";
+    const m = this.#mode;
+    if (m.kind === "dial") return m.direction === "pull" ? "upstream" : "downstream";
+    if (m.spec) return m.spec.role === "push" ? "upstream" : "downstream";
+    return null;
   }
 
   /** Forwards a write toward the peer, which holds the point's origin side. */
@@ -238,8 +259,13 @@ export class LinkAdapter implements Adapter {
     this.#socket = socket;
     let closeTimer: TimerId = 0;
     let opened = false;
+    const counters = this.#counters;
     const wire = {
-      write: (bytes: Uint8Array) => socket.write(bytes),
+      write: (bytes: Uint8Array) => {
+        counters.bytesSent += bytes.length;
+        counters.framesSent++;
+        return socket.write(bytes);
+      },
       buffered: () => socket.writableLength,
       close: () => {
         socket.end();
@@ -277,10 +303,14 @@ export class LinkAdapter implements Adapter {
         if (opened) this.#onChange?.(false, reason);
       },
       onRtt: (ms) => this.#points?.rtt(ms, ctx.clock.now()),
+      counters,
     });
     this.#link = link;
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Uint8Array) => link.receive(chunk));
+    socket.on("data", (chunk: Uint8Array) => {
+      counters.bytesReceived += chunk.length;
+      link.receive(chunk);
+    });
     socket.on("drain", () => link.drained());
     let error = "";
     socket.on("error", (e: Error) => error ||= e.message);

@@ -1,8 +1,9 @@
 /**
  * The hop's status endpoint: a read-only HTTP server answering `GET`/`HEAD`
- * on `/healthz`, `/readyz` and `/metrics`, and nothing else. It reads the
- * hop's store and adapter statuses when asked and holds no handle that could
- * change the hop (it never calls `apply` or `write`).
+ * on `/` (the status page, its script and style, and its live feed
+ * `/events`), `/healthz`, `/readyz` and `/metrics`, and nothing else. It
+ * reads the hop's store and adapter statuses when asked and holds no handle
+ * that could change the hop (it never calls `apply` or `write`).
  */
 import meta from "../../deno.json" with { type: "json" };
 import {
@@ -15,8 +16,32 @@ import {
 } from "../../core/mod.ts";
 import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
+import { StatusEvents } from "./status_events.ts";
+import { type StatusInfo, statusInfo } from "./status_info.ts";
+import page from "./status_page.html" with { type: "text" };
+import script from "./status_page.js" with { type: "text" };
+import style from "./status_page.css" with { type: "text" };
 
-const paths = new Set(["/healthz", "/readyz", "/metrics"]);
+/** The page's own files: everything it loads comes from here. */
+const assets: Record<string, [string, string]> = {
+  "/": [page, "text/html; charset=utf-8"],
+  "/status.js": [script, "text/javascript; charset=utf-8"],
+  "/status.css": [style, "text/css; charset=utf-8"],
+};
+
+const paths = new Set(["/healthz", "/readyz", "/metrics", "/events", ...Object.keys(assets)]);
+
+/**
+ * Sent with every answer: the page may load and connect to nothing but this
+ * hop, run no inline script or style, and be framed by no other page.
+ */
+const securityHeaders = {
+  "content-security-policy":
+    "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+};
 
 /** One line of /readyz for an adapter that is not up: `link:dmz running/down: <last error>`. */
 function notReadyLine(s: AdapterStatus): string {
@@ -30,6 +55,8 @@ export class StatusHttpAdapter implements Adapter {
   #address: HostPort;
   #ctx: HopContext | null = null;
   #server: Deno.HttpServer | null = null;
+  #events: StatusEvents | null = null;
+  #info: Promise<StatusInfo> | null = null;
 
   /** An endpoint on `address`; nothing listens before `start`. */
   constructor(address: HostPort) {
@@ -38,13 +65,26 @@ export class StatusHttpAdapter implements Adapter {
 
   start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
+    const startedAt = ctx.clock.now();
+    this.#events = new StatusEvents({
+      hop: ctx.hop,
+      store: ctx.store,
+      clock: ctx.clock,
+      statuses: () => ctx.statuses?.() ?? [],
+      info: () =>
+        this.#info ??= statusInfo(ctx.config, {
+          version: meta.version,
+          protocol: protocolVersion,
+          startedAt,
+        }),
+    });
     const { host, port } = this.#address;
     this.#server = Deno.serve({
       hostname: host,
       port,
       onListen: () => {
         ctx.log.info(
-          "Status endpoint on http://{address}/ (healthz, readyz, metrics; read-only)",
+          "Status endpoint on http://{address}/ (status page, healthz, readyz, metrics; read-only)",
           { address: formatHostPort(this.#address) },
         );
       },
@@ -61,6 +101,7 @@ export class StatusHttpAdapter implements Adapter {
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = null;
+    this.#events?.close();
     await server?.shutdown();
     this.#ctx?.status.running("stopped");
     this.#ctx?.status.connection("down");
@@ -77,6 +118,14 @@ export class StatusHttpAdapter implements Adapter {
       return text(req, 405, "method not allowed: this endpoint is read-only\n", {
         allow: "GET, HEAD",
       });
+    }
+    const asset = assets[path];
+    if (asset) return text(req, 200, asset[0], { "content-type": asset[1] });
+    if (path === "/events") {
+      if (req.method === "HEAD") return text(req, 200, "", { "content-type": "text/event-stream" });
+      const res = this.#events!.open(new URL(req.url).searchParams.get("q") ?? "");
+      for (const [k, v] of Object.entries(securityHeaders)) res.headers.set(k, v);
+      return res;
     }
     if (path === "/healthz") return text(req, 200, "ok\n");
     if (path === "/readyz") {
@@ -113,6 +162,6 @@ function text(
 ): Response {
   return new Response(req.method === "HEAD" ? null : body, {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+    headers: { "content-type": "text/plain; charset=utf-8", ...securityHeaders, ...headers },
   });
 }
