@@ -41,6 +41,8 @@ export interface AdapterStatus {
    * context), more for some (a link's `bytes_sent`, `points_received`…).
    */
   counters?: Readonly<Record<string, number>>;
+  /** Connections refused since start, by reason (the tunnel listener's). */
+  refusals?: Readonly<Record<string, number>>;
 }
 
 /** A write request as it travels toward the point's origin. */
@@ -75,6 +77,8 @@ export interface HopServices {
    * adapter (`hopgate watch`, some tests).
    */
   statuses?: () => AdapterStatus[];
+  /** Write requests the hop routed, by the name of their result (`Good`, `BadNotWritable`…). */
+  writeResults?: () => Record<string, number>;
 }
 
 /**

@@ -3,8 +3,9 @@ import "../adapters/all.ts";
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { derivePermissions } from "../core/mod.ts";
 import { exposition } from "../adapters/status/mod.ts";
-import { chainCerts, startDmz, startHop, stopAll } from "./kit/hops.ts";
+import { chainCerts, LinkProxy, startDmz, startHop, stopAll } from "./kit/hops.ts";
 import { flagsConfig, freePort, type Proc, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
+import { parseExposition, sumOf } from "./kit/prometheus.ts";
 
 const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
 
@@ -12,16 +13,21 @@ const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
 const sampleLine =
   /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*")*\})? (?:[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?|NaN|[+-]Inf)$/;
 
-/** The samples of a metrics text, keyed `name{labels}`; throws on a line outside the grammar. */
+/**
+ * The samples of a metrics text, keyed `name{labels}`, as an npm parser of
+ * the format reads them; throws on a line outside the grammar, or a counter
+ * not named `_total`.
+ */
 function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue;
     assert(sampleLine.test(line), `not an exposition line: ${JSON.stringify(line)}`);
-    const at = line.lastIndexOf(" ");
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
   }
-  return out;
+  const { samples, types } = parseExposition(text);
+  for (const [name, type] of types) {
+    assert(type !== "COUNTER" || name.endsWith("_total"), `counter ${name} without _total`);
+  }
+  return samples;
 }
 
 async function get(url: string, init?: RequestInit): Promise<{ status: number; body: string }> {
@@ -54,12 +60,8 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
     assert(!notReady.body.includes("status-http"), notReady.body);
     // The simulator's 25 points and the three health points of the link to plant1.
     const before = parseMetrics((await get(`${base}/metrics`)).body);
-    assertEquals(
-      (before.get('hopgate_points{status_class="good"}') ?? 0) +
-        (before.get('hopgate_points{status_class="uncertain"}') ?? 0) +
-        (before.get('hopgate_points{status_class="bad"}') ?? 0),
-      25 + 3,
-    );
+    assertEquals(sumOf(before, "hopgate_points"), 25 + 3);
+    assertEquals(sumOf(before, "hopgate_points", { origin: "dmz" }), 25 + 3);
     assertEquals(before.get('hopgate_link_up{peer="plant1"}'), 0);
     assertEquals(before.get('hopgate_adapter_up{adapter="link:plant1",kind="link"}'), 0);
 
@@ -80,10 +82,11 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
     // Its own 25, the plant's 40, and the health points of both hops' links, all good.
     const after = await waitFor("every point good", async () => {
       const m = parseMetrics((await get(`${base}/metrics`)).body);
-      return m.get('hopgate_points{status_class="good"}') === 25 + 40 + 6 ? m : undefined;
+      return sumOf(m, "hopgate_points", { status_class: "good" }) === 25 + 40 + 6 ? m : undefined;
     });
-    assertEquals(after.get('hopgate_points{status_class="uncertain"}'), 0);
-    assertEquals(after.get('hopgate_points{status_class="bad"}'), 0);
+    assertEquals(after.get('hopgate_points{origin="plant1",status_class="good"}'), 40 + 3);
+    assertEquals(sumOf(after, "hopgate_points", { status_class: "uncertain" }), 0);
+    assertEquals(sumOf(after, "hopgate_points", { status_class: "bad" }), 0);
     assertEquals(after.get('hopgate_link_up{peer="plant1"}'), 1);
     const rtt = after.get('hopgate_link_rtt_seconds{peer="plant1"}')!;
     assert(rtt >= 0 && rtt < 1, String(rtt));
@@ -115,6 +118,89 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
         "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
       );
     }
+  } finally {
+    await stopAll(plant, dmz);
+  }
+});
+
+Deno.test("metrics follow a link going down and up, with its traffic, points and certificates", async () => {
+  await using dir = await tempDir();
+  await chainCerts(dir.path, ["plant1", "dmz"]);
+  const port = freePort(), http = freePort();
+  const base = `http://127.0.0.1:${http}`;
+  await using proxy = new LinkProxy(port);
+  let dmz: Proc | null = null, plant: Proc | null = null;
+  const scrape = async () => parseMetrics((await get(`${base}/metrics`)).body);
+  const link = '{peer="plant1",side="upstream"}';
+  try {
+    dmz = await startDmz(dir.path, port, "plant1:push", [
+      "--status-http",
+      `127.0.0.1:${http}`,
+      ...fast,
+    ]);
+    plant = await startHop(dir.path, "plant1", [
+      "--sim",
+      "40",
+      "--sim-rate",
+      "20",
+      "--push",
+      `dmz=127.0.0.1:${proxy.port}`,
+      ...fast,
+    ]);
+    const up = await waitFor("the link up with all its points", async () => {
+      const m = await scrape();
+      return m.get('hopgate_link_up{peer="plant1"}') === 1 &&
+          m.get(`hopgate_link_received_points_total${link}`)! >= 43
+        ? m
+        : undefined;
+    });
+    assertEquals(up.get('hopgate_adapter_up{adapter="link:plant1",kind="link"}'), 1);
+    assert(up.get(`hopgate_link_received_bytes_total${link}`)! > 1000);
+    assert(up.get(`hopgate_link_received_frames_total${link}`)! >= 3);
+    // Acknowledgements and heartbeats go back to the plant; no points do.
+    assert(up.get(`hopgate_link_sent_bytes_total${link}`)! > 0);
+    assertEquals(up.get(`hopgate_link_sent_points_total${link}`), 0);
+    assertEquals(
+      up.get('hopgate_adapter_updates_applied_total{adapter="link:plant1",kind="link"}'),
+      up.get(`hopgate_link_received_points_total${link}`),
+    );
+    const rtt = up.get('hopgate_link_rtt_seconds{peer="plant1"}')!;
+    assert(rtt >= 0 && rtt < 1, String(rtt));
+    const expiry = up.get(
+      'hopgate_certificate_expiry_timestamp_seconds{option="tls-cert",subject="CN=dmz"}',
+    )!;
+    assert(expiry > Date.now() / 1000 + 300 * 86400, String(expiry));
+    assert(up.get("hopgate_event_loop_delay_max_seconds")! >= 0);
+    assert(up.get("process_heap_total_bytes")! > 0);
+
+    proxy.cut();
+    const down = await waitFor("the link down in the metrics", async () => {
+      const m = await scrape();
+      return m.get('hopgate_link_up{peer="plant1"}') === 0 ? m : undefined;
+    }, 5_000);
+    assertEquals(down.get('hopgate_adapter_up{adapter="link:plant1",kind="link"}'), 0);
+    assertEquals(down.get('hopgate_points{origin="plant1",status_class="good"}'), 0);
+    assertEquals(
+      sumOf(down, "hopgate_points", { origin: "plant1", status_class: "uncertain" }) +
+        sumOf(down, "hopgate_points", { origin: "plant1", status_class: "bad" }),
+      40 + 3,
+    );
+    assert(!down.has('hopgate_link_rtt_seconds{peer="plant1"}'));
+
+    proxy.restore();
+    const again = await waitFor("the link up again, carrying points", async () => {
+      const m = await scrape();
+      return m.get('hopgate_link_up{peer="plant1"}') === 1 &&
+          m.get('hopgate_points{origin="plant1",status_class="good"}') === 43 &&
+          m.get(`hopgate_link_received_points_total${link}`)! >
+            down.get(`hopgate_link_received_points_total${link}`)!
+        ? m
+        : undefined;
+    }, 15_000);
+    assert(
+      again.get(`hopgate_link_received_bytes_total${link}`)! >
+        down.get(`hopgate_link_received_bytes_total${link}`)!,
+    );
   } finally {
     await stopAll(plant, dmz);
   }

@@ -17,6 +17,7 @@ import {
 import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
 import { StatusEvents } from "./status_events.ts";
+import { LoopDelay } from "./loop_delay.ts";
 import { type StatusInfo, statusInfo } from "./status_info.ts";
 import page from "./status_page.html" with { type: "text" };
 import script from "./status_page.js" with { type: "text" };
@@ -57,6 +58,8 @@ export class StatusHttpAdapter implements Adapter {
   #server: Deno.HttpServer | null = null;
   #events: StatusEvents | null = null;
   #info: Promise<StatusInfo> | null = null;
+  #loopDelay = new LoopDelay();
+  #startedAt = 0;
 
   /** An endpoint on `address`; nothing listens before `start`. */
   constructor(address: HostPort) {
@@ -65,19 +68,17 @@ export class StatusHttpAdapter implements Adapter {
 
   start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
-    const startedAt = ctx.clock.now();
+    this.#startedAt = ctx.clock.now();
     this.#events = new StatusEvents({
       hop: ctx.hop,
       store: ctx.store,
       clock: ctx.clock,
       statuses: () => ctx.statuses?.() ?? [],
-      info: () =>
-        this.#info ??= statusInfo(ctx.config, {
-          version: meta.version,
-          protocol: protocolVersion,
-          startedAt,
-        }),
+      info: () => this.#staticInfo(),
     });
+    this.#loopDelay.start();
+    // Read the certificates now, so the first page and scrape do not wait for them.
+    void this.#staticInfo().catch(() => {});
     const { host, port } = this.#address;
     this.#server = Deno.serve({
       hostname: host,
@@ -102,6 +103,7 @@ export class StatusHttpAdapter implements Adapter {
     const server = this.#server;
     this.#server = null;
     this.#events?.close();
+    this.#loopDelay.stop();
     await server?.shutdown();
     this.#ctx?.status.running("stopped");
     this.#ctx?.status.connection("down");
@@ -111,7 +113,7 @@ export class StatusHttpAdapter implements Adapter {
     return this.#ctx?.status.get() ?? notStarted(this);
   }
 
-  #handle(req: Request): Response {
+  #handle(req: Request): Response | Promise<Response> {
     const path = new URL(req.url).pathname;
     if (!paths.has(path)) return text(req, 404, "not found\n");
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -134,7 +136,12 @@ export class StatusHttpAdapter implements Adapter {
         ? text(req, 200, "ready\n")
         : text(req, 503, down.map(notReadyLine).join("\n") + "\n");
     }
+    return this.#metrics(req);
+  }
+
+  async #metrics(req: Request): Promise<Response> {
     const ctx = this.#ctx!;
+    const info = await this.#staticInfo().catch(() => null);
     const m = Deno.memoryUsage();
     const body = exposition(hopMetrics({
       hop: ctx.hop,
@@ -142,9 +149,23 @@ export class StatusHttpAdapter implements Adapter {
       statuses: ctx.statuses?.() ?? [],
       version: meta.version,
       protocol: protocolVersion,
-      memory: { rss: m.rss, heapUsed: m.heapUsed },
+      memory: m,
+      writeResults: ctx.writeResults?.() ?? {},
+      certificates: info?.certificates ?? [],
+      loopDelaySeconds: this.#loopDelay.takeMaxSeconds(),
+      startedAt: this.#startedAt,
     }));
     return text(req, 200, body, { "content-type": expositionContentType });
+  }
+
+  /** The page's static part, computed once (it reads the certificate files). */
+  #staticInfo(): Promise<StatusInfo> {
+    const ctx = this.#ctx!;
+    return this.#info ??= statusInfo(ctx.config, {
+      version: meta.version,
+      protocol: protocolVersion,
+      startedAt: this.#startedAt,
+    });
   }
 
   /** The statuses of the hop's other adapters. */
