@@ -1,6 +1,8 @@
 /** The status endpoint: a read-only HTTP server per hop, run under the hop's derived permissions. */
 import "../adapters/all.ts";
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import assert, { deepStrictEqual as assertEquals } from "node:assert";
+import { join } from "node:path";
+import * as tls from "node:tls";
 import { derivePermissions } from "../core/mod.ts";
 import { exposition } from "../adapters/status/mod.ts";
 import { chainCerts, LinkProxy, startDmz, startHop, stopAll } from "./kit/hops.ts";
@@ -206,14 +208,34 @@ Deno.test("metrics follow a link going down and up, with its traffic, points and
   }
 });
 
-Deno.test("a non-loopback status endpoint needs --status-http-public", async () => {
+Deno.test("a non-loopback status endpoint is HTTPS with client certificates unless --status-http-public", async () => {
   await using dir = await tempDir();
-  const flags = ["run", "--name", "p", "--sim", "5", "--data-dir", dir.path];
-  const r = await runHopgate([...flags, "--status-http", "0.0.0.0:9464"]);
+  await chainCerts(dir.path, ["p"]);
+  const hop = ["run", "--name", "p", "--sim", "5", "--data-dir"];
+  const certs = join(dir.path, "p", "certs");
+  const flags = [
+    ...hop,
+    join(dir.path, "data"),
+    ...["--tls-cert", join(certs, "p.crt"), "--tls-key", join(certs, "p.key")],
+    ...["--tls-ca", join(certs, "ca.crt")],
+  ];
+  // Without the hop's certificate there is no HTTPS to serve.
+  const r = await runHopgate([...hop, join(dir.path, "none"), "--status-http", "0.0.0.0:9464"]);
   assertEquals(r.code, 2, r.stderr);
-  assert(/--status-http 0\.0\.0\.0:9464 is not a loopback address/.test(r.stderr), r.stderr);
-  assert(r.stderr.includes("--status-http-public"), r.stderr);
-  // Given on purpose, the address joins the hop's permissions like every other.
+  assert(/tls-cert/.test(r.stderr) && r.stderr.includes("hopgate certs issue p"), r.stderr);
+  const both = await runHopgate([
+    ...flags,
+    "--status-http",
+    "0.0.0.0:9464",
+    "--status-http-tls",
+    "--status-http-public",
+  ]);
+  assertEquals(both.code, 2, both.stderr);
+  assert(both.stderr.includes("are alternatives"), both.stderr);
+  // HTTPS reads the hop's certificate files; plain HTTP on purpose reads none.
+  const tls = flagsConfig(dir.path, [...flags.slice(1), "--status-http", "0.0.0.0:9464"]);
+  assertEquals(derivePermissions(tls.config).net, ["0.0.0.0:9464"]);
+  assert(derivePermissions(tls.config).read.includes(join(certs, "p.key")));
   const { config } = flagsConfig(dir.path, [
     ...flags.slice(1),
     "--status-http",
@@ -221,8 +243,88 @@ Deno.test("a non-loopback status endpoint needs --status-http-public", async () 
     "--status-http-public",
   ]);
   assertEquals(derivePermissions(config).net, ["0.0.0.0:9464"]);
+  assert(!derivePermissions(config).read.includes(join(certs, "p.key")));
   const local = flagsConfig(dir.path, [...flags.slice(1), "--status-http", "127.0.0.1:9464"]);
   assertEquals(derivePermissions(local.config).net, ["127.0.0.1:9464"]);
+});
+
+/** A client's TLS files: certificate, key and the CA it trusts. */
+interface ClientTls {
+  cert?: string;
+  key?: string;
+  ca: string;
+}
+
+/**
+ * `GET path` over TLS to 127.0.0.1:`port` (the hop's certificate names the
+ * hop, not the address), until `until` matches what arrived or the server
+ * closes; rejects when the handshake or the connection fails.
+ */
+function httpsGet(port: number, path: string, client: ClientTls, until?: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername: "dmz",
+      ca: client.ca,
+      ...(client.cert ? { cert: client.cert, key: client.key } : {}),
+      minVersion: "TLSv1.3",
+    }, () => socket.write(`GET ${path} HTTP/1.1\r\nHost: dmz\r\nConnection: close\r\n\r\n`));
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+      if (until?.test(text)) {
+        socket.destroy();
+        resolve(text);
+      }
+    });
+    socket.on("error", reject);
+    socket.on(
+      "close",
+      () => (text ? resolve(text) : reject(new Error("closed without an answer"))),
+    );
+  });
+}
+
+Deno.test("the HTTPS status endpoint answers only clients with a certificate from the chain's CA", async () => {
+  await using dir = await tempDir();
+  await using other = await tempDir();
+  await chainCerts(dir.path, ["dmz", "ops"]);
+  await chainCerts(other.path, ["ops"]);
+  const http = freePort();
+  const read = (p: string) => Deno.readTextFile(p);
+  const ca = await read(`${dir.path}/ca/ca.crt`);
+  const ops = {
+    ca,
+    cert: await read(`${dir.path}/ops/certs/ops.crt`),
+    key: await read(`${dir.path}/ops/certs/ops.key`),
+  };
+  let dmz: Proc | null = null;
+  try {
+    dmz = await startDmz(dir.path, freePort(), "plant1:push", [
+      "--status-http",
+      `127.0.0.1:${http}`,
+      "--status-http-tls",
+    ]);
+    await dmz.waitForLine(/Status endpoint on https:\/\/127\.0\.0\.1:\d+\/.*certificate/);
+    const ok = await httpsGet(http, "/healthz", ops);
+    assert(/^HTTP\/1\.1 200/.test(ok) && ok.includes("\r\nok\n"), ok);
+    const metrics = await httpsGet(http, "/metrics", ops);
+    assert(metrics.includes("hopgate_build_info{"), metrics.slice(0, 300));
+    // The page's live feed streams over HTTPS too.
+    const feed = await httpsGet(http, "/events", ops, /event: view\ndata: \{/);
+    assert(/content-type: text\/event-stream/i.test(feed), feed.slice(0, 300));
+    // No certificate, or one from another CA: no answer.
+    await assert.rejects(httpsGet(http, "/healthz", { ca }));
+    await assert.rejects(httpsGet(http, "/healthz", {
+      ca,
+      cert: await read(`${other.path}/ops/certs/ops.crt`),
+      key: await read(`${other.path}/ops/certs/ops.key`),
+    }));
+  } finally {
+    await stopAll(dmz);
+  }
 });
 
 Deno.test("metrics text escapes label values and help per the exposition format", () => {

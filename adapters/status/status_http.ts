@@ -18,6 +18,9 @@ import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
 import { StatusEvents } from "./status_events.ts";
 import { LoopDelay } from "./loop_delay.ts";
+import { serveTls } from "./status_tls.ts";
+import { isLoopback } from "./options.ts";
+import { loadTlsMaterial } from "../../tunnel/tls.ts";
 import { type StatusInfo, statusInfo } from "./status_info.ts";
 import page from "./status_page.html" with { type: "text" };
 import script from "./status_page.js" with { type: "text" };
@@ -55,18 +58,20 @@ export class StatusHttpAdapter implements Adapter {
   readonly kind = "status";
   #address: HostPort;
   #ctx: HopContext | null = null;
-  #server: Deno.HttpServer | null = null;
+  #server: { shutdown(): Promise<void> } | null = null;
+  #tls: boolean;
   #events: StatusEvents | null = null;
   #info: Promise<StatusInfo> | null = null;
   #loopDelay = new LoopDelay();
   #startedAt = 0;
 
   /** An endpoint on `address`; nothing listens before `start`. */
-  constructor(address: HostPort) {
+  constructor(address: HostPort, tls = false) {
     this.#address = address;
+    this.#tls = tls;
   }
 
-  start(ctx: HopContext): Promise<void> {
+  async start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
     this.#startedAt = ctx.clock.now();
     this.#events = new StatusEvents({
@@ -80,23 +85,41 @@ export class StatusHttpAdapter implements Adapter {
     // Read the certificates now, so the first page and scrape do not wait for them.
     void this.#staticInfo().catch(() => {});
     const { host, port } = this.#address;
-    this.#server = Deno.serve({
-      hostname: host,
-      port,
-      onListen: () => {
-        ctx.log.info(
-          "Status endpoint on http://{address}/ (status page, healthz, readyz, metrics; read-only)",
-          { address: formatHostPort(this.#address) },
-        );
-      },
-      onError: (e) => {
-        ctx.status.error(`Status request failed: ${(e as Error).message}`);
-        return new Response("internal error\n", { status: 500 });
-      },
-    }, (req) => this.#handle(req));
+    const address = formatHostPort(this.#address);
+    if (this.#tls) {
+      this.#server = await serveTls(
+        this.#address,
+        await loadTlsMaterial(ctx.config),
+        (req) => this.#handle(req),
+      );
+      ctx.log.info(
+        "Status endpoint on https://{address}/ (status page, healthz, readyz, metrics; read-only), for clients with a certificate from the chain's CA",
+        { address },
+      );
+    } else {
+      this.#server = Deno.serve({
+        hostname: host,
+        port,
+        onListen: () => {
+          ctx.log.info(
+            "Status endpoint on http://{address}/ (status page, healthz, readyz, metrics; read-only)",
+            { address },
+          );
+          if (!isLoopback(host)) {
+            ctx.log.warn(
+              "STATUS ENDPOINT ON {address} IS PLAIN HTTP FOR ANYONE WHO REACHES IT (--status-http-public): the hop's points, links, sandbox and configuration can be read without a certificate; drop --status-http-public to require client certificates from the chain's CA",
+              { address },
+            );
+          }
+        },
+        onError: (e) => {
+          ctx.status.error(`Status request failed: ${(e as Error).message}`);
+          return new Response("internal error\n", { status: 500 });
+        },
+      }, (req) => this.#handle(req));
+    }
     ctx.status.running("running");
     ctx.status.connection("connected");
-    return Promise.resolve();
   }
 
   async stop(): Promise<void> {
