@@ -91,7 +91,7 @@ Deno.test({
         5_000,
       );
       const shot = Deno.env.get("HOPGATE_STATUS_SCREENSHOT");
-      if (shot) await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
+      if (shot) await page.screenshot({ path: shot as `${string}.png` });
 
       proxy.restore();
       await linkDrawn(page, "up", 15_000);

@@ -161,13 +161,15 @@ function updatesApplied(s: AdapterStatus): number {
 
 /** The hop's metric families now: one pass over the store. */
 export function hopMetrics(m: MetricsInput): Family[] {
-  const byOrigin = new Map<string, { good: number; uncertain: number; bad: number }>();
+  type Classes = { good: number; uncertain: number; bad: number };
+  // Counted by the point's path array (shared by the points that travelled the same way; its
+  // first hop is their origin): a lookup by reference, no string made per point.
+  const byPath = new Map<readonly string[], Classes>();
   const linksPrefix = `${m.hop}/$links/`;
   const links = new Map<string, { connected?: StoredPoint; rtt?: StoredPoint }>();
   for (const p of m.store.values()) {
-    const origin = p.id.slice(0, Math.max(0, p.id.indexOf("/")));
-    let c = byOrigin.get(origin);
-    if (c === undefined) byOrigin.set(origin, c = { good: 0, uncertain: 0, bad: 0 });
+    let c = byPath.get(p.hops);
+    if (c === undefined) byPath.set(p.hops, c = { good: 0, uncertain: 0, bad: 0 });
     c[severity(p.status)]++;
     if (!p.id.startsWith(linksPrefix)) continue;
     const [peer, field, ...more] = p.id.slice(linksPrefix.length).split("/");
@@ -177,6 +179,17 @@ export function hopMetrics(m: MetricsInput): Family[] {
     else if (field === "rtt_ms") l.rtt = p;
     else continue;
     links.set(peer, l);
+  }
+  const byOrigin = new Map<string, Classes>();
+  for (const [path, c] of byPath) {
+    const origin = path[0] ?? m.hop;
+    const o = byOrigin.get(origin);
+    if (o === undefined) byOrigin.set(origin, { ...c });
+    else {
+      o.good += c.good;
+      o.uncertain += c.uncertain;
+      o.bad += c.bad;
+    }
   }
   const peers = [...links.keys()].sort();
   const origins = [...byOrigin.keys()].sort();

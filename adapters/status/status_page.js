@@ -67,11 +67,11 @@ function drawChain(view) {
     const col = columns.indexOf(h.distance);
     const row = perColumn.get(col) ?? 0;
     perColumn.set(col, row + 1);
-    place.set(h.name, { x: 80 + col * 340, y: 50 + row * 90 });
+    place.set(h.name, { x: 80 + col * 400, y: 45 + row * 80 });
   }
   const rows = Math.max(1, ...perColumn.values());
-  const width = 160 + Math.max(0, columns.length - 1) * 340;
-  const height = 60 + rows * 90;
+  const width = 160 + Math.max(0, columns.length - 1) * 400;
+  const height = 10 + rows * 80;
   const chain = byId("chain");
   chain.setAttribute("viewBox", `0 0 ${width} ${height}`);
   chain.setAttribute("width", String(width));
@@ -90,7 +90,7 @@ function drawChain(view) {
       { class: `link link-${l.state}`, "data-link": key, "data-state": l.state },
       svg("title", {}, `${l.from} → ${l.to}: ${label} (seen by ${l.seenBy})`),
       svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y }),
-      svg("text", { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 10 }, truncate(label, 30)),
+      svg("text", { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 10 }, truncate(label, 36)),
     ));
   }
   for (const h of view.chain.hops) {

@@ -139,24 +139,24 @@ export function statusView(
 ): StatusView {
   const { hop, store } = input;
   const q = query.trim().toLowerCase();
-  const origins = new Map<string, OriginRow>();
+  // Rows by source, then by the point's path array (shared by the points that travelled the same
+  // way, and its first hop is their origin): lookups by reference, no string made per point.
+  const bySource = new Map<string, Map<readonly string[], OriginRow>>();
   const causes = new Map<string, CauseRow>();
   const reports = new Map<string, LinkReport>();
   const distance = new Map<string, number>([[hop, 0]]);
-  const paths = new Set<readonly string[]>();
   const rows: ProblemRow[] = [];
   let total = 0;
   for (const p of store.values()) {
-    const originHop = p.id.slice(0, Math.max(0, p.id.indexOf("/")));
-    const key = `${originHop}\u0000${p.origin}`;
-    let row = origins.get(key);
+    let byPath = bySource.get(p.origin);
+    if (byPath === undefined) bySource.set(p.origin, byPath = new Map());
+    let row = byPath.get(p.hops);
     if (row === undefined) {
-      row = { origin: originHop, source: p.origin, good: 0, uncertain: 0, bad: 0 };
-      origins.set(key, row);
+      row = { origin: p.hops[0] ?? hop, source: p.origin, good: 0, uncertain: 0, bad: 0 };
+      byPath.set(p.hops, row);
     }
     const sev = severity(p.status);
     row[sev]++;
-    paths.add(p.hops);
     if (p.cause !== null) {
       const c = p.cause;
       const ck = `${c.hop}\u0000${c.via}\u0000${c.reason}`;
@@ -177,7 +177,7 @@ export function statusView(
         });
       }
     }
-    const h = healthPoint(p);
+    const h = p.id.includes("/$links/") ? healthPoint(p) : null;
     if (h !== null) {
       const rk = `${h.hop}\u0000${h.peer}`;
       const r = reports.get(rk) ?? {};
@@ -188,6 +188,20 @@ export function statusView(
     }
   }
   // Upstream hops by their place on the paths points travelled to this hop.
+  const origins = new Map<string, OriginRow>();
+  for (const byPath of bySource.values()) {
+    for (const row of byPath.values()) {
+      const key = `${row.origin}\u0000${row.source}`;
+      const o = origins.get(key);
+      if (o === undefined) origins.set(key, { ...row });
+      else {
+        o.good += row.good;
+        o.uncertain += row.uncertain;
+        o.bad += row.bad;
+      }
+    }
+  }
+  const paths = [...bySource.values()].flatMap((m) => [...m.keys()]);
   for (const path of paths) {
     const last = path.length - 1;
     for (let i = 0; i < last; i++) {
