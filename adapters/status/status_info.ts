@@ -3,7 +3,8 @@
  * version, the sandbox it runs in, its certificates with their expiry, and a
  * summary of its configuration without secrets.
  */
-import { derivePermissions, formatHostPort, type HopConfig } from "../../core/mod.ts";
+import { derivePermissions, formatHostPort, type HopConfig, plugins } from "../../core/mod.ts";
+import { statusOptions } from "./options.ts";
 
 /** One certificate of a file the configuration names. */
 export interface CertInfo {
@@ -50,6 +51,7 @@ function configText(v: unknown): string | null {
     const parts = v.map(configText).filter((x): x is string => x !== null);
     return parts.length ? parts.join(", ") : null;
   }
+  if (v instanceof URL) return configText(v.href);
   if (typeof v === "object") {
     const o = v as Record<string, unknown>;
     if (typeof o.host === "string" && typeof o.port === "number") {
@@ -61,10 +63,20 @@ function configText(v: unknown): string | null {
   return text.length > 200 ? `${text.slice(0, 197)}...` : text;
 }
 
-/** The configuration as option and text, without secrets (their presence only). */
+/**
+ * The configuration as option and text, without secrets (their presence
+ * only), leaving out the options of plugins the hop does not use (their
+ * defaults say nothing about it).
+ */
 export function configSummary(config: HopConfig): [string, string][] {
+  const unused = new Set(
+    plugins()
+      .filter((p) => !p.active(config) && p.options !== statusOptions)
+      .flatMap((p) => Object.keys(p.options)),
+  );
   const out: [string, string][] = [];
   for (const [key, value] of Object.entries(config).sort(([a], [b]) => a.localeCompare(b))) {
+    if (unused.has(key)) continue;
     const text = configText(value);
     if (text === null) continue;
     const name = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
