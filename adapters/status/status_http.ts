@@ -18,9 +18,8 @@ import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
 import { StatusEvents } from "./status_events.ts";
 import { LoopDelay } from "./loop_delay.ts";
-import { serveTls } from "./status_tls.ts";
+import { readTlsFiles, serveTls } from "./status_tls.ts";
 import { isLoopback } from "./options.ts";
-import { loadTlsMaterial } from "../../tunnel/tls.ts";
 import { type StatusInfo, statusInfo } from "./status_info.ts";
 import page from "./status_page.html" with { type: "text" };
 import script from "./status_page.js" with { type: "text" };
@@ -89,7 +88,7 @@ export class StatusHttpAdapter implements Adapter {
     if (this.#tls) {
       this.#server = await serveTls(
         this.#address,
-        await loadTlsMaterial(ctx.config),
+        await readTlsFiles(ctx.config),
         (req) => this.#handle(req),
       );
       ctx.log.info(

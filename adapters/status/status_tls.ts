@@ -8,13 +8,32 @@
  */
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { HostPort } from "../../core/mod.ts";
+import type { HopConfig, HostPort } from "../../core/mod.ts";
+import type {} from "../../tunnel/options.ts";
 
 /** The PEM texts of the hop's certificate, key and the chain's CA. */
 export interface TlsFiles {
   cert: string;
   key: string;
   ca: string;
+}
+
+/** Reads the hop's --tls-cert, --tls-key and --tls-ca, naming the flag of a file it cannot read. */
+export async function readTlsFiles(config: HopConfig): Promise<TlsFiles> {
+  const read = async (path: string | undefined, flag: string) => {
+    try {
+      return await Deno.readTextFile(path ?? "");
+    } catch (e) {
+      throw new Error(
+        `Cannot read ${flag} "${path}" for the status endpoint's HTTPS: ${(e as Error).message}`,
+      );
+    }
+  };
+  return {
+    cert: await read(config.tlsCert, "--tls-cert"),
+    key: await read(config.tlsKey, "--tls-key"),
+    ca: await read(config.tlsCa, "--tls-ca"),
+  };
 }
 
 /** A running HTTPS endpoint. */
