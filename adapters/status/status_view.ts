@@ -258,7 +258,8 @@ function chainLinks(
       rttMs: connected && rtt?.status === Status.Good && typeof rtt.value === "number"
         ? rtt.value
         : null,
-      cause: connected ? null : s.lastError,
+      cause: connected ? null : s.lastError ??
+        (s.connection === "connecting" ? "connecting" : "the peer has not connected"),
       seenBy: hop,
     });
   }
