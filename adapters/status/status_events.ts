@@ -88,7 +88,13 @@ export class StatusEvents {
           (info) => this.#send(client!, event("info", info)),
           () => {},
         );
-        this.#send(client, event("view", this.#view(q)));
+        const statuses = this.#src.statuses();
+        this.#send(client, event("view", this.#view(q, statuses)));
+        if (this.#clients.size === 1) {
+          // The only client has the hop as it is now: the next view waits for a change.
+          this.#lastSignature = this.#signature(statuses);
+          this.#lastSent = this.#src.clock.now();
+        }
         this.#arm();
       },
       cancel: () => {
@@ -129,10 +135,7 @@ export class StatusEvents {
     const now = this.#src.clock.now();
     const statuses = this.#src.statuses();
     this.#updateRates(statuses, now);
-    const stats = this.#src.store.stats();
-    const signature = `${stats.updates} ${stats.removals} ${
-      JSON.stringify(statuses.map((s) => [s.connection, s.run, s.since, s.lastError]))
-    }`;
+    const signature = this.#signature(statuses);
     if (signature === this.#lastSignature && now - this.#lastSent < 1000) return;
     const start = performance.now();
     if (start - this.#builtAt < 4 * this.#buildMs) return;
@@ -149,6 +152,14 @@ export class StatusEvents {
     }
     this.#builtAt = performance.now();
     this.#buildMs = this.#builtAt - start;
+  }
+
+  /** What changes when the page would: the store's counters and every adapter's state. */
+  #signature(statuses: AdapterStatus[]): string {
+    const stats = this.#src.store.stats();
+    return `${stats.updates} ${stats.removals} ${
+      JSON.stringify(statuses.map((s) => [s.connection, s.run, s.since, s.lastError]))
+    }`;
   }
 
   #updateRates(statuses: AdapterStatus[], now: number): void {
