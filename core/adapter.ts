@@ -29,6 +29,20 @@ export interface AdapterStatus {
   since: number;
   /** The last error, kept after a recovery for the status line; `null` before any. */
   lastError: string | null;
+  /**
+   * For a link, once known: the peer hop and which way the data flows
+   * (`upstream`: the peer sends its points to this hop), so the status page
+   * can draw the chain.
+   */
+  peer?: { name: string; side: "upstream" | "downstream" };
+  /**
+   * Counters since the adapter started, in base units, for the status
+   * endpoint: `updates_applied` for every adapter (what it applied through its
+   * context), more for some (a link's `bytes_sent`, `points_received`…).
+   */
+  counters?: Readonly<Record<string, number>>;
+  /** Connections refused since start, by reason (the tunnel listener's). */
+  refusals?: Readonly<Record<string, number>>;
 }
 
 /** A write request as it travels toward the point's origin. */
@@ -63,6 +77,8 @@ export interface HopServices {
    * adapter (`hopgate watch`, some tests).
    */
   statuses?: () => AdapterStatus[];
+  /** Write requests the hop routed, by the name of their result (`Good`, `BadNotWritable`…). */
+  writeResults?: () => Record<string, number>;
 }
 
 /**
@@ -105,10 +121,14 @@ export function adapterContext(
 ): HopContext {
   const { name } = adapter;
   const { hop, store, clock } = services;
+  const status = new StatusTracker(name, adapter.kind, clock);
   return {
     ...services,
-    status: new StatusTracker(name, adapter.kind, clock),
-    apply: (point) => store.apply(point, name),
+    status,
+    apply: (point) => {
+      status.updates++;
+      return store.apply(point, name);
+    },
     failAll: (reason) => store.failOrigin(name, { hop, via: name, since: clock.now(), reason }),
     removeAllBut: (keep) => store.removeFromOrigin(name, keep),
   };
@@ -152,6 +172,8 @@ export interface Adapter {
 
 /** Mutable status bookkeeping for adapter implementations. */
 export class StatusTracker {
+  /** Updates the adapter applied through its context's `apply`: a plain field, counted on the hot path. */
+  updates = 0;
   #status: AdapterStatus;
   #clock: Clock;
 
@@ -168,9 +190,9 @@ export class StatusTracker {
     };
   }
 
-  /** A copy of the current status. */
+  /** A copy of the current status, with the updates applied so far. */
   get(): AdapterStatus {
-    return { ...this.#status };
+    return { ...this.#status, counters: { updates_applied: this.updates } };
   }
 
   /** Records the run state. */

@@ -47,6 +47,7 @@ Deno.test("an adapter's context carries its own status tracker on the hop's cloc
     connection: "down",
     since: 1000,
     lastError: null,
+    counters: { updates_applied: 0 },
   });
   clock.advance(500);
   ctx.status.connection("connected");

@@ -68,6 +68,8 @@ interface Segment {
   path: string;
   bytes: number;
   records: number;
+  /** Times of its first and last records. */
+  oldest: number;
   newest: number;
   /** Written by the first version (no checksums): read, never appended to. */
   legacy: boolean;
@@ -265,6 +267,7 @@ export class DiskBuffer {
         path,
         bytes: end,
         records: records.length,
+        oldest: records[0]!.time,
         newest: records[records.length - 1]!.time,
         legacy,
       });
@@ -289,6 +292,16 @@ export class DiskBuffer {
   /** Bytes on disk. */
   get bytes(): number {
     return this.#segments.reduce((a, s) => a + s.bytes, 0);
+  }
+
+  /**
+   * When the oldest record waiting was appended (epoch ms), for its age in
+   * the status endpoint; `null` when none waits. Past a partly delivered
+   * first segment not read back yet, its first record's time (an upper bound on the age).
+   */
+  get oldestTime(): number | null {
+    if (this.records === 0) return null;
+    return this.#head?.[this.#cursor]?.time ?? this.#segments[0]?.oldest ?? null;
   }
 
   /** Records dropped (size or age limit) since this buffer was opened. */
@@ -322,7 +335,15 @@ export class DiskBuffer {
       tail.bytes + f.length > this.#opts.segmentBytes && tail.bytes > 0
     ) {
       const seq = (tail?.seq ?? 0) + 1;
-      tail = { seq, path: this.#path(seq), bytes: 0, records: 0, newest: now, legacy: false };
+      tail = {
+        seq,
+        path: this.#path(seq),
+        bytes: 0,
+        records: 0,
+        oldest: now,
+        newest: now,
+        legacy: false,
+      };
       out = new Uint8Array(fileHeader.length + f.length);
       out.set(fileHeader);
       out.set(f, fileHeader.length);

@@ -32,6 +32,8 @@ export class Hop {
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   #adaptersStopped: Promise<void> | null = null;
+  /** Write results by status name: writes are rare, a map is cheap here. */
+  #writeResults = new Map<string, number>();
 
   /** A hop of `adapters`, started and stopped in order, with unique names; nothing runs before `start`. */
   constructor(config: HopConfig, adapters: Adapter[], options: { clock?: Clock } = {}) {
@@ -109,11 +111,23 @@ export class Hop {
     return this.#adaptersStopped;
   }
 
+  /** Write requests this hop routed, by the name of their result, since start. */
+  writeResults(): Record<string, number> {
+    return Object.fromEntries(this.#writeResults);
+  }
+
   /**
    * Routes a write toward the point's origin: this hop's policy first, then
    * the point's state, then the adapter that delivered the point.
    */
   async write(request: WriteRequest): Promise<StatusCode> {
+    const result = await this.#route(request);
+    const name = statusName(result);
+    this.#writeResults.set(name, (this.#writeResults.get(name) ?? 0) + 1);
+    return result;
+  }
+
+  async #route(request: WriteRequest): Promise<StatusCode> {
     const via = [...request.via, this.config.name];
     const refuse = (code: StatusCode, why: string) => {
       this.#log.warn("Write to {id} refused: {why} ({status})", {
@@ -237,6 +251,7 @@ export class Hop {
       log: logger(a.kind, a.name),
       write: (r) => this.write(r),
       statuses: () => this.statuses(),
+      writeResults: () => this.writeResults(),
     });
   }
 }

@@ -181,6 +181,7 @@ Deno.test("the hop gives each adapter, as it starts it, its own status tracker o
       connection: "down",
       since: 5100,
       lastError: null,
+      counters: { updates_applied: 0 },
     });
     assertEquals(b.ctx!.status.get().name, "other");
     a.ctx!.apply({ ...hop.store.get("plant1/fake/x")!, value: 2, hops: [] });

@@ -59,6 +59,8 @@ export class RefusalLog {
   #untracked = 0;
   #unlogged = 0;
   #total = 0;
+  /** Refusals since this log was made, by reason (at most `maxReasons`, then "other reasons"). */
+  #byReason = new Map<string, number>();
 
   /** A log with nothing refused yet. */
   constructor(options: RefusalLogOptions) {
@@ -74,9 +76,18 @@ export class RefusalLog {
     return this.#total;
   }
 
+  /** Refusals since this log was made, by reason, for the status endpoint. */
+  byReason(): Record<string, number> {
+    return Object.fromEntries(this.#byReason);
+  }
+
   /** Records a refusal: logged in full if it is the first of its reason in the interval, else counted. */
   refuse(r: Refusal): void {
     this.#total++;
+    const key = this.#byReason.has(r.reason) || this.#byReason.size < maxReasons
+      ? r.reason
+      : "other reasons";
+    this.#byReason.set(key, (this.#byReason.get(key) ?? 0) + 1);
     if (this.#timer === null) {
       this.#since = this.#clock.now();
       this.#timer = this.#clock.setTimeout(() => {

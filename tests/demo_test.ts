@@ -26,6 +26,9 @@ Deno.test("the demo runs the chain in sandboxes, shows a cut at the it hop with 
   const lines = out.stdout.split("\n");
   assertEquals(out.code, 0, text);
 
+  // The IT hop's status page is on, and its address printed.
+  assert(/status page of the IT hop: http:\/\/127\.0\.0\.1:\d+\//.test(text), text);
+
   // Each hop says what it may do.
   for (const hop of ["plant1", "dmz", "it"]) {
     assert(new RegExp(`sandbox of hop ${hop}: net=127\\.0\\.0\\.1:\\d+`).test(text), text);

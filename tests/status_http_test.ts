@@ -1,10 +1,13 @@
 /** The status endpoint: a read-only HTTP server per hop, run under the hop's derived permissions. */
 import "../adapters/all.ts";
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import assert, { deepStrictEqual as assertEquals } from "node:assert";
+import { join } from "node:path";
+import * as tls from "node:tls";
 import { derivePermissions } from "../core/mod.ts";
 import { exposition } from "../adapters/status/mod.ts";
-import { chainCerts, startDmz, startHop, stopAll } from "./kit/hops.ts";
+import { chainCerts, LinkProxy, startDmz, startHop, stopAll } from "./kit/hops.ts";
 import { flagsConfig, freePort, type Proc, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
+import { parseExposition, sumOf } from "./kit/prometheus.ts";
 
 const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
 
@@ -12,16 +15,21 @@ const fast = ["--heartbeat", "200ms", "--link-timeout", "1s"];
 const sampleLine =
   /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*")*\})? (?:[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?|NaN|[+-]Inf)$/;
 
-/** The samples of a metrics text, keyed `name{labels}`; throws on a line outside the grammar. */
+/**
+ * The samples of a metrics text, keyed `name{labels}`, as an npm parser of
+ * the format reads them; throws on a line outside the grammar, or a counter
+ * not named `_total`.
+ */
 function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue;
     assert(sampleLine.test(line), `not an exposition line: ${JSON.stringify(line)}`);
-    const at = line.lastIndexOf(" ");
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
   }
-  return out;
+  const { samples, types } = parseExposition(text);
+  for (const [name, type] of types) {
+    assert(type !== "COUNTER" || name.endsWith("_total"), `counter ${name} without _total`);
+  }
+  return samples;
 }
 
 async function get(url: string, init?: RequestInit): Promise<{ status: number; body: string }> {
@@ -55,12 +63,8 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
     // The simulator's 25 points, the three health points of the link to plant1 and the
     // expiry points of the hop's certificate and CA.
     const before = parseMetrics((await get(`${base}/metrics`)).body);
-    assertEquals(
-      (before.get('hopgate_points{status_class="good"}') ?? 0) +
-        (before.get('hopgate_points{status_class="uncertain"}') ?? 0) +
-        (before.get('hopgate_points{status_class="bad"}') ?? 0),
-      25 + 3 + 2,
-    );
+    assertEquals(sumOf(before, "hopgate_points"), 25 + 3 + 2);
+    assertEquals(sumOf(before, "hopgate_points", { origin: "dmz" }), 25 + 3 + 2);
     assertEquals(before.get('hopgate_link_up{peer="plant1"}'), 0);
     assertEquals(before.get('hopgate_adapter_up{adapter="link:plant1",kind="link"}'), 0);
 
@@ -82,10 +86,13 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
     // certificate expiry points, all good.
     const after = await waitFor("every point good", async () => {
       const m = parseMetrics((await get(`${base}/metrics`)).body);
-      return m.get('hopgate_points{status_class="good"}') === 25 + 40 + 6 + 4 ? m : undefined;
+      return sumOf(m, "hopgate_points", { status_class: "good" }) === 25 + 40 + 6 + 4
+        ? m
+        : undefined;
     });
-    assertEquals(after.get('hopgate_points{status_class="uncertain"}'), 0);
-    assertEquals(after.get('hopgate_points{status_class="bad"}'), 0);
+    assertEquals(after.get('hopgate_points{origin="plant1",status_class="good"}'), 40 + 3 + 2);
+    assertEquals(sumOf(after, "hopgate_points", { status_class: "uncertain" }), 0);
+    assertEquals(sumOf(after, "hopgate_points", { status_class: "bad" }), 0);
     assertEquals(after.get('hopgate_link_up{peer="plant1"}'), 1);
     const rtt = after.get('hopgate_link_rtt_seconds{peer="plant1"}')!;
     assert(rtt >= 0 && rtt < 1, String(rtt));
@@ -106,20 +113,133 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
       assertEquals(r.headers.get("allow"), "GET, HEAD");
     }
     assertEquals((await get(`${base}/write`, { method: "POST", body: "x" })).status, 404);
-    assertEquals((await get(`${base}/`)).status, 404);
+    assertEquals((await get(`${base}/nothing`)).status, 404);
+    // The status page and its files come from the hop alone, under a strict policy.
+    for (const path of ["/", "/status.js", "/status.css"]) {
+      const r = await fetch(`${base}${path}`);
+      await r.body?.cancel();
+      assertEquals(r.status, 200, path);
+      assertEquals(
+        r.headers.get("content-security-policy"),
+        "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      );
+    }
   } finally {
     await stopAll(plant, dmz);
   }
 });
 
-Deno.test("a non-loopback status endpoint needs --status-http-public", async () => {
+Deno.test("metrics follow a link going down and up, with its traffic, points and certificates", async () => {
   await using dir = await tempDir();
-  const flags = ["run", "--name", "p", "--sim", "5", "--data-dir", dir.path];
-  const r = await runHopgate([...flags, "--status-http", "0.0.0.0:9464"]);
+  await chainCerts(dir.path, ["plant1", "dmz"]);
+  const port = freePort(), http = freePort();
+  const base = `http://127.0.0.1:${http}`;
+  await using proxy = new LinkProxy(port);
+  let dmz: Proc | null = null, plant: Proc | null = null;
+  const scrape = async () => parseMetrics((await get(`${base}/metrics`)).body);
+  const link = '{peer="plant1",side="upstream"}';
+  try {
+    dmz = await startDmz(dir.path, port, "plant1:push", [
+      "--status-http",
+      `127.0.0.1:${http}`,
+      ...fast,
+    ]);
+    plant = await startHop(dir.path, "plant1", [
+      "--sim",
+      "40",
+      "--sim-rate",
+      "20",
+      "--push",
+      `dmz=127.0.0.1:${proxy.port}`,
+      ...fast,
+    ]);
+    const up = await waitFor("the link up with all its points", async () => {
+      const m = await scrape();
+      return m.get('hopgate_link_up{peer="plant1"}') === 1 &&
+          m.get(`hopgate_link_received_points_total${link}`)! >= 43
+        ? m
+        : undefined;
+    });
+    assertEquals(up.get('hopgate_adapter_up{adapter="link:plant1",kind="link"}'), 1);
+    assert(up.get(`hopgate_link_received_bytes_total${link}`)! > 1000);
+    assert(up.get(`hopgate_link_received_frames_total${link}`)! >= 3);
+    // Acknowledgements and heartbeats go back to the plant; no points do.
+    assert(up.get(`hopgate_link_sent_bytes_total${link}`)! > 0);
+    assertEquals(up.get(`hopgate_link_sent_points_total${link}`), 0);
+    assertEquals(
+      up.get('hopgate_adapter_updates_applied_total{adapter="link:plant1",kind="link"}'),
+      up.get(`hopgate_link_received_points_total${link}`),
+    );
+    const rtt = up.get('hopgate_link_rtt_seconds{peer="plant1"}')!;
+    assert(rtt >= 0 && rtt < 1, String(rtt));
+    const expiry = up.get(
+      'hopgate_certificate_expiry_timestamp_seconds{option="tls-cert",subject="CN=dmz"}',
+    )!;
+    assert(expiry > Date.now() / 1000 + 300 * 86400, String(expiry));
+    assert(up.get("hopgate_event_loop_delay_max_seconds")! >= 0);
+    assert(up.get("process_heap_total_bytes")! > 0);
+
+    proxy.cut();
+    const down = await waitFor("the link down in the metrics", async () => {
+      const m = await scrape();
+      return m.get('hopgate_link_up{peer="plant1"}') === 0 ? m : undefined;
+    }, 5_000);
+    assertEquals(down.get('hopgate_adapter_up{adapter="link:plant1",kind="link"}'), 0);
+    assertEquals(down.get('hopgate_points{origin="plant1",status_class="good"}'), 0);
+    assertEquals(
+      sumOf(down, "hopgate_points", { origin: "plant1", status_class: "uncertain" }) +
+        sumOf(down, "hopgate_points", { origin: "plant1", status_class: "bad" }),
+      40 + 3 + 2,
+    );
+    assert(!down.has('hopgate_link_rtt_seconds{peer="plant1"}'));
+
+    proxy.restore();
+    const again = await waitFor("the link up again, carrying points", async () => {
+      const m = await scrape();
+      return m.get('hopgate_link_up{peer="plant1"}') === 1 &&
+          m.get('hopgate_points{origin="plant1",status_class="good"}') === 45 &&
+          m.get(`hopgate_link_received_points_total${link}`)! >
+            down.get(`hopgate_link_received_points_total${link}`)!
+        ? m
+        : undefined;
+    }, 15_000);
+    assert(
+      again.get(`hopgate_link_received_bytes_total${link}`)! >
+        down.get(`hopgate_link_received_bytes_total${link}`)!,
+    );
+  } finally {
+    await stopAll(plant, dmz);
+  }
+});
+
+Deno.test("a non-loopback status endpoint is HTTPS with client certificates unless --status-http-public", async () => {
+  await using dir = await tempDir();
+  await chainCerts(dir.path, ["p"]);
+  const hop = ["run", "--name", "p", "--sim", "5", "--data-dir"];
+  const certs = join(dir.path, "p", "certs");
+  const flags = [
+    ...hop,
+    join(dir.path, "data"),
+    ...["--tls-cert", join(certs, "p.crt"), "--tls-key", join(certs, "p.key")],
+    ...["--tls-ca", join(certs, "ca.crt")],
+  ];
+  // Without the hop's certificate there is no HTTPS to serve.
+  const r = await runHopgate([...hop, join(dir.path, "none"), "--status-http", "0.0.0.0:9464"]);
   assertEquals(r.code, 2, r.stderr);
-  assert(/--status-http 0\.0\.0\.0:9464 is not a loopback address/.test(r.stderr), r.stderr);
-  assert(r.stderr.includes("--status-http-public"), r.stderr);
-  // Given on purpose, the address joins the hop's permissions like every other.
+  assert(/tls-cert/.test(r.stderr) && r.stderr.includes("hopgate certs issue p"), r.stderr);
+  const both = await runHopgate([
+    ...flags,
+    "--status-http",
+    "0.0.0.0:9464",
+    "--status-http-tls",
+    "--status-http-public",
+  ]);
+  assertEquals(both.code, 2, both.stderr);
+  assert(both.stderr.includes("are alternatives"), both.stderr);
+  // HTTPS reads the hop's certificate files; plain HTTP on purpose reads none.
+  const tls = flagsConfig(dir.path, [...flags.slice(1), "--status-http", "0.0.0.0:9464"]);
+  assertEquals(derivePermissions(tls.config).net, ["0.0.0.0:9464"]);
+  assert(derivePermissions(tls.config).read.includes(join(certs, "p.key")));
   const { config } = flagsConfig(dir.path, [
     ...flags.slice(1),
     "--status-http",
@@ -127,8 +247,88 @@ Deno.test("a non-loopback status endpoint needs --status-http-public", async () 
     "--status-http-public",
   ]);
   assertEquals(derivePermissions(config).net, ["0.0.0.0:9464"]);
+  assert(!derivePermissions(config).read.includes(join(certs, "p.key")));
   const local = flagsConfig(dir.path, [...flags.slice(1), "--status-http", "127.0.0.1:9464"]);
   assertEquals(derivePermissions(local.config).net, ["127.0.0.1:9464"]);
+});
+
+/** A client's TLS files: certificate, key and the CA it trusts. */
+interface ClientTls {
+  cert?: string;
+  key?: string;
+  ca: string;
+}
+
+/**
+ * `GET path` over TLS to 127.0.0.1:`port` (the hop's certificate names the
+ * hop, not the address), until `until` matches what arrived or the server
+ * closes; rejects when the handshake or the connection fails.
+ */
+function httpsGet(port: number, path: string, client: ClientTls, until?: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername: "dmz",
+      ca: client.ca,
+      ...(client.cert ? { cert: client.cert, key: client.key } : {}),
+      minVersion: "TLSv1.3",
+    }, () => socket.write(`GET ${path} HTTP/1.1\r\nHost: dmz\r\nConnection: close\r\n\r\n`));
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+      if (until?.test(text)) {
+        socket.destroy();
+        resolve(text);
+      }
+    });
+    socket.on("error", reject);
+    socket.on(
+      "close",
+      () => (text ? resolve(text) : reject(new Error("closed without an answer"))),
+    );
+  });
+}
+
+Deno.test("the HTTPS status endpoint answers only clients with a certificate from the chain's CA", async () => {
+  await using dir = await tempDir();
+  await using other = await tempDir();
+  await chainCerts(dir.path, ["dmz", "ops"]);
+  await chainCerts(other.path, ["ops"]);
+  const http = freePort();
+  const read = (p: string) => Deno.readTextFile(p);
+  const ca = await read(`${dir.path}/ca/ca.crt`);
+  const ops = {
+    ca,
+    cert: await read(`${dir.path}/ops/certs/ops.crt`),
+    key: await read(`${dir.path}/ops/certs/ops.key`),
+  };
+  let dmz: Proc | null = null;
+  try {
+    dmz = await startDmz(dir.path, freePort(), "plant1:push", [
+      "--status-http",
+      `127.0.0.1:${http}`,
+      "--status-http-tls",
+    ]);
+    await dmz.waitForLine(/Status endpoint on https:\/\/127\.0\.0\.1:\d+\/.*certificate/);
+    const ok = await httpsGet(http, "/healthz", ops);
+    assert(/^HTTP\/1\.1 200/.test(ok) && ok.includes("\r\nok\n"), ok);
+    const metrics = await httpsGet(http, "/metrics", ops);
+    assert(metrics.includes("hopgate_build_info{"), metrics.slice(0, 300));
+    // The page's live feed streams over HTTPS too.
+    const feed = await httpsGet(http, "/events", ops, /event: view\ndata: \{/);
+    assert(/content-type: text\/event-stream/i.test(feed), feed.slice(0, 300));
+    // No certificate, or one from another CA: no answer.
+    await assert.rejects(httpsGet(http, "/healthz", { ca }));
+    await assert.rejects(httpsGet(http, "/healthz", {
+      ca,
+      cert: await read(`${other.path}/ops/certs/ops.crt`),
+      key: await read(`${other.path}/ops/certs/ops.key`),
+    }));
+  } finally {
+    await stopAll(dmz);
+  }
 });
 
 Deno.test("metrics text escapes label values and help per the exposition format", () => {

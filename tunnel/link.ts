@@ -33,6 +33,7 @@ import { LinkSender } from "./link_sender.ts";
 import type { PeerRole } from "./options.ts";
 import { OriginOwners } from "./origin_owners.ts";
 import type { Wire } from "./wire.ts";
+import { LinkCounters } from "./link_counters.ts";
 import { worthLogging } from "./_worth_logging.ts";
 
 export { defaultLimits, type LinkLimits } from "./link_limits.ts";
@@ -90,6 +91,8 @@ export interface LinkOptions {
   onClose?(reason: string): void;
   /** Called with each heartbeat round trip, ms. */
   onRtt?(ms: number): void;
+  /** Counts frames received and points each way (default: counters of this session alone). */
+  counters?: LinkCounters;
 }
 
 /** The origin name of points received over a link with `peer`. */
@@ -133,6 +136,7 @@ export class Link {
   #closeReason = "";
   #sender: LinkSender;
   #receiver: LinkReceiver;
+  #counters: LinkCounters;
 
   // Writes this hop sent upstream, awaiting results, and those refused to a watcher.
   #nextRid = 1;
@@ -162,6 +166,7 @@ export class Link {
     this.#lastRx = options.clock.now();
     this.#startedAt = this.#lastRx;
     const limits = options.limits ?? defaultLimits;
+    this.#counters = options.counters ?? new LinkCounters();
     const side = {
       store: options.store,
       clock: options.clock,
@@ -170,6 +175,7 @@ export class Link {
       peer: options.peer,
       origin: this.#origin,
       limits,
+      counters: this.#counters,
     };
     this.#sender = new LinkSender({
       ...side,
@@ -227,7 +233,10 @@ export class Link {
     try {
       const frames = this.#reader.push(chunk);
       // Only whole frames prove the peer alive: trickled bytes of one never finished do not.
-      if (frames.length > 0) this.#lastRx = this.#clock.now();
+      if (frames.length > 0) {
+        this.#lastRx = this.#clock.now();
+        this.#counters.framesReceived += frames.length;
+      }
       for (const [type, body] of frames) {
         this.#handle(decodeFrame(type, body));
         // A frame can end the session (close, protocol error).

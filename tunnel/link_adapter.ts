@@ -33,6 +33,7 @@ import {
   peerNames,
   type TlsMaterial,
 } from "./tls.ts";
+import { LinkCounters } from "./link_counters.ts";
 
 /** How a link adapter reaches its peer. */
 export type LinkMode =
@@ -93,6 +94,8 @@ export class LinkAdapter implements Adapter {
   #onChange: ((connected: boolean, detail: string) => void) | null;
   /** Origin owners when the settings bring none (a lone link, as in `hopgate watch`). */
   #owners = new OriginOwners();
+  /** Traffic since start, across sessions. */
+  #counters = new LinkCounters();
 
   /**
    * A link to `peer` (`null`: whichever hop answers, as `hopgate watch` dials),
@@ -153,8 +156,26 @@ export class LinkAdapter implements Adapter {
     return Promise.resolve();
   }
 
+  /** Its status, with the peer, which way the data flows and the link's traffic. */
   status(): AdapterStatus {
-    return this.#ctx?.status.get() ?? notStarted(this);
+    const s = this.#ctx?.status.get() ?? notStarted(this);
+    const side = this.#side();
+    return {
+      ...s,
+      ...(this.#peer !== null && side !== null ? { peer: { name: this.#peer, side } } : {}),
+      counters: { ...s.counters, ...this.#counters.snapshot() },
+    };
+  }
+
+  /** `upstream` when the peer sends to this hop; `null` while unknown (a listener before hello). */
+  #side(): "upstream" | "downstream" | null {
+    const link = this.#link;
+    if (link?.sends) return "downstream";
+    if (link?.receives) return "upstream";
+    const m = this.#mode;
+    if (m.kind === "dial") return m.direction === "pull" ? "upstream" : "downstream";
+    if (m.spec) return m.spec.role === "push" ? "upstream" : "downstream";
+    return null;
   }
 
   /** Forwards a write toward the peer, which holds the point's origin side. */
@@ -262,8 +283,13 @@ export class LinkAdapter implements Adapter {
     });
     let closeTimer: TimerId = 0;
     let opened = false;
+    const counters = this.#counters;
     const wire = {
-      write: (bytes: Uint8Array) => socket.write(bytes),
+      write: (bytes: Uint8Array) => {
+        counters.bytesSent += bytes.length;
+        counters.framesSent++;
+        return socket.write(bytes);
+      },
       buffered: () => socket.writableLength,
       close: () => {
         socket.end();
@@ -301,10 +327,14 @@ export class LinkAdapter implements Adapter {
         if (opened) this.#onChange?.(false, reason);
       },
       onRtt: (ms) => this.#points?.rtt(ms, ctx.clock.now()),
+      counters,
     });
     this.#link = link;
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Uint8Array) => link.receive(chunk));
+    socket.on("data", (chunk: Uint8Array) => {
+      counters.bytesReceived += chunk.length;
+      link.receive(chunk);
+    });
     socket.on("drain", () => link.drained());
     let error = "";
     socket.on("error", (e: Error) => error ||= e.message);

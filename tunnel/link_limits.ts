@@ -5,6 +5,7 @@
  * itself to the same flags so the next hop never has to refuse it; see
  * docs/security.md).
  */
+import type { LinkCounters } from "./link_counters.ts";
 import type { Clock, Logger, PointStore } from "../core/mod.ts";
 
 /** Bounds on what a peer can make this hop hold and decode (see docs/security.md). */
@@ -41,4 +42,6 @@ export interface LinkSideOptions {
   /** The origin of points received over this link (`link:<peer>`). */
   origin: string;
   limits: LinkLimits;
+  /** The link's traffic counters, kept by its adapter across sessions. */
+  counters: LinkCounters;
 }

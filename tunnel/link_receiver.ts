@@ -28,6 +28,7 @@ import { DataReader, type DataVisitor, tooLarge } from "./data_frame_reader.ts";
 import { headerSize, ProtocolError, RuleError } from "./frames.ts";
 import type { LinkLimits, LinkSideOptions } from "./link_limits.ts";
 import type { OriginOwners } from "./origin_owners.ts";
+import type { LinkCounters } from "./link_counters.ts";
 import { worthLogging } from "./_worth_logging.ts";
 
 /** A receiver acknowledges at the latest after this many data-frame bytes (windows are larger). */
@@ -55,6 +56,7 @@ export class LinkReceiver implements DataVisitor {
   #hop: string;
   #peer: string;
   #origin: string;
+  #counters: LinkCounters;
   #limits: LinkLimits;
   #owners: OriginOwners;
   #allowedOrigins: readonly string[] | undefined;
@@ -104,6 +106,7 @@ export class LinkReceiver implements DataVisitor {
     this.#peer = options.peer;
     this.#origin = options.origin;
     this.#limits = options.limits;
+    this.#counters = options.counters;
     this.#owners = options.owners;
     this.#allowedOrigins = options.allowedOrigins;
     this.#reader = new DataReader(options.limits);
@@ -269,6 +272,7 @@ export class LinkReceiver implements DataVisitor {
     u.type = type;
     u.hops = this.#defHops[index]!;
     store.apply(u, this.#origin);
+    this.#counters.pointsReceived++;
     this.#snapshotIds?.add(id);
   }
 

@@ -23,6 +23,7 @@ import type { LinkLimits, LinkSideOptions } from "./link_limits.ts";
 import { ackEvery } from "./link_receiver.ts";
 import { exceedsSize, utf8Size } from "./value_size.ts";
 import type { Wire } from "./wire.ts";
+import type { LinkCounters } from "./link_counters.ts";
 import { worthLogging } from "./_worth_logging.ts";
 
 /** Upper bound of one data frame's size, so batches stay well under --max-frame. */
@@ -70,6 +71,7 @@ export interface LinkSenderOptions extends LinkSideOptions {
 /** The sending side of one link session, started once hello has been exchanged. */
 export class LinkSender {
   #wire: Wire;
+  #counters: LinkCounters;
   #store: PointStore;
   #clock: Clock;
   #log: Logger;
@@ -122,6 +124,7 @@ export class LinkSender {
     this.#peer = options.peer;
     this.#origin = options.origin;
     this.#limits = options.limits;
+    this.#counters = options.counters;
     this.#windowOption = options.window;
     this.#sendBuffer = options.sendBuffer ?? defaultSendBuffer;
   }
@@ -248,6 +251,7 @@ export class LinkSender {
         if (send) {
           if (exceedsSize(p.value, this.#limits.maxValue)) this.#withholdValue(w, idx, p);
           else w.state(idx, p.value, p.status, p.time, p.cause);
+          this.#counters.pointsSent++;
           this.#live[idx] = 1;
         } else if (this.#live[idx] === 1) {
           w.removal(idx);

@@ -353,7 +353,9 @@ export class ListenerAdapter implements Adapter {
     this.#ctx?.status.connection("down");
   }
 
+  /** Its status, with the connections it refused by reason. */
   status(): AdapterStatus {
-    return this.#ctx?.status.get() ?? notStarted(this);
+    const s = this.#ctx?.status.get() ?? notStarted(this);
+    return { ...s, refusals: this.#refusals?.byReason() ?? {} };
   }
 }

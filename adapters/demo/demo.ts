@@ -161,7 +161,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       ],
       brokerLine,
     );
-    const dmzPort = freePort(), itPort = freePort(), itOpcua = freePort();
+    const dmzPort = freePort(), itPort = freePort(), itOpcua = freePort(), itStatus = freePort();
     const plantWatchPort = freePort();
     proxy = new LinkProxy(dmzPort);
     const fast = { heartbeat: "500ms", "link-timeout": "2s", "status-interval": "0" };
@@ -222,6 +222,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
           ...(options.broker ? {} : { "mqtt-version": "3.1.1" }), // aedes speaks MQTT 3.1.1 only
           "opcua-server": `127.0.0.1:${itOpcua}`,
           "opcua-server-anonymous": true,
+          "status-http": `127.0.0.1:${itStatus}`,
         });
         await it.waitFor(/Listening on/);
         watcher("it", `it=127.0.0.1:${itPort}`, false);
@@ -235,6 +236,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     if (stop.signal.aborted) return code;
     board.live = tty;
     say(`chain up: PLC values reach the IT hop; OPC UA endpoint opc.tcp://127.0.0.1:${itOpcua}`);
+    say(`status page of the IT hop: http://127.0.0.1:${itStatus}/ (and /metrics for Prometheus)`);
     console.log(
       tty
         ? "Keys: c = cut the plant→dmz link, r = restore it, q = quit"

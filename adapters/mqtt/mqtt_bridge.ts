@@ -139,9 +139,25 @@ export class MqttBridge implements Adapter {
     };
   }
 
+  /** Its status, with what it published and what waits in its disk buffer, for the status endpoint. */
   status(): AdapterStatus {
     // The context is there from the first step of `start`, and the status with it.
-    return this.#ctx === undefined ? notStarted(this) : this.#ctx.status.get();
+    if (this.#ctx === undefined) return notStarted(this);
+    const s = this.#ctx.status.get();
+    const oldest = this.#buffer?.oldestTime ?? null;
+    return {
+      ...s,
+      counters: {
+        ...s.counters,
+        published_updates: this.#sent + this.#drained,
+        spilled_updates: this.#spilled,
+        buffer_bytes: this.#buffer?.bytes ?? 0,
+        buffer_limit_bytes: this.#ctx.config.mqttBufferSize,
+        buffer_records: this.#buffer?.records ?? 0,
+        buffer_oldest_age_seconds: oldest === null ? 0 : (this.#ctx.clock.now() - oldest) / 1000,
+        buffer_dropped_records: this.#buffer?.dropped ?? 0,
+      },
+    };
   }
 
   async start(ctx: HopContext): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * The hop's metrics in the Prometheus text exposition format 0.0.4, computed
- * when scraped (the store is iterated then), so the relay pays nothing for
- * them between scrapes: no per-update counting.
+ * when scraped (the store is iterated then). Between scrapes the relay pays
+ * only for plain number fields incremented where the work is done (updates
+ * applied per adapter, a link's bytes, frames and points): no map or label
+ * lookup per update.
  *
  * Written here rather than with npm `prom-client`: that library keeps a
  * registry of mutable metrics updated as things happen (the per-update
@@ -16,6 +18,7 @@ import {
   Status,
   type StoredPoint,
 } from "../../core/mod.ts";
+import type { CertInfo } from "./status_info.ts";
 
 /** The Content-Type of the text exposition format. */
 export const expositionContentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -87,7 +90,15 @@ export interface MetricsInput {
   /** The tunnel protocol's version. */
   protocol: number;
   /** `Deno.memoryUsage()`. */
-  memory: { rss: number; heapUsed: number };
+  memory: { rss: number; heapUsed: number; heapTotal?: number; external?: number };
+  /** Write requests routed by this hop, by result name. */
+  writeResults?: Record<string, number>;
+  /** The certificates of the files the configuration names. */
+  certificates?: readonly CertInfo[];
+  /** The largest event-loop delay since the previous scrape, seconds. */
+  loopDelaySeconds?: number;
+  /** When the process started, epoch ms. */
+  startedAt?: number;
 }
 
 /** True when an adapter is running and connected. */
@@ -95,13 +106,77 @@ export function isUp(s: AdapterStatus): boolean {
   return s.run === "running" && s.connection === "connected";
 }
 
+/** A link adapter's counters as metric families: name, help, counter key. */
+const linkCounters: [string, string, string][] = [
+  ["hopgate_link_sent_bytes_total", "Bytes this hop wrote to the link", "bytes_sent"],
+  ["hopgate_link_received_bytes_total", "Bytes this hop read from the link", "bytes_received"],
+  ["hopgate_link_sent_frames_total", "Frames this hop wrote to the link", "frames_sent"],
+  [
+    "hopgate_link_received_frames_total",
+    "Whole frames this hop read from the link",
+    "frames_received",
+  ],
+  ["hopgate_link_sent_points_total", "Point states this hop sent over the link", "points_sent"],
+  [
+    "hopgate_link_received_points_total",
+    "Point states received over the link and applied",
+    "points_received",
+  ],
+];
+
+/** The MQTT bridge's counters and gauges as metric families: name, help, type, counter key. */
+const mqttCounters: [string, string, "counter" | "gauge", string][] = [
+  [
+    "hopgate_mqtt_published_updates_total",
+    "Updates published to the broker, live or from the disk buffer",
+    "counter",
+    "published_updates",
+  ],
+  [
+    "hopgate_mqtt_spilled_updates_total",
+    "Updates written to the disk buffer because no session took them",
+    "counter",
+    "spilled_updates",
+  ],
+  ["hopgate_mqtt_buffer_bytes", "Bytes of the disk buffer on disk", "gauge", "buffer_bytes"],
+  [
+    "hopgate_mqtt_buffer_limit_bytes",
+    "The disk buffer's size limit (--mqtt-buffer-size)",
+    "gauge",
+    "buffer_limit_bytes",
+  ],
+  ["hopgate_mqtt_buffer_records", "Records waiting in the disk buffer", "gauge", "buffer_records"],
+  [
+    "hopgate_mqtt_buffer_oldest_age_seconds",
+    "Age of the oldest record waiting in the disk buffer (0 when empty)",
+    "gauge",
+    "buffer_oldest_age_seconds",
+  ],
+  [
+    "hopgate_mqtt_buffer_dropped_records_total",
+    "Records the disk buffer dropped for its size or age limit",
+    "counter",
+    "buffer_dropped_records",
+  ],
+];
+
+/** Updates an adapter applied to the store: through its context, or received over a link. */
+function updatesApplied(s: AdapterStatus): number {
+  return (s.counters?.updates_applied ?? 0) + (s.counters?.points_received ?? 0);
+}
+
 /** The hop's metric families now: one pass over the store. */
 export function hopMetrics(m: MetricsInput): Family[] {
-  const classes = { good: 0, uncertain: 0, bad: 0 };
+  type Classes = { good: number; uncertain: number; bad: number };
+  // Counted by the point's path array (shared by the points that travelled the same way; its
+  // first hop is their origin): a lookup by reference, no string made per point.
+  const byPath = new Map<readonly string[], Classes>();
   const linksPrefix = `${m.hop}/$links/`;
   const links = new Map<string, { connected?: StoredPoint; rtt?: StoredPoint }>();
   for (const p of m.store.values()) {
-    classes[severity(p.status)]++;
+    let c = byPath.get(p.hops);
+    if (c === undefined) byPath.set(p.hops, c = { good: 0, uncertain: 0, bad: 0 });
+    c[severity(p.status)]++;
     if (!p.id.startsWith(linksPrefix)) continue;
     const [peer, field, ...more] = p.id.slice(linksPrefix.length).split("/");
     if (peer === undefined || more.length > 0) continue;
@@ -111,9 +186,26 @@ export function hopMetrics(m: MetricsInput): Family[] {
     else continue;
     links.set(peer, l);
   }
+  const byOrigin = new Map<string, Classes>();
+  for (const [path, c] of byPath) {
+    const origin = path[0] ?? m.hop;
+    const o = byOrigin.get(origin);
+    if (o === undefined) byOrigin.set(origin, { ...c });
+    else {
+      o.good += c.good;
+      o.uncertain += c.uncertain;
+      o.bad += c.bad;
+    }
+  }
   const peers = [...links.keys()].sort();
+  const origins = [...byOrigin.keys()].sort();
   const stats = m.store.stats();
-  return [
+  const linkStatuses = m.statuses.filter((s) => s.peer !== undefined);
+  const mqtt = m.statuses.filter((s) => s.kind === "mqtt");
+  const refusals = m.statuses.flatMap((s) =>
+    Object.entries(s.refusals ?? {}).map(([reason, n]) => ({ adapter: s.name, reason, n }))
+  );
+  const families: Family[] = [
     {
       name: "hopgate_build_info",
       help: "hopgate's version and tunnel protocol version; always 1",
@@ -122,18 +214,29 @@ export function hopMetrics(m: MetricsInput): Family[] {
     },
     {
       name: "hopgate_points",
-      help: "Points this hop holds, by the class of their status",
+      help: "Points this hop holds, by origin hop and the class of their status",
       type: "gauge",
-      samples: (["good", "uncertain", "bad"] as const).map((c) => ({
-        labels: { status_class: c },
-        value: classes[c],
-      })),
+      samples: origins.flatMap((origin) =>
+        (["good", "uncertain", "bad"] as const).map((c) => ({
+          labels: { origin, status_class: c },
+          value: byOrigin.get(origin)![c],
+        }))
+      ),
     },
     {
       name: "hopgate_updates_applied_total",
       help: "Point updates applied to this hop's store since start",
       type: "counter",
       samples: [{ value: stats.updates }],
+    },
+    {
+      name: "hopgate_adapter_updates_applied_total",
+      help: "Point updates each source or link applied to this hop's store since start",
+      type: "counter",
+      samples: m.statuses.map((s) => ({
+        labels: { adapter: s.name, kind: s.kind },
+        value: updatesApplied(s),
+      })),
     },
     {
       name: "hopgate_point_removals_total",
@@ -149,11 +252,21 @@ export function hopMetrics(m: MetricsInput): Family[] {
     },
     {
       name: "hopgate_adapter_up",
-      help: "1 when the adapter is running and connected, else 0",
+      help:
+        "1 when the adapter (source, link, MQTT session, server) is running and connected, else 0",
       type: "gauge",
       samples: m.statuses.map((s) => ({
         labels: { adapter: s.name, kind: s.kind },
         value: isUp(s) ? 1 : 0,
+      })),
+    },
+    {
+      name: "hopgate_adapter_state_since_timestamp_seconds",
+      help: "When the adapter's connection last changed, Unix time",
+      type: "gauge",
+      samples: m.statuses.map((s) => ({
+        labels: { adapter: s.name, kind: s.kind },
+        value: s.since / 1000,
       })),
     },
     {
@@ -177,6 +290,48 @@ export function hopMetrics(m: MetricsInput): Family[] {
           : [];
       }),
     },
+    ...linkCounters.map(([name, help, key]): Family => ({
+      name,
+      help,
+      type: "counter",
+      samples: linkStatuses.map((s) => ({
+        labels: { peer: s.peer!.name, side: s.peer!.side },
+        value: s.counters?.[key] ?? 0,
+      })),
+    })),
+    ...mqttCounters.map(([name, help, type, key]): Family => ({
+      name,
+      help,
+      type,
+      samples: mqtt.map((s) => ({ labels: { adapter: s.name }, value: s.counters?.[key] ?? 0 })),
+    })),
+    {
+      name: "hopgate_certificate_expiry_timestamp_seconds",
+      help: "When each certificate of the files the configuration names expires, Unix time",
+      type: "gauge",
+      samples: (m.certificates ?? []).map((c) => ({
+        labels: { option: c.option, subject: c.subject },
+        value: c.notAfter / 1000,
+      })),
+    },
+    {
+      name: "hopgate_write_requests_total",
+      help: "Write requests this hop routed, by the status name of their result",
+      type: "counter",
+      samples: Object.entries(m.writeResults ?? {}).sort().map(([result, n]) => ({
+        labels: { result },
+        value: n,
+      })),
+    },
+    {
+      name: "hopgate_refused_connections_total",
+      help: "Connections the tunnel listener refused, by reason",
+      type: "counter",
+      samples: refusals.map((r) => ({
+        labels: { adapter: r.adapter, reason: r.reason },
+        value: r.n,
+      })),
+    },
     {
       name: "process_resident_memory_bytes",
       help: "Resident memory size in bytes",
@@ -190,4 +345,38 @@ export function hopMetrics(m: MetricsInput): Family[] {
       samples: [{ value: m.memory.heapUsed }],
     },
   ];
+  if (m.memory.heapTotal !== undefined) {
+    families.push({
+      name: "process_heap_total_bytes",
+      help: "V8 heap size in bytes",
+      type: "gauge",
+      samples: [{ value: m.memory.heapTotal }],
+    });
+  }
+  if (m.memory.external !== undefined) {
+    families.push({
+      name: "process_external_memory_bytes",
+      help: "Memory of objects outside the V8 heap (buffers) in bytes",
+      type: "gauge",
+      samples: [{ value: m.memory.external }],
+    });
+  }
+  if (m.loopDelaySeconds !== undefined) {
+    families.push({
+      name: "hopgate_event_loop_delay_max_seconds",
+      help: "The largest lateness of a 100 ms timer since the previous scrape",
+      type: "gauge",
+      samples: [{ value: m.loopDelaySeconds }],
+    });
+  }
+  if (m.startedAt !== undefined) {
+    families.push({
+      name: "process_start_time_seconds",
+      help: "When the hop started, Unix time",
+      type: "gauge",
+      samples: [{ value: m.startedAt / 1000 }],
+    });
+  }
+  // Families without samples say nothing; leaving them out keeps the exposition short.
+  return families.filter((f) => f.samples.length > 0);
 }

@@ -1,9 +1,10 @@
 /**
  * The status endpoint: an optional, read-only HTTP server per hop
- * (`--status-http <host:port>`) with `/healthz`, `/readyz` and `/metrics`
- * in the Prometheus text format. Loopback only unless
- * `--status-http-public`; it speaks plain HTTP (no TLS or client
- * certificates yet).
+ * (`--status-http <host:port>`) with a live status page at `/`, `/healthz`,
+ * `/readyz` and `/metrics` in the Prometheus text format. Plain HTTP on
+ * loopback; on any other address HTTPS answering only clients with a
+ * certificate from the chain's CA, unless `--status-http-public` asks for
+ * plain HTTP there on purpose (and the hop warns loudly).
  *
  * @module
  *
@@ -35,28 +36,40 @@
  */
 import type { Adapter, HopConfig, Plugin } from "../../core/mod.ts";
 import { formatHostPort } from "../../core/mod.ts";
-import { statusOptions } from "./options.ts";
+import type {} from "../../tunnel/options.ts";
+import { isLoopback, statusOptions } from "./options.ts";
+
+export { isLoopback };
 import { StatusHttpAdapter } from "./status_http.ts";
 
 export { exposition, type Family, hopMetrics, type MetricsInput, type Sample } from "./metrics.ts";
 export { StatusHttpAdapter } from "./status_http.ts";
+export type { CertInfo as CertificateInfo } from "./status_info.ts";
 export { type StatusConfig, statusOptions } from "./options.ts";
 
-/** True for a loopback host: 127.0.0.0/8, ::1 or `localhost`. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+/**
+ * Whether the endpoint speaks HTTPS with client certificates: when asked, and
+ * on every non-loopback address unless plain HTTP is chosen there on purpose.
+ */
+export function statusTls(c: HopConfig): boolean {
+  const a = c.statusHttp;
+  if (!a) return false;
+  return c.statusHttpTls || (!isLoopback(a.host) && !c.statusHttpPublic);
 }
 
 /** The rules of the status endpoint's options. */
 function statusChecks(c: HopConfig): string[] {
-  const a = c.statusHttp;
-  if (!a || isLoopback(a.host) || c.statusHttpPublic) return [];
-  return [
-    `--status-http ${
-      formatHostPort(a)
-    } is not a loopback address, and the endpoint is plain HTTP without client certificates: serve it on 127.0.0.1 (and scrape through a local agent), or pass --status-http-public to expose it on purpose`,
-  ];
+  if (c.statusHttpTls && c.statusHttpPublic) {
+    return [
+      "--status-http-tls and --status-http-public are alternatives (HTTPS with client certificates, or plain HTTP for anyone): pass one",
+    ];
+  }
+  if ((c.statusHttpTls || c.statusHttpPublic) && !c.statusHttp) {
+    return [
+      `--status-http-${c.statusHttpTls ? "tls" : "public"} needs --status-http <host:port>`,
+    ];
+  }
+  return [];
 }
 
 /** The status endpoint plugin (adapters/all.ts registers it). */
@@ -67,6 +80,18 @@ export const statusPlugin: Plugin = {
   activatedBy: "",
   active: () => false,
   checks: statusChecks,
-  permissions: (c) => (c.statusHttp ? { net: [formatHostPort(c.statusHttp)] } : {}),
-  adapters: (c): Adapter[] => (c.statusHttp ? [new StatusHttpAdapter(c.statusHttp)] : []),
+  files(c) {
+    if (!statusTls(c)) return [];
+    const hint =
+      `or create it with: hopgate certs issue ${c.name} (the status endpoint's HTTPS serves it)`;
+    return [["tlsCert", hint], ["tlsKey", hint], ["tlsCa", "or copy the chain's CA there"]];
+  },
+  permissions: (c) => {
+    if (!c.statusHttp) return {};
+    const net = [formatHostPort(c.statusHttp)];
+    return statusTls(c) ? { net, read: [c.tlsCert!, c.tlsKey!, c.tlsCa!] } : { net };
+  },
+  adapters: (
+    c,
+  ): Adapter[] => (c.statusHttp ? [new StatusHttpAdapter(c.statusHttp, statusTls(c))] : []),
 };

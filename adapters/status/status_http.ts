@@ -1,8 +1,9 @@
 /**
  * The hop's status endpoint: a read-only HTTP server answering `GET`/`HEAD`
- * on `/healthz`, `/readyz` and `/metrics`, and nothing else. It reads the
- * hop's store and adapter statuses when asked and holds no handle that could
- * change the hop (it never calls `apply` or `write`).
+ * on `/` (the status page, its script and style, and its live feed
+ * `/events`), `/healthz`, `/readyz` and `/metrics`, and nothing else. It
+ * reads the hop's store and adapter statuses when asked and holds no handle
+ * that could change the hop (it never calls `apply` or `write`).
  */
 import meta from "../../deno.json" with { type: "json" };
 import {
@@ -15,8 +16,35 @@ import {
 } from "../../core/mod.ts";
 import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
+import { StatusEvents } from "./status_events.ts";
+import { LoopDelay } from "./loop_delay.ts";
+import { readTlsFiles, serveTls } from "./status_tls.ts";
+import { isLoopback } from "./options.ts";
+import { type StatusInfo, statusInfo } from "./status_info.ts";
+import page from "./status_page.html" with { type: "text" };
+import script from "./status_page.js" with { type: "text" };
+import style from "./status_page.css" with { type: "text" };
 
-const paths = new Set(["/healthz", "/readyz", "/metrics"]);
+/** The page's own files: everything it loads comes from here. */
+const assets: Record<string, [string, string]> = {
+  "/": [page, "text/html; charset=utf-8"],
+  "/status.js": [script, "text/javascript; charset=utf-8"],
+  "/status.css": [style, "text/css; charset=utf-8"],
+};
+
+const paths = new Set(["/healthz", "/readyz", "/metrics", "/events", ...Object.keys(assets)]);
+
+/**
+ * Sent with every answer: the page may load and connect to nothing but this
+ * hop, run no inline script or style, and be framed by no other page.
+ */
+const securityHeaders = {
+  "content-security-policy":
+    "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+};
 
 /** One line of /readyz for an adapter that is not up: `link:dmz running/down: <last error>`. */
 function notReadyLine(s: AdapterStatus): string {
@@ -29,38 +57,75 @@ export class StatusHttpAdapter implements Adapter {
   readonly kind = "status";
   #address: HostPort;
   #ctx: HopContext | null = null;
-  #server: Deno.HttpServer | null = null;
+  #server: { shutdown(): Promise<void> } | null = null;
+  #tls: boolean;
+  #events: StatusEvents | null = null;
+  #info: Promise<StatusInfo> | null = null;
+  #loopDelay = new LoopDelay();
+  #startedAt = 0;
 
   /** An endpoint on `address`; nothing listens before `start`. */
-  constructor(address: HostPort) {
+  constructor(address: HostPort, tls = false) {
     this.#address = address;
+    this.#tls = tls;
   }
 
-  start(ctx: HopContext): Promise<void> {
+  async start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
+    this.#startedAt = ctx.clock.now();
+    this.#events = new StatusEvents({
+      hop: ctx.hop,
+      store: ctx.store,
+      clock: ctx.clock,
+      statuses: () => ctx.statuses?.() ?? [],
+      info: () => this.#staticInfo(),
+    });
+    this.#loopDelay.start();
+    // Read the certificates now, so the first page and scrape do not wait for them.
+    void this.#staticInfo().catch(() => {});
     const { host, port } = this.#address;
-    this.#server = Deno.serve({
-      hostname: host,
-      port,
-      onListen: () => {
-        ctx.log.info(
-          "Status endpoint on http://{address}/ (healthz, readyz, metrics; read-only)",
-          { address: formatHostPort(this.#address) },
-        );
-      },
-      onError: (e) => {
-        ctx.status.error(`Status request failed: ${(e as Error).message}`);
-        return new Response("internal error\n", { status: 500 });
-      },
-    }, (req) => this.#handle(req));
+    const address = formatHostPort(this.#address);
+    if (this.#tls) {
+      this.#server = await serveTls(
+        this.#address,
+        await readTlsFiles(ctx.config),
+        (req) => this.#handle(req),
+      );
+      ctx.log.info(
+        "Status endpoint on https://{address}/ (status page, healthz, readyz, metrics; read-only), for clients with a certificate from the chain's CA",
+        { address },
+      );
+    } else {
+      this.#server = Deno.serve({
+        hostname: host,
+        port,
+        onListen: () => {
+          ctx.log.info(
+            "Status endpoint on http://{address}/ (status page, healthz, readyz, metrics; read-only)",
+            { address },
+          );
+          if (!isLoopback(host)) {
+            ctx.log.warn(
+              "STATUS ENDPOINT ON {address} IS PLAIN HTTP FOR ANYONE WHO REACHES IT (--status-http-public): the hop's points, links, sandbox and configuration can be read without a certificate; drop --status-http-public to require client certificates from the chain's CA",
+              { address },
+            );
+          }
+        },
+        onError: (e) => {
+          ctx.status.error(`Status request failed: ${(e as Error).message}`);
+          return new Response("internal error\n", { status: 500 });
+        },
+      }, (req) => this.#handle(req));
+    }
     ctx.status.running("running");
     ctx.status.connection("connected");
-    return Promise.resolve();
   }
 
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = null;
+    this.#events?.close();
+    this.#loopDelay.stop();
     await server?.shutdown();
     this.#ctx?.status.running("stopped");
     this.#ctx?.status.connection("down");
@@ -70,13 +135,21 @@ export class StatusHttpAdapter implements Adapter {
     return this.#ctx?.status.get() ?? notStarted(this);
   }
 
-  #handle(req: Request): Response {
+  #handle(req: Request): Response | Promise<Response> {
     const path = new URL(req.url).pathname;
     if (!paths.has(path)) return text(req, 404, "not found\n");
     if (req.method !== "GET" && req.method !== "HEAD") {
       return text(req, 405, "method not allowed: this endpoint is read-only\n", {
         allow: "GET, HEAD",
       });
+    }
+    const asset = assets[path];
+    if (asset) return text(req, 200, asset[0], { "content-type": asset[1] });
+    if (path === "/events") {
+      if (req.method === "HEAD") return text(req, 200, "", { "content-type": "text/event-stream" });
+      const res = this.#events!.open(new URL(req.url).searchParams.get("q") ?? "");
+      for (const [k, v] of Object.entries(securityHeaders)) res.headers.set(k, v);
+      return res;
     }
     if (path === "/healthz") return text(req, 200, "ok\n");
     if (path === "/readyz") {
@@ -85,7 +158,12 @@ export class StatusHttpAdapter implements Adapter {
         ? text(req, 200, "ready\n")
         : text(req, 503, down.map(notReadyLine).join("\n") + "\n");
     }
+    return this.#metrics(req);
+  }
+
+  async #metrics(req: Request): Promise<Response> {
     const ctx = this.#ctx!;
+    const info = await this.#staticInfo().catch(() => null);
     const m = Deno.memoryUsage();
     const body = exposition(hopMetrics({
       hop: ctx.hop,
@@ -93,9 +171,23 @@ export class StatusHttpAdapter implements Adapter {
       statuses: ctx.statuses?.() ?? [],
       version: meta.version,
       protocol: protocolVersion,
-      memory: { rss: m.rss, heapUsed: m.heapUsed },
+      memory: m,
+      writeResults: ctx.writeResults?.() ?? {},
+      certificates: info?.certificates ?? [],
+      loopDelaySeconds: this.#loopDelay.takeMaxSeconds(),
+      startedAt: this.#startedAt,
     }));
     return text(req, 200, body, { "content-type": expositionContentType });
+  }
+
+  /** The page's static part, computed once (it reads the certificate files). */
+  #staticInfo(): Promise<StatusInfo> {
+    const ctx = this.#ctx!;
+    return this.#info ??= statusInfo(ctx.config, {
+      version: meta.version,
+      protocol: protocolVersion,
+      startedAt: this.#startedAt,
+    });
   }
 
   /** The statuses of the hop's other adapters. */
@@ -113,6 +205,6 @@ function text(
 ): Response {
   return new Response(req.method === "HEAD" ? null : body, {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+    headers: { "content-type": "text/plain; charset=utf-8", ...securityHeaders, ...headers },
   });
 }
