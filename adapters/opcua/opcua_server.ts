@@ -89,6 +89,13 @@ function cachedStatus(code: number): StatusCode {
   return s;
 }
 
+/** `address:port` of a channel or socket. */
+function remoteOf(
+  c: { remoteAddress?: string | undefined; remotePort?: number | undefined },
+): string {
+  return `${c.remoteAddress ?? "?"}:${c.remotePort ?? "?"}`;
+}
+
 /** Refused client applications explained in a line each; beyond, they are counted. */
 const maxExplained = 256;
 
@@ -243,8 +250,19 @@ export class OpcuaServerSink implements Adapter {
     // The points' own namespace, apart from node-opcua's (ns=1, its diagnostics and server objects).
     const namespace = server.engine.addressSpace!.registerNamespace(pointNamespaceUri(ctx.hop));
     this.#namespace = namespace;
-    server.on("openSecureChannelFailure", (socket, channel) => {
-      void this.#refusedChannel(pki, socket, channel);
+    // A refused application certificate closes its channel (node-opcua emits no failure event
+    // for it); other failures to open a channel have their own event.
+    server.on("closeChannel", (channel) => {
+      const cert = channel.clientCertificate;
+      const status = cert ? this.#refusedCertificates.get(certificateFacts(cert).thumbprint) : null;
+      if (cert && status) void this.#refusedCertificate(pki, remoteOf(channel), cert, status);
+    });
+    server.on("openSecureChannelFailure", (socket) => {
+      this.#refusals?.refuse({
+        reason: "secure channel failed",
+        remote: remoteOf(socket),
+        detail: String(socket.reason ?? "the secure channel could not be opened"),
+      });
     });
     this.#unwatch = auditServer(server, {
       namespace: namespace.index,
@@ -289,27 +307,14 @@ export class OpcuaServerSink implements Adapter {
     );
   }
 
-  /**
-   * A client whose secure channel failed: when its application certificate
-   * was refused, say whose it is, where it was saved and how to trust it.
-   */
-  async #refusedChannel(
+  /** A client whose application certificate was refused: whose it is, where it was saved, what to do. */
+  async #refusedCertificate(
     pki: string,
-    socket: { remoteAddress?: string; remotePort?: number; reason?: string },
-    channel: { clientCertificate?: Certificate | null },
+    remote: string,
+    cert: Certificate,
+    status: StatusCode,
   ): Promise<void> {
-    const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
-    const cert = channel.clientCertificate;
-    const facts = cert ? certificateFacts(cert) : null;
-    const status = facts ? this.#refusedCertificates.get(facts.thumbprint) : undefined;
-    if (!facts || !status) {
-      this.#refusals?.refuse({
-        reason: "secure channel failed",
-        remote,
-        detail: String(socket.reason ?? "the secure channel could not be opened"),
-      });
-      return;
-    }
+    const facts = certificateFacts(cert);
     this.#refusedCertificates.delete(facts.thumbprint);
     const file = await rejectedFile(pki, facts.thumbprint);
     const trusted = join(pki, "trusted", "certs");
