@@ -11,7 +11,8 @@ import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:ass
 import { basename, join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { AttributeIds, type DataValue, MessageSecurityMode, UserTokenType } from "node-opcua";
-import { freePort, tempDir, waitFor } from "./kit/helpers.ts";
+import { initCa } from "../core/mod.ts";
+import { freePort, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
 import { expectLine, startPlantHop, startPlc, stopHop, TestClient } from "./kit/opcua.ts";
 import { precisePlcTimes } from "./fixtures/plc_values.ts";
 
@@ -190,6 +191,52 @@ Deno.test("a PLC that refuses the hop gets one warning naming the certificate to
     await expectLine(hop, /Connected to opcua:plc/, 60_000);
     await expectLine(hop, /opcua:plc is back after [\d.]+ s and \d+ failed attempts/);
     assertEquals(hop.output().match(/is lost or unreachable/g)?.length, 1);
+  } finally {
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
+});
+
+Deno.test("with certificates issued by the chain's CA, a PLC that trusts the CA once lets the hop in", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "plant1");
+  const caDir = join(dir.path, "ca");
+  await initCa(caDir);
+  const issued = await runHopgate([
+    "certs",
+    "opcua",
+    "plant1",
+    "--ca-dir",
+    caDir,
+    "--data-dir",
+    data,
+    "--address",
+    "127.0.0.1,opc.plant.example",
+  ]);
+  assertEquals(issued.code, 0, issued.stderr);
+  const ca = new x509.X509Certificate(await Deno.readTextFile(join(caDir, "ca.crt")));
+  const serverPem = join(data, "opcua-server-pki", "own", "certs", "certificate.pem");
+  const server = new x509.X509Certificate(await Deno.readTextFile(serverPem));
+  assertEquals(server.issuer, ca.subject);
+  assert(await server.verify({ publicKey: ca.publicKey, signatureOnly: true }), "signed by the CA");
+  const names = await certificateNames(serverPem);
+  assertEquals(names.uri, [`urn:${Deno.hostname()}:hopgate:plant1`]);
+  assertEquals([names.dns, names.ip], [[Deno.hostname(), "opc.plant.example"].sort(), [
+    "127.0.0.1",
+  ]]);
+
+  // The PLC's operator trusts the CA (with its revocation list), not each hop.
+  const plcPki = join(dir.path, "plc");
+  for (const f of ["certs", "crl"]) {
+    await Deno.mkdir(join(plcPki, "pki", "trusted", f), { recursive: true });
+  }
+  await Deno.copyFile(join(caDir, "ca.crt"), join(plcPki, "pki", "trusted", "certs", "ca.pem"));
+  await Deno.copyFile(join(caDir, "ca.crl"), join(plcPki, "pki", "trusted", "crl", "ca.crl"));
+  const plc = await startPlc({ count: 4, pki: plcPki, extra: ["--strict"] });
+  const hop = startPlantHop(plc, dir.path, data);
+  try {
+    await expectLine(hop, /Connected to opcua:plc/, 60_000);
+    assert(!/Made (a new )?the OPC UA|lost or unreachable/.test(hop.output()), hop.output());
   } finally {
     await stopHop(hop);
     await plc.proc.stop();

@@ -2,11 +2,8 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import { readCertificate } from "node-opcua-crypto";
-import {
-  applicationNames,
-  certificateMismatch,
-  ensureApplicationCertificate,
-} from "./opcua_certificate.ts";
+import { certificateMismatch, ensureApplicationCertificate } from "./opcua_certificate.ts";
+import { applicationNames } from "./opcua_names.ts";
 
 Deno.test("a hop's certificate names are its own: URI, subject, host names and listen addresses", () => {
   assertEquals(applicationNames("plant1", { hostname: "edge7" }), {

@@ -39,7 +39,8 @@ import {
 import type { OpcuaEndpoint } from "./options.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
-import { applicationNames, ensureApplicationCertificate } from "./opcua_certificate.ts";
+import { ensureApplicationCertificate } from "./opcua_certificate.ts";
+import { applicationNames } from "./opcua_names.ts";
 import { securityOf } from "./opcua_security.ts";
 import { certificateFacts } from "./opcua_trust.ts";
 import { fromVariant, scalarTypeOf, toVariant } from "./opcua_values.ts";

@@ -39,11 +39,8 @@ import {
   type StoredPoint,
 } from "../../core/mod.ts";
 import { auditServer } from "./opcua_audit.ts";
-import {
-  applicationNames,
-  ensureApplicationCertificate,
-  interfaceAddresses,
-} from "./opcua_certificate.ts";
+import { ensureApplicationCertificate } from "./opcua_certificate.ts";
+import { applicationNames, interfaceAddresses } from "./opcua_names.ts";
 import { securityOf } from "./opcua_security.ts";
 import { certificateFacts, rejectedFile, reloadOnChange } from "./opcua_trust.ts";
 import { checkUser, readUsers } from "./opcua_users.ts";
