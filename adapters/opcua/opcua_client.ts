@@ -77,7 +77,7 @@ export class OpcuaClientSource implements Adapter {
   /** Whether the current connection attempt's loss was already reported. */
   #reported = false;
   /** The outage under way (one warning when it starts, one when it ends), or null while connected. */
-  #outage: { since: number; attempts: number; reason: string } | null = null;
+  #outage: { since: number; attempts: number; kinds: Set<string> } | null = null;
   /** Whether the application certificate was checked since the adapter started. */
   #certified = false;
 
@@ -158,9 +158,10 @@ export class OpcuaClientSource implements Adapter {
     if (outage) {
       // One warning per outage: later attempts are counted, and a new kind of reason is said once.
       outage.attempts++;
-      const kind = (r: string) => r.replace(/\d+/g, "#");
-      if (kind(reason) !== kind(outage.reason)) {
-        outage.reason = reason;
+      // The same reason with other numbers (ports, milliseconds) is no new kind.
+      const kind = reason.replace(/\d+/g, "#");
+      if (!outage.kinds.has(kind) && outage.kinds.size < 8) {
+        outage.kinds.add(kind);
         ctx.log.warn("{source} is still unreachable, now because: {reason}", {
           source: this.name,
           reason,
@@ -174,7 +175,11 @@ export class OpcuaClientSource implements Adapter {
       }
       return;
     }
-    this.#outage = { since: ctx.clock.now(), attempts: 1, reason };
+    this.#outage = {
+      since: ctx.clock.now(),
+      attempts: 1,
+      kinds: new Set([reason.replace(/\d+/g, "#")]),
+    };
     ctx.log.warn(
       "{source} at {url} is lost or unreachable: {reason}; {failed} points marked; retrying (one line when it is back)",
       { source: this.name, url: this.#endpoint.url.href, reason, failed },

@@ -165,15 +165,20 @@ export class TestClient {
     }
   }
 
-  /** Reads point values by id; each as [status, typed value or null]. */
+  /**
+   * Reads values by string node id, in a hop's points namespace (index 2) unless `ns` says
+   * otherwise (the PLC simulator's variables are in its own namespace, index 1); each as
+   * [status, typed value or null].
+   */
   async read(
     ids: string[],
+    ns = 2,
   ): Promise<{ status: number; typed: TypedValue | null; dv: DataValue }[]> {
     const out = [];
     for (let i = 0; i < ids.length; i += 500) {
       const dvs = await this.session!.read(
         ids.slice(i, i + 500).map((id) => ({
-          nodeId: `ns=2;s=${id}`,
+          nodeId: `ns=${ns};s=${id}`,
           attributeId: AttributeIds.Value,
         })),
       );
