@@ -11,6 +11,7 @@ import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:ass
 import { basename, join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { AttributeIds, type DataValue, MessageSecurityMode, UserTokenType } from "node-opcua";
+import { readCertificate } from "node-opcua-crypto";
 import { initCa } from "../core/mod.ts";
 import { freePort, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
 import { expectLine, startPlantHop, startPlc, stopHop, TestClient } from "./kit/opcua.ts";
@@ -150,6 +151,25 @@ Deno.test("a hop's OPC UA sides name the hop and explain refusals", async (t) =>
         const session = await stranger.connect(url, anonymous);
         assert(session, "the client is let in once its certificate is in trusted/certs");
         await stranger.disconnect();
+      },
+    );
+
+    await t.step(
+      "a refused user certificate is a failed login with the file to trust",
+      async () => {
+        const own = join(dir.path, "stranger", "own");
+        await rejects(
+          stranger.connect(url, {
+            type: UserTokenType.Certificate,
+            certificateData: readCertificate(join(own, "certs", "client_certificate.pem")),
+            privateKey: await Deno.readTextFile(join(own, "private", "private_key.pem")),
+          }),
+          "a user certificate the hop does not trust is refused",
+        );
+        await expectLine(
+          hop,
+          /Refused a login from 127\.0\.0\.1:\d+: user certificate "hopgate-test-client" \(thumbprint [0-9a-f]{40}\) refused \(Bad\w+\), client application urn:hopgate-test:stranger "hopgate-test-client"; it was saved as .*users\/rejected\/.*\.pem: if you know it, move it to .*users\/trusted\/certs/,
+        );
       },
     );
   } finally {

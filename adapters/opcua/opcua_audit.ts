@@ -6,6 +6,7 @@
  * and summed up in one line when the interval ends. Failed logins go through
  * core's RefusalLog, which bounds them the same way.
  */
+import { join } from "node:path";
 import {
   ActivateSessionRequest,
   ActivateSessionResponse,
@@ -22,7 +23,7 @@ import {
   X509IdentityToken,
 } from "node-opcua";
 import type { Clock, RefusalLog, TimerId } from "../../core/mod.ts";
-import { certificateFacts } from "./opcua_trust.ts";
+import { certificateFacts, rejectedFile } from "./opcua_trust.ts";
 import { readUsers } from "./opcua_users.ts";
 
 /** One write by an OPC UA client, as the audit line tells it. */
@@ -161,6 +162,8 @@ export function auditServer(
     refusals: RefusalLog;
     /** The users file, read again on a failed password login to tell an unknown user apart. */
     usersFile: string;
+    /** The user certificates' trust folders, named in a refused user certificate's line. */
+    userPki: string;
   },
 ): () => void {
   const writes = new WriteAudit({ log: options.log, clock: options.clock });
@@ -216,7 +219,7 @@ export function auditServer(
       });
     } else if (p.kind === "login" && response instanceof ActivateSessionResponse) {
       if (service.isGood()) return;
-      void loginRefusal(p, service.name, options.usersFile).then((r) =>
+      void loginRefusal(p, service.name, options).then((r) =>
         options.refusals.refuse({ ...r, remote: p.remote, what: "login" })
       );
     }
@@ -234,12 +237,12 @@ export function auditServer(
 async function loginRefusal(
   p: { token: unknown; application: string },
   status: string,
-  usersFile: string,
+  options: { usersFile: string; userPki: string },
 ): Promise<{ reason: string; detail: string }> {
   const app = `client application ${p.application}`;
   if (p.token instanceof UserNameIdentityToken) {
     const user = p.token.userName ?? "";
-    const known = await readUsers(usersFile).then(
+    const known = await readUsers(options.usersFile).then(
       (f) => Object.hasOwn(f.users, user),
       () => false,
     );
@@ -254,9 +257,18 @@ async function loginRefusal(
       };
   }
   if (p.token instanceof X509IdentityToken) {
+    const thumbprint = p.token.certificateData
+      ? certificateFacts(p.token.certificateData).thumbprint
+      : "";
+    const file = thumbprint ? await rejectedFile(options.userPki, thumbprint) : null;
+    const trust = file
+      ? `; it was saved as ${file}: if you know it, move it to ${
+        join(options.userPki, "trusted", "certs")
+      }`
+      : "";
     return {
       reason: "user certificate refused",
-      detail: `${userOf(p.token)} refused (${status}), ${app}`,
+      detail: `${userOf(p.token)} refused (${status}), ${app}${trust}`,
     };
   }
   return {

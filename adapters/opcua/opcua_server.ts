@@ -267,6 +267,7 @@ export class OpcuaServerSink implements Adapter {
       clock: ctx.clock,
       refusals,
       usersFile,
+      userPki: join(pki, "users"),
     });
     let failed = 0;
     for (const p of ctx.store.values()) {

@@ -28,8 +28,14 @@ async function folderStamp(pki: string): Promise<string> {
   return times.join(",");
 }
 
-/** The certificate check as node-opcua's secure channel and server call it. */
-type Check = (certificate: Certificate) => Promise<StatusCode>;
+/**
+ * The certificate check as node-opcua calls it: the secure channel awaits
+ * the promise, the server's user-token check passes a callback.
+ */
+type Check = (
+  certificate: Certificate,
+  callback?: (err: Error | null, status?: StatusCode) => void,
+) => Promise<StatusCode> | void;
 
 /**
  * Makes `manager` (already initialized on `pki`) re-read its trust lists
@@ -43,9 +49,9 @@ export async function reloadOnChange(
 ): Promise<void> {
   let seen = await folderStamp(pki);
   const target = manager as unknown as { checkCertificate: Check };
-  const check: Check = target.checkCertificate.bind(manager);
+  const check = target.checkCertificate.bind(manager) as (c: Certificate) => Promise<StatusCode>;
   let reloading: Promise<void> | null = null;
-  target.checkCertificate = async (certificate) => {
+  const checked = async (certificate: Certificate) => {
     const now = await folderStamp(pki);
     if (now !== seen) {
       // Checks arriving during a reload wait for it rather than starting another.
@@ -58,6 +64,11 @@ export async function reloadOnChange(
     const status = await check(certificate);
     onChecked?.(certificate, status);
     return status;
+  };
+  target.checkCertificate = (certificate, callback) => {
+    const result = checked(certificate);
+    if (!callback) return result;
+    result.then((status) => callback(null, status), (err) => callback(err as Error));
   };
 }
 
