@@ -179,6 +179,8 @@ Deno.test("a hop's OPC UA sides name the hop and explain refusals", async (t) =>
     await stopHop(hop);
     await plc.proc.stop();
   }
+  // No noise from the libraries: Node's warning about process.env, Deno's about build scripts.
+  assert(!/DeprecationWarning|Ignored build scripts/.test(hop.output()), hop.output());
 });
 
 Deno.test("a PLC that refuses the hop gets one warning naming the certificate to install on it, and one when it lets the hop in", async () => {
