@@ -5,7 +5,7 @@
 import meta from "./deno.json" with { type: "json" };
 import { hopAdapters } from "./adapters/all.ts";
 import { runWatch, watchCommandOptions } from "./tunnel/mod.ts";
-import { usersAdd } from "./adapters/opcua/mod.ts";
+import { issueOpcuaCertificates, usersAdd } from "./adapters/opcua/mod.ts";
 import { demoOptions, runDemo } from "./adapters/demo/mod.ts";
 import { addHopOptions, Command } from "./core/config/flags.ts";
 import {
@@ -119,6 +119,31 @@ certs.command("renew <hop>")
       );
     },
   );
+
+certs.command("opcua <hop>")
+  .description(
+    "Issue a hop's OPC UA application certificates (server and client) from the CA, so that trusting the CA trusts every hop",
+  )
+  .option("--ca-dir <dir>", "Where the CA is", "hopgate-ca")
+  .option("--data-dir <dir>", "The hop's data directory (default: ./hopgate-data/<hop>)")
+  .option("--host <name>", "The host name of the machine the hop runs on (default: this one's)")
+  .option("--address <host,...>", "The names and addresses its --opcua-server listens on")
+  .option("--days <n>", "Validity in days", "825")
+  .action(async (
+    hop: string,
+    opts: { caDir: string; dataDir?: string; host?: string; address?: string; days: string },
+  ) => {
+    const out = await issueOpcuaCertificates(hop, {
+      caDir: opts.caDir,
+      dataDir: opts.dataDir ?? `hopgate-data/${hop}`,
+      ...(opts.host ? { hostname: opts.host } : {}),
+      addresses: opts.address?.split(",").map((a) => a.trim()).filter((a) => a) ?? [],
+      days: /^\s*\d+\s*$/.test(opts.days) ? Number(opts.days) : NaN,
+    });
+    console.log(
+      `Wrote ${out.server} and ${out.client} for hop ${hop}; its server trusts OPC UA applications issued by the CA (${out.trustedCa})`,
+    );
+  });
 
 program.command("watch <address>")
   .description("Pull a hop's data set and print each point change as a JSON line ([hop=]host:port)")

@@ -21,8 +21,11 @@ export interface Refusal {
   remote: string;
   /** Why, in full, for the first line of its reason in an interval; it may quote the peer. */
   detail: string;
-  /** What was refused: a connection (before authentication, the default) or a link (after). */
-  what?: "connection" | "link";
+  /**
+   * What was refused: a connection (before authentication, the default), a
+   * link (after), or a login (a session's user or certificate, on a server).
+   */
+  what?: "connection" | "link" | "login";
 }
 
 /** Timing and bounds of a refusal log. */
@@ -101,6 +104,8 @@ export class RefusalLog {
         this.#reasons.set(reason, 0);
         const template = r.what === "link"
           ? "Refused a link from {remote}: {detail}"
+          : r.what === "login"
+          ? "Refused a login from {remote}: {detail}"
           : "Refused a connection from {remote}: {detail}";
         this.#log.warn(template, { remote: r.remote, detail: r.detail, reason });
         return;

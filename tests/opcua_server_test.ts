@@ -63,13 +63,36 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
       }),
       "a wrong password is refused",
     );
+    await rejects(
+      anonymous.connect(url, {
+        type: UserTokenType.UserName,
+        userName: "nobody",
+        password: "test-password",
+      }),
+      "an unknown user is refused",
+    );
+    // Each failed login has its line: the remote address, the reason, the client application
+    // (node-opcua's client refuses an anonymous session itself: the endpoint offers none).
+    const app = /client application urn:hopgate-test:client "hopgate-test-client"/.source;
+    await expectLine(
+      hop,
+      new RegExp(
+        `Refused a login from 127\\.0\\.0\\.1:\\d+: wrong password for user "tester" \\(Bad\\w+\\), ${app}`,
+      ),
+    );
+    await expectLine(
+      hop,
+      new RegExp(
+        `Refused a login from 127\\.0\\.0\\.1:\\d+: unknown user "nobody" \\(Bad\\w+\\), ${app}`,
+      ),
+    );
     const session = await client.connect(url, testUser);
 
     // A PLC variable without a value yet: its declared type, BadWaitingForInitialData.
     const [pending] = await client.read(["plant1/plc/Plant/Pending"]);
     assertEquals(statusName(pending!.status), "BadWaitingForInitialData");
     const pendingType = await session.read({
-      nodeId: "ns=1;s=plant1/plc/Plant/Pending",
+      nodeId: "ns=2;s=plant1/plc/Plant/Pending",
       attributeId: AttributeIds.DataType,
     });
     assertEquals(pendingType.value.value.toString(), "ns=0;i=8", "declared Int64");
@@ -83,7 +106,7 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
     });
     const seen: { status: number; value: unknown }[] = [];
     const item = await sub.monitor(
-      { nodeId: `ns=1;s=${counter}`, attributeId: AttributeIds.Value },
+      { nodeId: `ns=2;s=${counter}`, attributeId: AttributeIds.Value },
       { samplingInterval: 50, queueSize: 10, discardOldest: true },
       TimestampsToReturn.Both,
     );
@@ -96,7 +119,7 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
     // Writes: allowed by --writable reach the PLC; others are refused at the hop.
     const write = async (id: string, dataType: DataType, value: unknown) =>
       (await session.write({
-        nodeId: `ns=1;s=${id}`,
+        nodeId: `ns=2;s=${id}`,
         attributeId: AttributeIds.Value,
         value: { value: { dataType, value } },
       })).value >>> 0;
@@ -112,6 +135,19 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
     assertEquals(
       statusName(await write("plant1/plc/Plant/Setpoint", DataType.String, "x")),
       statusName(Status.BadTypeMismatch),
+    );
+    // Every write has its audit line: user, client application and address, point, type, result.
+    const by =
+      /OPC UA write by user "tester" \(urn:hopgate-test:client "hopgate-test-client", 127\.0\.0\.1:\d+\)/
+        .source;
+    await expectLine(hop, new RegExp(`${by} to plant1/plc/Plant/Setpoint \\(Double\\): Good`));
+    await expectLine(
+      hop,
+      new RegExp(`${by} to plant1/plc/Plant/Counter \\(Int32\\): BadNotWritable`),
+    );
+    await expectLine(
+      hop,
+      new RegExp(`${by} to plant1/plc/Plant/Setpoint \\(String\\): BadTypeMismatch`),
     );
 
     // The PLC dies: the hop's variables keep their last value as Uncertain, with the cause logged.
@@ -140,6 +176,9 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
     );
     const [up] = await client.read([counter]);
     assertEquals(statusName(up!.status), "Good");
+    // One warning when the outage starts and one when it ends, however many attempts between.
+    await expectLine(hop, /opcua:plc is back after [\d.]+ s and \d+ failed attempts/);
+    assertEquals(hop.output().match(/is lost or unreachable/g)?.length, 1, hop.output());
   } finally {
     await sub?.terminate().catch(() => {});
     await client.close();

@@ -89,7 +89,7 @@ Deno.test("a point the OPC UA server cannot show reads as Bad; the hop, its serv
     session = await client.createSession();
     const s = session;
     const read = async (id: string) => {
-      const dv = await s.read({ nodeId: `ns=1;s=${id}`, attributeId: AttributeIds.Value });
+      const dv = await s.read({ nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value });
       return [dv.statusCode.value >>> 0, fromVariant(dv.value)?.value ?? null];
     };
     assertEquals(await read(ids.byte), [good, 5]);
@@ -103,7 +103,7 @@ Deno.test("a point the OPC UA server cannot show reads as Bad; the hop, its serv
     });
     const seen: unknown[] = [];
     const item = await sub.monitor(
-      { nodeId: `ns=1;s=${ids.ok}`, attributeId: AttributeIds.Value },
+      { nodeId: `ns=2;s=${ids.ok}`, attributeId: AttributeIds.Value },
       { samplingInterval: 0, queueSize: 100, discardOldest: true },
       TimestampsToReturn.Both,
     );

@@ -10,6 +10,16 @@
  * (another process may take it meanwhile: use it at once).
  */
 export function freePort(): number {
+  // Below Linux's ephemeral range (32768 and up): a port found free there can still be taken by
+  // any outgoing connection on the machine before it is listened on; one below it only by
+  // another listener. Random, so parallel runs rarely pick the same one.
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch { /* taken: try another */ }
+  }
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = l.addr.port;
   l.close();

@@ -39,7 +39,10 @@ import {
 import type { OpcuaEndpoint } from "./options.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
+import { ensureApplicationCertificate } from "./opcua_certificate.ts";
+import { applicationNames } from "./opcua_names.ts";
 import { securityOf } from "./opcua_security.ts";
+import { certificateFacts } from "./opcua_trust.ts";
 import { fromVariant, scalarTypeOf, toVariant } from "./opcua_values.ts";
 
 /** The folder of the hop's OPC UA application certificate and trust lists. */
@@ -73,6 +76,10 @@ export class OpcuaClientSource implements Adapter {
   #items = new Map<string, Item>();
   /** Whether the current connection attempt's loss was already reported. */
   #reported = false;
+  /** The outage under way (one warning when it starts, one when it ends), or null while connected. */
+  #outage: { since: number; attempts: number; kinds: Set<string> } | null = null;
+  /** Whether the application certificate was checked since the adapter started. */
+  #certified = false;
 
   constructor(endpoint: OpcuaEndpoint, config: HopConfig) {
     this.#endpoint = endpoint;
@@ -147,11 +154,47 @@ export class OpcuaClientSource implements Adapter {
     this.#session = null;
     ctx.status.connection("down", reason);
     const failed = ctx.failAll(reason);
-    ctx.log.warn("{source} at {url} is lost or unreachable: {reason}; {failed} points marked", {
+    const outage = this.#outage;
+    if (outage) {
+      // One warning per outage: later attempts are counted, and a new kind of reason is said once.
+      outage.attempts++;
+      // The same reason with other numbers (ports, milliseconds) is no new kind.
+      const kind = reason.replace(/\d+/g, "#");
+      if (!outage.kinds.has(kind) && outage.kinds.size < 8) {
+        outage.kinds.add(kind);
+        ctx.log.warn("{source} is still unreachable, now because: {reason}", {
+          source: this.name,
+          reason,
+        });
+      } else {
+        ctx.log.debug("{source} is still unreachable (attempt {attempt}): {reason}", {
+          source: this.name,
+          attempt: outage.attempts,
+          reason,
+        });
+      }
+      return;
+    }
+    this.#outage = {
+      since: ctx.clock.now(),
+      attempts: 1,
+      kinds: new Set([reason.replace(/\d+/g, "#")]),
+    };
+    ctx.log.warn(
+      "{source} at {url} is lost or unreachable: {reason}; {failed} points marked; retrying (one line when it is back)",
+      { source: this.name, url: this.#endpoint.url.href, reason, failed },
+    );
+  }
+
+  /** Ends the outage under way, if any, with one line saying how long it lasted. */
+  #back(ctx: HopContext): void {
+    const outage = this.#outage;
+    if (!outage) return;
+    this.#outage = null;
+    ctx.log.warn("{source} is back after {seconds} s and {attempts} failed attempts", {
       source: this.name,
-      url: this.#endpoint.url.href,
-      reason,
-      failed,
+      seconds: Math.round((ctx.clock.now() - outage.since) / 100) / 10,
+      attempts: outage.attempts,
     });
   }
 
@@ -169,10 +212,13 @@ export class OpcuaClientSource implements Adapter {
       disableFileWatchers: true,
     });
     const [mode, policy] = securityOf(c.opcuaSecurity);
+    const names = applicationNames(ctx.hop);
+    const ownCertificate = join(pki, "own", "certs", "client_certificate.pem");
     const client = OPCUAClient.create({
-      applicationName: `hopgate-${ctx.hop}`,
-      applicationUri: `urn:hopgate:${ctx.hop}`,
+      applicationName: names.applicationName,
+      applicationUri: names.applicationUri,
       clientCertificateManager: certificates,
+      certificateFile: ownCertificate,
       securityMode: mode,
       securityPolicy: policy,
       endpointMustExist: false,
@@ -195,8 +241,16 @@ export class OpcuaClientSource implements Adapter {
     let watchdog: ReturnType<typeof setInterval> | undefined;
     try {
       await certificates.initialize();
+      if (!this.#certified) {
+        await ensureApplicationCertificate(certificates, ownCertificate, {
+          names,
+          log: ctx.log,
+          role: "client",
+        });
+        this.#certified = true;
+      }
       await step("connect", client.connect(this.#endpoint.url.href)).catch(async (e: Error) => {
-        throw new Error(await explain(e, pki));
+        throw new Error(await explain(e, pki, ownCertificate));
       });
       const session = await step("create session", client.createSession(await this.#identity()));
       session.on("keepalive_failure", () => lose("session keep-alive failed"));
@@ -228,6 +282,7 @@ export class OpcuaClientSource implements Adapter {
       this.#session = session;
       ctx.status.connection("connected");
       connected();
+      this.#back(ctx);
       ctx.log.info(
         "Connected to {source} at {url} ({security}): {count} variables, {monitored} monitored in {subs} subscriptions",
         {
@@ -465,8 +520,20 @@ async function declareTypes(session: ClientSession, items: Item[], perRead: numb
 }
 
 /** Turns node-opcua's connect errors into what an operator needs to do. */
-async function explain(e: Error, pki: string): Promise<string> {
-  const text = e.message.split("\n")[0] ?? String(e);
+async function explain(e: Error, pki: string, own: string): Promise<string> {
+  // The whole text: node-opcua's second line ("The connection may have been rejected by
+  // server") is often the only hint of why.
+  const text = e.message.replace(/\s*\n\s*/g, " ").trim() || String(e);
+  if (
+    /rejected by (the )?server|Error message not specified|BadSecurityChecksFailed/i.test(text)
+  ) {
+    let facts = "";
+    try {
+      const f = certificateFacts(readCertificate(own));
+      facts = ` ("${f.name}", ${f.uri}, thumbprint ${f.thumbprint})`;
+    } catch { /* not made yet: the path still says where it will be */ }
+    return `the PLC refused the connection (${text}); it probably does not trust this hop's certificate ${own}${facts}: trust it on the PLC (most keep refused certificates in a list to accept from), and the next reconnect succeeds`;
+  }
   if (!/BadCertificate\w*(Untrusted|Invalid|Rejected)|certificate verification/i.test(text)) {
     return text;
   }

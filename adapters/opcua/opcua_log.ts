@@ -4,6 +4,7 @@
  * the hop's log instead: warnings at debug level (every failure an operator
  * must act on is reported by the adapters themselves), errors as warnings.
  */
+import process from "node:process";
 import { format } from "node:util";
 import { setErrorLogger, setWarningLogger } from "node-opcua-client";
 import { logger } from "../../core/mod.ts";
@@ -14,6 +15,11 @@ let routed = false;
 export function routeLibraryLogs(): void {
   if (routed) return;
   routed = true;
+  // node-opcua-crypto sets OPENSSL_CONF around every private key it reads and then restores
+  // the previous value; restoring "no value" assigns undefined to process.env, which Node
+  // (and Deno's process) answer with a deprecation warning on stderr at every hop start.
+  // With a value there is nothing to warn about; Deno itself reads no OpenSSL configuration.
+  if (process.env.OPENSSL_CONF === undefined) process.env.OPENSSL_CONF = "/dev/null";
   const log = logger("opcua", "node-opcua");
   // deno-lint-ignore no-control-regex -- strips the ANSI colours node-opcua adds
   const clean = (args: unknown[]) => format(...args).replace(/\x1b\[[0-9;]*m/g, "").trim();

@@ -1,7 +1,8 @@
 /**
  * The OPC UA server sink: the hop's mirrored data set as an address space
  * for in-house OPC UA clients. Each point is a variable in a folder tree
- * following its id (node id `ns=1;s=<point id>`), carrying the point's
+ * following its id (node id `s=<point id>` in the namespace
+ * `urn:hopgate:<hop>`, index 2), carrying the point's
  * value, status and source timestamp, so a client sees a broken upstream
  * link as the same bad status every hop sees. Writes go through the hop's
  * write policy toward the point's origin.
@@ -10,7 +11,8 @@ import { join } from "node:path";
 import {
   DataType as UaType,
   DataValue,
-  type MessageSecurityMode,
+  MessageSecurityMode,
+  type Namespace,
   nodesets,
   OPCUACertificateManager,
   OPCUAServer,
@@ -21,6 +23,7 @@ import {
   type UAVariable,
   Variant,
 } from "node-opcua";
+import type { Certificate } from "node-opcua-crypto";
 import {
   type Adapter,
   type AdapterStatus,
@@ -30,11 +33,16 @@ import {
   type HopContext,
   isArrayType,
   notStarted,
+  RefusalLog,
   Status,
   statusName,
   type StoredPoint,
 } from "../../core/mod.ts";
+import { auditServer } from "./opcua_audit.ts";
+import { ensureApplicationCertificate } from "./opcua_certificate.ts";
+import { applicationNames, interfaceAddresses } from "./opcua_names.ts";
 import { securityOf } from "./opcua_security.ts";
+import { certificateFacts, rejectedFile, reloadOnChange } from "./opcua_trust.ts";
 import { checkUser, readUsers } from "./opcua_users.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
 import {
@@ -78,6 +86,59 @@ function cachedStatus(code: number): StatusCode {
   return s;
 }
 
+/** `address:port` of a channel or socket. */
+function remoteOf(
+  c: { remoteAddress?: string | undefined; remotePort?: number | undefined },
+): string {
+  return `${c.remoteAddress ?? "?"}:${c.remotePort ?? "?"}`;
+}
+
+/** Refused client applications explained in a line each; beyond, they are counted. */
+const maxExplained = 256;
+
+/** The namespace URI of the points a hop serves: `urn:hopgate:<hop>`. */
+export function pointNamespaceUri(hop: string): string {
+  return `urn:hopgate:${hop}`;
+}
+
+/**
+ * The endpoints a server offers, grouped by URL in its order:
+ * `opc.tcp://host:4840/hopgate (SignAndEncrypt:Basic256Sha256, None)`, and how many.
+ */
+export function offeredEndpoints(server: OPCUAServer): { count: number; text: string } {
+  const byUrl = new Map<string, string[]>();
+  let count = 0;
+  // node-opcua adds a restricted None endpoint for discovery only (GetEndpoints, not
+  // sessions) when None is not listed; clients are never offered it.
+  const offered = server.endpoints.flatMap((e) => e.endpointDescriptions()).filter((d) =>
+    !(d as { restricted?: boolean }).restricted
+  );
+  for (const d of offered) {
+    const policy = (d.securityPolicyUri ?? "").split("#")[1] ?? "None";
+    const mode = MessageSecurityMode[d.securityMode];
+    const url = d.endpointUrl ?? "";
+    byUrl.set(url, [...byUrl.get(url) ?? [], mode === "None" ? "None" : `${mode}:${policy}`]);
+    count++;
+  }
+  const text = [...byUrl].map(([url, security]) => `${url} (${security.join(", ")})`).join("; ");
+  return { count, text };
+}
+
+/** A map that forgets its oldest entry beyond `max` entries. */
+class BoundedMap<K, V> extends Map<K, V> {
+  #max: number;
+  constructor(max: number) {
+    super();
+    this.#max = max;
+  }
+  override set(key: K, value: V): this {
+    super.delete(key);
+    super.set(key, value);
+    if (this.size > this.#max) super.delete(this.keys().next().value!);
+    return this;
+  }
+}
+
 /** Points whose misfit is logged one by one; beyond, one line says more are not. */
 const maxUnfitLogged = 100;
 
@@ -95,6 +156,13 @@ export class OpcuaServerSink implements Adapter {
   #unfitLogged = new Set<string>();
   #unfitCapped = false;
   #unsubscribe: () => void = () => {};
+  #namespace: Namespace | null = null;
+  #refusals: RefusalLog | null = null;
+  /** Certificates refused by the last checks, until their channel's failure is logged. */
+  #refusedCertificates = new BoundedMap<string, StatusCode>(1024);
+  /** Refused client applications already explained in a line of their own. */
+  #explained = new Set<string>();
+  #unwatch: () => void = () => {};
 
   constructor(config: HopConfig) {
     this.#config = config;
@@ -120,11 +188,26 @@ export class OpcuaServerSink implements Adapter {
     await userCertificates.initialize();
     const listen = c.opcuaServer!;
     const anyHost = listen.host === "0.0.0.0" || listen.host === "::";
+    const names = applicationNames(ctx.hop, { listen, interfaces: interfaceAddresses });
+    await ensureApplicationCertificate(certificates, join(pki, "own", "certs", "certificate.pem"), {
+      names,
+      log: ctx.log,
+      role: "server",
+    });
+    const refusals = new RefusalLog({ log: ctx.log, clock: ctx.clock });
+    this.#refusals = refusals;
+    // Trusted certificates count from the next connection; refused ones are explained.
+    await reloadOnChange(certificates, pki, (cert, status) => {
+      if (status.isNotGood()) {
+        this.#refusedCertificates.set(certificateFacts(cert).thumbprint, status);
+      }
+    });
+    await reloadOnChange(userCertificates, join(pki, "users"));
     const modes = new Set<MessageSecurityMode>();
     const policies = new Set<SecurityPolicy>();
     // node-opcua offers every valid pairing of the listed modes and policies: listing
     // SignAndEncrypt:Basic256Sha256 and Sign:Aes256_Sha256_RsaPss also offers their crosses,
-    // never None unless None is listed.
+    // never None unless None is listed. The startup line lists what is offered.
     for (const setting of c.opcuaServerSecurity) {
       const [mode, policy] = securityOf(setting);
       modes.add(mode);
@@ -138,6 +221,11 @@ export class OpcuaServerSink implements Adapter {
       host: listen.host,
       hostname: anyHost ? Deno.hostname() : listen.host,
       resourcePath: "/hopgate",
+      serverInfo: {
+        applicationUri: names.applicationUri,
+        applicationName: { text: names.applicationName, locale: "en" },
+        productUri: "urn:hopgate",
+      },
       buildInfo: { productName: "hopgate", manufacturerName: "hopgate" },
       serverCertificateManager: certificates,
       userCertificateManager: userCertificates,
@@ -156,6 +244,31 @@ export class OpcuaServerSink implements Adapter {
     });
     this.#server = server;
     await server.initialize();
+    // The points' own namespace, apart from node-opcua's (ns=1, its diagnostics and server objects).
+    const namespace = server.engine.addressSpace!.registerNamespace(pointNamespaceUri(ctx.hop));
+    this.#namespace = namespace;
+    // A refused application certificate closes its channel (node-opcua emits no failure event
+    // for it); other failures to open a channel have their own event.
+    server.on("closeChannel", (channel) => {
+      const cert = channel.clientCertificate;
+      const status = cert ? this.#refusedCertificates.get(certificateFacts(cert).thumbprint) : null;
+      if (cert && status) void this.#refusedCertificate(pki, remoteOf(channel), cert, status);
+    });
+    server.on("openSecureChannelFailure", (socket) => {
+      this.#refusals?.refuse({
+        reason: "secure channel failed",
+        remote: remoteOf(socket),
+        detail: String(socket.reason ?? "the secure channel could not be opened"),
+      });
+    });
+    this.#unwatch = auditServer(server, {
+      namespace: namespace.index,
+      log: ctx.log.getChild("audit"),
+      clock: ctx.clock,
+      refusals,
+      usersFile,
+      userPki: join(pki, "users"),
+    });
     let failed = 0;
     for (const p of ctx.store.values()) {
       // As the store does for its sinks: a point this sink cannot take is no reason not to start.
@@ -178,15 +291,55 @@ export class OpcuaServerSink implements Adapter {
     await server.start();
     ctx.status.running("running");
     ctx.status.connection("connected");
-    ctx.log.info("OPC UA server listening at {url} ({security}; anonymous {anonymous})", {
-      url: server.getEndpointUrl(),
-      security: c.opcuaServerSecurity.join(", "),
-      anonymous: c.opcuaServerAnonymous ? "allowed" : "refused",
-    });
+    const offered = offeredEndpoints(server);
+    ctx.log.info(
+      "OPC UA server listening as {uri} with {count} endpoints: {endpoints}; points in namespace {ns} ({namespace}); anonymous {anonymous}",
+      {
+        uri: names.applicationUri,
+        count: offered.count,
+        endpoints: offered.text,
+        ns: namespace.index,
+        namespace: namespace.namespaceUri,
+        anonymous: c.opcuaServerAnonymous ? "allowed" : "refused",
+      },
+    );
   }
 
+  /** A client whose application certificate was refused: whose it is, where it was saved, what to do. */
+  async #refusedCertificate(
+    pki: string,
+    remote: string,
+    cert: Certificate,
+    status: StatusCode,
+  ): Promise<void> {
+    const facts = certificateFacts(cert);
+    this.#refusedCertificates.delete(facts.thumbprint);
+    const file = await rejectedFile(pki, facts.thumbprint);
+    const trusted = join(pki, "trusted", "certs");
+    const who = `${
+      facts.uri || "no application URI"
+    } ("${facts.name}", thumbprint ${facts.thumbprint})`;
+    const detail = status.value === StatusCodes.BadCertificateUntrusted.value
+      ? `client application ${who} is not trusted (${status.name}); its certificate was saved as ${
+        file ?? join(pki, "rejected")
+      }: if you know it, move it to ${trusted} (it counts from the client's next connection)`
+      : `client application ${who} has a certificate the hop refuses (${status.name}): issue it a valid one`;
+    // Each refused application gets its line once (the first few hundred); repeats are counted.
+    if (!this.#explained.has(facts.thumbprint) && this.#explained.size < maxExplained) {
+      this.#explained.add(facts.thumbprint);
+      this.#ctx?.log.warn("Refused a login from {remote}: {detail}", {
+        remote,
+        detail,
+        reason: `certificate ${status.name}`,
+      });
+      return;
+    }
+    this.#refusals?.refuse({ reason: `certificate ${status.name}`, remote, detail, what: "login" });
+  }
   async stop(): Promise<void> {
     this.#unsubscribe();
+    this.#unwatch();
+    this.#refusals?.flush();
     await this.#server?.shutdown(0).catch(() => {});
     for (const m of this.#managers) await m.dispose().catch(() => {});
     this.#server = null;
@@ -207,7 +360,7 @@ export class OpcuaServerSink implements Adapter {
     if (folder) return folder;
     const slash = path.lastIndexOf("/");
     const parent = this.#folder(slash < 0 ? "" : path.slice(0, slash));
-    folder = addressSpace.getOwnNamespace().addFolder(parent, {
+    folder = this.#namespace!.addFolder(parent, {
       browseName: path.slice(slash + 1),
       // The trailing slash keeps a folder apart from a point of the same id.
       nodeId: `s=${path}/`,
@@ -287,8 +440,7 @@ export class OpcuaServerSink implements Adapter {
   /** Adds the point's variable, known as exposed before anything else can fail. */
   #expose(p: StoredPoint, value: DataValue): void {
     const slash = p.id.lastIndexOf("/");
-    const namespace = this.#server!.engine.addressSpace!.getOwnNamespace();
-    const variable = namespace.addVariable({
+    const variable = this.#namespace!.addVariable({
       componentOf: this.#folder(slash < 0 ? "" : p.id.slice(0, slash)),
       browseName: p.id.slice(slash + 1),
       nodeId: `s=${p.id}`,

@@ -78,7 +78,7 @@ Deno.test("the server follows the store: variables appear, change status, disapp
     await client.connect(`opc.tcp://127.0.0.1:${port}/hopgate`);
     const session = await client.createSession();
     const read = async (id: string) => {
-      const dv = await session.read({ nodeId: `ns=1;s=${id}`, attributeId: AttributeIds.Value });
+      const dv = await session.read({ nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value });
       return [statusName(dv.statusCode.value >>> 0), fromVariant(dv.value)?.value ?? null];
     };
     assertEquals(await read("plant1/plc/Line1/Temp"), ["Good", 21.5]);
@@ -113,7 +113,7 @@ Deno.test("the server follows the store: variables appear, change status, disapp
 
     // A client's write goes to the hop's write routing, as a request from this hop.
     const result = await session.write({
-      nodeId: "ns=1;s=plant1/plc/Line2/Count",
+      nodeId: "ns=2;s=plant1/plc/Line2/Count",
       attributeId: AttributeIds.Value,
       value: {
         value: { dataType: DataType.Int64, arrayType: VariantArrayType.Scalar, value: [0, 5] },

@@ -239,7 +239,7 @@ export class E2eChain {
   async readPlc(paths: string[]) {
     await this.plcClient.connect(this.plc.url, { type: UserTokenType.Anonymous });
     try {
-      return await this.plcClient.read(paths);
+      return await this.plcClient.read(paths, 1);
     } finally {
       await this.plcClient.disconnect();
     }

@@ -8,6 +8,7 @@ import {
   AttributeIds,
   type ClientSession,
   type DataValue,
+  type EndpointDescription,
   MessageSecurityMode,
   OPCUACertificateManager,
   OPCUAClient,
@@ -75,15 +76,25 @@ export class TestClient {
   #client: OPCUAClient | null = null;
   #cm: OPCUACertificateManager;
   #dir: string;
+  #uri: string;
   session: ClientSession | null = null;
 
-  private constructor(dir: string, cm: OPCUACertificateManager) {
+  private constructor(dir: string, cm: OPCUACertificateManager, uri: string) {
     this.#dir = dir;
     this.#cm = cm;
+    this.#uri = uri;
   }
 
-  /** Makes the client's certificate and puts it in the hop's server trust list. */
-  static async create(dir: string, hopDataDir: string): Promise<TestClient> {
+  /**
+   * Makes the client's certificate and puts it in the hop's server trust list
+   * (unless `trust` is false); `uri` is its application URI.
+   */
+  static async create(
+    dir: string,
+    hopDataDir: string,
+    options: { trust?: boolean; uri?: string } = {},
+  ): Promise<TestClient> {
+    const uri = options.uri ?? "urn:hopgate-test:client";
     const cm = new OPCUACertificateManager({
       rootFolder: dir,
       automaticallyAcceptUnknownCertificate: true,
@@ -92,24 +103,26 @@ export class TestClient {
     await cm.initialize();
     const cert = join(dir, "own/certs/client_certificate.pem");
     await cm.createSelfSignedCertificate({
-      applicationUri: "urn:hopgate-test:client",
+      applicationUri: uri,
       subject: "/CN=hopgate-test-client",
       dns: ["localhost"],
       startDate: new Date(Date.now() - 86_400_000),
       validity: 30,
       outputFile: cert,
     });
-    const trusted = join(hopDataDir, "opcua-server-pki", "trusted", "certs");
-    await Deno.mkdir(trusted, { recursive: true });
-    await Deno.copyFile(cert, join(trusted, `hopgate-test-${basename(dir)}.pem`));
-    return new TestClient(dir, cm);
+    if (options.trust !== false) {
+      const trusted = join(hopDataDir, "opcua-server-pki", "trusted", "certs");
+      await Deno.mkdir(trusted, { recursive: true });
+      await Deno.copyFile(cert, join(trusted, `hopgate-test-${basename(dir)}.pem`));
+    }
+    return new TestClient(dir, cm, uri);
   }
 
   /** Connects with SignAndEncrypt and opens a session; throws when refused. */
   async connect(url: string, identity: UserIdentityInfo): Promise<ClientSession> {
     const client = OPCUAClient.create({
       applicationName: "hopgate-test-client",
-      applicationUri: "urn:hopgate-test:client",
+      applicationUri: this.#uri,
       clientCertificateManager: this.#cm,
       certificateFile: join(this.#dir, "own/certs/client_certificate.pem"),
       privateKeyFile: join(this.#dir, "own/private/private_key.pem"),
@@ -131,32 +144,41 @@ export class TestClient {
 
   /** The security modes of the endpoints a server offers (no session needed). */
   async securityModes(url: string): Promise<string[]> {
+    return (await this.endpoints(url)).map((e) => MessageSecurityMode[e.securityMode]);
+  }
+
+  /** The endpoints a server offers (no session needed). */
+  async endpoints(url: string): Promise<EndpointDescription[]> {
     const client = OPCUAClient.create({
       clientCertificateManager: this.#cm,
       certificateFile: join(this.#dir, "own/certs/client_certificate.pem"),
       privateKeyFile: join(this.#dir, "own/private/private_key.pem"),
-      applicationUri: "urn:hopgate-test:client",
+      applicationUri: this.#uri,
       endpointMustExist: false,
       connectionStrategy: { maxRetry: 0 },
     });
     try {
       await client.connect(url);
-      const endpoints = await client.getEndpoints();
-      return endpoints.map((e) => MessageSecurityMode[e.securityMode]);
+      return await client.getEndpoints();
     } finally {
       await client.disconnect();
     }
   }
 
-  /** Reads point values by id; each as [status, typed value or null]. */
+  /**
+   * Reads values by string node id, in a hop's points namespace (index 2) unless `ns` says
+   * otherwise (the PLC simulator's variables are in its own namespace, index 1); each as
+   * [status, typed value or null].
+   */
   async read(
     ids: string[],
+    ns = 2,
   ): Promise<{ status: number; typed: TypedValue | null; dv: DataValue }[]> {
     const out = [];
     for (let i = 0; i < ids.length; i += 500) {
       const dvs = await this.session!.read(
         ids.slice(i, i + 500).map((id) => ({
-          nodeId: `ns=1;s=${id}`,
+          nodeId: `ns=${ns};s=${id}`,
           attributeId: AttributeIds.Value,
         })),
       );
