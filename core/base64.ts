@@ -33,3 +33,14 @@ export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
   // A copy: Buffer.from may return a slice of a pool shared with other buffers.
   return new Uint8Array(Buffer.from(clean, "base64"));
 }
+
+/** DER bytes in PEM armour (`label` is `CERTIFICATE`, `PRIVATE KEY`, …), 64 characters a line. */
+export function toPem(label: string, der: ArrayBuffer | Uint8Array): string {
+  const b64 = toBase64(der instanceof Uint8Array ? der : new Uint8Array(der));
+  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
+}
+
+/** The DER bytes of the first PEM block in `pem` (its armour lines and whitespace dropped). */
+export function fromPem(pem: string): Uint8Array<ArrayBuffer> {
+  return fromBase64(pem.replace(/-----[^-]+-----|\s/g, ""));
+}

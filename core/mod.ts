@@ -198,7 +198,7 @@ export {
 } from "./refusal_log.ts";
 
 // Utilities: base64, retry backoff, CIDR ranges, sleeping and timeouts.
-export { fromBase64, toBase64 } from "./base64.ts";
+export { fromBase64, fromPem, toBase64, toPem } from "./base64.ts";
 export { Backoff, type BackoffOptions } from "./backoff.ts";
 export { addressBytes, type Cidr, inRanges, parseCidr } from "./cidr.ts";
 export { sleep, withTimeout } from "./clock.ts";

@@ -119,4 +119,4 @@ export {
   opcuaServerPackages,
 } from "./permissions.ts";
 export { usersAdd } from "./opcua_users.ts";
-export { issueOpcuaCertificates } from "./opcua_ca.ts";
+export { type IssuedOpcuaCertificates, issueOpcuaCertificates } from "./opcua_ca.ts";

@@ -8,7 +8,7 @@
  */
 import { isIP } from "node:net";
 import { join } from "node:path";
-import { CertError } from "../../core/mod.ts";
+import { CertError, fromPem, toPem } from "../../core/mod.ts";
 import { applicationNames } from "./opcua_names.ts";
 
 const day = 86_400_000;
@@ -20,19 +20,11 @@ const rsa = {
   hash: "SHA-256",
 } as const;
 
-function pem(label: string, der: ArrayBuffer): string {
-  const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
-  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
-}
-
-function der(text: string): Uint8Array<ArrayBuffer> {
-  const b64 = text.replace(/-----[^-]+-----|\s/g, "");
-  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-}
-
 /** What `hopgate certs opcua` wrote. */
 export interface IssuedOpcuaCertificates {
+  /** The server's certificate file. */
   server: string;
+  /** The client's certificate file (the hop as client of PLCs). */
   client: string;
   /** The CA certificate, where the hop's server trusts it (clients issued by the chain CA). */
   trustedCa: string;
@@ -78,7 +70,7 @@ export async function issueOpcuaCertificates(
     throw new CertError(`--days "${days}" is not a number of days from 1 to 36500`);
   }
   const ca = new x509.X509Certificate(caPem);
-  const caKey = await crypto.subtle.importKey("pkcs8", der(caKeyPem), ecdsa, false, ["sign"]);
+  const caKey = await crypto.subtle.importKey("pkcs8", fromPem(caKeyPem), ecdsa, false, ["sign"]);
   const hostname = options.hostname ?? Deno.hostname();
   const issue = async (pki: string, file: string, listen: string[]) => {
     const names = applicationNames(hop, { hostname });
@@ -126,7 +118,7 @@ export async function issueOpcuaCertificates(
     const key = join(pki, "own", "private", "private_key.pem");
     await Deno.writeTextFile(
       key,
-      pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
+      toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
       { mode: 0o600 },
     );
     if (Deno.build.os !== "windows") await Deno.chmod(key, 0o600);

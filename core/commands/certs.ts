@@ -3,7 +3,7 @@
  * made in-process (ECDSA P-256) so a chain can be set up without openssl.
  */
 import { join } from "node:path";
-import { fromBase64, toBase64 } from "../base64.ts";
+import { fromPem, toPem } from "../base64.ts";
 import { hopNamePattern } from "../config/mod.ts";
 
 type X509 = typeof import("@peculiar/x509");
@@ -28,16 +28,6 @@ const day = 86_400_000;
 export class CertError extends Error {
   /** Names the error class in messages and logs. */
   override name = "CertError";
-}
-
-function toPem(label: string, der: ArrayBuffer): string {
-  const b64 = toBase64(new Uint8Array(der));
-  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
-}
-
-function fromPem(pem: string): Uint8Array<ArrayBuffer> {
-  const b64 = pem.replace(/-----[^-]+-----|\s/g, "");
-  return fromBase64(b64);
 }
 
 /** A random positive 128-bit serial number in hex. */
