@@ -26,8 +26,8 @@ import {
   DiodeSender,
 } from "../adapters/diode/mod.ts";
 import { HandSource } from "./kit/hand_source.ts";
-import { hopConfig } from "./kit/hops.ts";
-import { freePort, tempDir, waitFor } from "./kit/helpers.ts";
+import { chainCerts, hopConfig, localHop, startHop, stopAll, waitForPoints } from "./kit/hops.ts";
+import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
 import { type Spoil, UdpLossyProxy } from "./kit/udp_lossy_proxy.ts";
 
 const timers = ["--heartbeat", "200ms", "--link-timeout", "1s", "--status-interval", "0"];
@@ -182,7 +182,8 @@ Deno.test("forged, replayed and foreign packets are dropped and counted, never a
     flipped[19]! ^= 0x80;
     flipped[flipped.length - 20]! ^= 1;
     const later = recorded.at(-1)!.slice();
-    later[11]! ^= 1;
+    const header = new DataView(later.buffer);
+    header.setUint32(8, header.getUint32(8) + 1);
     proxy.inject([flipped, later, crypto.getRandomValues(new Uint8Array(300))]);
     const other = await tempDir();
     try {
@@ -294,6 +295,111 @@ Deno.test("a point that came over a diode cannot be written", async () => {
     await waitFor("the value", () => rx.hop.store.get("plant1/plc1/v")?.value === 1);
     const result = await rx.hop.write({ id: "plant1/plc1/v", value: 5, via: [] });
     assertEquals(statusName(result), "BadNotWritable");
+  } finally {
+    await tx.hop.stop();
+    await rx.hop.stop();
+  }
+});
+
+Deno.test("hops as processes under their derived permissions: the receiver sends nothing back, relays on, refuses writes, and its silence reaches downstream", async () => {
+  await using dir = await tempDir();
+  await chainCerts(dir.path, ["dmz", "it"]);
+  await diodeKeys(dir.path);
+  const udp = freePort(), tcp = freePort();
+  let dmz: Proc | null = null, plant: Proc | null = null;
+  try {
+    dmz = await startHop(dir.path, "dmz", [
+      "--diode-listen",
+      `127.0.0.1:${udp}`,
+      "--diode-peers",
+      "plant1",
+      "--listen",
+      `127.0.0.1:${tcp}`,
+      "--peers",
+      "it:pull",
+      "--writable",
+      "**",
+      ...timers,
+    ]);
+    await using proxy = await UdpLossyProxy.start(udp, { spoil: { drop: 0.05 } });
+    plant = await startHop(dir.path, "plant1", [
+      "--sim",
+      "20",
+      "--sim-rate",
+      "5",
+      "--diode-send",
+      `dmz=127.0.0.1:${proxy.port}`,
+      "--diode-carousel",
+      "1s",
+      "--writable",
+      "**",
+      ...timers,
+    ]);
+    await using it = await localHop(dir.path, "it", [
+      "--pull",
+      `dmz=127.0.0.1:${tcp}`,
+      "--writable",
+      "**",
+      ...timers,
+    ]);
+    const points = await waitForPoints(it.hop, "plant1/sim/", 20, "good", 15_000);
+    assertEquals(points[0]!.hops, ["plant1", "dmz", "it"]);
+    assertEquals(it.hop.store.get("dmz/$diode/plant1/receiving")?.value, true);
+
+    // A write from downstream reaches dmz, where the point has no way back to plant1.
+    const id = points[0]!.id;
+    const value = points[0]!.type === "Boolean" ? true : points[0]!.type.includes("64") ? 7n : 7;
+    assertEquals(statusName(await it.hop.write({ id, value, via: [] })), "BadNotWritable");
+    await dmz.waitForLine(/diode:plant1 cannot write/);
+
+    // The plant goes away: dmz notices the silence, and it shows downstream with its cause.
+    await plant.stop();
+    const failed = await waitFor("the silence downstream", () => {
+      const p = it.hop.store.get(id);
+      return p?.status === Status.UncertainNoCommunicationLastUsableValue ? p : undefined;
+    });
+    assertEquals([failed.cause?.hop, failed.cause?.via], ["dmz", "diode:plant1"]);
+    assert(failed.cause?.reason.startsWith("silence"), String(failed.cause?.reason));
+    assert(proxy.counts.forwarded > 0, JSON.stringify(proxy.counts));
+    assertEquals(proxy.counts.reverse, 0);
+  } finally {
+    await stopAll(plant, dmz);
+  }
+});
+
+Deno.test("a key is rotated with an overlap and no restart: the receiver takes the old and the new key, then only the new", async () => {
+  await using dir = await tempDir();
+  await diodeKeys(dir.path);
+  const port = freePort();
+  const rx = await startReceiver(dir.path, port);
+  const tx = await startSender(dir.path, port);
+  try {
+    tx.hand.apply({ id: "plant1/plc1/v", type: "Double", value: 1 });
+    await waitFor("the value", () => rx.hop.store.get("plant1/plc1/v")?.value === 1);
+    const rxList = listener(rx.adapters);
+    const oldId = tx.sender.keyId;
+
+    // The new key goes to the receiver first, then to the sender.
+    const line = await addDiodeKey("plant1", join(dir.path, "new.key"));
+    await Deno.writeTextFile(join(dir.path, "dmz", "diode.key"), line, { append: true });
+    await waitFor("the receiver to take both keys", () => rxList.keys === 2);
+    await Deno.writeTextFile(join(dir.path, "plant1", "diode.key"), line, { append: true });
+    await waitFor("the sender to use the new key", () => tx.sender.keyId !== oldId);
+    tx.hand.apply({ id: "plant1/plc1/v", type: "Double", value: 2 });
+    await waitFor(
+      "a value under the new key",
+      () => rx.hop.store.get("plant1/plc1/v")?.value === 2,
+    );
+
+    // The old key leaves the receiver: nothing was dropped for want of a key on the way.
+    await Deno.writeTextFile(join(dir.path, "dmz", "diode.key"), line);
+    await waitFor("the receiver to hold the new key only", () => rxList.keys === 1);
+    tx.hand.apply({ id: "plant1/plc1/v", type: "Double", value: 3 });
+    await waitFor(
+      "a value after the rotation",
+      () => rx.hop.store.get("plant1/plc1/v")?.value === 3,
+    );
+    assertEquals(rxList.stats().unknownKey, 0);
   } finally {
     await tx.hop.stop();
     await rx.hop.stop();

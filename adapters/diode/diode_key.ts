@@ -7,7 +7,7 @@
  * with an overlap (docs/security.md). Like ssh, a file that its group or
  * others can read is refused: a key others have read authenticates nothing.
  */
-import { hopNamePattern } from "../../core/mod.ts";
+import { type Clock, hopNamePattern } from "../../core/mod.ts";
 
 /** One key of a diode link, ready for AES-256-GCM. */
 export interface DiodeKey {
@@ -16,6 +16,11 @@ export interface DiodeKey {
   /** Names the key in each packet's header, so a receiver picks it without trying all. */
   id: number;
   key: CryptoKey;
+}
+
+/** A key's id as the log shows it. */
+export function keyName(key: DiodeKey): string {
+  return key.id.toString(16).padStart(8, "0");
 }
 
 /** A key file that cannot be used, with the reason and what to do. */
@@ -109,4 +114,33 @@ export async function addDiodeKey(hop: string, file: string): Promise<string> {
   await Deno.writeTextFile(file, line, { append: true, create: true, mode: 0o600 });
   if (Deno.build.os !== "windows") await Deno.chmod(file, 0o600);
   return line;
+}
+
+/** How often a running hop looks for a changed key file (a rotation needs no restart). */
+export const keyReloadMs = 2000;
+
+/**
+ * Reads the key file again whenever its modification time changes, on
+ * `clock`, until `signal` aborts; `onKeys` gets the new keys. A file that
+ * cannot be used is reported through `onError` and the keys in use stay.
+ */
+export function watchDiodeKeys(
+  file: string,
+  clock: Clock,
+  signal: AbortSignal,
+  handlers: { onKeys(keys: DiodeKey[]): void; onError(e: Error): void },
+): void {
+  let last: number | null = null;
+  const look = async () => {
+    try {
+      const mtime = (await Deno.stat(file)).mtime?.getTime() ?? 0;
+      if (last !== null && mtime !== last) handlers.onKeys(await readDiodeKeys(file));
+      last = mtime;
+    } catch (e) {
+      handlers.onError(e as Error);
+    }
+    if (!signal.aborted) timer = clock.setTimeout(() => void look(), keyReloadMs);
+  };
+  let timer = clock.setTimeout(() => void look(), 0);
+  signal.addEventListener("abort", () => clock.clearTimeout(timer), { once: true });
 }

@@ -16,7 +16,7 @@ import {
   type HostPort,
   notStarted,
 } from "../../core/mod.ts";
-import { type DiodeKey, readDiodeKeys } from "./diode_key.ts";
+import { type DiodeKey, keyName, readDiodeKeys, watchDiodeKeys } from "./diode_key.ts";
 import { linkName, open, readHeader } from "./diode_packet.ts";
 import type { DiodePeerSource } from "./diode_receiver.ts";
 
@@ -61,6 +61,7 @@ export class DiodeListener implements Adapter {
   #keys = new Map<number, Known>();
   #queue: Uint8Array[] = [];
   #working = false;
+  #abort = new AbortController();
   #received = 0;
   #drops: DiodeDrops = { malformed: 0, unknownKey: 0, forged: 0, replayed: 0, overload: 0 };
 
@@ -68,6 +69,11 @@ export class DiodeListener implements Adapter {
   constructor(address: HostPort, sources: Map<string, DiodePeerSource>) {
     this.#address = address;
     this.#sources = sources;
+  }
+
+  /** The keys accepted now (of every peer, old and new during a rotation). */
+  get keys(): number {
+    return this.#keys.size;
   }
 
   /** Packets received, and those dropped by reason. */
@@ -78,17 +84,7 @@ export class DiodeListener implements Adapter {
   async start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
     const file = ctx.config.diodeKey;
-    for (const key of await readDiodeKeys(file)) {
-      const source = this.#sources.get(key.hop);
-      if (source === undefined) {
-        ctx.log.warn("Diode key file {file} has a key of {hop}, which is not in --diode-peers", {
-          file,
-          hop: key.hop,
-        });
-        continue;
-      }
-      this.#keys.set(key.id, { key, source, link: linkName(key.hop, ctx.hop) });
-    }
+    this.#useKeys(await readDiodeKeys(file));
     for (const peer of this.#sources.keys()) {
       if (![...this.#keys.values()].some((k) => k.source.peer === peer)) {
         throw new Error(
@@ -96,6 +92,10 @@ export class DiodeListener implements Adapter {
         );
       }
     }
+    watchDiodeKeys(file, ctx.clock, this.#abort.signal, {
+      onKeys: (keys) => this.#useKeys(keys),
+      onError: (e) => ctx.status.error(e.message),
+    });
     const { host, port } = this.#address;
     const socket = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4" });
     socket.on("message", (m: Uint8Array) => this.#received_(m));
@@ -117,6 +117,7 @@ export class DiodeListener implements Adapter {
   }
 
   async stop(): Promise<void> {
+    this.#abort.abort();
     const socket = this.#socket;
     this.#socket = null;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -126,6 +127,29 @@ export class DiodeListener implements Adapter {
 
   status(): AdapterStatus {
     return this.#ctx?.status.get() ?? notStarted(this);
+  }
+
+  /** Takes the keys of the peers in --diode-peers (again, after the file changed). */
+  #useKeys(keys: DiodeKey[]): void {
+    const ctx = this.#ctx!;
+    const next = new Map<number, Known>();
+    for (const key of keys) {
+      const source = this.#sources.get(key.hop);
+      if (source === undefined) {
+        ctx.log.warn("Diode key file {file} has a key of {hop}, which is not in --diode-peers", {
+          file: ctx.config.diodeKey,
+          hop: key.hop,
+        });
+        continue;
+      }
+      next.set(key.id, { key, source, link: linkName(key.hop, ctx.hop) });
+    }
+    if (this.#keys.size > 0) {
+      ctx.log.info("Diode keys now accepted: {keys}", {
+        keys: [...next.values()].map((k) => `${k.source.peer} ${keyName(k.key)}`).join(", "),
+      });
+    }
+    this.#keys = next;
   }
 
   #received_(packet: Uint8Array): void {

@@ -26,7 +26,7 @@ import {
   frameHeaderSize,
   utf8Size,
 } from "../../tunnel/mod.ts";
-import { type DiodeKey, readDiodeKeys } from "./diode_key.ts";
+import { type DiodeKey, keyName, readDiodeKeys, watchDiodeKeys } from "./diode_key.ts";
 import {
   Flag,
   headerBytes,
@@ -102,6 +102,7 @@ export class DiodeSender implements Adapter {
   #running = false;
   #stopped: Promise<void> | null = null;
   #unsubscribe: (() => void) | null = null;
+  #abort = new AbortController();
 
   // Changes: dirty points by store slot, each queued once (coalescing).
   #points: (StoredPoint | undefined)[] = [];
@@ -140,6 +141,11 @@ export class DiodeSender implements Adapter {
     this.#port = options.port;
   }
 
+  /** The id of the key packets are sealed under now (-1 before the start). */
+  get keyId(): number {
+    return this.#key?.id ?? -1;
+  }
+
   /** Counters so far. */
   stats(): DiodeSenderStats {
     return { ...this.#stats };
@@ -156,6 +162,18 @@ export class DiodeSender implements Adapter {
       );
     }
     this.#key = key;
+    watchDiodeKeys(c.diodeKey, ctx.clock, this.#abort.signal, {
+      onKeys: (keys) => {
+        const newest = keys.filter((k) => k.hop === ctx.hop).at(-1);
+        if (newest === undefined || newest.id === this.#key?.id) return;
+        this.#key = newest;
+        ctx.log.info("Sending to {peer} under key {key} from now on", {
+          peer: this.#peer,
+          key: keyName(newest),
+        });
+      },
+      onError: (e) => ctx.status.error(e.message),
+    });
     this.#link = linkName(ctx.hop, this.#peer);
     this.#epoch = await nextEpoch(join(c.dataDir, `diode-send-${this.#peer}.epoch`), ctx.clock);
     this.#maxPlain = c.diodePacket - headerBytes - tagBytes;
@@ -180,7 +198,7 @@ export class DiodeSender implements Adapter {
         peer: this.#peer,
         address: `${this.#host}:${this.#port}`,
         epoch: this.#epoch,
-        key: key.id.toString(16).padStart(8, "0"),
+        key: keyName(key),
         carousel: c.diodeCarousel,
         rate: this.#rate,
       },
@@ -191,6 +209,7 @@ export class DiodeSender implements Adapter {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       this.#running = false;
+      this.#abort.abort();
       this.#unsubscribe?.();
       this.#ctx?.clock.clearTimeout(this.#timer);
       const socket = this.#socket;
