@@ -344,7 +344,10 @@ Deno.test("hops as processes under their derived permissions: the receiver sends
     ]);
     const points = await waitForPoints(it.hop, "plant1/sim/", 20, "good", 15_000);
     assertEquals(points[0]!.hops, ["plant1", "dmz", "it"]);
-    assertEquals(it.hop.store.get("dmz/$diode/plant1/receiving")?.value, true);
+    await waitFor(
+      "the diode's health downstream",
+      () => it.hop.store.get("dmz/$diode/plant1/receiving")?.value === true,
+    );
 
     // A write from downstream reaches dmz, where the point has no way back to plant1.
     const id = points[0]!.id;
@@ -400,6 +403,36 @@ Deno.test("a key is rotated with an overlap and no restart: the receiver takes t
       () => rx.hop.store.get("plant1/plc1/v")?.value === 3,
     );
     assertEquals(rxList.stats().unknownKey, 0);
+  } finally {
+    await tx.hop.stop();
+    await rx.hop.stop();
+  }
+});
+
+Deno.test("a sender that restarts without some points: the receiver removes them after a complete carousel cycle, and refuses the earlier run's packets", async () => {
+  await using dir = await tempDir();
+  await diodeKeys(dir.path);
+  const port = freePort();
+  const rx = await startReceiver(dir.path, port);
+  await using proxy = await UdpLossyProxy.start(port);
+  let tx = await startSender(dir.path, proxy.port);
+  try {
+    fill(tx.hand, 40);
+    await waitForMirror(tx.hop.store, rx.hop.store, 10_000, "the first run's mirror");
+    await tx.hop.stop();
+    const firstRun = proxy.seen.splice(0);
+    tx = await startSender(dir.path, proxy.port);
+    fill(tx.hand, 25, 7);
+    await waitForMirror(tx.hop.store, rx.hop.store, 10_000, "the second run's mirror");
+    assertEquals(rx.hop.store.get("plant1/plc1/p30"), undefined);
+    // Packets of the first run are replays now.
+    const before = listener(rx.adapters).stats().replayed;
+    proxy.inject(firstRun);
+    await waitFor(
+      "the first run's packets refused",
+      () => listener(rx.adapters).stats().replayed - before === firstRun.length,
+    );
+    await waitForMirror(tx.hop.store, rx.hop.store, 5_000, "the mirror after the replay");
   } finally {
     await tx.hop.stop();
     await rx.hop.stop();

@@ -16,6 +16,13 @@
  * 20  ciphertext, then the 16-byte GCM tag
  * ```
  *
+ * Bodies: data, the tunnel's data-frame records (a definition and a state
+ * per point, so each packet stands alone), or with the fragment flag u32
+ * split id, u16 part, u16 parts and a piece of such records; heartbeat, u32
+ * points the sender holds, u32 its heartbeat (ms), u32 the last complete
+ * carousel cycle (0xFFFFFFFF: none yet) and u32 its carousel packets;
+ * parity, see xor_parity.ts.
+ *
  * The nonce is the sender's epoch (a boot counter kept in its data
  * directory, at least the Unix time in seconds of its start) and the packet
  * number within it: unique for as long as the clock or the data directory

@@ -91,6 +91,12 @@ export class DiodePeerSource implements Adapter, DataVisitor {
   /** The packet number that last set each point (its state or its removal). */
   #lastSeq = new Map<string, number>();
   #ring = new Map<number, Uint8Array>();
+  /** The carousel cycle of the packet being read, the last one each point was named in, */
+  #cycle = 0;
+  #seenCycle = new Map<string, number>();
+  /** carousel packets taken per cycle, and the last cycle swept. */
+  #cyclePackets = new Map<number, number>();
+  #swept = -1;
   #splits = new Map<number, Split>();
   /** The highest change number known to have been sent (-1: none known in this epoch). */
   #changeHigh = -1;
@@ -203,15 +209,50 @@ export class DiodePeerSource implements Adapter, DataVisitor {
       now,
     );
     const body = plain.subarray(innerBytes);
+    this.#cycle = inner.cycle;
+    if (inner.kind === Kind.Data && (inner.flags & Flag.Change) === 0) {
+      this.#cyclePackets.set(inner.cycle, (this.#cyclePackets.get(inner.cycle) ?? 0) + 1);
+    }
     if (inner.kind === Kind.Data) {
       if (inner.flags & Flag.Fragment) this.#fragment(seq, body);
       else this.#apply(seq, body);
-    } else if (inner.kind === Kind.Heartbeat && body.length >= 4) {
-      this.#senderPoints = new DataView(body.buffer, body.byteOffset).getUint32(0);
+    } else if (inner.kind === Kind.Heartbeat && body.length >= 16) {
+      const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+      this.#senderPoints = v.getUint32(0);
+      this.#cycleEnded(v.getUint32(8), v.getUint32(12));
     } else if (inner.kind === Kind.Parity) this.#repair(seq, body, now);
   }
 
+  /**
+   * The sender completed carousel cycle `cycle` in `packets` carousel packets:
+   * if every one of them arrived, a point of this link that none of them
+   * (nor a change since) named is one the sender no longer has.
+   */
+  #cycleEnded(cycle: number, packets: number): void {
+    if (cycle === 0xffff_ffff || cycle <= this.#swept) return;
+    for (const c of this.#cyclePackets.keys()) if (c < cycle - 4) this.#cyclePackets.delete(c);
+    if (this.#cyclePackets.get(cycle) !== packets) return;
+    this.#swept = cycle;
+    const store = this.#ctx!.store;
+    const gone = [...store.fromOrigin(this.name)].filter((p) =>
+      (this.#seenCycle.get(p.id) ?? -1) < cycle
+    );
+    for (const p of gone) {
+      store.remove(p.id);
+      this.#seenCycle.delete(p.id);
+    }
+    if (gone.length > 0) {
+      this.#ctx!.log.info(
+        "Removed {n} points that {peer} no longer has (none of them in carousel cycle {cycle})",
+        { n: gone.length, peer: this.peer, cycle },
+      );
+    }
+  }
+
   #newEpoch(epoch: number): void {
+    this.#seenCycle.clear();
+    this.#cyclePackets.clear();
+    this.#swept = -1;
     this.#lastSeq.clear();
     this.#ring.clear();
     this.#splits.clear();
@@ -324,6 +365,7 @@ export class DiodePeerSource implements Adapter, DataVisitor {
       return;
     }
     this.#defIds[index] = id;
+    this.#seenCycle.set(id, this.#cycle);
     this.#defTypes[index] = type;
     this.#defHops[index] = hops;
   }

@@ -115,6 +115,12 @@ export class DiodeSender implements Adapter {
   #cyclePoints: StoredPoint[] = [];
   #cursor = 0;
   #cycleFrom = 0;
+  /** Carousel packets of this cycle so far, and whether its end (tombstones) has been sent. */
+  #cyclePackets = 0;
+  #cycleDone = false;
+  /** The last complete cycle and its carousel packets (cycle -1: none yet). */
+  #ended = { cycle: -1, packets: 0 };
+  #slowCycles = 0;
 
   /** Plaintexts sent since the last parity packet. */
   #group: Uint8Array[] = [];
@@ -252,10 +258,35 @@ export class DiodeSender implements Adapter {
     }, ms);
   }
 
+  /** A cycle is complete: what it took is told in every heartbeat until the next one ends. */
+  #endCycle(now: number): void {
+    const ctx = this.#ctx!;
+    const took = now - this.#cycleFrom;
+    this.#stats.cycles++;
+    this.#ended = { cycle: this.#cycle, packets: this.#cyclePackets };
+    if (
+      Number.isFinite(took) && took > ctx.config.diodeCarousel * 1.5 &&
+      ++this.#slowCycles % 100 === 1
+    ) {
+      ctx.log.warn(
+        "A carousel cycle to {peer} took {ms} ms, longer than --diode-carousel ({carousel} ms): raise --diode-rate or --diode-carousel ({n} slow cycles so far)",
+        {
+          peer: this.#peer,
+          ms: Math.round(took),
+          carousel: ctx.config.diodeCarousel,
+          n: this.#slowCycles,
+        },
+      );
+    }
+    this.#newCycle(false);
+  }
+
   #newCycle(first: boolean): void {
     const store = this.#ctx!.store;
     this.#cyclePoints = [...store.values()];
     this.#cursor = 0;
+    this.#cyclePackets = 0;
+    this.#cycleDone = false;
     // The first cycle goes as fast as the rate allows: a receiver may be waiting for all of it.
     this.#cycleFrom = first ? -Infinity : this.#ctx!.clock.now();
     if (!first) this.#cycle++;
@@ -276,6 +307,7 @@ export class DiodeSender implements Adapter {
     const budget = this.#tokens;
     const spend = (plain: Uint8Array) => {
       this.#tokens -= plain.length + headerBytes + tagBytes + wireOverhead;
+      if (plain[0] === Kind.Data && (plain[1]! & Flag.Change) === 0) this.#cyclePackets++;
       out.push(plain);
       this.#group.push(plain);
       if (this.#fec > 0 && this.#group.length >= this.#fec) out.push(this.#parity());
@@ -297,13 +329,15 @@ export class DiodeSender implements Adapter {
     while (this.#tokens >= packet && this.#pending()) {
       for (const p of this.#changePackets()) spend(p);
     }
-    if (this.#cursor >= this.#cyclePoints.length && this.#tokens >= packet) {
-      const tomb = this.#tombstonePackets();
-      for (const p of tomb) spend(p);
-      if (now - this.#cycleFrom >= ctx.config.diodeCarousel) {
-        this.#stats.cycles++;
-        this.#newCycle(false);
-      }
+    if (this.#cursor >= this.#cyclePoints.length && !this.#cycleDone && this.#tokens >= packet) {
+      for (const p of this.#tombstonePackets()) spend(p);
+      this.#cycleDone = true;
+    }
+    if (this.#cycleDone && now - this.#cycleFrom >= ctx.config.diodeCarousel) {
+      this.#endCycle(now);
+      // Said at once: a receiver that took every packet of the cycle may sweep what it lacked.
+      spend(this.#heartbeat());
+      this.#stats.heartbeats++;
     }
     if (out.length === 0 && now - this.#lastSent >= ctx.config.heartbeat) {
       spend(this.#heartbeat());
@@ -341,10 +375,12 @@ export class DiodeSender implements Adapter {
   }
 
   #heartbeat(): Uint8Array {
-    const plain = this.#inner(Kind.Heartbeat, 0, 8);
+    const plain = this.#inner(Kind.Heartbeat, 0, 16);
     const v = new DataView(plain.buffer);
     v.setUint32(innerBytes, this.#ctx!.store.size);
     v.setUint32(innerBytes + 4, this.#ctx!.config.heartbeat);
+    v.setUint32(innerBytes + 8, this.#ended.cycle >>> 0);
+    v.setUint32(innerBytes + 12, this.#ended.packets);
     return plain;
   }
 
