@@ -10,7 +10,9 @@ import { join } from "node:path";
 import {
   type Adapter,
   type DataType,
+  derivePermissions,
   Hop,
+  permissionFlags,
   type PointStore,
   sameValue,
   sleep,
@@ -27,7 +29,7 @@ import {
 } from "../adapters/diode/mod.ts";
 import { HandSource } from "./kit/hand_source.ts";
 import { chainCerts, hopConfig, localHop, startHop, stopAll, waitForPoints } from "./kit/hops.ts";
-import { freePort, type Proc, tempDir, waitFor } from "./kit/helpers.ts";
+import { freePort, type Proc, runDeno, tempDir, waitFor } from "./kit/helpers.ts";
 import { type Spoil, UdpLossyProxy } from "./kit/udp_lossy_proxy.ts";
 
 const timers = ["--heartbeat", "200ms", "--link-timeout", "1s", "--status-interval", "0"];
@@ -437,4 +439,34 @@ Deno.test("a sender that restarts without some points: the receiver removes them
     await tx.hop.stop();
     await rx.hop.stop();
   }
+});
+
+Deno.test("a diode sender may send only to its diode's address, and a receiver may send nowhere", async () => {
+  await using dir = await tempDir();
+  await diodeKeys(dir.path);
+  const udp = freePort(), other = freePort();
+  const sender = hopConfig(dir.path, "plant1", ["--diode-send", `dmz=127.0.0.1:${udp}`]).config;
+  const receiver = hopConfig(dir.path, "dmz", [
+    "--diode-listen",
+    `127.0.0.1:${udp}`,
+    "--diode-peers",
+    "plant1",
+  ]).config;
+  assertEquals(derivePermissions(sender).net, ["0.0.0.0:0", `127.0.0.1:${udp}`]);
+  assertEquals(derivePermissions(receiver).net, [`127.0.0.1:${udp}`]);
+  const probe = new URL("./fixtures/try_udp_send.ts", import.meta.url).pathname;
+  // The first word of what the probe says: SENT or REFUSED.
+  const run = async (config: typeof sender, args: string[]) =>
+    (await runDeno(["run", ...permissionFlags(derivePermissions(config)), probe, ...args]))
+      .stdout.trim().split(" ")[0];
+  assertEquals(await run(sender, [`127.0.0.1:${udp}`]), "SENT");
+  assertEquals(await run(sender, [`127.0.0.1:${other}`]), "REFUSED");
+  // The receiver can neither send from a port of its own, nor from its listening address.
+  assertEquals(await run(receiver, [`127.0.0.1:${other}`]), "REFUSED");
+  assertEquals(await run(receiver, [`127.0.0.1:${other}`, `127.0.0.1:${udp}`]), "REFUSED");
+  // With the network granted, the same probe sends: the refusals above are the sandbox's.
+  assertEquals(
+    (await runDeno(["run", "--allow-net", probe, `127.0.0.1:${other}`])).stdout.trim(),
+    "SENT",
+  );
 });
