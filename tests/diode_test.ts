@@ -153,6 +153,9 @@ for (const loss of [0.01, 0.05, 0.2]) {
       assert(drops.forged + drops.unknownKey + drops.malformed + drops.replayed > 0);
       assertEquals(proxy.counts.reverse, 0);
       assertEquals(rx.hop.store.get("plant1/plc1/p1")?.hops, ["plant1", "dmz"]);
+      // Parity or a change's repeat brought back some of what was lost.
+      const got = peerSource(rx.adapters).stats();
+      assert(got.repaired + got.repeated > 0, JSON.stringify(got));
     } finally {
       await tx.hop.stop();
       await rx.hop.stop();
@@ -252,10 +255,12 @@ Deno.test("silence and an unrepairable gap turn the points Uncertain with the di
     fill(tx.hand, 20);
     await waitForMirror(tx.hop.store, rx.hop.store, 10_000, "the mirror");
 
-    // A gap: two changes lost with their parity, then one that arrives.
+    // A gap: a change lost with its parity and its repeat, then one that arrives.
     proxy.spoil = { drop: 1 };
     tx.hand.apply({ id: "plant1/plc1/p0", type: "Double", value: 100 });
-    await waitFor("the lost change", () => proxy.counts.dropped >= 2);
+    await waitFor("the change's repeat", () => tx.sender.stats().repeats >= 1);
+    const dropped = proxy.counts.dropped;
+    await waitFor("the repeat lost too", () => proxy.counts.dropped >= dropped + 2);
     proxy.spoil = {};
     tx.hand.apply({ id: "plant1/plc1/p5", type: "Double", value: 105 });
     const gap = await waitFor("the gap", () => {

@@ -7,7 +7,7 @@
  *
  * ```
  * clear header (20 bytes, authenticated)       inner plaintext (encrypted)
- *  0  u16 magic 0x6864 ("hd")                   0  u8  kind: 1 data, 2 heartbeat, 3 parity
+ *  0  u16 magic 0x6864 ("hd")                   0  u8  kind: 1 data, 2 heartbeat, 3 parity, 4 repeat
  *  2  u8  version (1)                           1  u8  flags: 1 change (else carousel), 2 fragment
  *  3  u8  reserved (0)                          2  u32 change number: change packets sent so far
  *  4  u32 key id                                6  u32 carousel cycle
@@ -21,7 +21,8 @@
  * split id, u16 part, u16 parts and a piece of such records; heartbeat, u32
  * points the sender holds, u32 its heartbeat (ms), u32 the last complete
  * carousel cycle (0xFFFFFFFF: none yet) and u32 its carousel packets;
- * parity, see xor_parity.ts.
+ * parity, see xor_parity.ts; repeat, the u64 packet number of a change
+ * packet sent earlier and that packet's plaintext.
  *
  * The nonce is the sender's epoch (a boot counter kept in its data
  * directory, at least the Unix time in seconds of its start) and the packet
@@ -43,7 +44,9 @@ const magic = 0x6864;
 const version = 1;
 
 /** Inner packet kinds. */
-export const Kind = { Data: 1, Heartbeat: 2, Parity: 3 } as const;
+export const Kind = { Data: 1, Heartbeat: 2, Parity: 3, Repeat: 4 } as const;
+/** Bytes a repeat adds before the plaintext it repeats: its inner header and the u64 packet number. */
+export const repeatBytes = innerBytes + 8;
 /** Inner packet flags. */
 export const Flag = { Change: 1, Fragment: 2 } as const;
 

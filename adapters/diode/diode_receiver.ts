@@ -9,8 +9,9 @@
  * the hop answers a write to it with BadNotWritable.
  *
  * Honest status without acknowledgements: every packet carries the count of
- * change packets sent so far, so a lost change is noticed; when parity has
- * not repaired it within --heartbeat, the sender may have changed any point,
+ * change packets sent so far, so a lost change is noticed; when neither
+ * parity nor the change's repeat has brought it back within --heartbeat, the
+ * sender may have changed any point,
  * and every point of the link turns UncertainNoCommunicationLastUsableValue
  * with the cause (this hop, `diode:<peer>`, since, "gap") until a newer
  * packet (the carousel's, at the latest) brings it again. No packet for
@@ -53,8 +54,9 @@ const maxMissing = 50_000;
 export interface DiodePeerStats {
   /** Authenticated, fresh packets taken. */
   packets: number;
-  /** Packets parity brought back. */
+  /** Packets parity brought back, and change packets whose repeat arrived instead. */
   repaired: number;
+  repeated: number;
   /** Change packets lost beyond repair, and the gaps they made. */
   lostChanges: number;
   gaps: number;
@@ -110,6 +112,7 @@ export class DiodePeerSource implements Adapter, DataVisitor {
   #stats: DiodePeerStats = {
     packets: 0,
     repaired: 0,
+    repeated: 0,
     lostChanges: 0,
     gaps: 0,
     silences: 0,
@@ -221,6 +224,7 @@ export class DiodePeerSource implements Adapter, DataVisitor {
       this.#senderPoints = v.getUint32(0);
       this.#cycleEnded(v.getUint32(8), v.getUint32(12));
     } else if (inner.kind === Kind.Parity) this.#repair(seq, body, now);
+    else if (inner.kind === Kind.Repeat) this.#repeated(body, now);
   }
 
   /**
@@ -302,6 +306,18 @@ export class DiodePeerSource implements Adapter, DataVisitor {
     this.window.take(this.window.epoch, lost);
     this.#stats.repaired++;
     this.#take(lost, plain, now);
+  }
+
+  /** A change packet sent again: taken as the original if that has not arrived. */
+  #repeated(body: Uint8Array, now: number): void {
+    if (body.length < 8 + innerBytes) return;
+    const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    const seq = v.getUint32(0) * 2 ** 32 + v.getUint32(4);
+    const epoch = this.window.epoch;
+    if (seq >= this.window.highest || this.window.check(epoch, seq) !== "fresh") return;
+    this.window.take(epoch, seq);
+    this.#stats.repeated++;
+    this.#take(seq, body.slice(8), now);
   }
 
   #fragment(seq: number, body: Uint8Array): void {

@@ -33,6 +33,7 @@ import {
   innerBytes,
   Kind,
   linkName,
+  repeatBytes,
   seal,
   tagBytes,
   wireOverhead,
@@ -45,6 +46,16 @@ import { parityOf } from "./xor_parity.ts";
 const tickMs = 10;
 /** Cycles a removed point is announced again in, after the change that removed it. */
 const tombstoneCycles = 3;
+/**
+ * Each change packet goes out a second time this much later, with its
+ * original packet number: a loss that parity cannot repair is most often
+ * repaired by the copy (a burst that takes both is rarer than the
+ * packet-by-packet losses parity misses), at the cost of sending changes
+ * twice. Carousel packets are not repeated: the next cycle repeats them.
+ */
+const repeatDelayMs = 100;
+/** Most change packets waiting for their repeat; beyond, the oldest go unrepeated. */
+const maxRepeats = 16_384;
 /** Share of a round's budget changes may take while the carousel is behind its schedule. */
 const changeShare = 0.75;
 
@@ -63,6 +74,8 @@ export interface DiodeSenderStats {
   changePackets: number;
   carouselPackets: number;
   parityPackets: number;
+  /** Change packets sent a second time. */
+  repeats: number;
   heartbeats: number;
   cycles: number;
   /** Point changes taken from the store, and those sent (fewer when they coalesced). */
@@ -96,6 +109,8 @@ export class DiodeSender implements Adapter {
   #splits = 0;
   #cycle = 0;
   #maxPlain = 0;
+  /** Bytes of records a data packet carries: a repeat of it must fit a packet too. */
+  #room = 0;
   #fec = 0;
   #rate = 0;
   #timer = 0;
@@ -122,6 +137,10 @@ export class DiodeSender implements Adapter {
   #ended = { cycle: -1, packets: 0 };
   #slowCycles = 0;
 
+  /** Change packets sent and due to go again, oldest first, with their packet numbers. */
+  #repeats: { due: number; seq: number; plain: Uint8Array }[] = [];
+  #repeatHead = 0;
+  #repeatDelay = repeatDelayMs;
   /** Plaintexts sent since the last parity packet. */
   #group: Uint8Array[] = [];
   #tokens = 0;
@@ -134,6 +153,7 @@ export class DiodeSender implements Adapter {
     changePackets: 0,
     carouselPackets: 0,
     parityPackets: 0,
+    repeats: 0,
     heartbeats: 0,
     cycles: 0,
     changesSeen: 0,
@@ -183,9 +203,14 @@ export class DiodeSender implements Adapter {
     this.#link = linkName(ctx.hop, this.#peer);
     this.#epoch = await nextEpoch(join(c.dataDir, `diode-send-${this.#peer}.epoch`), ctx.clock);
     this.#maxPlain = c.diodePacket - headerBytes - tagBytes;
+    this.#room = this.#maxPlain - innerBytes - repeatBytes;
+    this.#repeatDelay = Math.min(repeatDelayMs, c.heartbeat / 4);
     this.#fec = c.diodeFec;
     this.#rate = c.diodeRate;
-    const socket = dgram.createSocket(this.#host.includes(":") ? "udp6" : "udp4");
+    const socket = dgram.createSocket({
+      type: this.#host.includes(":") ? "udp6" : "udp4",
+      sendBufferSize: 4 * 1024 * 1024,
+    });
     socket.on("error", (e) => this.#failed(e));
     this.#socket = socket;
     this.#unsubscribe = ctx.store.subscribe({
@@ -297,10 +322,11 @@ export class DiodeSender implements Adapter {
     const ctx = this.#ctx!;
     const now = ctx.clock.now();
     const packet = this.#maxPlain + headerBytes + tagBytes + wireOverhead;
-    // A round's budget; a little saved up lets a burst of changes out at once.
+    // A round's budget; two rounds' worth saved up at most, so a burst stays well within the
+    // socket's buffer (a burst beyond it is dropped by the sender's own kernel).
     this.#tokens = Math.min(
       this.#tokens + (this.#rate * (now - this.#lastTick)) / 1000,
-      Math.max(this.#rate / 10, packet * 4),
+      Math.max((this.#rate * tickMs * 2) / 1000, packet * 4),
     );
     this.#lastTick = now;
     const out: Uint8Array[] = [];
@@ -318,7 +344,9 @@ export class DiodeSender implements Adapter {
       const due = (elapsed / ctx.config.diodeCarousel) * this.#cyclePoints.length;
       return this.#cursor < due;
     };
-    // Changes first, but not all of the budget while the carousel is behind its schedule.
+    // Repeats first: each is owed, and the receiver waits for it before it calls a loss a gap.
+    while (this.#tokens >= packet && this.#repeatDue(now)) spend(this.#repeat());
+    // Changes next, but not all of the budget while the carousel is behind its schedule.
     const changeFloor = carouselDue() ? budget * (1 - changeShare) : 0;
     while (this.#tokens > changeFloor && this.#tokens >= packet && this.#pending()) {
       for (const p of this.#changePackets()) spend(p);
@@ -351,6 +379,30 @@ export class DiodeSender implements Adapter {
     if (out.length === 0) return;
     this.#lastSent = now;
     await this.#send(out);
+  }
+
+  #repeatDue(now: number): boolean {
+    const next = this.#repeats[this.#repeatHead];
+    return next !== undefined && next.due <= now;
+  }
+
+  /** The next change packet again: its packet number and its plaintext, as sent. */
+  #repeat(): Uint8Array {
+    const r = this.#repeats[this.#repeatHead++]!;
+    if (this.#repeatHead === this.#repeats.length) {
+      this.#repeats = [];
+      this.#repeatHead = 0;
+    } else if (this.#repeatHead > 1024 && this.#repeatHead * 2 > this.#repeats.length) {
+      this.#repeats = this.#repeats.slice(this.#repeatHead);
+      this.#repeatHead = 0;
+    }
+    const plain = this.#inner(Kind.Repeat, 0, repeatBytes - innerBytes + r.plain.length);
+    const v = new DataView(plain.buffer);
+    v.setUint32(innerBytes, Math.floor(r.seq / 2 ** 32));
+    v.setUint32(innerBytes + 4, r.seq >>> 0);
+    plain.set(r.plain, repeatBytes);
+    this.#stats.repeats++;
+    return plain;
   }
 
   #pending(): boolean {
@@ -405,7 +457,7 @@ export class DiodeSender implements Adapter {
       const p = this.#points[slot]!;
       const removed = pointSlot(p) !== slot;
       const est = this.#estimate(p, p.cause !== null);
-      if (index > 0 && w.bytes - frameHeaderSize + est > this.#maxPlain - innerBytes) break;
+      if (index > 0 && w.bytes - frameHeaderSize + est > this.#room) break;
       this.#head++;
       this.#dirty[slot] = 0;
       this.#points[slot] = undefined;
@@ -418,7 +470,7 @@ export class DiodeSender implements Adapter {
         continue;
       }
       this.#tombstones.delete(p.id);
-      if (index === 0 && est > this.#maxPlain - innerBytes) {
+      if (index === 0 && est > this.#room) {
         this.#writePoint(w, 0, p);
         out.push(...this.#fragments(Flag.Change, this.#body(w)));
         index = 0;
@@ -448,9 +500,9 @@ export class DiodeSender implements Adapter {
         continue;
       }
       const est = this.#estimate(p, p.cause !== null);
-      if (index > 0 && w.bytes - frameHeaderSize + est > this.#maxPlain - innerBytes) break;
+      if (index > 0 && w.bytes - frameHeaderSize + est > this.#room) break;
       this.#cursor++;
-      if (index === 0 && est > this.#maxPlain - innerBytes) {
+      if (index === 0 && est > this.#room) {
         this.#writePoint(w, 0, p);
         out.push(...this.#fragments(0, this.#body(w)));
         this.#stats.carouselPackets += out.length;
@@ -471,7 +523,7 @@ export class DiodeSender implements Adapter {
     let index = 0;
     for (const t of [...this.#tombstones.values()]) {
       const est = this.#estimate({ id: t.id, hops: t.hops, value: null }, false);
-      if (index > 0 && w.bytes - frameHeaderSize + est > this.#maxPlain - innerBytes) {
+      if (index > 0 && w.bytes - frameHeaderSize + est > this.#room) {
         out.push(this.#dataPacket(0, this.#body(w)));
         index = 0;
       }
@@ -511,7 +563,7 @@ export class DiodeSender implements Adapter {
    * the split (its first fragment's packet number), its part and the count.
    */
   #fragments(flags: number, body: Uint8Array): Uint8Array[] {
-    const room = this.#maxPlain - innerBytes - 8;
+    const room = this.#room - 8;
     const parts = Math.ceil(body.length / room);
     const splitId = this.#splits = (this.#splits + 1) >>> 0;
     const out: Uint8Array[] = [];
@@ -538,6 +590,12 @@ export class DiodeSender implements Adapter {
         seal(key.key, { keyId: key.id, epoch: this.#epoch, seq: first + i }, this.#link, p)
       ),
     );
+    const due = this.#ctx!.clock.now() + this.#repeatDelay;
+    for (const [i, p] of plains.entries()) {
+      if (p[0] !== Kind.Data || (p[1]! & Flag.Change) === 0) continue;
+      this.#repeats.push({ due, seq: first + i, plain: p });
+      if (this.#repeats.length - this.#repeatHead > maxRepeats) this.#repeatHead++;
+    }
     const socket = this.#socket;
     if (!socket) return;
     for (const packet of sealed) {

@@ -19,6 +19,8 @@ export interface Spoil {
 export interface ProxyCounts {
   /** Datagrams from the client, and what became of them. */
   received: number;
+  /** Bytes of the datagrams from the client (UDP payloads). */
+  bytes: number;
   forwarded: number;
   dropped: number;
   duplicated: number;
@@ -47,6 +49,7 @@ export class UdpLossyProxy implements AsyncDisposable {
   spoil: Spoil;
   readonly counts: ProxyCounts = {
     received: 0,
+    bytes: 0,
     forwarded: 0,
     dropped: 0,
     duplicated: 0,
@@ -104,6 +107,7 @@ export class UdpLossyProxy implements AsyncDisposable {
   #fromClient(m: Uint8Array, from: { address: string; port: number }): void {
     this.#client = { address: from.address, port: from.port };
     this.counts.received++;
+    this.counts.bytes += m.length;
     // Copied: a datagram arrives as a Buffer, whose slice() shares its bytes.
     if (this.seen.length < this.#keep) this.seen.push(Uint8Array.from(m));
     const s = this.spoil;
