@@ -22,8 +22,6 @@ import type { DiodePeerSource } from "./diode_receiver.ts";
 
 /** Packets waiting to be opened; more are dropped (and counted) rather than queued. */
 const maxQueue = 8192;
-/** Bytes the socket's receive buffer asks for. */
-const receiveBuffer = 4 * 1024 * 1024;
 /** Packets opened at once. */
 const batch = 64;
 
@@ -99,12 +97,9 @@ export class DiodeListener implements Adapter {
       onError: (e) => ctx.status.error(e.message),
     });
     const { host, port } = this.#address;
-    // A large receive buffer rides out a burst while the hop is busy (the kernel caps it at
-    // net.core.rmem_max): packets it would drop are a gap for parity and the carousel to heal.
-    const socket = dgram.createSocket({
-      type: host.includes(":") ? "udp6" : "udp4",
-      recvBufferSize: receiveBuffer,
-    });
+    // Deno's node:dgram keeps the system's default receive buffer (it ignores recvBufferSize):
+    // docs/deployment.md says to raise net.core.rmem_default on a busy receiving host.
+    const socket = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4" });
     socket.on("message", (m: Uint8Array) => this.#received_(m));
     socket.on("error", (e) => ctx.status.error(e.message));
     await new Promise<void>((resolve, reject) => {

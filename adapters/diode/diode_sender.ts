@@ -207,10 +207,7 @@ export class DiodeSender implements Adapter {
     this.#repeatDelay = Math.min(repeatDelayMs, c.heartbeat / 4);
     this.#fec = c.diodeFec;
     this.#rate = c.diodeRate;
-    const socket = dgram.createSocket({
-      type: this.#host.includes(":") ? "udp6" : "udp4",
-      sendBufferSize: 4 * 1024 * 1024,
-    });
+    const socket = dgram.createSocket(this.#host.includes(":") ? "udp6" : "udp4");
     socket.on("error", (e) => this.#failed(e));
     this.#socket = socket;
     this.#unsubscribe = ctx.store.subscribe({
