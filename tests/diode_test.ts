@@ -256,9 +256,14 @@ Deno.test("silence and an unrepairable gap turn the points Uncertain with the di
     await waitForMirror(tx.hop.store, rx.hop.store, 10_000, "the mirror");
 
     // A gap: a change lost with its parity and its repeat, then one that arrives.
+    // Every change so far repeated, so the next repeat is the lost change's.
+    const repeats = await waitFor("the repeats of the changes so far", () => {
+      const s = tx.sender.stats();
+      return s.repeats === s.changePackets ? s.repeats : undefined;
+    });
     proxy.spoil = { drop: 1 };
     tx.hand.apply({ id: "plant1/plc1/p0", type: "Double", value: 100 });
-    await waitFor("the change's repeat", () => tx.sender.stats().repeats >= 1);
+    await waitFor("the change's repeat", () => tx.sender.stats().repeats > repeats);
     const dropped = proxy.counts.dropped;
     await waitFor("the repeat lost too", () => proxy.counts.dropped >= dropped + 2);
     proxy.spoil = {};
@@ -266,7 +271,18 @@ Deno.test("silence and an unrepairable gap turn the points Uncertain with the di
     const gap = await waitFor("the gap", () => {
       const p = rx.hop.store.get("plant1/plc1/p1");
       return p?.status === Status.UncertainNoCommunicationLastUsableValue ? p : undefined;
-    }, 5_000);
+    }, 5_000).catch((e) => {
+      throw new Error(
+        `${(e as Error).message}: ${
+          JSON.stringify({
+            rx: peerSource(rx.adapters).stats(),
+            tx: tx.sender.stats(),
+            proxy: proxy.counts,
+            p0: rx.hop.store.get("plant1/plc1/p0")?.value,
+          })
+        }`,
+      );
+    });
     assertEquals([gap.cause?.hop, gap.cause?.via], ["dmz", "diode:plant1"]);
     assert(gap.cause?.reason.startsWith("gap:"), String(gap.cause?.reason));
     assertEquals(peerSource(rx.adapters).stats().gaps >= 1, true);
