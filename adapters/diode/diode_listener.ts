@@ -19,6 +19,8 @@ import {
 import { type DiodeKey, keyName, readDiodeKeys, watchDiodeKeys } from "./diode_key.ts";
 import { linkName, open, readHeader } from "./diode_packet.ts";
 import type { DiodePeerSource } from "./diode_receiver.ts";
+// The diode's settings join HopConfig where its options are declared.
+import type {} from "./options.ts";
 
 /** Packets waiting to be opened; more are dropped (and counted) rather than queued. */
 const maxQueue = 8192;

@@ -153,7 +153,7 @@ export class DiodePeerSource implements Adapter, DataVisitor {
     this.#epochFile = join(c.dataDir, `diode-recv-${this.peer}.epoch`);
     const kept = await readEpoch(this.#epochFile);
     // Packets of runs before the newest one seen are replays, also across this hop's restarts.
-    if (kept > 0) this.window.take(kept, 0);
+    this.window.startAt(kept);
     this.#health = new DiodeHealth(ctx.store, this.peer);
     ctx.status.running("running");
     ctx.status.connection("connecting");

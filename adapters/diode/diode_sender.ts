@@ -41,6 +41,8 @@ import {
 } from "./diode_packet.ts";
 import { nextEpoch } from "./epoch.ts";
 import { parityOf } from "./xor_parity.ts";
+// The diode's settings join HopConfig where its options are declared.
+import type {} from "./options.ts";
 
 /** The pump's period: packets are built and sent in rounds this far apart. */
 const tickMs = 10;
@@ -286,6 +288,19 @@ export class DiodeSender implements Adapter {
     const took = now - this.#cycleFrom;
     this.#stats.cycles++;
     this.#ended = { cycle: this.#cycle, packets: this.#cyclePackets };
+    if (this.#cycle === 0) {
+      ctx.log.info(
+        "First carousel cycle to {peer}: {points} points in {packets} packets ({bytes} bytes with headers); a cycle needs at least {seconds} s at --diode-rate",
+        {
+          peer: this.#peer,
+          points: this.#cyclePoints.length,
+          packets: this.#cyclePackets,
+          bytes: this.#cyclePackets * this.#ctx!.config.diodePacket,
+          seconds:
+            Math.round((this.#cyclePackets * this.#ctx!.config.diodePacket / this.#rate) * 10) / 10,
+        },
+      );
+    }
     if (
       Number.isFinite(took) && took > ctx.config.diodeCarousel * 1.5 &&
       ++this.#slowCycles % 100 === 1

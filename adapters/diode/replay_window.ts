@@ -28,6 +28,14 @@ export class ReplayWindow {
     return this.#highest;
   }
 
+  /** Refuses every epoch before `epoch` (the newest one seen before a restart). */
+  startAt(epoch: number): void {
+    if (epoch <= this.#epoch) return;
+    this.#epoch = epoch;
+    this.#highest = -1;
+    this.#seen.fill(0);
+  }
+
   /** Whether a packet would be taken; changes nothing. */
   check(epoch: number, seq: number): ReplayVerdict {
     if (epoch < this.#epoch) return "earlier-epoch";

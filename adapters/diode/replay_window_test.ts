@@ -20,6 +20,13 @@ Deno.test("replay window refuses a packet seen, one of an earlier epoch and one 
   assertEquals(w.check(6, 0), "replayed");
 });
 
+Deno.test("a replay window started at a kept epoch refuses earlier epochs and takes that one's packets", () => {
+  const w = new ReplayWindow();
+  w.startAt(9);
+  assertEquals([w.check(8, 5), w.check(9, 0), w.check(10, 0)], ["earlier-epoch", "fresh", "fresh"]);
+  assertEquals(w.take(9, 0), false);
+});
+
 Deno.test("xor parity repairs any one missing packet of a group of unequal lengths", () => {
   const group = [
     new Uint8Array([1, 2, 3]),
