@@ -398,7 +398,8 @@ export class DiodePeerSource implements Adapter, DataVisitor {
     if (id === undefined) return;
     const seq = this.#seq;
     const last = this.#lastSeq.get(id);
-    if (last !== undefined && last >= seq) return;
+    // Older than what set the point last; the same packet may remove a point and bring it back.
+    if (last !== undefined && last > seq) return;
     const ctx = this.#ctx!;
     const store = ctx.store;
     const existing = store.get(id);
@@ -447,7 +448,7 @@ export class DiodePeerSource implements Adapter, DataVisitor {
     const id = this.#defIds[index];
     if (id === undefined) return;
     const last = this.#lastSeq.get(id);
-    if (last !== undefined && last >= this.#seq) return;
+    if (last !== undefined && last > this.#seq) return;
     this.#lastSeq.set(id, this.#seq);
     const store = this.#ctx!.store;
     if (store.get(id)?.origin === this.name) store.remove(id);
