@@ -432,11 +432,11 @@ Deno.test("a key is rotated with an overlap and no restart: the receiver takes t
   }
 });
 
-Deno.test("a sender that restarts without some points: the receiver removes them after a complete carousel cycle, and refuses the earlier run's packets", async () => {
+Deno.test("a sender that restarts without some points: the receiver removes them after a complete carousel cycle, and refuses the earlier run's packets, also after its own restart", async () => {
   await using dir = await tempDir();
   await diodeKeys(dir.path);
   const port = freePort();
-  const rx = await startReceiver(dir.path, port);
+  let rx = await startReceiver(dir.path, port);
   await using proxy = await UdpLossyProxy.start(port);
   let tx = await startSender(dir.path, proxy.port);
   try {
@@ -456,6 +456,16 @@ Deno.test("a sender that restarts without some points: the receiver removes them
       () => listener(rx.adapters).stats().replayed - before === firstRun.length,
     );
     await waitForMirror(tx.hop.store, rx.hop.store, 5_000, "the mirror after the replay");
+
+    // A restarted receiver still knows the newest epoch it took: the first run stays refused.
+    await rx.hop.stop();
+    rx = await startReceiver(dir.path, port);
+    proxy.inject(firstRun);
+    await waitFor(
+      "the first run's packets refused after a restart",
+      () => listener(rx.adapters).stats().replayed === firstRun.length,
+    );
+    await waitForMirror(tx.hop.store, rx.hop.store, 10_000, "the restarted receiver's mirror");
   } finally {
     await tx.hop.stop();
     await rx.hop.stop();
