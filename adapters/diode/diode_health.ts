@@ -1,6 +1,7 @@
 /**
  * A diode's health as points of the receiving hop
- * (`<hop>/$diode/<peer>/receiving`, `packets`, `repaired`, `lost`, `gaps`),
+ * (`<hop>/$diode/<peer>/receiving`, `packets`, `repaired`, `lost`, `gaps`,
+ * and `sender_points`, the points the sender said it holds, to compare),
  * so every hop downstream, and the MQTT and OPC UA clients there, see how
  * well the diode carries, beside the data it carries.
  */
@@ -28,13 +29,17 @@ export class DiodeHealth {
     this.#base = `${store.hop}/$diode/${peer}`;
   }
 
-  /** Records the counters and whether packets arrive, at `now` (epoch ms). */
-  update(c: DiodeHealthCounts, receiving: boolean, now: number): void {
+  /**
+   * Records the counters, whether packets arrive, and the points the sender
+   * holds (-1: not told yet), at `now` (epoch ms).
+   */
+  update(c: DiodeHealthCounts, receiving: boolean, senderPoints: number, now: number): void {
     this.#set("receiving", receiving, now);
     this.#set("packets", c.packets, now);
     this.#set("repaired", c.repaired, now);
     this.#set("lost", c.lostChanges, now);
     this.#set("gaps", c.gaps, now);
+    if (senderPoints >= 0) this.#set("sender_points", senderPoints, now);
   }
 
   #set(name: string, value: number | boolean, now: number): void {

@@ -487,7 +487,8 @@ export class DiodePeerSource implements Adapter, DataVisitor {
         n,
       });
     }
-    this.#health!.update(this.#stats, !this.#silent && this.#lastPacketAt > 0, now);
+    const receiving = !this.#silent && this.#lastPacketAt > 0;
+    this.#health!.update(this.#stats, receiving, this.#senderPoints, now);
   }
 
   /** Change packets lost beyond repair: every point of the link may be stale. */

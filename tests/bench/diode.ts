@@ -180,8 +180,7 @@ async function convergence(o: { points: number; carouselMs: number; rateLimit: n
       let heldMs: number | null = null, goodMs: number | null = null;
       while (goodMs === null && performance.now() < deadline) {
         await sleep(250);
-        // The set and the diode's five health points.
-        if (heldMs === null && rx.hop.store.size >= o.points + 5) {
+        if (heldMs === null && rx.hop.store.size >= o.points && count(false) >= o.points) {
           heldMs = Math.round(performance.now() - t0);
         }
         // Good as well: a gap (a change lost beyond repair) holds every point Uncertain until
