@@ -29,7 +29,7 @@ import {
 } from "../adapters/diode/mod.ts";
 import { HandSource } from "./kit/hand_source.ts";
 import { chainCerts, hopConfig, localHop, startHop, stopAll, waitForPoints } from "./kit/hops.ts";
-import { freePort, type Proc, runDeno, tempDir, waitFor } from "./kit/helpers.ts";
+import { freePort, type Proc, runDeno, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
 import { type Spoil, UdpLossyProxy } from "./kit/udp_lossy_proxy.ts";
 
 const timers = ["--heartbeat", "200ms", "--link-timeout", "1s", "--status-interval", "0"];
@@ -500,4 +500,18 @@ Deno.test("a diode sender may send only to its diode's address, and a receiver m
     (await runDeno(["run", "--allow-net", probe, `127.0.0.1:${other}`])).stdout.trim(),
     "SENT",
   );
+});
+
+Deno.test("hopgate certs diode-key adds a key line to an owner-only file and prints it; a bad name is refused", async () => {
+  await using dir = await tempDir();
+  const file = join(dir.path, "keys", "diode.key");
+  const out = await runHopgate(["certs", "diode-key", "plant1", "--out", file]);
+  assertEquals(out.code, 0, out.stderr);
+  const text = await Deno.readTextFile(file);
+  assert(/^plant1 [0-9a-f]{64}\n$/.test(text), text);
+  assert(out.stdout.includes(text.trim()));
+  assertEquals((await Deno.stat(file)).mode! & 0o777, 0o600);
+  const bad = await runHopgate(["certs", "diode-key", "not a hop", "--out", file]);
+  assertEquals(bad.code, 2);
+  assert(/is not a hop name/.test(bad.stderr), bad.stderr);
 });
