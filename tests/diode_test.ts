@@ -515,3 +515,30 @@ Deno.test("hopgate certs diode-key adds a key line to an owner-only file and pri
   assertEquals(bad.code, 2);
   assert(/is not a hop name/.test(bad.stderr), bad.stderr);
 });
+
+Deno.test("a sender whose packets cannot leave the host shows its diode down, with the error", async () => {
+  await using dir = await tempDir();
+  await diodeKeys(dir.path);
+  // A broadcast address without the broadcast option: the system refuses every datagram.
+  const { config } = hopConfig(dir.path, "plant1", [
+    ...timers,
+    "--diode-send",
+    "dmz=255.255.255.255:9",
+  ]);
+  const hand = new HandSource("plc1");
+  const hop = new Hop(config, [hand, ...diodeAdapters(config)]);
+  await hop.start();
+  try {
+    hand.apply({ id: "plant1/plc1/v", type: "Double", value: 1 });
+    const status = await waitFor("the diode down", () => {
+      const s = hop.statuses().find((a) => a.name === "diode:dmz");
+      return s?.connection === "down" ? s : undefined;
+    });
+    assert(
+      /Sending to 255\.255\.255\.255:9 failed/.test(status.lastError ?? ""),
+      status.lastError!,
+    );
+  } finally {
+    await hop.stop();
+  }
+});

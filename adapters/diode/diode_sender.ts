@@ -83,6 +83,8 @@ export interface DiodeSenderStats {
   /** Point changes taken from the store, and those sent (fewer when they coalesced). */
   changesSeen: number;
   changesSent: number;
+  /** Datagrams the system refused to send (no route, say). */
+  sendErrors: number;
 }
 
 /** A point removed from the store, announced again in the next cycles. */
@@ -160,6 +162,7 @@ export class DiodeSender implements Adapter {
     cycles: 0,
     changesSeen: 0,
     changesSent: 0,
+    sendErrors: 0,
   };
 
   constructor(options: DiodeSenderOptions) {
@@ -258,6 +261,29 @@ export class DiodeSender implements Adapter {
   #failed(e: Error): void {
     this.#ctx?.status.error(`Sending to ${this.#host}:${this.#port} failed: ${e.message}`);
   }
+
+  /**
+   * A datagram left this host, or could not: all a sender can know of its
+   * diode, so "connected" means that packets go out (no route, say, shows as down).
+   */
+  #sent = (e: Error | null): void => {
+    const status = this.#ctx?.status;
+    if (!status || !this.#running) return;
+    if (e) {
+      this.#stats.sendErrors++;
+      const wasUp = status.get().connection === "connected";
+      status.connection("down", `Sending to ${this.#host}:${this.#port} failed: ${e.message}`);
+      if (wasUp) {
+        this.#ctx!.log.warn("Cannot send to {peer} at {address}: {error}", {
+          peer: this.#peer,
+          address: `${this.#host}:${this.#port}`,
+          error: e.message,
+        });
+      }
+    } else if (status.get().connection !== "connected") {
+      status.connection("connected");
+    }
+  };
 
   #changed(p: StoredPoint): void {
     const slot = pointSlot(p);
@@ -611,7 +637,7 @@ export class DiodeSender implements Adapter {
     const socket = this.#socket;
     if (!socket) return;
     for (const packet of sealed) {
-      socket.send(packet, this.#port, this.#host);
+      socket.send(packet, this.#port, this.#host, this.#sent);
       this.#stats.packets++;
       this.#stats.bytes += packet.length + wireOverhead;
     }
