@@ -316,7 +316,7 @@ export class DiodeSender implements Adapter {
     this.#ended = { cycle: this.#cycle, packets: this.#cyclePackets };
     if (this.#cycle === 0) {
       ctx.log.info(
-        "First carousel cycle to {peer}: {points} points in {packets} packets ({bytes} bytes with headers); a cycle needs at least {seconds} s at --diode-rate",
+        "First carousel cycle to {peer}: {points} points in {packets} packets (up to {bytes} bytes); a cycle needs up to {seconds} s at --diode-rate",
         {
           peer: this.#peer,
           points: this.#cyclePoints.length,
