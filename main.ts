@@ -2,10 +2,12 @@
  * hopgate: one executable per network hop. This file parses the command line
  * and wires a hop together; the logic lives in core/, adapters/ and tunnel/.
  */
+import { dirname } from "node:path";
 import meta from "./deno.json" with { type: "json" };
 import { hopAdapters } from "./adapters/all.ts";
 import { runWatch, watchCommandOptions } from "./tunnel/mod.ts";
 import { issueOpcuaCertificates, usersAdd } from "./adapters/opcua/mod.ts";
+import { addDiodeKey, DiodeKeyError } from "./adapters/diode/mod.ts";
 import { demoOptions, runDemo } from "./adapters/demo/mod.ts";
 import { addHopOptions, Command } from "./core/config/flags.ts";
 import {
@@ -145,6 +147,19 @@ certs.command("opcua <hop>")
     );
   });
 
+certs.command("diode-key <hop>")
+  .description(
+    "Add a new pre-shared key for the data diode that <hop> sends into; copy the line to the receiving hop's key file",
+  )
+  .option("--out <file>", "The key file to add it to (default: ./hopgate-data/<hop>/diode.key)")
+  .action(async (hop: string, opts: { out?: string }) => {
+    const file = opts.out ?? `hopgate-data/${hop}/diode.key`;
+    await Deno.mkdir(dirname(file), { recursive: true });
+    const line = await addDiodeKey(hop, file);
+    console.log(`Added a diode key of ${hop} to ${file} (readable by its owner only):`);
+    console.log(line.trimEnd());
+  });
+
 program.command("watch <address>")
   .description("Pull a hop's data set and print each point change as a JSON line ([hop=]host:port)")
   .requiredOption(
@@ -199,7 +214,7 @@ try {
     for (const p of e.problems) console.error(`hopgate: ${p}`);
     Deno.exit(2);
   }
-  if (e instanceof CertError) {
+  if (e instanceof CertError || e instanceof DiodeKeyError) {
     console.error(`hopgate: ${e.message}`);
     Deno.exit(2);
   }

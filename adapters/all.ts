@@ -7,6 +7,7 @@
  */
 import { type Adapter, type HopConfig, type Plugin, registerPlugins } from "../core/mod.ts";
 import { tunnelPlugin } from "../tunnel/mod.ts";
+import { diodePlugin } from "./diode/mod.ts";
 import { mqttPlugin } from "./mqtt/mod.ts";
 import { opcuaPlugin } from "./opcua/mod.ts";
 import { simPlugin } from "./sim/mod.ts";
@@ -20,6 +21,7 @@ export const hopPlugins: readonly Plugin[] = [
   simPlugin,
   opcuaPlugin,
   mqttPlugin,
+  diodePlugin,
   tunnelPlugin,
   statusPlugin,
 ];

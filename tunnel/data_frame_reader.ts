@@ -19,6 +19,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** What a data frame's records are handed to, in order. */
 export interface DataVisitor {
+  /** A point is defined at `index` for the rest of the link session. */
   definition(index: number, id: string, type: DataType, hops: string[]): void;
   /**
    * `value` as its wire tag gives it, not yet typed: the receiver types it by
@@ -31,6 +32,7 @@ export interface DataVisitor {
     time: number,
     cause: FailureCause | null,
   ): void;
+  /** The point at `index` was removed at its origin. */
   removal(index: number): void;
 }
 
@@ -94,6 +96,7 @@ export class DataReader {
   /** A string of the value being read was skipped for its size. */
   #skipped = false;
 
+  /** A reader that refuses what exceeds `limits`. */
   constructor(limits: ReadLimits) {
     this.#limits = limits;
   }

@@ -40,6 +40,7 @@ export class DataFrameWriter {
   #scratch = new Uint8Array(64);
   #idBytes = 0;
 
+  /** A writer whose buffer starts at `initialBytes` and grows as frames need. */
   constructor(initialBytes = 64 * 1024) {
     this.#buf = new Uint8Array(initialBytes);
     this.#view = new DataView(this.#buf.buffer);

@@ -31,6 +31,7 @@ export type FrameTypeCode = typeof FrameType[keyof typeof FrameType];
 
 /** A frame the peer sent that breaks the protocol; the link closes with its message. */
 export class ProtocolError extends Error {
+  /** Names the error class in messages and logs. */
   override name = "ProtocolError";
 }
 

@@ -53,3 +53,8 @@ export {
 } from "./options.ts";
 export { linkSettings, tunnelAdapters, tunnelPlugin } from "./plugin.ts";
 export { pointLine, runWatch, watchCommandOptions, type WatchOptions } from "./watch.ts";
+// The data-frame codec and value sizes, for other links that carry points (the data diode).
+export { DataFrameWriter } from "./data_frame_writer.ts";
+export { DataReader, type DataVisitor, type ReadLimits, tooLarge } from "./data_frame_reader.ts";
+export { headerSize as frameHeaderSize, ProtocolError } from "./frames.ts";
+export { encodedValueSize, exceedsSize, utf8Size } from "./value_size.ts";

@@ -5,7 +5,7 @@
  * figure, target, measured and ratio, also written as JSON under
  * tests/bench/results/ (git-ignored) so that runs can be compared.
  *
- *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,checks,relay,chain,latency,brokers]
+ *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,checks,relay,chain,latency,brokers,diode]
  *
  * Ratios are measured ÷ target for "at least" targets and target ÷ measured
  * for "below" targets: 1 or more means met. Prints numbers; never fails for being slow.
@@ -18,6 +18,7 @@ import { measureChain } from "./hopgate_chain.ts";
 import { measureLatency } from "./chain_latency.ts";
 import { measureRelayHop } from "./relay_hop.ts";
 import { measureChecks } from "./relay_checks.ts";
+import { measureDiode } from "./diode.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const quick = Deno.args.includes("--quick");
@@ -229,6 +230,40 @@ async function brokers(): Promise<void> {
   }
 }
 
+async function diode(): Promise<void> {
+  log("data diode: updates/s at 0% and 5% loss, bandwidth against --diode-rate, convergence");
+  const r = await measureDiode({ quick });
+  raw.diode = r;
+  for (const f of r.flows) {
+    const limited = f.rateLimit < 8 * 1024 * 1024;
+    add({
+      figure: limited
+        ? `diode wire bytes/s under --diode-rate ${f.rateLimit.toLocaleString("en")}`
+        : `diode updates/s at ${f.loss * 100}% loss`,
+      kind: "info",
+      target: null,
+      measured: limited ? f.wirePerS : f.appliedPerS,
+      unit: limited ? "B/s" : "upd/s",
+      note: `${f.appliedPerS.toLocaleString("en")} upd/s applied, ${
+        f.packetsPerS.toLocaleString("en")
+      } packets/s, ${f.gaps} gaps, ${f.repaired} repaired by parity`,
+    });
+  }
+  const c = r.convergence;
+  for (const [i, run] of c.runs.entries()) {
+    add({
+      figure: `diode: ${c.points.toLocaleString("en")} points held after ${
+        i === 0 ? "a receiver's start" : "a receiver restart"
+      } (carousel ${c.carouselMs / 1000} s)`,
+      kind: "info",
+      target: null,
+      measured: run.heldMs,
+      unit: "ms",
+      note: `all Good after ${run.goodMs ?? "-"} ms; ${run.gaps} gaps`,
+    });
+  }
+}
+
 if (import.meta.main) {
   const t0 = performance.now();
   const loadavg = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
@@ -239,6 +274,7 @@ if (import.meta.main) {
     ["chain", chain],
     ["latency", latency],
     ["brokers", brokers],
+    ["diode", diode],
   ];
   for (const [name, run] of parts) {
     if (!wanted(name)) continue;
