@@ -29,6 +29,8 @@ export interface AdapterStatus {
   since: number;
   /** The last error, kept after a recovery for the status line; `null` before any. */
   lastError: string | null;
+  /** A short note for the status line (an OPC UA source's queue overflows); absent when none. */
+  detail?: string;
 }
 
 /** A write request as it travels toward the point's origin. */
@@ -185,6 +187,12 @@ export class StatusTracker {
       this.#status.since = this.#clock.now();
     }
     if (error !== undefined) this.#status.lastError = error;
+  }
+
+  /** Sets or clears (`null`) the short note shown on the status line. */
+  detail(text: string | null): void {
+    if (text === null) delete this.#status.detail;
+    else this.#status.detail = text;
   }
 
   /**

@@ -11,6 +11,7 @@ import {
   AttributeIds,
   ClientMonitoredItemGroup,
   type ClientSession,
+  type ClientSubscription,
   type DataValue,
   type NodeId,
   OPCUAClient,
@@ -38,6 +39,7 @@ import {
 } from "../../core/mod.ts";
 import type { OpcuaEndpoint } from "./options.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
+import { fitKeepAlive, type SessionTiming, sessionTiming, silenceLimit } from "./opcua_timing.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
 import { securityOf } from "./opcua_security.ts";
 import { fromVariant, scalarTypeOf, toVariant } from "./opcua_values.ts";
@@ -57,8 +59,30 @@ interface Item {
 /** Raised inside a session when the connection or session is lost. */
 class Lost extends Error {}
 
-/** Longest any single step (connect, browse, subscribe) may take before the attempt is given up. */
+/** Bounds one request to the PLC: its own timeout, and the loss of the connection. */
+type Guard = <T>(what: string, request: Promise<T>) => Promise<T>;
+
+/**
+ * Longest any single request (connect, one Browse or Read of a chunk, one
+ * CreateMonitoredItems batch) may take before it counts as failed: a bound
+ * per request, never for a whole address space, so the time to read a PLC
+ * grows with its size instead of hitting a cliff.
+ */
 const stepTimeout = 60_000;
+/** Longest one CreateMonitoredItems batch may take; a batch that takes longer is retried. */
+const batchTimeout = 30_000;
+/** Passes over the batches that failed or timed out before they are left unmonitored. */
+const subscribePasses = 3;
+/**
+ * Notifications the PLC puts in one publish response. node-opcua's own
+ * default (10,000) makes every response a large batch of objects that
+ * outlives young-generation collections; about 1,000 keeps the garbage
+ * collector's share of ingest lower (measured in tests/bench/opcua_ingest.ts).
+ */
+const notificationsPerPublish = 1_000;
+/** The Overflow bit of a status code's InfoBits (InfoType DataValue). */
+const overflowBit = 0x80;
+const infoTypeDataValue = 0x400;
 
 /** The OPC UA client source of one PLC. */
 export class OpcuaClientSource implements Adapter {
@@ -73,6 +97,10 @@ export class OpcuaClientSource implements Adapter {
   #items = new Map<string, Item>();
   /** Whether the current connection attempt's loss was already reported. */
   #reported = false;
+  /** Values that arrived with the Overflow bit (each: at least one change lost in the PLC's queue). */
+  #overflows = 0;
+  #overflowsReported = 0;
+  #overflowTimer: number | null = null;
 
   constructor(endpoint: OpcuaEndpoint, config: HopConfig) {
     this.#endpoint = endpoint;
@@ -86,11 +114,13 @@ export class OpcuaClientSource implements Adapter {
     ctx.status.running("running");
     ctx.signal.addEventListener("abort", () => this.#stop.abort(), { once: true });
     this.#loop = this.#run(ctx);
+    this.#scheduleOverflowReport(ctx);
     return Promise.resolve();
   }
 
   async stop(): Promise<void> {
     this.#stop.abort();
+    if (this.#overflowTimer !== null) this.#ctx?.clock.clearTimeout(this.#overflowTimer);
     await this.#loop;
     this.#ctx?.status.running("stopped");
     this.#ctx?.status.connection("down");
@@ -169,6 +199,7 @@ export class OpcuaClientSource implements Adapter {
       disableFileWatchers: true,
     });
     const [mode, policy] = securityOf(c.opcuaSecurity);
+    const timing = sessionTiming(c.opcuaPublishing, c.opcuaSampling, c.opcuaQueue);
     const client = OPCUAClient.create({
       applicationName: `hopgate-${ctx.hop}`,
       applicationUri: `urn:hopgate:${ctx.hop}`,
@@ -177,7 +208,7 @@ export class OpcuaClientSource implements Adapter {
       securityPolicy: policy,
       endpointMustExist: false,
       keepSessionAlive: true,
-      requestedSessionTimeout: 60_000,
+      requestedSessionTimeout: timing.sessionTimeout,
       // One try: the reconnect loop is ours.
       connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     });
@@ -193,6 +224,7 @@ export class OpcuaClientSource implements Adapter {
     const step = <T>(what: string, p: Promise<T>) => untilLost(what, p, lost);
     let lastHeard = Date.now();
     let watchdog: ReturnType<typeof setInterval> | undefined;
+    const t0 = Date.now();
     try {
       await certificates.initialize();
       await step("connect", client.connect(this.#endpoint.url.href)).catch(async (e: Error) => {
@@ -201,23 +233,27 @@ export class OpcuaClientSource implements Adapter {
       const session = await step("create session", client.createSession(await this.#identity()));
       session.on("keepalive_failure", () => lose("session keep-alive failed"));
       session.on("session_closed", () => lose("session closed by the server"));
+      const keepAliveCount = fitKeepAlive(timing, c.opcuaPublishing, session.timeout);
+      if (keepAliveCount * c.opcuaPublishing > session.timeout) {
+        throw new Error(
+          `the PLC grants a session timeout of ${session.timeout} ms, shorter than 3 publishing intervals of ${c.opcuaPublishing} ms; lower --opcua-publishing`,
+        );
+      }
       const limits = await step("read limits", readLimits(session));
-      const found = await step("find variables", this.#find(session, limits.perBrowse));
-      await step("read data types", declareTypes(session, found, limits.perRead));
-      await step("read values", this.#readAll(ctx, session, found, limits.perRead));
+      // Bulk steps are bounded per request, so their time grows with the address space.
+      const found = await this.#find(session, limits.perBrowse, step);
+      await declareTypes(session, found, limits.perRead, step);
+      await this.#readAll(ctx, session, found, limits.perRead, step);
       // Variables of types hopgate does not carry (structures) are not points: not monitored.
       const items = found.filter((it) => it.type !== null);
-      const monitoring = await step(
-        "subscribe",
-        this.#subscribe(
-          ctx,
-          session,
-          items,
-          limits,
-          () => lose("subscription terminated"),
-          () => (lastHeard = Date.now()),
-        ),
-      );
+      const t1 = Date.now();
+      const monitoring = await this.#subscribe(ctx, session, items, {
+        limits,
+        timing: { ...timing, keepAliveCount },
+        lost,
+        onTerminated: () => lose("subscription terminated"),
+        heard: () => (lastHeard = Date.now()),
+      });
       lastHeard = Date.now();
       // A PLC that stops answering without closing the connection (frozen, cable pulled
       // behind a switch) is noticed by its missing keep-alives, not only by TCP much later.
@@ -229,7 +265,7 @@ export class OpcuaClientSource implements Adapter {
       ctx.status.connection("connected");
       connected();
       ctx.log.info(
-        "Connected to {source} at {url} ({security}): {count} variables, {monitored} monitored in {subs} subscriptions",
+        "Connected to {source} at {url} ({security}): {count} variables, {monitored} monitored in {subs} subscriptions; read in {readMs} ms, subscribed in {subMs} ms; sampling {sampling} ms, publishing {publishing} ms, queue {queue}, keep-alive every {keepAlive} ms",
         {
           source: this.name,
           url: this.#endpoint.url.href,
@@ -237,6 +273,12 @@ export class OpcuaClientSource implements Adapter {
           count: items.length,
           monitored: monitoring.monitored,
           subs: monitoring.subscriptions,
+          readMs: t1 - t0,
+          subMs: Date.now() - t1,
+          sampling: monitoring.sampling,
+          publishing: monitoring.publishing,
+          queue: timing.queueSize,
+          keepAlive: monitoring.keepAlive,
         },
       );
       return await lost;
@@ -271,17 +313,34 @@ export class OpcuaClientSource implements Adapter {
   }
 
   /** The configured nodes plus everything browsed, as items keyed by point id. */
-  async #find(session: ClientSession, perBrowse: number): Promise<Item[]> {
+  async #find(session: ClientSession, perBrowse: number, guard: Guard): Promise<Item[]> {
     const c = this.#config;
     const ctx = this.#ctx!;
     const found: { nodeId: string; path: string }[] = [];
-    for (const nodeId of c.opcuaNodes) found.push({ nodeId, path: await pathOf(session, nodeId) });
+    for (const nodeId of c.opcuaNodes) {
+      found.push({ nodeId, path: await pathOf(session, nodeId, guard) });
+    }
+    let truncated = false;
     if (c.opcuaBrowse !== undefined || c.opcuaNodes.length === 0) {
       const keep = pathFilter(c.opcuaInclude, c.opcuaExclude);
       const browsed = await browseVariables(session, c.opcuaBrowse ?? "i=85", {
         perCall: perBrowse,
+        maxVariables: c.opcuaMaxVariables,
+        guard,
       });
-      found.push(...browsed.filter((v) => keep(v.path)));
+      truncated = browsed.truncated;
+      // One by one: a spread into push(...) overflows the stack beyond ~125,000 variables.
+      for (const v of browsed.variables) if (keep(v.path)) found.push(v);
+    }
+    if (found.length > c.opcuaMaxVariables) {
+      truncated = true;
+      found.length = c.opcuaMaxVariables;
+    }
+    if (truncated) {
+      ctx.log.warn(
+        "{source} has more than {limit} variables; only the first {limit} found are read. Raise --opcua-max-variables (about 1 KB of hop memory each) or narrow --opcua-browse and --opcua-include",
+        { source: this.name, limit: c.opcuaMaxVariables },
+      );
     }
     const items = new Map<string, Item>();
     const twins: string[] = [];
@@ -301,7 +360,9 @@ export class OpcuaClientSource implements Adapter {
     for (const it of items.values()) {
       ctx.log.debug("Point {id} reads {nodeId}", { id: it.id, nodeId: it.nodeId });
     }
-    const gone = ctx.removeAllBut(new Set(items.keys()));
+    const keepIds = new Set(items.keys());
+    keepIds.add(this.#overflowsId(ctx));
+    const gone = ctx.removeAllBut(keepIds);
     if (gone > 0) ctx.log.info("{gone} points of {source} are gone", { gone, source: this.name });
     this.#items = items;
     return [...items.values()];
@@ -312,7 +373,13 @@ export class OpcuaClientSource implements Adapter {
    * subscriptions start; a point whose type is declared appears first as
    * BadWaitingForInitialData.
    */
-  async #readAll(ctx: HopContext, session: ClientSession, items: Item[], perRead: number) {
+  async #readAll(
+    ctx: HopContext,
+    session: ClientSession,
+    items: Item[],
+    perRead: number,
+    guard: Guard,
+  ) {
     const now = ctx.clock.now();
     for (const it of items) {
       if (it.type === null || ctx.store.get(it.id)) continue;
@@ -328,20 +395,31 @@ export class OpcuaClientSource implements Adapter {
     }
     for (let i = 0; i < items.length; i += perRead) {
       const chunk = items.slice(i, i + perRead);
-      const values = await session.read(
-        chunk.map((it) => ({ nodeId: it.nodeId, attributeId: AttributeIds.Value })),
+      const values = await guard(
+        "read values",
+        session.read(chunk.map((it) => ({ nodeId: it.nodeId, attributeId: AttributeIds.Value }))),
       );
       chunk.forEach((it, k) => this.#apply(ctx, it, values[k]!));
     }
   }
 
-  /** Puts one data value into the store: status passes through unchanged. */
+  /**
+   * Puts one data value into the store: status passes through unchanged,
+   * except the Overflow bit, which is counted (see {@link #reportOverflows})
+   * rather than passed on, so a point stays plain Good.
+   */
   #apply(ctx: HopContext, item: Item, dv: DataValue): void {
     const typed = fromVariant(dv.value);
     if (typed) item.type = typed.type;
     // Neither declared nor read as a carried type (a structure): not a point.
     if (!item.type) return;
-    const status = dv.statusCode.value >>> 0;
+    let status = dv.statusCode.value >>> 0;
+    if ((status & 0xc00) === infoTypeDataValue && (status & overflowBit) !== 0) {
+      this.#overflows++;
+      status = (status & ~overflowBit) >>> 0;
+      // No other info bit left: the InfoType goes too, so Good stays exactly Good.
+      if ((status & 0x3ff) === 0) status = (status & ~0xc00) >>> 0;
+    }
     ctx.apply({
       id: item.id,
       value: typed && typed.type === item.type ? typed.value : null,
@@ -353,80 +431,220 @@ export class OpcuaClientSource implements Adapter {
     });
   }
 
+  /** `<hop>/$opcua/<source>/overflows`: values that arrived with the Overflow bit, since start. */
+  #overflowsId(ctx: HopContext): string {
+    return `${ctx.hop}/$opcua/${this.#endpoint.name}/overflows`;
+  }
+
   /**
-   * Monitors every item, in groups no larger than the server's
+   * Once per status interval (10 s when status lines are off): the overflow
+   * count as a point, on the status line, and one warning when it grew.
+   */
+  #scheduleOverflowReport(ctx: HopContext): void {
+    const every = this.#config.statusInterval > 0 ? this.#config.statusInterval : 10_000;
+    this.#overflowTimer = ctx.clock.setTimeout(() => {
+      this.#reportOverflows(ctx, every);
+      if (!this.#stop.signal.aborted) this.#scheduleOverflowReport(ctx);
+    }, every);
+  }
+
+  #reportOverflows(ctx: HopContext, every: number): void {
+    const total = this.#overflows;
+    const grown = total - this.#overflowsReported;
+    this.#overflowsReported = total;
+    if (total > 0) ctx.status.detail(`${total} queue overflows`);
+    if (grown <= 0) return;
+    this.#applyOverflows(ctx);
+    ctx.log.warn(
+      "{source}: {grown} values arrived with the Overflow bit in the last {seconds} s ({total} since start): the PLC dropped older changes of those variables from their queues of {queue}; raise --opcua-queue, sample less often (--opcua-sampling) or publish more often (--opcua-publishing)",
+      {
+        source: this.name,
+        grown,
+        seconds: Math.round(every / 100) / 10,
+        total,
+        queue: sessionTiming(
+          this.#config.opcuaPublishing,
+          this.#config.opcuaSampling,
+          this.#config.opcuaQueue,
+        ).queueSize,
+      },
+    );
+  }
+
+  #applyOverflows(ctx: HopContext): void {
+    ctx.apply({
+      id: this.#overflowsId(ctx),
+      value: BigInt(this.#overflows),
+      type: "UInt64",
+      status: Status.Good,
+      time: ctx.clock.now(),
+      hops: [],
+      cause: null,
+    });
+  }
+
+  /**
+   * Monitors every item, in batches no larger than the server's
    * MaxMonitoredItemsPerCall, in subscriptions no larger than its
-   * MaxMonitoredItemsPerSubscription (or --opcua-max-items). Items a
-   * subscription refuses with BadTooManyMonitoredItems (a limit the server
-   * did not advertise) move on to the next subscription.
+   * MaxMonitoredItemsPerSubscription (or --opcua-max-items). Batches are
+   * created one after the other while data already flows on the items
+   * monitored before; each batch has its own timeout, and a batch that
+   * fails or times out is retried after the others (up to
+   * {@link subscribePasses} passes) without touching the working ones.
+   * Items a subscription refuses with BadTooManyMonitoredItems (a limit the
+   * server did not advertise) move on to the next subscription.
    */
   async #subscribe(
     ctx: HopContext,
     session: ClientSession,
     items: Item[],
-    limits: Limits,
-    onTerminated: () => void,
-    heard: () => void,
-  ): Promise<{ subscriptions: number; monitored: number; silence: number }> {
+    o: {
+      limits: Limits;
+      timing: SessionTiming;
+      lost: Promise<string>;
+      onTerminated: () => void;
+      heard: () => void;
+    },
+  ): Promise<{
+    subscriptions: number;
+    monitored: number;
+    silence: number;
+    keepAlive: number;
+    sampling: number;
+    publishing: number;
+  }> {
     const c = this.#config;
-    const perSub = c.opcuaMaxItems > 0 ? c.opcuaMaxItems : limits.perSubscription;
-    let subscriptions = 0;
+    const perSub = c.opcuaMaxItems > 0 ? c.opcuaMaxItems : o.limits.perSubscription;
+    const subs: { sub: ClientSubscription; count: number; full: boolean }[] = [];
     let monitored = 0;
     let silence = 0;
+    let keepAlive = 0;
+    let sampling = c.opcuaSampling;
     const failed: string[] = [];
-    let pending = items;
-    for (let round = 0; pending.length > 0 && round < 10_000; round++) {
-      const sub = await session.createSubscription2({
-        requestedPublishingInterval: c.opcuaPublishing,
-        requestedLifetimeCount: 120,
-        requestedMaxKeepAliveCount: 10,
-        maxNotificationsPerPublish: 10_000,
-        publishingEnabled: true,
-        priority: 10,
-      });
-      sub.on("terminated", onTerminated);
-      sub.on("keepalive", heard);
-      sub.on("received_notifications", heard);
+    const newSubscription = async () => {
+      const sub = await untilLost(
+        "create subscription",
+        session.createSubscription2({
+          requestedPublishingInterval: c.opcuaPublishing,
+          requestedLifetimeCount: o.timing.lifetimeCount,
+          requestedMaxKeepAliveCount: o.timing.keepAliveCount,
+          maxNotificationsPerPublish: notificationsPerPublish,
+          publishingEnabled: true,
+          priority: 10,
+        }),
+        o.lost,
+      );
+      sub.on("terminated", o.onTerminated);
+      sub.on("keepalive", o.heard);
+      sub.on("received_notifications", o.heard);
       // A server must answer within its keep-alive period (revised values): twice that, plus slack.
-      silence = Math.max(silence, 2 * sub.publishingInterval * sub.maxKeepAliveCount + 2_000);
-      subscriptions++;
-      const take = pending.slice(0, perSub);
-      const refused: Item[] = [];
-      for (let i = 0; i < take.length; i += limits.perCall) {
-        const chunk = take.slice(i, i + limits.perCall);
-        const group = ClientMonitoredItemGroup.create(
-          sub,
-          chunk.map((it) => ({ nodeId: it.nodeId, attributeId: AttributeIds.Value })),
-          { samplingInterval: c.opcuaSampling, discardOldest: true, queueSize: 1 },
-          TimestampsToReturn.Both,
+      keepAlive = Math.max(keepAlive, sub.publishingInterval * sub.maxKeepAliveCount);
+      silence = Math.max(silence, silenceLimit(sub.publishingInterval, sub.maxKeepAliveCount));
+      const entry = { sub, count: 0, full: false };
+      subs.push(entry);
+      return entry;
+    };
+    /** Creates one batch; resolves with the items to try again (refused or failed). */
+    const monitorBatch = async (
+      target: { sub: ClientSubscription; count: number; full: boolean },
+      chunk: Item[],
+    ): Promise<{ refused: Item[]; retry: string | null }> => {
+      const group = ClientMonitoredItemGroup.create(
+        target.sub,
+        chunk.map((it) => ({ nodeId: it.nodeId, attributeId: AttributeIds.Value })),
+        { samplingInterval: c.opcuaSampling, discardOldest: true, queueSize: o.timing.queueSize },
+        TimestampsToReturn.Both,
+      );
+      group.on("changed", (_item, dv, index) => {
+        const it = chunk[index];
+        if (it) this.#apply(ctx, it, dv);
+      });
+      try {
+        await untilLost(
+          "monitor a batch",
+          new Promise<void>((resolve, reject) => {
+            group.once("initialized", () => resolve());
+            group.once("err", (e) => reject(new Error(`${e}`)));
+          }),
+          o.lost,
+          batchTimeout,
         );
-        group.on("changed", (_item, dv, index) => {
-          const it = chunk[index];
-          if (it) this.#apply(ctx, it, dv);
-        });
-        await new Promise<void>((resolve, reject) => {
-          group.once("initialized", () => resolve());
-          group.once("err", (e) => reject(new Error(`Monitoring failed: ${e}`)));
-        });
-        group.monitoredItems.forEach((mi, k) => {
-          const code = mi.statusCode.value >>> 0;
-          if (code === StatusCodes.BadTooManyMonitoredItems.value) refused.push(chunk[k]!);
-          else if (code >>> 30 < 2) monitored++;
-          else failed.push(`${chunk[k]!.id} (${mi.statusCode.name})`);
-        });
+      } catch (e) {
+        if (e instanceof Lost) throw e;
+        // Whatever the server made of it, this batch is started again from scratch.
+        group.terminate().catch(() => {});
+        return { refused: [], retry: (e as Error).message };
       }
-      if (refused.length === take.length) {
-        throw new Error(`the server refuses every monitored item (BadTooManyMonitoredItems)`);
+      const refused: Item[] = [];
+      group.monitoredItems.forEach((mi, k) => {
+        const code = mi.statusCode.value >>> 0;
+        if (code === StatusCodes.BadTooManyMonitoredItems.value) refused.push(chunk[k]!);
+        else if (code >>> 30 < 2) {
+          monitored++;
+          target.count++;
+          sampling = mi.monitoringParameters?.samplingInterval ?? sampling;
+        } else failed.push(`${chunk[k]!.id} (${mi.statusCode.name})`);
+      });
+      return { refused, retry: null };
+    };
+    let pending = items;
+    const problems: string[] = [];
+    for (let pass = 0; pending.length > 0 && pass < subscribePasses; pass++) {
+      const retry: Item[] = [];
+      problems.length = 0;
+      let at = 0;
+      // Refused items are put back at `at`; a fresh subscription that refuses everything stops it.
+      for (let guard = 0; at < pending.length && guard < 1_000_000; guard++) {
+        let target = subs.find((s) => !s.full && s.count < perSub);
+        target ??= await newSubscription();
+        const room = Math.min(o.limits.perCall, perSub - target.count);
+        const chunk = pending.slice(at, at + room);
+        const { refused, retry: why } = await monitorBatch(target, chunk);
+        at += chunk.length;
+        if (why !== null) {
+          problems.push(why);
+          for (const it of chunk) retry.push(it);
+          continue;
+        }
+        if (refused.length > 0) {
+          target.full = true;
+          if (refused.length === chunk.length && target.count === 0) {
+            throw new Error("the server refuses every monitored item (BadTooManyMonitoredItems)");
+          }
+          // Refused items go first into the next subscription.
+          pending = [...refused, ...pending.slice(at)];
+          at = 0;
+        }
       }
-      pending = [...refused, ...pending.slice(take.length)];
+      pending = retry;
+      if (pending.length > 0 && pass + 1 < subscribePasses) {
+        ctx.log.warn(
+          "{count} variables of {source} are not monitored yet ({problem}); trying again after the others",
+          { count: pending.length, source: this.name, problem: problems[0] },
+        );
+        await sleep(1_000 * (pass + 1), { clock: ctx.clock, signal: this.#stop.signal })
+          .catch(() => {});
+      }
     }
+    for (const it of pending) failed.push(`${it.id} (${problems[0] ?? "not monitored"})`);
     if (failed.length > 0) {
       ctx.log.warn("{count} variables cannot be monitored: {failed}", {
         count: failed.length,
         failed: failed.slice(0, 10).join(", ") + (failed.length > 10 ? ", …" : ""),
       });
     }
-    return { subscriptions, monitored, silence };
+    if (monitored === 0 && pending.length > 0) {
+      throw new Error(`no variable could be monitored: ${problems[0] ?? "unknown"}`);
+    }
+    this.#applyOverflows(ctx);
+    return {
+      subscriptions: subs.length,
+      monitored,
+      silence,
+      keepAlive,
+      sampling,
+      publishing: subs[0]?.sub.publishingInterval ?? c.opcuaPublishing,
+    };
   }
 }
 
@@ -446,14 +664,22 @@ const derivedTypes = new Map<number, ScalarType>([
  * Reads the DataType and ValueRank attributes, so a variable that has no
  * value yet still has a type (and a point). Values read later override it.
  */
-async function declareTypes(session: ClientSession, items: Item[], perRead: number) {
+async function declareTypes(
+  session: ClientSession,
+  items: Item[],
+  perRead: number,
+  guard: Guard,
+) {
   const per = Math.max(1, Math.floor(perRead / 2));
   for (let i = 0; i < items.length; i += per) {
     const chunk = items.slice(i, i + per);
-    const dvs = await session.read(chunk.flatMap((it) => [
-      { nodeId: it.nodeId, attributeId: AttributeIds.DataType },
-      { nodeId: it.nodeId, attributeId: AttributeIds.ValueRank },
-    ]));
+    const dvs = await guard(
+      "read data types",
+      session.read(chunk.flatMap((it) => [
+        { nodeId: it.nodeId, attributeId: AttributeIds.DataType },
+        { nodeId: it.nodeId, attributeId: AttributeIds.ValueRank },
+      ])),
+    );
     chunk.forEach((it, k) => {
       const id = dvs[2 * k]?.value.value as NodeId | null | undefined;
       const rank = Number(dvs[2 * k + 1]?.value.value ?? -1);
