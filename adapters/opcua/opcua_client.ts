@@ -11,6 +11,7 @@ import {
   AttributeIds,
   ClientMonitoredItemGroup,
   type ClientSession,
+  ClientSidePublishEngine,
   type ClientSubscription,
   type DataValue,
   type NodeId,
@@ -71,6 +72,8 @@ type Guard = <T>(what: string, request: Promise<T>) => Promise<T>;
 const stepTimeout = 60_000;
 /** Longest one CreateMonitoredItems batch may take; a batch that takes longer is retried. */
 const batchTimeout = 30_000;
+/** CreateMonitoredItems batches in flight at once: enough to hide the round trip, few enough to pace the PLC. */
+const batchesInFlight = 4;
 /** Passes over the batches that failed or timed out before they are left unmonitored. */
 const subscribePasses = 3;
 /**
@@ -80,6 +83,15 @@ const subscribePasses = 3;
  * collector's share of ingest lower (measured in tests/bench/opcua_ingest.ts).
  */
 const notificationsPerPublish = 1_000;
+/**
+ * Publish requests node-opcua keeps in flight per subscription (its default
+ * is 5). A server answers a subscription with more to send only when it
+ * holds a request, so ingest is at most requests × notifications per
+ * publish per round trip: 5 × 1,000 per round trip capped a busy hop near
+ * 50,000 changes/s. The setting is node-opcua's, for the whole process.
+ */
+const publishPipeline = 20;
+ClientSidePublishEngine.publishRequestCountInPipeline = publishPipeline;
 /** The Overflow bit of a status code's InfoBits (InfoType DataValue). */
 const overflowBit = 0x80;
 const infoTypeDataValue = 0x400;
@@ -487,8 +499,8 @@ export class OpcuaClientSource implements Adapter {
    * Monitors every item, in batches no larger than the server's
    * MaxMonitoredItemsPerCall, in subscriptions no larger than its
    * MaxMonitoredItemsPerSubscription (or --opcua-max-items). Batches are
-   * created one after the other while data already flows on the items
-   * monitored before; each batch has its own timeout, and a batch that
+   * created a few at a time ({@link batchesInFlight}) while data already
+   * flows on the items monitored before; each batch has its own timeout, and a batch that
    * fails or times out is retried after the others (up to
    * {@link subscribePasses} passes) without touching the working ones.
    * Items a subscription refuses with BadTooManyMonitoredItems (a limit the
@@ -515,7 +527,15 @@ export class OpcuaClientSource implements Adapter {
   }> {
     const c = this.#config;
     const perSub = c.opcuaMaxItems > 0 ? c.opcuaMaxItems : o.limits.perSubscription;
-    const subs: { sub: ClientSubscription; count: number; full: boolean }[] = [];
+    /** A subscription: items monitored, reserved (monitored or in flight), batches in flight. */
+    type Target = {
+      sub: ClientSubscription;
+      count: number;
+      reserved: number;
+      inFlight: number;
+      full: boolean;
+    };
+    const subs: Target[] = [];
     let monitored = 0;
     let silence = 0;
     let keepAlive = 0;
@@ -540,13 +560,13 @@ export class OpcuaClientSource implements Adapter {
       // A server must answer within its keep-alive period (revised values): twice that, plus slack.
       keepAlive = Math.max(keepAlive, sub.publishingInterval * sub.maxKeepAliveCount);
       silence = Math.max(silence, silenceLimit(sub.publishingInterval, sub.maxKeepAliveCount));
-      const entry = { sub, count: 0, full: false };
+      const entry: Target = { sub, count: 0, reserved: 0, inFlight: 0, full: false };
       subs.push(entry);
       return entry;
     };
     /** Creates one batch; resolves with the items to try again (refused or failed). */
     const monitorBatch = async (
-      target: { sub: ClientSubscription; count: number; full: boolean },
+      target: Target,
       chunk: Item[],
     ): Promise<{ refused: Item[]; retry: string | null }> => {
       const group = ClientMonitoredItemGroup.create(
@@ -589,33 +609,60 @@ export class OpcuaClientSource implements Adapter {
     };
     let pending = items;
     const problems: string[] = [];
+    let creating: Promise<Target> | null = null;
+    /** A subscription with room for up to `n` more items, reserved; made when none has room. */
+    const reserve = async (n: number): Promise<{ target: Target; room: number }> => {
+      for (let round = 0; round < 1_000_000; round++) {
+        const target = subs.find((s) => !s.full && s.reserved < perSub);
+        if (target) {
+          const room = Math.min(n, perSub - target.reserved);
+          target.reserved += room;
+          return { target, room };
+        }
+        creating ??= newSubscription().finally(() => (creating = null));
+        await creating;
+      }
+      throw new Error("no subscription has room for more monitored items");
+    };
     for (let pass = 0; pending.length > 0 && pass < subscribePasses; pass++) {
       const retry: Item[] = [];
       problems.length = 0;
-      let at = 0;
-      // Refused items are put back at `at`; a fresh subscription that refuses everything stops it.
-      for (let guard = 0; at < pending.length && guard < 1_000_000; guard++) {
-        let target = subs.find((s) => !s.full && s.count < perSub);
-        target ??= await newSubscription();
-        const room = Math.min(o.limits.perCall, perSub - target.count);
-        const chunk = pending.slice(at, at + room);
-        const { refused, retry: why } = await monitorBatch(target, chunk);
-        at += chunk.length;
-        if (why !== null) {
-          problems.push(why);
-          for (const it of chunk) retry.push(it);
-          continue;
-        }
-        if (refused.length > 0) {
-          target.full = true;
-          if (refused.length === chunk.length && target.count === 0) {
-            throw new Error("the server refuses every monitored item (BadTooManyMonitoredItems)");
-          }
-          // Refused items go first into the next subscription.
-          pending = [...refused, ...pending.slice(at)];
-          at = 0;
-        }
+      const queue: Item[][] = [];
+      for (let i = 0; i < pending.length; i += o.limits.perCall) {
+        queue.push(pending.slice(i, i + o.limits.perCall));
       }
+      let next = 0;
+      // A few batches in flight hide the round trip; each waits for its own answer only.
+      const worker = async () => {
+        while (next < queue.length) {
+          let chunk = queue[next++]!;
+          const { target, room } = await reserve(chunk.length);
+          if (room < chunk.length) {
+            queue.push(chunk.slice(room));
+            chunk = chunk.slice(0, room);
+          }
+          target.inFlight++;
+          const { refused, retry: why } = await monitorBatch(target, chunk).finally(() =>
+            target.inFlight--
+          );
+          if (why !== null) {
+            target.reserved -= chunk.length;
+            problems.push(why);
+            for (const it of chunk) retry.push(it);
+            continue;
+          }
+          if (refused.length > 0) {
+            target.full = true;
+            target.reserved -= refused.length;
+            if (refused.length === chunk.length && target.count === 0 && target.inFlight === 0) {
+              throw new Error("the server refuses every monitored item (BadTooManyMonitoredItems)");
+            }
+            // Refused items go into the next subscription.
+            queue.push(refused);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: batchesInFlight }, worker));
       pending = retry;
       if (pending.length > 0 && pass + 1 < subscribePasses) {
         ctx.log.warn(
