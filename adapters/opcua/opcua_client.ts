@@ -9,11 +9,13 @@ import { join } from "node:path";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import {
   AttributeIds,
-  ClientMonitoredItemGroup,
   type ClientSession,
+  type ClientSessionRawSubscriptionService,
   ClientSidePublishEngine,
   type ClientSubscription,
   type DataValue,
+  type MonitoredItemCreateResult,
+  MonitoringMode,
   type NodeId,
   OPCUAClient,
   StatusCodes,
@@ -536,6 +538,13 @@ export class OpcuaClientSource implements Adapter {
       full: boolean;
     };
     const subs: Target[] = [];
+    /**
+     * The item behind each client handle (its index), in all subscriptions of
+     * this session; `undefined` for a handle whose creation failed. Notifications
+     * go straight from here to the store: no node-opcua monitored-item object or
+     * event per item (they cost about 3 KB and two events per change each).
+     */
+    const handles: (Item | undefined)[] = [undefined];
     let monitored = 0;
     let silence = 0;
     let keepAlive = 0;
@@ -554,6 +563,12 @@ export class OpcuaClientSource implements Adapter {
         }),
         o.lost,
       );
+      deliverTo(sub, (n) => {
+        for (const m of n.monitoredItems ?? []) {
+          const it = handles[m.clientHandle];
+          if (it) this.#apply(ctx, it, m.value);
+        }
+      });
       sub.on("terminated", o.onTerminated);
       sub.on("keepalive", o.heard);
       sub.on("received_notifications", o.heard);
@@ -569,41 +584,50 @@ export class OpcuaClientSource implements Adapter {
       target: Target,
       chunk: Item[],
     ): Promise<{ refused: Item[]; retry: string | null }> => {
-      const group = ClientMonitoredItemGroup.create(
-        target.sub,
-        chunk.map((it) => ({ nodeId: it.nodeId, attributeId: AttributeIds.Value })),
-        { samplingInterval: c.opcuaSampling, discardOldest: true, queueSize: o.timing.queueSize },
-        TimestampsToReturn.Both,
-      );
-      group.on("changed", (_item, dv, index) => {
-        const it = chunk[index];
-        if (it) this.#apply(ctx, it, dv);
-      });
+      const first = handles.length;
+      for (const it of chunk) handles.push(it);
+      const forget = (k: number) => (handles[first + k] = undefined);
+      let results: MonitoredItemCreateResult[];
       try {
-        await untilLost(
+        const response = await untilLost(
           "monitor a batch",
-          new Promise<void>((resolve, reject) => {
-            group.once("initialized", () => resolve());
-            group.once("err", (e) => reject(new Error(`${e}`)));
+          (session as ClientSession & ClientSessionRawSubscriptionService).createMonitoredItems({
+            subscriptionId: target.sub.subscriptionId,
+            timestampsToReturn: TimestampsToReturn.Both,
+            itemsToCreate: chunk.map((it, k) => ({
+              itemToMonitor: { nodeId: it.nodeId, attributeId: AttributeIds.Value },
+              monitoringMode: MonitoringMode.Reporting,
+              requestedParameters: {
+                clientHandle: first + k,
+                samplingInterval: c.opcuaSampling,
+                discardOldest: true,
+                queueSize: o.timing.queueSize,
+              },
+            })),
           }),
           o.lost,
           batchTimeout,
         );
+        results = response.results ?? [];
       } catch (e) {
         if (e instanceof Lost) throw e;
-        // Whatever the server made of it, this batch is started again from scratch.
-        group.terminate().catch(() => {});
+        // Whatever the server still makes of this batch is ignored; it is tried again from scratch.
+        chunk.forEach((_, k) => forget(k));
         return { refused: [], retry: (e as Error).message };
       }
       const refused: Item[] = [];
-      group.monitoredItems.forEach((mi, k) => {
-        const code = mi.statusCode.value >>> 0;
-        if (code === StatusCodes.BadTooManyMonitoredItems.value) refused.push(chunk[k]!);
-        else if (code >>> 30 < 2) {
+      chunk.forEach((it, k) => {
+        const result = results[k];
+        const code = (result?.statusCode.value ?? StatusCodes.BadUnexpectedError.value) >>> 0;
+        if (code >>> 30 < 2) {
           monitored++;
           target.count++;
-          sampling = mi.monitoringParameters?.samplingInterval ?? sampling;
-        } else failed.push(`${chunk[k]!.id} (${mi.statusCode.name})`);
+          sampling = result?.revisedSamplingInterval ?? sampling;
+          return;
+        }
+        forget(k);
+        if (code === StatusCodes.BadTooManyMonitoredItems.value) refused.push(it);
+        else failed.push(`${it.id} (${result?.statusCode.name ?? "no result"})`);
       });
       return { refused, retry: null };
     };
@@ -693,6 +717,26 @@ export class OpcuaClientSource implements Adapter {
       publishing: subs[0]?.sub.publishingInterval ?? c.opcuaPublishing,
     };
   }
+}
+
+/** The part of a DataChangeNotification the source reads. */
+interface DataChanges {
+  monitoredItems?: { clientHandle: number; value: DataValue }[] | null;
+}
+
+/**
+ * Routes a subscription's data changes to `handler` instead of node-opcua's
+ * per-item objects (the subscription's own dispatch method, replaced on this
+ * instance; the items are created with raw CreateMonitoredItems requests, so
+ * node-opcua knows none of them). Fails loudly if node-opcua renamed it.
+ */
+function deliverTo(sub: ClientSubscription, handler: (n: DataChanges) => void): void {
+  const impl = sub as unknown as Record<string, unknown>;
+  const method = "__on_publish_response_DataChangeNotification";
+  if (typeof impl[method] !== "function") {
+    throw new Error(`node-opcua's ClientSubscription has no ${method}; the source needs updating`);
+  }
+  impl[method] = handler;
 }
 
 /** Standard subtypes of built-in types, by their numeric id in namespace 0. */

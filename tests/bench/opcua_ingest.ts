@@ -69,6 +69,8 @@ interface CaseResult {
   hopCpu: number;
   plcCpu: number;
   hopRssMB: number;
+  /** The hop's last status line's memory part (RSS, heap, external). */
+  memory: string;
   load: string;
 }
 
@@ -138,6 +140,10 @@ async function runCase(items: number, churn: number, security: string): Promise<
       .filter((m) => m !== null).map((m) => Number(m[1]));
     const queued = plc.lines.slice(plcFrom).map((l) => /PLC queued (\d+) changes\/s/.exec(l))
       .filter((m) => m !== null).map((m) => Number(m[1]));
+    const memory = hop.lines.slice(from).findLast((l) => /memory: /.test(l))?.replace(
+      /^.*memory: /,
+      "",
+    );
     const lost = hop.lines.slice(from).filter((l) => /lost or unreachable/.test(l));
     if (lost.length > 0) console.log(`  (connection lost during the measurement: ${lost[0]})`);
     return {
@@ -157,6 +163,7 @@ async function runCase(items: number, churn: number, security: string): Promise<
       hopCpu: Math.round((h1.ticks - h0.ticks) / secs),
       plcCpu: Math.round((p1.ticks - p0.ticks) / secs),
       hopRssMB: rss,
+      memory: memory ?? "?",
       load: `${load0} → ${await loadAverage()}`,
     };
   } finally {
@@ -191,7 +198,7 @@ for (const items of list(args.items).map(Number)) {
         `${items} items every ${churn} ms, ${security}: offered ${offered}/s, PLC queued ${r.plcQueued}/s; ` +
           `hop ingested median ${r.ingested.median}/s (${r.ingested.min}–${r.ingested.max}, ${r.ingested.samples} s); ` +
           `connected in ${r.connectMs} ms (read ${r.readMs}, subscribe ${r.subscribeMs}); ` +
-          `hop CPU ${r.hopCpu}%, peak RSS ${r.hopRssMB} MB; PLC CPU ${r.plcCpu}%; load ${r.load}`,
+          `hop CPU ${r.hopCpu}%, peak RSS ${r.hopRssMB} MB (last: ${r.memory}); PLC CPU ${r.plcCpu}%; load ${r.load}`,
       );
     }
   }
