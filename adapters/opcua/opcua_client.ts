@@ -352,7 +352,7 @@ export class OpcuaClientSource implements Adapter {
     }
     if (truncated) {
       ctx.log.warn(
-        "{source} has more than {limit} variables; only the first {limit} found are read. Raise --opcua-max-variables (about 1 KB of hop memory each) or narrow --opcua-browse and --opcua-include",
+        "{source} has more than {limit} variables; only the first {limit} found are read. Raise --opcua-max-variables (about 3 KB of hop memory each) or narrow --opcua-browse and --opcua-include",
         { source: this.name, limit: c.opcuaMaxVariables },
       );
     }

@@ -195,7 +195,7 @@ export const opcuaOptions = {
     group: "OPC UA client",
     arg: "<n>",
     help:
-      "Most variables read from one PLC; more are left out with a warning (each costs the hop about 1 KB)",
+      "Most variables read from one PLC; more are left out with a warning (each costs the hop about 3 KB)",
   }),
   opcuaTrustUnknown: option(flag(), {
     group: "OPC UA client",
