@@ -134,3 +134,34 @@ Deno.test("changes a full monitored-item queue drops are counted, logged once pe
     await plc.proc.stop();
   }
 });
+
+Deno.test("a batch of monitored items the PLC fails is tried again after the others, and the working ones stay monitored", async () => {
+  await using dir = await tempDir();
+  // 5,002 items in batches of 1,000: the 2nd and 4th CreateMonitoredItems calls fail.
+  const plc = await startPlc({
+    count: 5_000,
+    pki: join(dir.path, "plc"),
+    extra: ["--fail-calls", "2,4"],
+  });
+  const hop = startHop(plantFlags(plc.url, dir.path, "0", ["--opcua-security", "None"]), dir.path);
+  try {
+    const retry = await expectLine(
+      hop,
+      /2000 variables of opcua:plc are not monitored yet/,
+      60_000,
+    );
+    assert(/fails on purpose|BadInternalError/.test(retry), retry);
+    await expectLine(
+      hop,
+      /Connected to opcua:plc .* 5002 variables, 5002 monitored in 1 subscriptions/,
+    );
+    assert(
+      !hop.lines.some((l) => /lost or unreachable|cannot be monitored/.test(l)),
+      hop.output().slice(-3000),
+    );
+    assert(plc.proc.lines.filter((l) => /PLC fails CreateMonitoredItems/.test(l)).length === 2);
+  } finally {
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
+});
