@@ -43,6 +43,8 @@ export interface AdapterStatus {
   counters?: Readonly<Record<string, number>>;
   /** Connections refused since start, by reason (the tunnel listener's). */
   refusals?: Readonly<Record<string, number>>;
+  /** A short note for the status line (an OPC UA source's queue overflows); absent when none. */
+  detail?: string;
 }
 
 /** A write request as it travels toward the point's origin. */
@@ -207,6 +209,12 @@ export class StatusTracker {
       this.#status.since = this.#clock.now();
     }
     if (error !== undefined) this.#status.lastError = error;
+  }
+
+  /** Sets or clears (`null`) the short note shown on the status line. */
+  detail(text: string | null): void {
+    if (text === null) delete this.#status.detail;
+    else this.#status.detail = text;
   }
 
   /**

@@ -20,7 +20,7 @@ async function drainAll(b: DiskBuffer, batch = 3): Promise<string[]> {
   for (let i = 0; i < 10_000; i++) {
     const recs = await b.peek(batch);
     if (recs.length === 0) break;
-    out.push(...recs.map((r) => dec(r.data)));
+    for (const r of recs) out.push(dec(r.data));
     await b.ack(recs.length);
   }
   return out;

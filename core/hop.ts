@@ -259,5 +259,5 @@ export class Hop {
 /** `sim running/connected` or `link:dmz running/down (connection refused)`. */
 export function formatStatus(s: AdapterStatus): string {
   const err = s.lastError && s.connection !== "connected" ? ` (${s.lastError})` : "";
-  return `${s.name} ${s.run}/${s.connection}${err}`;
+  return `${s.name} ${s.run}/${s.connection}${err}${s.detail ? ` [${s.detail}]` : ""}`;
 }

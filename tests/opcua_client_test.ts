@@ -213,7 +213,7 @@ Deno.test("a PLC that freezes without closing the connection is noticed by its m
     plc.proc.child.kill("SIGSTOP");
     const line = await expectLine(
       hop,
-      /no keep-alive from the PLC for \d+ ms; 7 points marked/,
+      /no keep-alive from the PLC for \d+ ms; 8 points marked/,
       20_000,
     );
     assert(/lost or unreachable/.test(line), line);

@@ -504,7 +504,10 @@ export class MqttBridge implements Adapter {
     }
     // Pending changes are older than any coalesced point's state: they go first.
     const batch = this.#pending.splice(0, stepPoints);
-    if (batch.length < stepPoints) batch.push(...this.#takeDirty(stepPoints - batch.length));
+    // One by one: a spread into push(...) overflows the stack for large arrays.
+    if (batch.length < stepPoints) {
+      for (const p of this.#takeDirty(stepPoints - batch.length)) batch.push(p);
+    }
     try {
       if (batch.length > 0) await this.#format.publish(s, batch, false);
       this.#sent += batch.length;

@@ -28,8 +28,20 @@ export interface BrowseOptions {
   perCall: number;
   /** Deepest folder level followed (default 32). */
   maxDepth?: number;
-  /** Most variables collected (default 1,000,000). */
+  /** Most variables collected (default 1,000,000); the browse stops at the next one. */
   maxVariables?: number;
+  /**
+   * Wraps every request to the server (a timeout per request, the loss of
+   * the connection), so a large address space is bounded per call, not as a whole.
+   */
+  guard?: <T>(what: string, request: Promise<T>) => Promise<T>;
+}
+
+/** What a browse found, and whether it stopped at `maxVariables`. */
+export interface BrowseResultSet {
+  variables: FoundVariable[];
+  /** True when more variables were there than `maxVariables`. */
+  truncated: boolean;
 }
 
 const objectsFolder = "i=85";
@@ -40,21 +52,33 @@ function segment(name: string | null | undefined): string {
   return (name ?? "").replaceAll("/", "_") || "_";
 }
 
-/** Browses several nodes in chunks of `perCall`, following continuation points. */
+type Guard = NonNullable<BrowseOptions["guard"]>;
+const unguarded: Guard = (_what, request) => request;
+
+/**
+ * Browses several nodes in chunks of `perCall`, following continuation
+ * points. References are appended one by one: spreading an array into
+ * `push(...)` puts every element on the stack and overflows it beyond
+ * about 125,000 elements.
+ */
 async function browseMany(
   session: ClientSession,
   nodes: BrowseDescriptionLike[],
   perCall: number,
+  guard: Guard = unguarded,
 ): Promise<ReferenceDescription[][]> {
   const out: ReferenceDescription[][] = [];
   for (let i = 0; i < nodes.length; i += perCall) {
-    const results: BrowseResult[] = await session.browse(nodes.slice(i, i + perCall));
+    const results: BrowseResult[] = await guard(
+      "browse",
+      session.browse(nodes.slice(i, i + perCall)),
+    );
     for (const r of results) {
       const refs = [...(r.references ?? [])];
       let cp = r.continuationPoint;
-      for (let guard = 0; cp && cp.length > 0 && guard < 10_000; guard++) {
-        const next = await session.browseNext(cp, false);
-        refs.push(...(next.references ?? []));
+      for (let round = 0; cp && cp.length > 0 && round < 10_000; round++) {
+        const next = await guard("browse next", session.browseNext(cp, false));
+        for (const ref of next.references ?? []) refs.push(ref);
         cp = next.continuationPoint;
       }
       out.push(refs);
@@ -84,14 +108,20 @@ export async function browseVariables(
   session: ClientSession,
   root: string,
   options: BrowseOptions,
-): Promise<FoundVariable[]> {
+): Promise<BrowseResultSet> {
   const maxDepth = options.maxDepth ?? 32;
   const maxVariables = options.maxVariables ?? 1_000_000;
   const found: FoundVariable[] = [];
+  let truncated = false;
   const seen = new Set<string>([resolveNodeId(root).toString()]);
   let level: { nodeId: NodeId | string; path: string }[] = [{ nodeId: root, path: "" }];
-  for (let depth = 0; depth < maxDepth && level.length > 0; depth++) {
-    const refs = await browseMany(session, level.map((n) => childrenOf(n.nodeId)), options.perCall);
+  for (let depth = 0; depth < maxDepth && level.length > 0 && !truncated; depth++) {
+    const refs = await browseMany(
+      session,
+      level.map((n) => childrenOf(n.nodeId)),
+      options.perCall,
+      options.guard,
+    );
     const next: typeof level = [];
     level.forEach((parent, i) => {
       for (const ref of refs[i] ?? []) {
@@ -105,32 +135,45 @@ export async function browseVariables(
         );
         if (ref.nodeClass === NodeClass.Variable) {
           if (found.length < maxVariables) found.push({ nodeId: id, path });
+          else truncated = true;
         } else next.push({ nodeId: ref.nodeId, path });
       }
     });
     level = next;
   }
-  return found;
+  return { variables: found, truncated };
 }
 
 /**
  * The browse path of a node below the Objects folder, found by following
  * inverse hierarchical references; the node id itself when there is none.
  */
-export async function pathOf(session: ClientSession, nodeId: string): Promise<string> {
+export async function pathOf(
+  session: ClientSession,
+  nodeId: string,
+  guard: Guard = unguarded,
+): Promise<string> {
   const segments: string[] = [];
   let current = resolveNodeId(nodeId);
-  const [name] = await session.read([{ nodeId: current, attributeId: 3 }]);
+  const [name] = await guard(
+    "read browse name",
+    session.read([{ nodeId: current, attributeId: 3 }]),
+  );
   const browseName = name?.value.value as { name?: string } | null | undefined;
   segments.unshift(segment(browseName?.name ?? nodeId));
   for (let depth = 0; depth < 32; depth++) {
-    const [up] = await browseMany(session, [{
-      nodeId: current,
-      browseDirection: BrowseDirection.Inverse,
-      referenceTypeId: "HierarchicalReferences",
-      includeSubtypes: true,
-      resultMask: 0x3f,
-    }], 1);
+    const [up] = await browseMany(
+      session,
+      [{
+        nodeId: current,
+        browseDirection: BrowseDirection.Inverse,
+        referenceTypeId: "HierarchicalReferences",
+        includeSubtypes: true,
+        resultMask: 0x3f,
+      }],
+      1,
+      guard,
+    );
     const parent = up?.[0];
     if (!parent) break;
     if (parent.nodeId.toString() === resolveNodeId(objectsFolder).toString()) {

@@ -9,9 +9,13 @@ import { join } from "node:path";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import {
   AttributeIds,
-  ClientMonitoredItemGroup,
   type ClientSession,
+  type ClientSessionRawSubscriptionService,
+  ClientSidePublishEngine,
+  type ClientSubscription,
   type DataValue,
+  type MonitoredItemCreateResult,
+  MonitoringMode,
   type NodeId,
   OPCUAClient,
   StatusCodes,
@@ -38,6 +42,7 @@ import {
 } from "../../core/mod.ts";
 import type { OpcuaEndpoint } from "./options.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
+import { fitKeepAlive, type SessionTiming, sessionTiming, silenceLimit } from "./opcua_timing.ts";
 import { routeLibraryLogs } from "./opcua_log.ts";
 import { ensureApplicationCertificate } from "./opcua_certificate.ts";
 import { applicationNames } from "./opcua_names.ts";
@@ -60,8 +65,41 @@ interface Item {
 /** Raised inside a session when the connection or session is lost. */
 class Lost extends Error {}
 
-/** Longest any single step (connect, browse, subscribe) may take before the attempt is given up. */
+/** Bounds one request to the PLC: its own timeout, and the loss of the connection. */
+type Guard = <T>(what: string, request: Promise<T>) => Promise<T>;
+
+/**
+ * Longest any single request (connect, one Browse or Read of a chunk, one
+ * CreateMonitoredItems batch) may take before it counts as failed: a bound
+ * per request, never for a whole address space, so the time to read a PLC
+ * grows with its size instead of hitting a cliff.
+ */
 const stepTimeout = 60_000;
+/** Longest one CreateMonitoredItems batch may take; a batch that takes longer is retried. */
+const batchTimeout = 30_000;
+/** CreateMonitoredItems batches in flight at once: enough to hide the round trip, few enough to pace the PLC. */
+const batchesInFlight = 4;
+/** Passes over the batches that failed or timed out before they are left unmonitored. */
+const subscribePasses = 3;
+/**
+ * Notifications the PLC puts in one publish response. node-opcua's own
+ * default (10,000) makes every response a large batch of objects that
+ * outlives young-generation collections; about 1,000 keeps the garbage
+ * collector's share of ingest lower (measured in tests/bench/opcua_ingest.ts).
+ */
+const notificationsPerPublish = 1_000;
+/**
+ * Publish requests node-opcua keeps in flight per subscription (its default
+ * is 5). A server answers a subscription with more to send only when it
+ * holds a request, so ingest is at most requests × notifications per
+ * publish per round trip: 5 × 1,000 per round trip capped a busy hop near
+ * 50,000 changes/s. The setting is node-opcua's, for the whole process.
+ */
+const publishPipeline = 20;
+ClientSidePublishEngine.publishRequestCountInPipeline = publishPipeline;
+/** The Overflow bit of a status code's InfoBits (InfoType DataValue). */
+const overflowBit = 0x80;
+const infoTypeDataValue = 0x400;
 
 /** The OPC UA client source of one PLC. */
 export class OpcuaClientSource implements Adapter {
@@ -80,6 +118,10 @@ export class OpcuaClientSource implements Adapter {
   #outage: { since: number; attempts: number; kinds: Set<string> } | null = null;
   /** Whether the application certificate was checked since the adapter started. */
   #certified = false;
+  /** Values that arrived with the Overflow bit (each: at least one change lost in the PLC's queue). */
+  #overflows = 0;
+  #overflowsReported = 0;
+  #overflowTimer: number | null = null;
 
   constructor(endpoint: OpcuaEndpoint, config: HopConfig) {
     this.#endpoint = endpoint;
@@ -93,11 +135,13 @@ export class OpcuaClientSource implements Adapter {
     ctx.status.running("running");
     ctx.signal.addEventListener("abort", () => this.#stop.abort(), { once: true });
     this.#loop = this.#run(ctx);
+    this.#scheduleOverflowReport(ctx);
     return Promise.resolve();
   }
 
   async stop(): Promise<void> {
     this.#stop.abort();
+    if (this.#overflowTimer !== null) this.#ctx?.clock.clearTimeout(this.#overflowTimer);
     await this.#loop;
     this.#ctx?.status.running("stopped");
     this.#ctx?.status.connection("down");
@@ -214,6 +258,7 @@ export class OpcuaClientSource implements Adapter {
     const [mode, policy] = securityOf(c.opcuaSecurity);
     const names = applicationNames(ctx.hop);
     const ownCertificate = join(pki, "own", "certs", "client_certificate.pem");
+    const timing = sessionTiming(c.opcuaPublishing, c.opcuaSampling, c.opcuaQueue);
     const client = OPCUAClient.create({
       applicationName: names.applicationName,
       applicationUri: names.applicationUri,
@@ -223,7 +268,7 @@ export class OpcuaClientSource implements Adapter {
       securityPolicy: policy,
       endpointMustExist: false,
       keepSessionAlive: true,
-      requestedSessionTimeout: 60_000,
+      requestedSessionTimeout: timing.sessionTimeout,
       // One try: the reconnect loop is ours.
       connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     });
@@ -239,6 +284,7 @@ export class OpcuaClientSource implements Adapter {
     const step = <T>(what: string, p: Promise<T>) => untilLost(what, p, lost);
     let lastHeard = Date.now();
     let watchdog: ReturnType<typeof setInterval> | undefined;
+    const t0 = Date.now();
     try {
       await certificates.initialize();
       if (!this.#certified) {
@@ -255,23 +301,27 @@ export class OpcuaClientSource implements Adapter {
       const session = await step("create session", client.createSession(await this.#identity()));
       session.on("keepalive_failure", () => lose("session keep-alive failed"));
       session.on("session_closed", () => lose("session closed by the server"));
+      const keepAliveCount = fitKeepAlive(timing, c.opcuaPublishing, session.timeout);
+      if (keepAliveCount * c.opcuaPublishing > session.timeout) {
+        throw new Error(
+          `the PLC grants a session timeout of ${session.timeout} ms, shorter than 3 publishing intervals of ${c.opcuaPublishing} ms; lower --opcua-publishing`,
+        );
+      }
       const limits = await step("read limits", readLimits(session));
-      const found = await step("find variables", this.#find(session, limits.perBrowse));
-      await step("read data types", declareTypes(session, found, limits.perRead));
-      await step("read values", this.#readAll(ctx, session, found, limits.perRead));
+      // Bulk steps are bounded per request, so their time grows with the address space.
+      const found = await this.#find(session, limits.perBrowse, step);
+      await declareTypes(session, found, limits.perRead, step);
+      await this.#readAll(ctx, session, found, limits.perRead, step);
       // Variables of types hopgate does not carry (structures) are not points: not monitored.
       const items = found.filter((it) => it.type !== null);
-      const monitoring = await step(
-        "subscribe",
-        this.#subscribe(
-          ctx,
-          session,
-          items,
-          limits,
-          () => lose("subscription terminated"),
-          () => (lastHeard = Date.now()),
-        ),
-      );
+      const t1 = Date.now();
+      const monitoring = await this.#subscribe(ctx, session, items, {
+        limits,
+        timing: { ...timing, keepAliveCount },
+        lost,
+        onTerminated: () => lose("subscription terminated"),
+        heard: () => (lastHeard = Date.now()),
+      });
       lastHeard = Date.now();
       // A PLC that stops answering without closing the connection (frozen, cable pulled
       // behind a switch) is noticed by its missing keep-alives, not only by TCP much later.
@@ -284,7 +334,7 @@ export class OpcuaClientSource implements Adapter {
       connected();
       this.#back(ctx);
       ctx.log.info(
-        "Connected to {source} at {url} ({security}): {count} variables, {monitored} monitored in {subs} subscriptions",
+        "Connected to {source} at {url} ({security}): {count} variables, {monitored} monitored in {subs} subscriptions; read in {readMs} ms, subscribed in {subMs} ms; sampling {sampling} ms, publishing {publishing} ms, queue {queue}, keep-alive every {keepAlive} ms",
         {
           source: this.name,
           url: this.#endpoint.url.href,
@@ -292,6 +342,12 @@ export class OpcuaClientSource implements Adapter {
           count: items.length,
           monitored: monitoring.monitored,
           subs: monitoring.subscriptions,
+          readMs: t1 - t0,
+          subMs: Date.now() - t1,
+          sampling: monitoring.sampling,
+          publishing: monitoring.publishing,
+          queue: timing.queueSize,
+          keepAlive: monitoring.keepAlive,
         },
       );
       return await lost;
@@ -326,17 +382,34 @@ export class OpcuaClientSource implements Adapter {
   }
 
   /** The configured nodes plus everything browsed, as items keyed by point id. */
-  async #find(session: ClientSession, perBrowse: number): Promise<Item[]> {
+  async #find(session: ClientSession, perBrowse: number, guard: Guard): Promise<Item[]> {
     const c = this.#config;
     const ctx = this.#ctx!;
     const found: { nodeId: string; path: string }[] = [];
-    for (const nodeId of c.opcuaNodes) found.push({ nodeId, path: await pathOf(session, nodeId) });
+    for (const nodeId of c.opcuaNodes) {
+      found.push({ nodeId, path: await pathOf(session, nodeId, guard) });
+    }
+    let truncated = false;
     if (c.opcuaBrowse !== undefined || c.opcuaNodes.length === 0) {
       const keep = pathFilter(c.opcuaInclude, c.opcuaExclude);
       const browsed = await browseVariables(session, c.opcuaBrowse ?? "i=85", {
         perCall: perBrowse,
+        maxVariables: c.opcuaMaxVariables,
+        guard,
       });
-      found.push(...browsed.filter((v) => keep(v.path)));
+      truncated = browsed.truncated;
+      // One by one: a spread into push(...) overflows the stack beyond ~125,000 variables.
+      for (const v of browsed.variables) if (keep(v.path)) found.push(v);
+    }
+    if (found.length > c.opcuaMaxVariables) {
+      truncated = true;
+      found.length = c.opcuaMaxVariables;
+    }
+    if (truncated) {
+      ctx.log.warn(
+        "{source} has more than {limit} variables; only the first {limit} found are read. Raise --opcua-max-variables (about 3 KB of hop memory each) or narrow --opcua-browse and --opcua-include",
+        { source: this.name, limit: c.opcuaMaxVariables },
+      );
     }
     const items = new Map<string, Item>();
     const twins: string[] = [];
@@ -356,7 +429,9 @@ export class OpcuaClientSource implements Adapter {
     for (const it of items.values()) {
       ctx.log.debug("Point {id} reads {nodeId}", { id: it.id, nodeId: it.nodeId });
     }
-    const gone = ctx.removeAllBut(new Set(items.keys()));
+    const keepIds = new Set(items.keys());
+    keepIds.add(this.#overflowsId(ctx));
+    const gone = ctx.removeAllBut(keepIds);
     if (gone > 0) ctx.log.info("{gone} points of {source} are gone", { gone, source: this.name });
     this.#items = items;
     return [...items.values()];
@@ -367,7 +442,13 @@ export class OpcuaClientSource implements Adapter {
    * subscriptions start; a point whose type is declared appears first as
    * BadWaitingForInitialData.
    */
-  async #readAll(ctx: HopContext, session: ClientSession, items: Item[], perRead: number) {
+  async #readAll(
+    ctx: HopContext,
+    session: ClientSession,
+    items: Item[],
+    perRead: number,
+    guard: Guard,
+  ) {
     const now = ctx.clock.now();
     for (const it of items) {
       if (it.type === null || ctx.store.get(it.id)) continue;
@@ -383,20 +464,31 @@ export class OpcuaClientSource implements Adapter {
     }
     for (let i = 0; i < items.length; i += perRead) {
       const chunk = items.slice(i, i + perRead);
-      const values = await session.read(
-        chunk.map((it) => ({ nodeId: it.nodeId, attributeId: AttributeIds.Value })),
+      const values = await guard(
+        "read values",
+        session.read(chunk.map((it) => ({ nodeId: it.nodeId, attributeId: AttributeIds.Value }))),
       );
       chunk.forEach((it, k) => this.#apply(ctx, it, values[k]!));
     }
   }
 
-  /** Puts one data value into the store: status passes through unchanged. */
+  /**
+   * Puts one data value into the store: status passes through unchanged,
+   * except the Overflow bit, which is counted (see {@link #reportOverflows})
+   * rather than passed on, so a point stays plain Good.
+   */
   #apply(ctx: HopContext, item: Item, dv: DataValue): void {
     const typed = fromVariant(dv.value);
     if (typed) item.type = typed.type;
     // Neither declared nor read as a carried type (a structure): not a point.
     if (!item.type) return;
-    const status = dv.statusCode.value >>> 0;
+    let status = dv.statusCode.value >>> 0;
+    if ((status & 0xc00) === infoTypeDataValue && (status & overflowBit) !== 0) {
+      this.#overflows++;
+      status = (status & ~overflowBit) >>> 0;
+      // No other info bit left: the InfoType goes too, so Good stays exactly Good.
+      if ((status & 0x3ff) === 0) status = (status & ~0xc00) >>> 0;
+    }
     ctx.apply({
       id: item.id,
       value: typed && typed.type === item.type ? typed.value : null,
@@ -408,81 +500,298 @@ export class OpcuaClientSource implements Adapter {
     });
   }
 
+  /** `<hop>/$opcua/<source>/overflows`: values that arrived with the Overflow bit, since start. */
+  #overflowsId(ctx: HopContext): string {
+    return `${ctx.hop}/$opcua/${this.#endpoint.name}/overflows`;
+  }
+
   /**
-   * Monitors every item, in groups no larger than the server's
+   * Once per status interval (10 s when status lines are off): the overflow
+   * count as a point, on the status line, and one warning when it grew.
+   */
+  #scheduleOverflowReport(ctx: HopContext): void {
+    const every = this.#config.statusInterval > 0 ? this.#config.statusInterval : 10_000;
+    this.#overflowTimer = ctx.clock.setTimeout(() => {
+      this.#reportOverflows(ctx, every);
+      if (!this.#stop.signal.aborted) this.#scheduleOverflowReport(ctx);
+    }, every);
+  }
+
+  #reportOverflows(ctx: HopContext, every: number): void {
+    const total = this.#overflows;
+    const grown = total - this.#overflowsReported;
+    this.#overflowsReported = total;
+    if (total > 0) ctx.status.detail(`${total} queue overflows`);
+    if (grown <= 0) return;
+    this.#applyOverflows(ctx);
+    ctx.log.warn(
+      "{source}: {grown} values arrived with the Overflow bit in the last {seconds} s ({total} since start): the PLC dropped older changes of those variables from their queues of {queue}; raise --opcua-queue, sample less often (--opcua-sampling) or publish more often (--opcua-publishing)",
+      {
+        source: this.name,
+        grown,
+        seconds: Math.round(every / 100) / 10,
+        total,
+        queue: sessionTiming(
+          this.#config.opcuaPublishing,
+          this.#config.opcuaSampling,
+          this.#config.opcuaQueue,
+        ).queueSize,
+      },
+    );
+  }
+
+  #applyOverflows(ctx: HopContext): void {
+    ctx.apply({
+      id: this.#overflowsId(ctx),
+      value: BigInt(this.#overflows),
+      type: "UInt64",
+      status: Status.Good,
+      time: ctx.clock.now(),
+      hops: [],
+      cause: null,
+    });
+  }
+
+  /**
+   * Monitors every item, in batches no larger than the server's
    * MaxMonitoredItemsPerCall, in subscriptions no larger than its
-   * MaxMonitoredItemsPerSubscription (or --opcua-max-items). Items a
-   * subscription refuses with BadTooManyMonitoredItems (a limit the server
-   * did not advertise) move on to the next subscription.
+   * MaxMonitoredItemsPerSubscription (or --opcua-max-items). Batches are
+   * created a few at a time ({@link batchesInFlight}) while data already
+   * flows on the items monitored before; each batch has its own timeout, and a batch that
+   * fails or times out is retried after the others (up to
+   * {@link subscribePasses} passes) without touching the working ones.
+   * Items a subscription refuses with BadTooManyMonitoredItems (a limit the
+   * server did not advertise) move on to the next subscription.
    */
   async #subscribe(
     ctx: HopContext,
     session: ClientSession,
     items: Item[],
-    limits: Limits,
-    onTerminated: () => void,
-    heard: () => void,
-  ): Promise<{ subscriptions: number; monitored: number; silence: number }> {
+    o: {
+      limits: Limits;
+      timing: SessionTiming;
+      lost: Promise<string>;
+      onTerminated: () => void;
+      heard: () => void;
+    },
+  ): Promise<{
+    subscriptions: number;
+    monitored: number;
+    silence: number;
+    keepAlive: number;
+    sampling: number;
+    publishing: number;
+  }> {
     const c = this.#config;
-    const perSub = c.opcuaMaxItems > 0 ? c.opcuaMaxItems : limits.perSubscription;
-    let subscriptions = 0;
+    const perSub = c.opcuaMaxItems > 0 ? c.opcuaMaxItems : o.limits.perSubscription;
+    /** A subscription: items monitored, reserved (monitored or in flight), batches in flight. */
+    type Target = {
+      sub: ClientSubscription;
+      count: number;
+      reserved: number;
+      inFlight: number;
+      full: boolean;
+    };
+    const subs: Target[] = [];
+    /**
+     * The item behind each client handle (its index), in all subscriptions of
+     * this session; `undefined` for a handle whose creation failed. Notifications
+     * go straight from here to the store: no node-opcua monitored-item object or
+     * event per item (they cost about 3 KB and two events per change each).
+     */
+    const handles: (Item | undefined)[] = [undefined];
     let monitored = 0;
     let silence = 0;
+    let keepAlive = 0;
+    let sampling = c.opcuaSampling;
     const failed: string[] = [];
-    let pending = items;
-    for (let round = 0; pending.length > 0 && round < 10_000; round++) {
-      const sub = await session.createSubscription2({
-        requestedPublishingInterval: c.opcuaPublishing,
-        requestedLifetimeCount: 120,
-        requestedMaxKeepAliveCount: 10,
-        maxNotificationsPerPublish: 10_000,
-        publishingEnabled: true,
-        priority: 10,
+    const newSubscription = async () => {
+      const sub = await untilLost(
+        "create subscription",
+        session.createSubscription2({
+          requestedPublishingInterval: c.opcuaPublishing,
+          requestedLifetimeCount: o.timing.lifetimeCount,
+          requestedMaxKeepAliveCount: o.timing.keepAliveCount,
+          maxNotificationsPerPublish: notificationsPerPublish,
+          publishingEnabled: true,
+          priority: 10,
+        }),
+        o.lost,
+      );
+      deliverTo(sub, (n) => {
+        for (const m of n.monitoredItems ?? []) {
+          const it = handles[m.clientHandle];
+          if (it) this.#apply(ctx, it, m.value);
+        }
       });
-      sub.on("terminated", onTerminated);
-      sub.on("keepalive", heard);
-      sub.on("received_notifications", heard);
+      sub.on("terminated", o.onTerminated);
+      sub.on("keepalive", o.heard);
+      sub.on("received_notifications", o.heard);
       // A server must answer within its keep-alive period (revised values): twice that, plus slack.
-      silence = Math.max(silence, 2 * sub.publishingInterval * sub.maxKeepAliveCount + 2_000);
-      subscriptions++;
-      const take = pending.slice(0, perSub);
-      const refused: Item[] = [];
-      for (let i = 0; i < take.length; i += limits.perCall) {
-        const chunk = take.slice(i, i + limits.perCall);
-        const group = ClientMonitoredItemGroup.create(
-          sub,
-          chunk.map((it) => ({ nodeId: it.nodeId, attributeId: AttributeIds.Value })),
-          { samplingInterval: c.opcuaSampling, discardOldest: true, queueSize: 1 },
-          TimestampsToReturn.Both,
+      keepAlive = Math.max(keepAlive, sub.publishingInterval * sub.maxKeepAliveCount);
+      silence = Math.max(silence, silenceLimit(sub.publishingInterval, sub.maxKeepAliveCount));
+      const entry: Target = { sub, count: 0, reserved: 0, inFlight: 0, full: false };
+      subs.push(entry);
+      return entry;
+    };
+    /** Creates one batch; resolves with the items to try again (refused or failed). */
+    const monitorBatch = async (
+      target: Target,
+      chunk: Item[],
+    ): Promise<{ refused: Item[]; retry: string | null }> => {
+      const first = handles.length;
+      for (const it of chunk) handles.push(it);
+      const forget = (k: number) => (handles[first + k] = undefined);
+      let results: MonitoredItemCreateResult[];
+      try {
+        const response = await untilLost(
+          "monitor a batch",
+          (session as ClientSession & ClientSessionRawSubscriptionService).createMonitoredItems({
+            subscriptionId: target.sub.subscriptionId,
+            timestampsToReturn: TimestampsToReturn.Both,
+            itemsToCreate: chunk.map((it, k) => ({
+              itemToMonitor: { nodeId: it.nodeId, attributeId: AttributeIds.Value },
+              monitoringMode: MonitoringMode.Reporting,
+              requestedParameters: {
+                clientHandle: first + k,
+                samplingInterval: c.opcuaSampling,
+                discardOldest: true,
+                queueSize: o.timing.queueSize,
+              },
+            })),
+          }),
+          o.lost,
+          batchTimeout,
         );
-        group.on("changed", (_item, dv, index) => {
-          const it = chunk[index];
-          if (it) this.#apply(ctx, it, dv);
-        });
-        await new Promise<void>((resolve, reject) => {
-          group.once("initialized", () => resolve());
-          group.once("err", (e) => reject(new Error(`Monitoring failed: ${e}`)));
-        });
-        group.monitoredItems.forEach((mi, k) => {
-          const code = mi.statusCode.value >>> 0;
-          if (code === StatusCodes.BadTooManyMonitoredItems.value) refused.push(chunk[k]!);
-          else if (code >>> 30 < 2) monitored++;
-          else failed.push(`${chunk[k]!.id} (${mi.statusCode.name})`);
-        });
+        results = response.results ?? [];
+      } catch (e) {
+        if (e instanceof Lost) throw e;
+        // Whatever the server still makes of this batch is ignored; it is tried again from scratch.
+        chunk.forEach((_, k) => forget(k));
+        return { refused: [], retry: (e as Error).message };
       }
-      if (refused.length === take.length) {
-        throw new Error(`the server refuses every monitored item (BadTooManyMonitoredItems)`);
+      const refused: Item[] = [];
+      chunk.forEach((it, k) => {
+        const result = results[k];
+        const code = (result?.statusCode.value ?? StatusCodes.BadUnexpectedError.value) >>> 0;
+        if (code >>> 30 < 2) {
+          monitored++;
+          target.count++;
+          sampling = result?.revisedSamplingInterval ?? sampling;
+          return;
+        }
+        forget(k);
+        if (code === StatusCodes.BadTooManyMonitoredItems.value) refused.push(it);
+        else failed.push(`${it.id} (${result?.statusCode.name ?? "no result"})`);
+      });
+      return { refused, retry: null };
+    };
+    let pending = items;
+    const problems: string[] = [];
+    let creating: Promise<Target> | null = null;
+    /** A subscription with room for up to `n` more items, reserved; made when none has room. */
+    const reserve = async (n: number): Promise<{ target: Target; room: number }> => {
+      for (let round = 0; round < 1_000_000; round++) {
+        const target = subs.find((s) => !s.full && s.reserved < perSub);
+        if (target) {
+          const room = Math.min(n, perSub - target.reserved);
+          target.reserved += room;
+          return { target, room };
+        }
+        creating ??= newSubscription().finally(() => (creating = null));
+        await creating;
       }
-      pending = [...refused, ...pending.slice(take.length)];
+      throw new Error("no subscription has room for more monitored items");
+    };
+    for (let pass = 0; pending.length > 0 && pass < subscribePasses; pass++) {
+      const retry: Item[] = [];
+      problems.length = 0;
+      const queue: Item[][] = [];
+      for (let i = 0; i < pending.length; i += o.limits.perCall) {
+        queue.push(pending.slice(i, i + o.limits.perCall));
+      }
+      let next = 0;
+      // A few batches in flight hide the round trip; each waits for its own answer only.
+      const worker = async () => {
+        while (next < queue.length) {
+          let chunk = queue[next++]!;
+          const { target, room } = await reserve(chunk.length);
+          if (room < chunk.length) {
+            queue.push(chunk.slice(room));
+            chunk = chunk.slice(0, room);
+          }
+          target.inFlight++;
+          const { refused, retry: why } = await monitorBatch(target, chunk).finally(() =>
+            target.inFlight--
+          );
+          if (why !== null) {
+            target.reserved -= chunk.length;
+            problems.push(why);
+            for (const it of chunk) retry.push(it);
+            continue;
+          }
+          if (refused.length > 0) {
+            target.full = true;
+            target.reserved -= refused.length;
+            if (refused.length === chunk.length && target.count === 0 && target.inFlight === 0) {
+              throw new Error("the server refuses every monitored item (BadTooManyMonitoredItems)");
+            }
+            // Refused items go into the next subscription.
+            queue.push(refused);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: batchesInFlight }, worker));
+      pending = retry;
+      if (pending.length > 0 && pass + 1 < subscribePasses) {
+        ctx.log.warn(
+          "{count} variables of {source} are not monitored yet ({problem}); trying again after the others",
+          { count: pending.length, source: this.name, problem: problems[0] },
+        );
+        await sleep(1_000 * (pass + 1), { clock: ctx.clock, signal: this.#stop.signal })
+          .catch(() => {});
+      }
     }
+    for (const it of pending) failed.push(`${it.id} (${problems[0] ?? "not monitored"})`);
     if (failed.length > 0) {
       ctx.log.warn("{count} variables cannot be monitored: {failed}", {
         count: failed.length,
         failed: failed.slice(0, 10).join(", ") + (failed.length > 10 ? ", …" : ""),
       });
     }
-    return { subscriptions, monitored, silence };
+    if (monitored === 0 && pending.length > 0) {
+      throw new Error(`no variable could be monitored: ${problems[0] ?? "unknown"}`);
+    }
+    this.#applyOverflows(ctx);
+    return {
+      subscriptions: subs.length,
+      monitored,
+      silence,
+      keepAlive,
+      sampling,
+      publishing: subs[0]?.sub.publishingInterval ?? c.opcuaPublishing,
+    };
   }
+}
+
+/** The part of a DataChangeNotification the source reads. */
+interface DataChanges {
+  monitoredItems?: { clientHandle: number; value: DataValue }[] | null;
+}
+
+/**
+ * Routes a subscription's data changes to `handler` instead of node-opcua's
+ * per-item objects (the subscription's own dispatch method, replaced on this
+ * instance; the items are created with raw CreateMonitoredItems requests, so
+ * node-opcua knows none of them). Fails loudly if node-opcua renamed it.
+ */
+function deliverTo(sub: ClientSubscription, handler: (n: DataChanges) => void): void {
+  const impl = sub as unknown as Record<string, unknown>;
+  const method = "__on_publish_response_DataChangeNotification";
+  if (typeof impl[method] !== "function") {
+    throw new Error(`node-opcua's ClientSubscription has no ${method}; the source needs updating`);
+  }
+  impl[method] = handler;
 }
 
 /** Standard subtypes of built-in types, by their numeric id in namespace 0. */
@@ -501,14 +810,22 @@ const derivedTypes = new Map<number, ScalarType>([
  * Reads the DataType and ValueRank attributes, so a variable that has no
  * value yet still has a type (and a point). Values read later override it.
  */
-async function declareTypes(session: ClientSession, items: Item[], perRead: number) {
+async function declareTypes(
+  session: ClientSession,
+  items: Item[],
+  perRead: number,
+  guard: Guard,
+) {
   const per = Math.max(1, Math.floor(perRead / 2));
   for (let i = 0; i < items.length; i += per) {
     const chunk = items.slice(i, i + per);
-    const dvs = await session.read(chunk.flatMap((it) => [
-      { nodeId: it.nodeId, attributeId: AttributeIds.DataType },
-      { nodeId: it.nodeId, attributeId: AttributeIds.ValueRank },
-    ]));
+    const dvs = await guard(
+      "read data types",
+      session.read(chunk.flatMap((it) => [
+        { nodeId: it.nodeId, attributeId: AttributeIds.DataType },
+        { nodeId: it.nodeId, attributeId: AttributeIds.ValueRank },
+      ])),
+    );
     chunk.forEach((it, k) => {
       const id = dvs[2 * k]?.value.value as NodeId | null | undefined;
       const rank = Number(dvs[2 * k + 1]?.value.value ?? -1);

@@ -70,6 +70,11 @@ function nodeIdProblem(id: string): string | null {
     : `"${id}" is not an OPC UA node id (for example i=85 or ns=2;s=Line2.Temperature)`;
 }
 
+/** Shortest publishing interval accepted (servers revise lower ones up anyway). */
+const minPublishing = 10;
+/** Longest sampling or publishing interval accepted: the session timeout grows with it. */
+const maxInterval = 600_000;
+
 const security = z.enum(opcuaSecurityChoices, {
   error: (i) =>
     `"${String(i.input)}" is not a security setting; choose one of ${
@@ -153,20 +158,47 @@ export const opcuaOptions = {
     arg: "<pattern,...>",
     help: "Skip browsed variables whose browse path matches (* and **)",
   }),
-  opcuaSampling: option(duration().default(250), {
+  opcuaSampling: option(
+    duration().refine((ms) => ms <= maxInterval, {
+      error: (i) => `${String(i.input)} is above ${maxInterval / 60_000} min; sample more often`,
+    }).default(250),
+    {
+      group: "OPC UA client",
+      arg: "<duration>",
+      help:
+        "How often the PLC samples each variable for changes (0: as fast as it can); see Reading PLCs",
+    },
+  ),
+  opcuaPublishing: option(
+    duration().refine((ms) => ms >= minPublishing && ms <= maxInterval, {
+      error: (i) =>
+        `${String(i.input)} is not between ${minPublishing} ms and ${
+          maxInterval / 60_000
+        } min; the latest values arrive once per publishing interval`,
+    }).default(500),
+    {
+      group: "OPC UA client",
+      arg: "<duration>",
+      help:
+        "How often the PLC sends what changed; keep-alive, subscription lifetime and session timeout follow it",
+    },
+  ),
+  opcuaQueue: option(int(0, 10_000).default(0), {
     group: "OPC UA client",
-    arg: "<duration>",
-    help: "Sampling interval of monitored items",
-  }),
-  opcuaPublishing: option(duration().default(500), {
-    group: "OPC UA client",
-    arg: "<duration>",
-    help: "Publishing interval of subscriptions",
+    arg: "<n>",
+    help:
+      "Samples the PLC keeps per variable between two publishes; 0 derives it (publishing ÷ sampling + 1, at least 2)",
   }),
   opcuaMaxItems: option(int(0).default(0), {
     group: "OPC UA client",
     arg: "<n>",
     help: "Most monitored items per subscription; 0 uses the server's operation limits",
+  }),
+  opcuaMaxVariables: option(int(1, 10_000_000).default(1_000_000), {
+    group: "OPC UA client",
+    arg: "<n>",
+    help:
+      "Most variables read from one PLC; more are left out with a warning (each costs the hop about 3 KB)",
   }),
   opcuaTrustUnknown: option(flag(), {
     group: "OPC UA client",

@@ -79,7 +79,7 @@ export class Proc {
       rest += chunk;
       const parts = rest.split("\n");
       rest = parts.pop()!;
-      this.lines.push(...parts);
+      for (const line of parts) this.lines.push(line);
     }
     if (rest) this.lines.push(rest);
   }
