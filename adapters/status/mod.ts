@@ -26,8 +26,8 @@
  *   protocol: 1,
  *   memory: { rss: 0, heapUsed: 0 },
  * }));
- * assert(text.includes('hopgate_points{status_class="good"} 1\n'));
- * assert(text.includes('hopgate_points{status_class="bad"} 1\n'));
+ * assert(text.includes('hopgate_points{origin="plant1",status_class="good"} 1\n'));
+ * assert(text.includes('hopgate_points{origin="plant1",status_class="bad"} 1\n'));
  * assert(text.includes("# TYPE hopgate_updates_applied_total counter\n"));
  *
  * // Off loopback, the endpoint needs more than plain HTTP (see --status-http-public).
