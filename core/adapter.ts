@@ -8,6 +8,7 @@ import type { PointStore, StoredPoint } from "./point_store.ts";
 import type { StatusCode } from "./status.ts";
 import type { HopConfig } from "./config/mod.ts";
 import type { Logger } from "./log.ts";
+import type { HeldCertificate } from "./cert_watch.ts";
 
 /** Whether an adapter has been started (independent of its connection). */
 export type RunState = "running" | "stopped";
@@ -81,6 +82,13 @@ export interface HopServices {
   statuses?: () => AdapterStatus[];
   /** Write requests the hop routed, by the name of their result (`Good`, `BadNotWritable`…). */
   writeResults?: () => Record<string, number>;
+  /**
+   * The certificates the hop's certificate watches (`certs:tls`,
+   * `certs:mqtt`) use now, following every reload (`Hop.certificates()`),
+   * for adapters that report on the hop. Read-only; absent where no hop runs
+   * the adapter.
+   */
+  certificates?: () => HeldCertificate[];
 }
 
 /**

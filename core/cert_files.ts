@@ -10,7 +10,10 @@
  * TLS stack a hop loads anyway: after node:tls it added 1.4–1.6 MB of RSS
  * here, where @peculiar/x509 (what `hopgate certs` writes with) added
  * 15–16 MB of RSS and 4 MB of heap, for the fields a hop reads (subject,
- * serial, notAfter) and the two checks (key, issuer) it cannot do itself.
+ * issuer, serial, validity) and the two checks (key, issuer) it cannot do
+ * itself. The status page and metrics take what they show from here too
+ * (through the `CertWatch` of each set), so they follow a rotation and load
+ * nothing more.
  */
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 
@@ -44,6 +47,8 @@ export interface CertSetSpec {
 export interface CertInfo {
   /** Distinguished name, as the log shows it. */
   subject: string;
+  /** Distinguished name of the issuer, written like `subject`. */
+  issuer: string;
   /** Serial number in hex. */
   serial: string;
   /** Start of validity. */
@@ -60,6 +65,10 @@ export interface CertSet {
   cert?: CertInfo;
   /** The CA file's certificate that expires first. */
   ca?: CertInfo;
+  /** Every certificate of the certificate file, its own first, then the intermediates. */
+  chain?: CertInfo[];
+  /** Every certificate of the CA file (a bundle holds the old and the new CA while it changes). */
+  cas?: CertInfo[];
 }
 
 const pemBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -85,14 +94,24 @@ function certificates(text: string, file: CertFile): X509Certificate[] {
   });
 }
 
-/** Subject, serial and validity of a certificate. */
+/** Subject, issuer, serial and validity of a certificate. */
 export function certInfo(cert: X509Certificate): CertInfo {
   return {
     subject: cert.subject.replace(/\n/g, ", "),
+    issuer: cert.issuer.replace(/\n/g, ", "),
     serial: cert.serialNumber,
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
   };
+}
+
+/**
+ * What the certificates of a PEM file's `text` say, for a file no
+ * `CertWatch` holds (the status page shows it); throws naming `file`
+ * if it holds no complete certificate or a broken one.
+ */
+export function certificateInfos(text: string, file: CertFile): CertInfo[] {
+  return certificates(text, file).map(certInfo);
 }
 
 /** True when `cert` was signed by `issuer` (directly). */
@@ -125,7 +144,8 @@ export async function loadCertSet(spec: CertSetSpec): Promise<CertSet> {
   if (spec.cert) {
     out.pem.cert = await readFile(spec.cert);
     leafChain = certificates(out.pem.cert, spec.cert);
-    out.cert = certInfo(leafChain[0]!);
+    out.chain = leafChain.map(certInfo);
+    out.cert = out.chain[0]!;
   }
   if (spec.key) {
     out.pem.key = await readFile(spec.key);
@@ -151,7 +171,8 @@ export async function loadCertSet(spec: CertSetSpec): Promise<CertSet> {
   if (spec.ca) {
     out.pem.ca = await readFile(spec.ca);
     cas = certificates(out.pem.ca, spec.ca);
-    out.ca = cas.map(certInfo).reduce((a, b) => b.notAfter < a.notAfter ? b : a);
+    out.cas = cas.map(certInfo);
+    out.ca = out.cas.reduce((a, b) => b.notAfter < a.notAfter ? b : a);
   }
   const leaf = leafChain[0];
   if (spec.issuedByCa && leaf && spec.cert && spec.ca) {

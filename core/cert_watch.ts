@@ -56,6 +56,20 @@ export function certExpiryPointId(hop: string, name: string): string {
   return `${hop}/$certs/${name}/expires`;
 }
 
+/**
+ * A certificate a hop uses now, as its status page and metrics show it: the
+ * set in use after the last accepted reload, never a file on disk that was
+ * refused.
+ */
+export interface HeldCertificate extends CertInfo {
+  /** The name of its file's expiry point, `<hop>/$certs/<name>/expires` (`tls`, `ca`, `mqtt`, `mqtt-ca`). */
+  name: string;
+  /** The flag that names its file (`--tls-cert`). */
+  flag: string;
+  /** The file it was read from. */
+  path: string;
+}
+
 /** `CN=dmz, serial 4F…, valid until 2027-03-05T05:34:22.000Z`. */
 function describe(info: CertInfo): string {
   return `${info.subject}, serial ${info.serial}, valid until ${info.notAfter.toISOString()}`;
@@ -92,6 +106,29 @@ export class CertWatch implements Adapter {
   get current(): CertSet {
     if (!this.#set) throw new Error(`${this.name} has not read its files yet`);
     return this.#set;
+  }
+
+  /**
+   * Every certificate of the set in use (the certificate file's, own first,
+   * then the CA file's), for reports; empty before start. Read-only: a copy
+   * of what the last accepted reload read.
+   */
+  certificates(): HeldCertificate[] {
+    const set = this.#set;
+    if (!set) return [];
+    const fallback = this.name.slice("certs:".length);
+    const out: HeldCertificate[] = [];
+    const files = [
+      [set.chain, this.#spec.cert, this.#spec.expiry.cert],
+      [set.cas, this.#spec.ca, this.#spec.expiry.ca],
+    ] as const;
+    for (const [infos, file, name] of files) {
+      if (!infos || !file) continue;
+      for (const info of infos) {
+        out.push({ ...info, name: name ?? fallback, flag: file.flag, path: file.path });
+      }
+    }
+    return out;
   }
 
   /** Calls `fn` with every set reloaded from now on; returns the unsubscribe. */

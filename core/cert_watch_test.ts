@@ -147,6 +147,15 @@ Deno.test("cert watch: expiry points, a renewed certificate taken on reload, a b
     ));
     assert(lines.at(-1)!.includes(`still using CN=dmz, serial ${first.serial}`));
     assertEquals(watch.current.cert!.serial, first.serial);
+    // What reports read is the set in use, not the refused files.
+    const held = () => watch.certificates().map((c) => [c.name, c.flag, c.subject, c.serial]);
+    const caSerial = watch.current.ca!.serial;
+    assertEquals(held(), [
+      ["tls", "--tls-cert", "CN=dmz", first.serial],
+      ["ca", "--tls-ca", watch.current.ca!.subject, caSerial],
+    ]);
+    assertEquals(watch.certificates()[0]!.issuer, watch.current.ca!.subject);
+    assertEquals(watch.certificates()[0]!.path, dmz.cert);
     assertEquals(watch.status().connection, "connected");
     assert(watch.status().lastError?.includes("is not the key of"));
 
@@ -157,6 +166,8 @@ Deno.test("cert watch: expiry points, a renewed certificate taken on reload, a b
     assertEquals(await watch.reload("SIGHUP"), true);
     assertEquals(seen, renewed.serial);
     assertEquals(tls().value, renewed.notAfter);
+    assertEquals(held()[0], ["tls", "--tls-cert", "CN=dmz", renewed.serial]);
+    assertEquals(watch.certificates()[0]!.notAfter, renewed.notAfter);
     assert(
       lines.at(-1)!.startsWith(
         `info: Reloaded --tls-cert "${dmz.cert}", --tls-key "${dmz.key}", --tls-ca "${dmz.ca}" (SIGHUP): CN=dmz, serial ${renewed.serial}, valid until ${renewed.notAfter.toISOString()}`,

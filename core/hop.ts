@@ -10,6 +10,7 @@ import {
   type HopContext,
   type WriteRequest,
 } from "./adapter.ts";
+import { CertWatch, type HeldCertificate } from "./cert_watch.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { HopConfig } from "./config/mod.ts";
 import { logger } from "./log.ts";
@@ -57,6 +58,14 @@ export class Hop {
   /** Every adapter's status. */
   statuses(): AdapterStatus[] {
     return this.#adapters.map((a) => a.status());
+  }
+
+  /**
+   * The certificates its certificate watches use now (after their last
+   * accepted reload), by watch in adapter order.
+   */
+  certificates(): HeldCertificate[] {
+    return this.#adapters.flatMap((a) => a instanceof CertWatch ? a.certificates() : []);
   }
 
   /**
@@ -252,6 +261,7 @@ export class Hop {
       write: (r) => this.write(r),
       statuses: () => this.statuses(),
       writeResults: () => this.writeResults(),
+      certificates: () => this.certificates(),
     });
   }
 }

@@ -148,6 +148,7 @@ export {
 export { Hop } from "./hop.ts";
 export {
   type CertFile,
+  certificateInfos,
   type CertInfo,
   type CertSet,
   type CertSetSpec,
@@ -158,6 +159,7 @@ export {
   CertWatch,
   type CertWatchOptions,
   expiryWarningDays,
+  type HeldCertificate,
 } from "./cert_watch.ts";
 export { type Clock, ManualClock, systemClock, type TimerId } from "./clock.ts";
 

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { derivePermissions } from "../core/mod.ts";
 import { exposition } from "../adapters/status/mod.ts";
+import type { StatusInfo } from "../adapters/status/status_info.ts";
 import { chainCerts, LinkProxy, startDmz, startHop, stopAll } from "./kit/hops.ts";
 import { flagsConfig, freePort, type Proc, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
 import { parseExposition, sumOf } from "./kit/prometheus.ts";
@@ -30,6 +31,29 @@ function parseMetrics(text: string): Map<string, number> {
     assert(type !== "COUNTER" || name.endsWith("_total"), `counter ${name} without _total`);
   }
   return samples;
+}
+
+/** A certificate's expiry sample: its labels and the expiry, Unix seconds. */
+interface CertSample {
+  name?: string;
+  option: string;
+  subject: string;
+  serial: string;
+  expires: number;
+}
+
+/** The samples of `hopgate_certificate_expiry_timestamp_seconds` of a parsed scrape. */
+function certSamples(samples: Map<string, number>): CertSample[] {
+  const out: CertSample[] = [];
+  for (const [key, value] of samples) {
+    const m = /^hopgate_certificate_expiry_timestamp_seconds\{(.*)\}$/.exec(key);
+    if (!m) continue;
+    const labels = Object.fromEntries(
+      [...m[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]),
+    );
+    out.push({ ...labels, expires: value } as unknown as CertSample);
+  }
+  return out;
 }
 
 async function get(url: string, init?: RequestInit): Promise<{ status: number; body: string }> {
@@ -172,10 +196,12 @@ Deno.test("metrics follow a link going down and up, with its traffic, points and
     );
     const rtt = up.get('hopgate_link_rtt_seconds{peer="plant1"}')!;
     assert(rtt >= 0 && rtt < 1, String(rtt));
-    const expiry = up.get(
-      'hopgate_certificate_expiry_timestamp_seconds{option="tls-cert",subject="CN=dmz"}',
-    )!;
-    assert(expiry > Date.now() / 1000 + 300 * 86400, String(expiry));
+    const own = certSamples(up).filter((c) => c.option === "tls-cert");
+    assertEquals(own.map((c) => [c.name, c.subject]), [["tls", "CN=dmz"]]);
+    assert(/^[0-9A-F]+$/.test(own[0]!.serial), own[0]!.serial);
+    assert(own[0]!.expires > Date.now() / 1000 + 300 * 86400, String(own[0]!.expires));
+    const ca = certSamples(up).filter((c) => c.option === "tls-ca");
+    assertEquals(ca.map((c) => c.name), ["ca"]);
     assert(up.get("hopgate_event_loop_delay_max_seconds")! >= 0);
     assert(up.get("process_heap_total_bytes")! > 0);
 
@@ -209,6 +235,105 @@ Deno.test("metrics follow a link going down and up, with its traffic, points and
     );
   } finally {
     await stopAll(plant, dmz);
+  }
+});
+
+/** The `info` events of the status page's live feed, as they arrive. */
+function infoEvents(
+  body: ReadableStream<Uint8Array>,
+): { infos: StatusInfo[]; done: Promise<void> } {
+  const infos: StatusInfo[] = [];
+  const done = (async () => {
+    let text = "";
+    for await (const chunk of body.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      let end: number;
+      while ((end = text.indexOf("\n\n")) >= 0) {
+        const block = text.slice(0, end);
+        text = text.slice(end + 2);
+        const m = /^event: info\ndata: (.*)$/s.exec(block);
+        if (m) infos.push(JSON.parse(m[1]!));
+      }
+    }
+  })().catch(() => {});
+  return { infos, done };
+}
+
+Deno.test("after hopgate certs renew, metrics and the status page show the new certificate without a restart", async () => {
+  await using dir = await tempDir();
+  await chainCerts(dir.path, ["dmz"]);
+  const port = freePort(), http = freePort();
+  const base = `http://127.0.0.1:${http}`;
+  let dmz: Proc | null = null;
+  const feed = new AbortController();
+  try {
+    dmz = await startDmz(dir.path, port, "plant1:push", [
+      "--status-http",
+      `127.0.0.1:${http}`,
+      "--cert-check",
+      "200ms",
+      ...fast,
+    ]);
+    await dmz.waitForLine(/Status endpoint on http:\/\/127\.0\.0\.1:\d+\//);
+    const scrape = async () => certSamples(parseMetrics((await get(`${base}/metrics`)).body));
+    const own = (samples: CertSample[]) => samples.filter((c) => c.option === "tls-cert");
+    const before = own(await scrape());
+    assertEquals(before.map((c) => [c.name, c.subject]), [["tls", "CN=dmz"]]);
+    const serial0 = before[0]!.serial;
+    // An open status page: its info names the certificate in use.
+    const events = await fetch(`${base}/events`, { signal: feed.signal });
+    const page = infoEvents(events.body!);
+    const first = await waitFor("the page's info", () => page.infos[0]);
+    assertEquals(
+      first.certificates.filter((c) => c.option === "tls-cert").map((c) => [c.name, c.serial]),
+      [["tls", serial0]],
+    );
+
+    const r = await runHopgate([
+      "certs",
+      "renew",
+      "dmz",
+      "--ca-dir",
+      join(dir.path, "ca"),
+      "--out",
+      join(dir.path, "dmz", "certs"),
+      "--days",
+      "30",
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const m = /serial (\w+), valid until (\S+)\n$/.exec(r.stdout);
+    assert(m, r.stdout);
+    const [serial1, notAfter1] = [m[1]!, new Date(m[2]!).getTime() / 1000];
+    assert(serial1 !== serial0);
+
+    // The same process, reloaded: the next scrape shows only the new certificate.
+    await dmz.waitForLine(new RegExp(`Reloaded --tls-cert .*serial ${serial1}`), 15_000);
+    const after = await waitFor("the renewed certificate in the metrics", async () => {
+      const c = own(await scrape());
+      return c.length === 1 && c[0]!.serial === serial1 ? c : undefined;
+    }, 15_000);
+    assertEquals(after[0]!.expires, notAfter1);
+    assertEquals([after[0]!.name, after[0]!.subject], ["tls", "CN=dmz"]);
+    assert(before[0]!.expires > notAfter1 + 300 * 86400, "the first certificate ran longer");
+    // The open page is sent the new certificate too.
+    const renewed = await waitFor(
+      "the page's info again",
+      () =>
+        page.infos.find((i) =>
+          i.certificates.some((c) => c.option === "tls-cert" && c.serial === serial1)
+        ),
+      15_000,
+    );
+    assertEquals(
+      renewed.certificates.filter((c) => c.option === "tls-cert").map((c) => c.notAfter / 1000),
+      [notAfter1],
+    );
+    assertEquals(dmz.lines.filter((l) => /Hop \S+ starting/.test(l)).length, 1);
+    feed.abort();
+    await page.done;
+  } finally {
+    feed.abort();
+    await stopAll(dmz);
   }
 });
 

@@ -93,7 +93,7 @@ export interface MetricsInput {
   memory: { rss: number; heapUsed: number; heapTotal?: number; external?: number };
   /** Write requests routed by this hop, by result name. */
   writeResults?: Record<string, number>;
-  /** The certificates of the files the configuration names. */
+  /** The certificates in use of the files the configuration names (following a renewal). */
   certificates?: readonly CertInfo[];
   /** The largest event-loop delay since the previous scrape, seconds. */
   loopDelaySeconds?: number;
@@ -307,10 +307,16 @@ export function hopMetrics(m: MetricsInput): Family[] {
     })),
     {
       name: "hopgate_certificate_expiry_timestamp_seconds",
-      help: "When each certificate of the files the configuration names expires, Unix time",
+      help:
+        "When each certificate in use of the files the configuration names expires, Unix time; name is its $certs/<name>/expires point",
       type: "gauge",
       samples: (m.certificates ?? []).map((c) => ({
-        labels: { option: c.option, subject: c.subject },
+        labels: {
+          ...(c.name ? { name: c.name } : {}),
+          option: c.option,
+          subject: c.subject,
+          serial: c.serial,
+        },
         value: c.notAfter / 1000,
       })),
     },

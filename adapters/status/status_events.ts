@@ -26,6 +26,11 @@ export interface EventSources {
   clock: Clock;
   statuses(): AdapterStatus[];
   info(): Promise<StatusInfo>;
+  /**
+   * Changes when `info` would (a certificate renewed): the clients then get
+   * it again. Cheap, as it is read at every check while a client is fed.
+   */
+  infoKey?(): string;
 }
 
 interface Client {
@@ -52,6 +57,7 @@ export class StatusEvents {
   #timer: TimerId = 0;
   #lastSignature = "";
   #lastSent = 0;
+  #lastInfoKey: string | null = null;
   /** When the last views were built and how long that took (performance.now(), ms). */
   #builtAt = 0;
   #buildMs = 0;
@@ -84,6 +90,7 @@ export class StatusEvents {
         this.#clients.add(client);
         // The browser retries after 2 s when the hop goes away.
         controller.enqueue(encoder.encode("retry: 2000\n\n"));
+        this.#lastInfoKey ??= this.#src.infoKey?.() ?? "";
         this.#src.info().then(
           (info) => this.#send(client!, event("info", info)),
           () => {},
@@ -133,6 +140,7 @@ export class StatusEvents {
   #tick(): void {
     if (this.#clients.size === 0) return;
     const now = this.#src.clock.now();
+    this.#checkInfo();
     const statuses = this.#src.statuses();
     this.#updateRates(statuses, now);
     const signature = this.#signature(statuses);
@@ -152,6 +160,17 @@ export class StatusEvents {
     }
     this.#builtAt = performance.now();
     this.#buildMs = this.#builtAt - start;
+  }
+
+  /** Sends the info again to every client when it changed (a certificate renewed). */
+  #checkInfo(): void {
+    const key = this.#src.infoKey?.() ?? "";
+    if (this.#lastInfoKey === null || key === this.#lastInfoKey) return;
+    this.#lastInfoKey = key;
+    this.#src.info().then((info) => {
+      const bytes = event("info", info);
+      for (const c of this.#clients) this.#send(c, bytes);
+    }, () => {});
   }
 
   /** What changes when the page would: the store's counters and every adapter's state. */

@@ -75,3 +75,26 @@ Deno.test("the live feed takes at most its cap of clients and sends a view only 
   assertEquals(events.clients, 0);
   for (const r of responses.slice(1)) await r.body?.cancel().catch(() => {});
 });
+
+Deno.test("the live feed sends the info again when it changes (a certificate renewed), and only then", async () => {
+  const clock = new ManualClock();
+  let serial = "01";
+  const events = new StatusEvents({
+    hop: "dmz",
+    store: new PointStore("dmz"),
+    clock,
+    statuses: () => [],
+    info: () => Promise.resolve({ hop: "dmz" } as StatusInfo),
+    infoKey: () => serial,
+  });
+  const client = collect(events.open("").body!);
+  assertEquals((await client.take()).sort(), ["info", "view"]);
+  clock.advance(eventIntervalMs);
+  assertEquals(await client.take(), []);
+  serial = "02";
+  clock.advance(eventIntervalMs);
+  assertEquals(await client.take(), ["info"]);
+  clock.advance(eventIntervalMs);
+  assertEquals(await client.take(), []);
+  events.close();
+});

@@ -20,7 +20,7 @@ import { StatusEvents } from "./status_events.ts";
 import { LoopDelay } from "./loop_delay.ts";
 import { readTlsFiles, serveTls } from "./status_tls.ts";
 import { isLoopback } from "./options.ts";
-import { type StatusInfo, statusInfo } from "./status_info.ts";
+import { certificates, type StatusInfo, statusInfo } from "./status_info.ts";
 import page from "./status_page.html" with { type: "text" };
 import script from "./status_page.js" with { type: "text" };
 import style from "./status_page.css" with { type: "text" };
@@ -60,7 +60,7 @@ export class StatusHttpAdapter implements Adapter {
   #server: { shutdown(): Promise<void> } | null = null;
   #tls: boolean;
   #events: StatusEvents | null = null;
-  #info: Promise<StatusInfo> | null = null;
+  #static: Omit<StatusInfo, "certificates" | "certificateErrors"> | null = null;
   #loopDelay = new LoopDelay();
   #startedAt = 0;
 
@@ -78,11 +78,10 @@ export class StatusHttpAdapter implements Adapter {
       store: ctx.store,
       clock: ctx.clock,
       statuses: () => ctx.statuses?.() ?? [],
-      info: () => this.#staticInfo(),
+      info: () => this.#info(),
+      infoKey: () => (ctx.certificates?.() ?? []).map((c) => `${c.path} ${c.serial}`).join("\n"),
     });
     this.#loopDelay.start();
-    // Read the certificates now, so the first page and scrape do not wait for them.
-    void this.#staticInfo().catch(() => {});
     const { host, port } = this.#address;
     const address = formatHostPort(this.#address);
     if (this.#tls) {
@@ -163,7 +162,9 @@ export class StatusHttpAdapter implements Adapter {
 
   async #metrics(req: Request): Promise<Response> {
     const ctx = this.#ctx!;
-    const info = await this.#staticInfo().catch(() => null);
+    // The certificates in use now: a renewal shows at the next scrape.
+    const certs = await certificates(ctx.config, ctx.certificates?.() ?? [])
+      .then((c) => c.certs, () => []);
     const m = Deno.memoryUsage();
     const body = exposition(hopMetrics({
       hop: ctx.hop,
@@ -173,21 +174,26 @@ export class StatusHttpAdapter implements Adapter {
       protocol: protocolVersion,
       memory: m,
       writeResults: ctx.writeResults?.() ?? {},
-      certificates: info?.certificates ?? [],
+      certificates: certs,
       loopDelaySeconds: this.#loopDelay.takeMaxSeconds(),
       startedAt: this.#startedAt,
     }));
     return text(req, 200, body, { "content-type": expositionContentType });
   }
 
-  /** The page's static part, computed once (it reads the certificate files). */
-  #staticInfo(): Promise<StatusInfo> {
+  /**
+   * The page's part about the hop: what does not change computed once, the
+   * certificates as they are now (a page opened after a renewal shows it).
+   */
+  async #info(): Promise<StatusInfo> {
     const ctx = this.#ctx!;
-    return this.#info ??= statusInfo(ctx.config, {
+    this.#static ??= statusInfo(ctx.config, {
       version: meta.version,
       protocol: protocolVersion,
       startedAt: this.#startedAt,
     });
+    const { certs, errors } = await certificates(ctx.config, ctx.certificates?.() ?? []);
+    return { ...this.#static, certificates: certs, certificateErrors: errors };
   }
 
   /** The statuses of the hop's other adapters. */

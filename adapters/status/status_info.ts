@@ -1,21 +1,36 @@
 /**
- * What the status page shows that does not change while the hop runs: its
- * version, the sandbox it runs in, its certificates with their expiry, and a
- * summary of its configuration without secrets.
+ * What the status page shows about the hop itself: its version, the sandbox
+ * it runs in, a summary of its configuration without secrets (none of which
+ * changes while the hop runs), and its certificates with their expiry (which
+ * do, when they are renewed).
  */
-import { derivePermissions, formatHostPort, type HopConfig, plugins } from "../../core/mod.ts";
+import {
+  certificateInfos,
+  derivePermissions,
+  formatHostPort,
+  type HeldCertificate,
+  type HopConfig,
+  plugins,
+} from "../../core/mod.ts";
 import { statusOptions } from "./options.ts";
 
 /** One certificate of a file the configuration names. */
 export interface CertInfo {
   /** The option naming the file (`tls-cert`). */
   option: string;
+  /**
+   * The name of the file's expiry point (`tls` for `<hop>/$certs/tls/expires`);
+   * absent for a file no certificate watch holds (`opcua-user-cert`).
+   */
+  name?: string;
   /** The file it was read from. */
   path: string;
   /** Distinguished name of the certificate. */
   subject: string;
   /** Distinguished name of its issuer. */
   issuer: string;
+  /** Serial number in hex. */
+  serial: string;
   /** Start of validity, epoch ms. */
   notBefore: number;
   /** End of validity, epoch ms. */
@@ -41,6 +56,11 @@ export interface StatusInfo {
 
 /** Options whose value is a certificate file (PEM, possibly a chain). */
 const certOptions = ["tlsCert", "tlsCa", "mqttCert", "mqttCa", "opcuaUserCert"];
+
+/** `tlsCert` → `tls-cert`. */
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
 
 /** Option names whose values are never shown. */
 const secretKey = /pass|secret|token|credential|private/i;
@@ -101,32 +121,44 @@ function broadGrants(): string[] {
   });
 }
 
-/** The certificates in the PEM files the configuration names. */
-async function certificates(
+/**
+ * The certificates of the files the configuration names: those the hop's
+ * certificate watches hold (`held`, the sets in use, following every reload),
+ * and the others read now with the same reader (`--opcua-user-cert`, which the
+ * OPC UA client reads when it connects, or `--tls-cert` of a hop whose only
+ * use of it is the HTTPS status endpoint). Nothing is cached: a scrape or a
+ * page opened after a renewal shows the new certificate.
+ */
+export async function certificates(
   config: HopConfig,
+  held: readonly HeldCertificate[],
 ): Promise<{ certs: CertInfo[]; errors: string[] }> {
-  const certs: CertInfo[] = [];
+  const certs: CertInfo[] = held.map((c) => ({
+    option: c.flag.replace(/^--/, ""),
+    name: c.name,
+    path: c.path,
+    subject: c.subject,
+    issuer: c.issuer,
+    serial: c.serial,
+    notBefore: c.notBefore.getTime(),
+    notAfter: c.notAfter.getTime(),
+  }));
   const errors: string[] = [];
+  const watched = new Set(certs.map((c) => c.option));
   const values = config as unknown as Record<string, unknown>;
-  const files = certOptions
-    .map((k) => [k, values[k]] as const)
-    .filter((e): e is readonly [string, string] => typeof e[1] === "string" && e[1] !== "");
-  if (files.length === 0) return { certs, errors };
-  // Loaded only by a hop that shows its page, and only once.
-  const { X509Certificate } = await import("@peculiar/x509");
-  for (const [key, path] of files) {
-    const option = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  for (const key of certOptions) {
+    const path = values[key];
+    const option = kebab(key);
+    if (typeof path !== "string" || path === "" || watched.has(option)) continue;
     try {
       const pem = await Deno.readTextFile(path);
-      const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-      if (blocks.length === 0) throw new Error("no PEM certificate in it");
-      for (const b of blocks) {
-        const c = new X509Certificate(b);
+      for (const c of certificateInfos(pem, { path, flag: `--${option}` })) {
         certs.push({
           option,
           path,
           subject: c.subject,
           issuer: c.issuer,
+          serial: c.serial,
           notBefore: c.notBefore.getTime(),
           notAfter: c.notAfter.getTime(),
         });
@@ -134,19 +166,21 @@ async function certificates(
     } catch (e) {
       // A default path no adapter uses (no tunnel: no certificate, and no permission to read it).
       if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotCapable) continue;
-      errors.push(`--${option} "${path}": ${(e as Error).message}`);
+      const message = (e as Error).message;
+      errors.push(
+        message.startsWith(`--${option}`) ? message : `--${option} "${path}": ${message}`,
+      );
     }
   }
   return { certs, errors };
 }
 
-/** The static part of the page for a hop of `config`. */
-export async function statusInfo(
+/** The page's part about the hop itself, without its certificates (see {@link certificates}). */
+export function statusInfo(
   config: HopConfig,
   meta: { version: string; protocol: number; startedAt: number },
-): Promise<StatusInfo> {
+): Omit<StatusInfo, "certificates" | "certificateErrors"> {
   const p = derivePermissions(config);
-  const { certs, errors } = await certificates(config);
   return {
     hop: config.name,
     ...meta,
@@ -159,8 +193,6 @@ export async function statusInfo(
       "ignore-env": p.ignoreEnv,
     },
     broad: broadGrants(),
-    certificates: certs,
-    certificateErrors: errors,
     config: configSummary(config),
   };
 }

@@ -229,6 +229,7 @@ function renderInfo(info) {
         {},
         el("td", {}, `--${c.option}`),
         el("td", {}, c.subject),
+        el("td", { class: "id" }, c.serial),
         el("td", {}, c.issuer),
         el(
           "td",
