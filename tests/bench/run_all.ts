@@ -8,7 +8,8 @@
  *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,checks,relay,chain,latency,brokers,diode]
  *
  * Ratios are measured ÷ target for "at least" targets and target ÷ measured
- * for "below" targets: 1 or more means met. Prints numbers; never fails for being slow.
+ * for "below" targets: 1 or more means met. Prints numbers; never fails for being slow,
+ * but exits 1 naming the phases that could not run at all.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -313,4 +314,12 @@ if (import.meta.main) {
     raw,
   });
   console.log(`wrote ${join(path ?? "")}`);
+  // Slow figures never fail the run; a phase that could not run at all does, loudly.
+  const failed = parts.map(([name]) => name).filter((name) => `${name}Error` in raw);
+  if (failed.length > 0) {
+    console.error(
+      `BENCH PHASES FAILED: ${failed.join(", ")} (their figures are missing above; see the log)`,
+    );
+    Deno.exit(1);
+  }
 }
