@@ -15,6 +15,7 @@ import {
 } from "../../core/mod.ts";
 import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
+import { EventLoopMonitor, runtimeFamilies } from "./runtime_metrics.ts";
 
 const paths = new Set(["/healthz", "/readyz", "/metrics"]);
 
@@ -30,6 +31,7 @@ export class StatusHttpAdapter implements Adapter {
   #address: HostPort;
   #ctx: HopContext | null = null;
   #server: Deno.HttpServer | null = null;
+  #loop = new EventLoopMonitor();
 
   /** An endpoint on `address`; nothing listens before `start`. */
   constructor(address: HostPort) {
@@ -38,6 +40,7 @@ export class StatusHttpAdapter implements Adapter {
 
   start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
+    this.#loop.start();
     const { host, port } = this.#address;
     this.#server = Deno.serve({
       hostname: host,
@@ -61,6 +64,7 @@ export class StatusHttpAdapter implements Adapter {
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = null;
+    this.#loop.stop();
     await server?.shutdown();
     this.#ctx?.status.running("stopped");
     this.#ctx?.status.connection("down");
@@ -87,14 +91,17 @@ export class StatusHttpAdapter implements Adapter {
     }
     const ctx = this.#ctx!;
     const m = Deno.memoryUsage();
-    const body = exposition(hopMetrics({
-      hop: ctx.hop,
-      store: ctx.store,
-      statuses: ctx.statuses?.() ?? [],
-      version: meta.version,
-      protocol: protocolVersion,
-      memory: { rss: m.rss, heapUsed: m.heapUsed },
-    }));
+    const body = exposition([
+      ...hopMetrics({
+        hop: ctx.hop,
+        store: ctx.store,
+        statuses: ctx.statuses?.() ?? [],
+        version: meta.version,
+        protocol: protocolVersion,
+        memory: { rss: m.rss, heapUsed: m.heapUsed },
+      }),
+      ...runtimeFamilies(this.#loop),
+    ]);
     return text(req, 200, body, { "content-type": expositionContentType });
   }
 
