@@ -31,7 +31,7 @@ Deno.test({
     const failed = report.faults.filter((f) => f.error);
     assert(failed.length === 0, failed.map((f) => `${f.name}: ${f.error}`).join("\n"));
     const names = new Set(report.faults.map((f) => f.name));
-    assert(names.size === 8, `only ${[...names].join(", ")} ran:\n${lines.join("\n")}`);
+    assert(names.size === 9, `only ${[...names].join(", ")} ran:\n${lines.join("\n")}`);
     assert(report.differences.length === 0, report.differences.slice(0, 10).join("\n"));
     assert(report.leakWarnings.length === 0, report.leakWarnings.join("\n"));
     for (const h of report.hops) {

@@ -161,6 +161,7 @@ export class Link {
     this.#lastRx = options.clock.now();
     this.#startedAt = this.#lastRx;
     const limits = options.limits ?? defaultLimits;
+    const owners = options.owners ?? new OriginOwners();
     const side = {
       store: options.store,
       clock: options.clock,
@@ -175,10 +176,11 @@ export class Link {
       wire,
       window: options.window,
       sendBuffer: options.sendBuffer,
+      owners,
     });
     this.#receiver = new LinkReceiver({
       ...side,
-      owners: options.owners ?? new OriginOwners(),
+      owners,
       allowedOrigins: options.origins,
     });
   }
@@ -346,6 +348,12 @@ export class Link {
         return this.#receiver.data(f.body);
       case FrameType.SnapshotEnd:
         this.#receiver.snapshotEnd();
+        return;
+      case FrameType.OriginComplete:
+        if (!this.receives) {
+          throw new ProtocolError("Origin complete sent against the link's direction");
+        }
+        this.#receiver.originComplete(f.origin);
         return;
       case FrameType.Write:
         void this.#onWriteRequest(f.write.rid, {

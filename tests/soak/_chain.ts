@@ -66,6 +66,7 @@ export class SoakChain {
   loadUpdates = 0;
   /** Ids of the burst points now held by line2. */
   burst: string[] = [];
+  #bursts = 0;
 
   private constructor(dir: string, options: ChainOptions, broker: Mosquitto) {
     this.dir = dir;
@@ -225,9 +226,10 @@ export class SoakChain {
   }
 
   /** A burst of `n` new points at line2. */
-  addBurst(n: number, round: number): string[] {
-    const ids = Array.from({ length: n }, (_, i) => `line2/gen/burst/r${round}/b${i}`);
-    for (let i = 0; i < n; i++) this.#set(ids[i]!, round * 1e6 + i);
+  addBurst(n: number): string[] {
+    const batch = this.#bursts++;
+    const ids = Array.from({ length: n }, (_, i) => `line2/gen/burst/n${batch}/b${i}`);
+    for (let i = 0; i < n; i++) this.#set(ids[i]!, batch * 1e6 + i);
     this.burst.push(...ids);
     return ids;
   }

@@ -159,6 +159,18 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     log(`soak: chain up in ${Date.now() - startedAt.getTime()} ms; running ${o.minutes} min`);
 
     let round = 0;
+    const burst: Fault = {
+      name: `burst of ${o.burst ?? 1000} new points`,
+      inject: () => Promise.resolve(chain.addBurst(o.burst ?? 1000)),
+      holdMs: 0,
+      restore: () => Promise.resolve(),
+      recovered: () =>
+        allGood(chain.burst) && chain.obs!.hop.store.get(chain.burst.at(-1)!) !== undefined,
+    };
+    const gone = () =>
+      removed.every((id) =>
+        ops().get(id) === undefined && chain.obs!.hop.store.get(id) === undefined
+      );
     const cycle: Fault[] = [
       {
         name: "link cut (plant1→dmz)",
@@ -214,27 +226,27 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         restore: () => chain.startHop("dmz"),
         recovered: whole,
       },
-      {
-        name: `burst of ${o.burst ?? 1000} new points`,
-        inject: () => Promise.resolve(chain.addBurst(o.burst ?? 1000, round)),
-        holdMs: 0,
-        restore: () => Promise.resolve(),
-        recovered: () =>
-          allGood(chain.burst) && chain.obs!.hop.store.get(chain.burst.at(-1)!) !== undefined,
-      },
+      burst,
       {
         name: `burst of ${o.burst ?? 1000} removed points`,
         inject: () => Promise.resolve(),
         holdMs: 0,
-        restore: () => {
-          const gone = chain.removeBurst();
-          removed = gone;
-          return Promise.resolve();
+        restore: () => Promise.resolve(removed = chain.removeBurst()),
+        recovered: gone,
+      },
+      burst,
+      {
+        // The chain is broken where the relay holds no state: the removal reaches the
+        // downstream hops only by the relay saying it holds line2's set whole again.
+        name: `${o.burst ?? 1000} points removed while the dmz is down`,
+        inject: async () => {
+          await chain.stopHop("dmz", "SIGKILL");
+          removed = chain.removeBurst();
         },
-        recovered: () =>
-          removed.every((id) =>
-            ops().get(id) === undefined && chain.obs!.hop.store.get(id) === undefined
-          ),
+        shown: () => notGood(loadIds),
+        holdMs: 1000,
+        restore: () => chain.startHop("dmz"),
+        recovered: (since) => whole(since) && gone(),
       },
     ];
     let removed: string[] = [];
