@@ -44,6 +44,8 @@ export interface SoakOptions {
   warmupMs?: number;
   /** Progress lines (default: console.log). */
   log?: (line: string) => void;
+  /** Ends the fault cycles early (Ctrl-C): the final check and the report still come. */
+  signal?: AbortSignal;
 }
 
 /** One injected fault's outcome. */
@@ -250,9 +252,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       },
     ];
     let removed: string[] = [];
-    while (Date.now() - t0 < durationMs || round === 0) {
+    const over = () => Date.now() - t0 >= durationMs || o.signal?.aborted === true;
+    while (!over() || round === 0) {
       for (const f of cycle) {
-        if (round > 0 && Date.now() - t0 >= durationMs) break;
+        if ((round > 0 && over()) || o.signal?.aborted) break;
         faults.push(await runFault(f, round, whole, () => sampler.checkpoint()));
         const r = faults.at(-1)!;
         log(
@@ -595,7 +598,12 @@ if (import.meta.main) {
     console.error(`--minutes must be a positive number, not "${values.minutes}"`);
     Deno.exit(2);
   }
-  const report = await runSoak({ minutes, loadRate: Number(values.rate) });
+  // Ctrl-C or SIGTERM ends the faults early; every part is still stopped and the report made.
+  const stop = new AbortController();
+  for (const s of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(s, () => stop.abort());
+  }
+  const report = await runSoak({ minutes, loadRate: Number(values.rate), signal: stop.signal });
   console.log(formatReport(report));
   if (values.json) {
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2));
