@@ -3,8 +3,14 @@
  * data and deaths into each device's current metrics as they arrive, keeping
  * no history (a long soak sees millions of messages).
  */
+import { Buffer } from "node:buffer";
 import mqtt, { type MqttClient } from "mqtt";
-import { decodePayload, hopgateType, metricValue } from "../../adapters/mqtt/sparkplug_codec.ts";
+import {
+  decodePayload,
+  encodePayload,
+  hopgateType,
+  metricValue,
+} from "../../adapters/mqtt/sparkplug_codec.ts";
 import type { Value } from "../../core/mod.ts";
 
 /** One metric as the cloud last saw it; `quality` 192 good, 64 uncertain, 0 bad. */
@@ -80,14 +86,32 @@ export class Cloud {
     });
   }
 
-  /** Subscribes to every Sparkplug message of group `hopgate` on the broker's plain port. */
+  /**
+   * Subscribes to every Sparkplug message of group `hopgate` on the broker's
+   * plain port. After the broker restarts, the edge node may have been born
+   * again before this subscriber was back: it then asks for a rebirth, as a
+   * Sparkplug host application does.
+   */
   static async connect(port: number): Promise<Cloud> {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
       reconnectPeriod: 500,
       connectTimeout: 5000,
     });
     const c = new Cloud(client);
-    await client.subscribeAsync(["spBv1.0/hopgate/#"], { qos: 1 });
+    await client.subscribeAsync([topics], { qos: 1 });
+    client.on("connect", () => {
+      void (async () => {
+        await client.subscribeAsync([topics], { qos: 1 });
+        await client.publishAsync(
+          "spBv1.0/hopgate/NCMD/it",
+          Buffer.from(encodePayload({
+            timestamp: Date.now(),
+            metrics: [{ name: "Node Control/Rebirth", type: "Boolean", value: true }],
+          })),
+          { qos: 1 },
+        );
+      })().catch(() => {});
+    });
     return c;
   }
 
@@ -95,6 +119,8 @@ export class Cloud {
     await this.#client.endAsync(true).catch(() => {});
   }
 }
+
+const topics = "spBv1.0/hopgate/#";
 
 function quality(props: Record<string, unknown>): number {
   return typeof props.Quality === "number" ? props.Quality : 192;

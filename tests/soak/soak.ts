@@ -318,6 +318,7 @@ async function runFault(
   checkpoint: () => Promise<void>,
 ): Promise<FaultResult> {
   const r: FaultResult = { name: f.name, cycle };
+  let restored = false;
   try {
     await waitFor(`the chain to be whole before ${f.name}`, () => whole(0), faultTimeout);
     await checkpoint();
@@ -331,13 +332,14 @@ async function runFault(
     if (held < f.holdMs) await sleep(f.holdMs - held);
     const since = Date.now();
     const t1 = performance.now();
+    restored = true;
     await f.restore();
     await waitFor(`the chain to be whole after ${f.name}`, () => f.recovered(since), faultTimeout);
     r.recoverMs = performance.now() - t1;
   } catch (e) {
     r.error = (e as Error).message;
-    // Whatever failed, the next fault starts from a restored chain.
-    await f.restore().catch(() => {});
+    // Whatever failed before the restore, the next fault starts from a restored chain.
+    if (!restored) await f.restore().catch(() => {});
   }
   return r;
 }
@@ -433,7 +435,10 @@ function figures(
   checkpoints: Sample[],
   warmupMs: number,
 ): HopFigures {
-  const all: Series[] = seriesOf(samples, warmupMs);
+  // A hop restarted by the faults (the dmz) lives shorter than the run's warm-up: its processes
+  // then get 20 s of their own.
+  let all: Series[] = seriesOf(samples, warmupMs);
+  if (all.every((x) => x.samples.length < 60)) all = seriesOf(samples, Math.min(warmupMs, 20_000));
   const longest = all.reduce<Series | undefined>(
     (a, b) => (a && a.samples.length >= b.samples.length ? a : b),
     undefined,
