@@ -165,15 +165,15 @@ export class LinkSender {
     }, { name: `link:${this.#peer}` });
     // Whole origins are said after the snapshot, and each one that becomes whole later.
     for (const [origin, link] of this.#owners.completeOrigins()) this.#tell(origin, link);
-    this.#offComplete = this.#owners.onComplete((origin) => {
-      this.#tell(origin, this.#owners.ownerOf(origin));
+    this.#offComplete = this.#owners.onComplete((origin, link) => {
+      this.#tell(origin, link);
       this.#scheduleFlush();
     });
     this.#flush();
   }
 
   /** Queues "every point of `origin` sent" unless its points came over this very link. */
-  #tell(origin: string, link: string | undefined): void {
+  #tell(origin: string, link: string): void {
     if (link !== this.#origin && origin !== this.#peer) this.#complete.add(origin);
   }
 

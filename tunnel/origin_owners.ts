@@ -10,7 +10,7 @@ export class OriginOwners {
   #up = new Set<string>();
   /** Origins whose whole data set this hop holds, with the link that brought it. */
   #complete = new Map<string, string>();
-  #onComplete = new Set<(origin: string) => void>();
+  #onComplete = new Set<(origin: string, link: string) => void>();
 
   /** A link (`link:<peer>`) is open and receiving: it keeps what it owns. */
   up(link: string): void {
@@ -33,7 +33,7 @@ export class OriginOwners {
    */
   completed(origin: string, link: string): void {
     this.#complete.set(origin, link);
-    for (const l of this.#onComplete) l(origin);
+    for (const l of this.#onComplete) l(origin, link);
   }
 
   /** The origins whose whole data set this hop holds now, with the link that brought each. */
@@ -41,8 +41,8 @@ export class OriginOwners {
     return [...this.#complete];
   }
 
-  /** Calls `listener` with each origin that becomes complete; returns the unsubscribe. */
-  onComplete(listener: (origin: string) => void): () => void {
+  /** Calls `listener` with each origin that becomes complete and the link that brought it. */
+  onComplete(listener: (origin: string, link: string) => void): () => void {
     this.#onComplete.add(listener);
     return () => this.#onComplete.delete(listener);
   }
