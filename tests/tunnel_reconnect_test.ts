@@ -134,6 +134,63 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a relay whose pushing peer reconnects 15 times keeps flat listener counts on both its links, the one that stays up too",
+  ...unsanitized,
+  fn: async () => {
+    await using dir = await tempDir();
+    await chainCerts(dir.path, ["plant1", "dmz", "it"]);
+    const port = freePort();
+    await using proxy = new LinkProxy(port);
+    let plant: Proc | null = null;
+    try {
+      // The relay runs here, so that its sockets' listeners can be counted.
+      await using dmz = await localHop(dir.path, "dmz", [
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--peers",
+        "plant1:push,it:pull",
+        ...fast,
+      ]);
+      await using it = await localHop(dir.path, "it", ["--pull", `dmz=127.0.0.1:${port}`, ...fast]);
+      plant = await startHop(dir.path, "plant1", [
+        "--sim",
+        "200",
+        "--sim-rate",
+        "2000",
+        "--push",
+        `dmz=127.0.0.1:${proxy.port}`,
+        ...fast,
+      ]);
+      await waitForPoints(it.hop, "plant1/sim/", 200, "good");
+      const adapter = (name: string) => dmz.adapters.find((a) => a.name === name) as LinkAdapter;
+      const counts: [number, number][] = [];
+      for (let i = 0; i < 15; i++) {
+        const opened = plant.lines.filter((l) => /Link with dmz open/.test(l)).length;
+        if (i % 2 === 0) {
+          proxy.blackHole();
+          await waitForPoints(it.hop, "plant1/sim/", 200, "uncertain");
+        } else proxy.cut();
+        proxy.restore();
+        await waitFor(
+          "plant1 to link again",
+          () => plant!.lines.filter((l) => /Link with dmz open/.test(l)).length > opened,
+          20_000,
+        );
+        await waitForPoints(it.hop, "plant1/sim/", 200, "good", 20_000);
+        counts.push([adapter("link:plant1").socketListeners, adapter("link:it").socketListeners]);
+      }
+      console.log(`listeners on the dmz's sockets (plant1, it): ${counts.map((c) => c.join("/"))}`);
+      const [first] = counts;
+      assert(counts.every(([p, i]) => p <= first![0] && i <= first![1]), `grew: ${counts}`);
+      assert(leakWarnings(plant).length === 0, leakWarnings(plant).join("\n"));
+    } finally {
+      await stopAll(plant);
+    }
+  },
+});
+
+Deno.test({
   name: "after a dmz restart, fresh data reaches the last hop within 1 s of the dmz's return",
   ...unsanitized,
   fn: async () => {
