@@ -7,6 +7,7 @@ import { derivePermissions } from "../core/mod.ts";
 import { exposition } from "../adapters/status/mod.ts";
 import type { StatusInfo } from "../adapters/status/status_info.ts";
 import { chainCerts, LinkProxy, startDmz, startHop, stopAll } from "./kit/hops.ts";
+import { protocolVersion } from "../tunnel/frames.ts";
 import { flagsConfig, freePort, type Proc, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
 import { parseExposition, sumOf } from "./kit/prometheus.ts";
 
@@ -120,7 +121,7 @@ Deno.test("the status endpoint serves health, readiness and metrics, read-only",
     assertEquals(after.get('hopgate_link_up{peer="plant1"}'), 1);
     const rtt = after.get('hopgate_link_rtt_seconds{peer="plant1"}')!;
     assert(rtt >= 0 && rtt < 1, String(rtt));
-    assertEquals(after.get('hopgate_build_info{version="0.1.0",protocol="3"}'), 1);
+    assertEquals(after.get(`hopgate_build_info{version="0.1.0",protocol="${protocolVersion}"}`), 1);
     assert(after.get("hopgate_updates_applied_total")! >= 65);
     assert(after.get("process_resident_memory_bytes")! > 0);
     assert(after.get("process_heap_used_bytes")! > 0);

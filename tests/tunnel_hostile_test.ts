@@ -4,6 +4,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { initCa, issueHopCert, severity } from "../core/mod.ts";
 import { helloFrame } from "../tunnel/control_frames.ts";
+import { protocolVersion } from "../tunnel/frames.ts";
 import {
   chainCerts,
   localHop,
@@ -207,5 +208,5 @@ Deno.test("the listener refuses a wrong CA, an unlisted name, plaintext, garbage
 });
 
 function hello(hop: string) {
-  return { version: 3, hop, to: "dmz", direction: "push" as const };
+  return { version: protocolVersion, hop, to: "dmz", direction: "push" as const };
 }

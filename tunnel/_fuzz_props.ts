@@ -32,12 +32,20 @@ import {
   type Value,
   valueProblem,
 } from "../core/mod.ts";
-import { FrameReader, FrameType, headerSize, ProtocolError, RuleError } from "./frames.ts";
+import {
+  FrameReader,
+  FrameType,
+  headerSize,
+  ProtocolError,
+  protocolVersion,
+  RuleError,
+} from "./frames.ts";
 import {
   decodeFrame,
   encodeFrame,
   type Frame,
   helloFrame,
+  originCompleteFrame,
   simpleFrame,
   writeFrame,
   writeResultFrame,
@@ -1072,7 +1080,7 @@ const limitsRoundTrip = entry(
 /** Valid control frames, as decodeFrame should return them. */
 const controlSpec: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({
-    version: fc.oneof({ weight: 4, arbitrary: fc.constant(3) }, fc.integer()),
+    version: fc.oneof({ weight: 4, arbitrary: fc.constant(protocolVersion) }, fc.integer()),
     hop: hopText,
     to: hopText,
     direction: fc.constantFrom<"push" | "pull">("push", "pull"),
@@ -1096,6 +1104,10 @@ const controlSpec: fc.Arbitrary<Frame> = fc.oneof(
     type: FrameType.WriteResult,
     rid,
     status,
+  })),
+  fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/).map((origin) => ({
+    type: FrameType.OriginComplete,
+    origin,
   })),
 );
 
@@ -1121,6 +1133,8 @@ function encodeControl(f: Frame): Uint8Array {
       return writeResultFrame(f.rid, f.status);
     case FrameType.Data:
       return frameOf(f.type, f.body);
+    case FrameType.OriginComplete:
+      return originCompleteFrame(f.origin);
   }
 }
 
@@ -1164,6 +1178,8 @@ function frameDiff(got: Frame, want: Frame): string | null {
       const g = got as typeof want;
       return g.rid === want.rid && g.status === want.status ? null : "write result";
     }
+    case FrameType.OriginComplete:
+      return (got as typeof want).origin === want.origin ? null : "origin";
   }
   return null;
 }
@@ -1401,7 +1417,7 @@ function receivingLink(
   return { clock, store, link, wire };
 }
 
-const hello = helloFrame({ version: 3, hop: peer, to: self, direction: "push" });
+const hello = helloFrame({ version: protocolVersion, hop: peer, to: self, direction: "push" });
 
 /** Why a stored point (or one a listener saw) breaks the rules for points from the link, or null. */
 function pointProblem(

@@ -10,6 +10,7 @@ import { Packr } from "msgpackr/pack";
 import {
   type DataType,
   elementType,
+  hopNamePattern,
   isArrayType,
   isDataType,
   type Scalar,
@@ -51,7 +52,8 @@ export type Frame =
   | { type: typeof FrameType.Pong; t: number }
   | { type: typeof FrameType.Write; write: WriteFrame }
   | { type: typeof FrameType.WriteResult; rid: number; status: number }
-  | { type: typeof FrameType.Close; reason: string };
+  | { type: typeof FrameType.Close; reason: string }
+  | { type: typeof FrameType.OriginComplete; origin: string };
 
 const packr = new Packr({
   useRecords: false,
@@ -93,6 +95,15 @@ export function simpleFrame(
   arg: number | string = 0,
 ): Uint8Array {
   return encodeFrame(type, arg);
+}
+
+/**
+ * Encodes "every point of `origin` this hop holds has been sent": the
+ * receiver may remove the points of that origin it still holds from this
+ * link and the sender no longer has (see docs/tunnel-protocol.md).
+ */
+export function originCompleteFrame(origin: string): Uint8Array {
+  return encodeFrame(FrameType.OriginComplete, origin);
 }
 
 /** Encodes a write result. */
@@ -183,6 +194,11 @@ export function decodeFrame(type: number, body: Uint8Array): Frame {
     case FrameType.Close:
       if (typeof v !== "string") throw new ProtocolError("Malformed close: no reason text");
       return { type, reason: v.slice(0, 500) };
+    case FrameType.OriginComplete:
+      if (typeof v !== "string" || !hopNamePattern.test(v)) {
+        throw new ProtocolError("Malformed origin-complete frame: no hop name");
+      }
+      return { type, origin: v };
   }
   throw new ProtocolError(`Unknown frame type ${type}`);
 }

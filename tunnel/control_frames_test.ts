@@ -1,6 +1,6 @@
 /** Control frames: round trips, malformed bodies, and write values typed as they are read. */
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert";
-import { FrameReader, FrameType, ProtocolError } from "./frames.ts";
+import { FrameReader, FrameType, ProtocolError, protocolVersion } from "./frames.ts";
 import { decodeFrame, encodeFrame, type Frame, helloFrame, writeFrame } from "./control_frames.ts";
 
 /** Decodes every frame in `bytes`. */
@@ -15,13 +15,13 @@ function decoded(frame: Uint8Array): Frame {
 
 Deno.test("hello and write frames round-trip", () => {
   const bytes = new Uint8Array([
-    ...helloFrame({ version: 3, hop: "plant1", to: "dmz", direction: "push" }),
+    ...helloFrame({ version: protocolVersion, hop: "plant1", to: "dmz", direction: "push" }),
     ...writeFrame({ rid: 9, id: "plant1/a", type: "UInt64", value: 2n ** 64n - 2n, via: ["it"] }),
   ]);
   const [h, w] = frames(bytes);
   assertEquals(h, {
     type: FrameType.Hello,
-    hello: { version: 3, hop: "plant1", to: "dmz", direction: "push" },
+    hello: { version: protocolVersion, hop: "plant1", to: "dmz", direction: "push" },
   });
   assertEquals(w, {
     type: FrameType.Write,

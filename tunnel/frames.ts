@@ -7,7 +7,7 @@
  */
 
 /** The protocol version sent in hello; a peer with another version is refused. */
-export const protocolVersion = 3;
+export const protocolVersion = 4;
 
 /** Bytes before each frame body: u32 big-endian body length, then a u8 frame type. */
 export const headerSize = 5;
@@ -24,6 +24,7 @@ export const FrameType = {
   WriteResult: 8,
   Close: 9,
   Ack: 10,
+  OriginComplete: 11,
 } as const;
 
 /** One of {@link FrameType}'s values. */

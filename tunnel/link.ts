@@ -167,6 +167,7 @@ export class Link {
     this.#startedAt = this.#lastRx;
     const limits = options.limits ?? defaultLimits;
     this.#counters = options.counters ?? new LinkCounters();
+    const owners = options.owners ?? new OriginOwners();
     const side = {
       store: options.store,
       clock: options.clock,
@@ -182,10 +183,11 @@ export class Link {
       wire,
       window: options.window,
       sendBuffer: options.sendBuffer,
+      owners,
     });
     this.#receiver = new LinkReceiver({
       ...side,
-      owners: options.owners ?? new OriginOwners(),
+      owners,
       allowedOrigins: options.origins,
     });
   }
@@ -358,6 +360,12 @@ export class Link {
         return this.#receiver.data(f.body);
       case FrameType.SnapshotEnd:
         this.#receiver.snapshotEnd();
+        return;
+      case FrameType.OriginComplete:
+        if (!this.receives) {
+          throw new ProtocolError("Origin complete sent against the link's direction");
+        }
+        this.#receiver.originComplete(f.origin);
         return;
       case FrameType.Write:
         void this.#onWriteRequest(f.write.rid, {

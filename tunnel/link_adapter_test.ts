@@ -35,7 +35,7 @@ function slammer() {
 }
 
 /** The kit's waitFor, polling every 5 ms: the retry tests step through many attempts. */
-const until = (what: string, check: () => boolean) => waitFor(what, check, 10_000, 5);
+const until = (what: string, check: () => boolean) => waitFor(what, check, 20_000, 5);
 
 Deno.test("a dialer tries each address in turn, then backs off before the next round", async () => {
   const dir = await Deno.makeTempDir();
@@ -79,10 +79,10 @@ Deno.test("a dialer tries each address in turn, then backs off before the next r
       b.state.accepted === 1 && clock.pending === 1 &&
       (adapter.status().lastError ?? "").includes(String(b.state.port)));
 
-    // Both failed: the next round waits for a backoff with jitter, between 125 and 250 ms.
-    clock.advance(124);
+    // Both failed: the next round waits for a backoff with jitter, between 100 and 200 ms.
+    clock.advance(99);
     assertEquals(clock.pending, 1, "no attempt before the backoff has passed");
-    clock.advance(126);
+    clock.advance(101);
     await until("the next round to start at the first address", () => a.state.accepted === 2);
     assertEquals(adapter.status().connection, "connecting");
     assert(adapter.status().run === "running");
@@ -92,7 +92,7 @@ Deno.test("a dialer tries each address in turn, then backs off before the next r
   }
 });
 
-Deno.test("a dialer's retries stay at most 2 s apart, and a long outage logs its failure once per 30 attempts", async () => {
+Deno.test("a dialer retries 100-500 ms apart for the first minute of an outage, then 1-2 s apart, and logs the same failure once a minute", async () => {
   const dir = await Deno.makeTempDir();
   await using a = slammer();
   const clock = new ManualClock();
@@ -121,16 +121,34 @@ Deno.test("a dialer's retries stay at most 2 s apart, and a long outage logs its
       log,
       write: () => Promise.resolve(Status.BadNotWritable),
     }));
-    for (let attempt = 1; attempt <= 32; attempt++) {
+    const t0 = clock.now();
+    const delays: { at: number; delay: number }[] = [];
+    for (let attempt = 1; clock.now() - t0 < 130_000; attempt++) {
       // The only timer left is the retry's (a dial in flight has its 5 s connect timeout).
-      await until(
-        `attempt ${attempt} to fail and a retry within 2 s`,
-        () => a.state.accepted === attempt && clock.pending === 1 && clock.nextDelay()! <= 2000,
-      );
-      clock.advance(clock.nextDelay()!);
+      const ready = () =>
+        a.state.accepted >= attempt && clock.pending === 1 && clock.nextDelay()! <= 2000;
+      const since = Date.now();
+      while (!ready()) {
+        if (Date.now() - since > 20_000) throw new Error(`Attempt ${attempt} did not fail`);
+        // A refused handshake the runtime is slow to report closed is given up at the dial's
+        // own timeout, as in a hop (on a busy machine this happens now and then).
+        if (Date.now() - since > 2000 && clock.pending === 1 && clock.nextDelay() === 5000) {
+          clock.advance(5000);
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const delay = clock.nextDelay()!;
+      delays.push({ at: clock.now() - t0, delay });
+      clock.advance(delay);
     }
-    // The same failure 32 times: logged at the 1st and the 31st attempt only.
-    assertEquals(warnings.map((w) => w.attempt), [1, 31]);
+    const fast = delays.filter((d) => d.at < 60_000).map((d) => d.delay);
+    const slow = delays.filter((d) => d.at >= 60_000).map((d) => d.delay);
+    assert(fast.every((d) => d >= 100 && d <= 500), `fast pace: ${fast.join(", ")}`);
+    assert(fast.length >= 60 && fast.length <= 600, `${fast.length} attempts in the first minute`);
+    assert(slow.every((d) => d >= 1000 && d <= 2000), `slow pace: ${slow.join(", ")}`);
+    // The same failure all along: logged at the first attempt, then once a minute.
+    assertEquals(warnings.length, 3, JSON.stringify(warnings.map((w) => w.attempt)));
+    assertEquals(warnings[0]!.attempt, 1);
   } finally {
     await adapter.stop();
     await Deno.remove(dir, { recursive: true });

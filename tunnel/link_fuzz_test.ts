@@ -16,6 +16,7 @@ import {
   type StatusCode,
 } from "../core/mod.ts";
 import { helloFrame } from "./control_frames.ts";
+import { protocolVersion } from "./frames.ts";
 import { Link, type LinkLimits, type Wire } from "./link.ts";
 import { assertFuzz, fuzzProperties } from "./_fuzz_props.ts";
 
@@ -50,7 +51,9 @@ function listening(limits?: LinkLimits) {
     onWrite: () => Promise.resolve(Status.BadNotWritable as StatusCode),
   });
   link.start();
-  link.receive(helloFrame({ version: 3, hop: "plant1", to: "dmz", direction: "push" }));
+  link.receive(
+    helloFrame({ version: protocolVersion, hop: "plant1", to: "dmz", direction: "push" }),
+  );
   assertEquals(link.state, "open");
   return { store, link };
 }

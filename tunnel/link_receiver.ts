@@ -183,6 +183,37 @@ export class LinkReceiver implements DataVisitor {
       "Snapshot from {peer}: {points} points, {gone} removed meanwhile, {stale} without data",
       { peer, points: keep.size, gone, stale },
     );
+    // This hop now holds the whole data set of the peer's own points.
+    const owner = this.#owners.ownerOf(peer);
+    if (owner === undefined || owner === this.#origin) this.#owners.completed(peer, this.#origin);
+  }
+
+  /**
+   * The peer has sent every point of `origin` it holds (it has heard from
+   * that origin again since its snapshot said it had no data of it): points
+   * of `origin` this hop holds from the link that the peer has not defined
+   * were removed at the origin meanwhile, and go.
+   */
+  originComplete(origin: string): void {
+    if (origin === this.#hop) return;
+    const owner = this.#owners.ownerOf(origin);
+    if (owner !== undefined && owner !== this.#origin) return;
+    const live = new Set<string>();
+    for (const id of this.#defIds) if (id !== undefined) live.add(id);
+    const gone: string[] = [];
+    for (const p of this.#store.fromOrigin(this.#origin)) {
+      if (originHop(p.id) === origin && !live.has(p.id)) gone.push(p.id);
+    }
+    for (const id of gone) this.#store.remove(id);
+    this.#store.endBatch();
+    if (gone.length > 0) {
+      this.#log.info("{peer} has every point of {origin} again: {gone} removed meanwhile", {
+        peer: this.#peer,
+        origin,
+        gone: gone.length,
+      });
+    }
+    this.#owners.completed(origin, this.#origin);
   }
 
   /** A point definition: checked against the peer's rights and the limits before it is kept. */

@@ -15,11 +15,12 @@ import {
   Status,
   type StoredPoint,
 } from "../core/mod.ts";
-import { simpleFrame } from "./control_frames.ts";
+import { originCompleteFrame, simpleFrame } from "./control_frames.ts";
 import { idBytesPerFrame } from "./_data_format.ts";
 import { DataFrameWriter } from "./data_frame_writer.ts";
 import { FrameType } from "./frames.ts";
 import type { LinkLimits, LinkSideOptions } from "./link_limits.ts";
+import type { OriginOwners } from "./origin_owners.ts";
 import { ackEvery } from "./link_receiver.ts";
 import { exceedsSize, utf8Size } from "./value_size.ts";
 import type { Wire } from "./wire.ts";
@@ -66,6 +67,8 @@ export interface LinkSenderOptions extends LinkSideOptions {
   window: number | undefined;
   /** Bytes left queued in the wire before the sender waits for a drain (default 4 MiB). */
   sendBuffer: number | undefined;
+  /** Which origins this hop holds whole, shared by the hop's links. */
+  owners: OriginOwners;
 }
 
 /** The sending side of one link session, started once hello has been exchanged. */
@@ -114,6 +117,13 @@ export class LinkSender {
   #peerOnPath = false;
   /** Points not sent, or sent without their value, for the peer's limits (for the log). */
   #withheld = 0;
+  #owners: OriginOwners;
+  /**
+   * Origins this hop holds whole that the peer is still to be told of: each is
+   * said once every point queued before it has been sent (the queue drained).
+   */
+  #complete = new Set<string>();
+  #offComplete: (() => void) | null = null;
 
   constructor(options: LinkSenderOptions) {
     this.#wire = options.wire;
@@ -127,6 +137,7 @@ export class LinkSender {
     this.#counters = options.counters;
     this.#windowOption = options.window;
     this.#sendBuffer = options.sendBuffer ?? defaultSendBuffer;
+    this.#owners = options.owners;
   }
 
   /** Point updates waiting to be sent (each point at most once). */
@@ -155,7 +166,18 @@ export class LinkSender {
         if (this.#flushScheduled) this.#flush();
       },
     }, { name: `link:${this.#peer}` });
+    // Whole origins are said after the snapshot, and each one that becomes whole later.
+    for (const [origin, link] of this.#owners.completeOrigins()) this.#tell(origin, link);
+    this.#offComplete = this.#owners.onComplete((origin, link) => {
+      this.#tell(origin, link);
+      this.#scheduleFlush();
+    });
     this.#flush();
+  }
+
+  /** Queues "every point of `origin` sent" unless its points came over this very link. */
+  #tell(origin: string, link: string): void {
+    if (link !== this.#origin && origin !== this.#peer) this.#complete.add(origin);
   }
 
   /** The session is over: nothing more is sent, and the store is not followed any more. */
@@ -163,6 +185,9 @@ export class LinkSender {
     this.#sending = false;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
+    this.#offComplete?.();
+    this.#offComplete = null;
+    this.#complete.clear();
     this.#queue = [];
     this.#head = 0;
   }
@@ -189,6 +214,10 @@ export class LinkSender {
     // the peer holds an older copy that must be withdrawn.
     if (p.origin === this.#origin && this.#points[pointSlot(p)] === undefined) return;
     this.#mark(p);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => {
@@ -292,6 +321,10 @@ export class LinkSender {
         this.#writable = false;
         return;
       }
+    }
+    if (this.#complete.size > 0 && this.#snapshotLeft === -1 && this.#head >= this.#queue.length) {
+      for (const origin of this.#complete) this.#wire.write(originCompleteFrame(origin));
+      this.#complete.clear();
     }
   }
 

@@ -8,7 +8,7 @@ import {
   type StatusCode,
   type WriteRequest,
 } from "../core/mod.ts";
-import { FrameType } from "./frames.ts";
+import { FrameType, protocolVersion } from "./frames.ts";
 import { type Direction, encodeFrame, helloFrame } from "./control_frames.ts";
 import { Link, type LinkOptions, type Wire } from "./link.ts";
 import { OriginOwners } from "./origin_owners.ts";
@@ -348,7 +348,12 @@ Deno.test("a listener closes a link whose hello is missing, late or names the wr
 
   const trickle = new Link(new Pipe(), base);
   trickle.start();
-  const hello = helloFrame({ version: 3, hop: "plant1", to: "dmz", direction: "push" });
+  const hello = helloFrame({
+    version: protocolVersion,
+    hop: "plant1",
+    to: "dmz",
+    direction: "push",
+  });
   for (let i = 0; i < 5; i++) {
     trickle.receive(hello.subarray(i, i + 1));
     clock.advance(999);
@@ -359,7 +364,7 @@ Deno.test("a listener closes a link whose hello is missing, late or names the wr
 
   const liar = new Link(new Pipe(), base);
   liar.start();
-  liar.receive(helloFrame({ version: 3, hop: "it", to: "dmz", direction: "push" }));
+  liar.receive(helloFrame({ version: protocolVersion, hop: "it", to: "dmz", direction: "push" }));
   assertEquals(liar.state, "closed");
   assert(/certificate names "plant1"/.test(liar.closeReason), liar.closeReason);
 
@@ -443,14 +448,14 @@ Deno.test("a listener binds each peer to its role: a hello asking for another di
   for (const [peer, peerRole, bareRole, direction, re] of cases) {
     const link = new Link(new Pipe(), { ...base, peer, peerRole, bareRole });
     link.start();
-    link.receive(helloFrame({ version: 3, hop: peer, to: "dmz", direction }));
+    link.receive(helloFrame({ version: protocolVersion, hop: peer, to: "dmz", direction }));
     assertEquals(link.state, "closed");
     assert(re.test(link.closeReason), link.closeReason);
     assert(link.closeReason.startsWith("refused: "), link.closeReason);
   }
   const ok = new Link(new Pipe(), { ...base, peer: "ops", peerRole: "watch", bareRole: true });
   ok.start();
-  ok.receive(helloFrame({ version: 3, hop: "ops", to: "dmz", direction: "pull" }));
+  ok.receive(helloFrame({ version: protocolVersion, hop: "ops", to: "dmz", direction: "pull" }));
   assertEquals(ok.state, "open");
   ok.close("test done");
 });

@@ -281,7 +281,10 @@ export class SparkplugEdge implements MqttFormat {
     for (const [id, name] of d.metrics) {
       const p = ctx.store.get(id);
       if (!p) {
+        // Removed from the store: gone from the device, and from its lost points too (else a
+        // device whose removed points were lost when they went would count as all lost, and die).
         d.metrics.delete(id);
+        d.lost.delete(id);
         d.byName.delete(name);
         this.#known.delete(id);
         continue;

@@ -95,8 +95,8 @@ export interface MetricsInput {
   writeResults?: Record<string, number>;
   /** The certificates in use of the files the configuration names (following a renewal). */
   certificates?: readonly CertInfo[];
-  /** The largest event-loop delay since the previous scrape, seconds. */
-  loopDelaySeconds?: number;
+  /** The event loop's mean and largest delay since the previous scrape, seconds. */
+  loopDelay?: { meanSeconds: number; maxSeconds: number };
   /** When the process started, epoch ms. */
   startedAt?: number;
 }
@@ -367,12 +367,17 @@ export function hopMetrics(m: MetricsInput): Family[] {
       samples: [{ value: m.memory.external }],
     });
   }
-  if (m.loopDelaySeconds !== undefined) {
+  if (m.loopDelay !== undefined) {
     families.push({
       name: "hopgate_event_loop_delay_max_seconds",
       help: "The largest lateness of a 100 ms timer since the previous scrape",
       type: "gauge",
-      samples: [{ value: m.loopDelaySeconds }],
+      samples: [{ value: m.loopDelay.maxSeconds }],
+    }, {
+      name: "hopgate_event_loop_delay_mean_seconds",
+      help: "The mean lateness of a 100 ms timer since the previous scrape",
+      type: "gauge",
+      samples: [{ value: m.loopDelay.meanSeconds }],
     });
   }
   if (m.startedAt !== undefined) {

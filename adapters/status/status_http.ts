@@ -17,13 +17,13 @@ import {
 import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
 import { StatusEvents } from "./status_events.ts";
-import { LoopDelay } from "./loop_delay.ts";
 import { readTlsFiles, serveTls } from "./status_tls.ts";
 import { isLoopback } from "./options.ts";
 import { certificates, type StatusInfo, statusInfo } from "./status_info.ts";
 import page from "./status_page.html" with { type: "text" };
 import script from "./status_page.js" with { type: "text" };
 import style from "./status_page.css" with { type: "text" };
+import { EventLoopMonitor, runtimeFamilies } from "./runtime_metrics.ts";
 
 /** The page's own files: everything it loads comes from here. */
 const assets: Record<string, [string, string]> = {
@@ -61,7 +61,7 @@ export class StatusHttpAdapter implements Adapter {
   #tls: boolean;
   #events: StatusEvents | null = null;
   #static: Omit<StatusInfo, "certificates" | "certificateErrors"> | null = null;
-  #loopDelay = new LoopDelay();
+  #loop = new EventLoopMonitor();
   #startedAt = 0;
 
   /** An endpoint on `address`; nothing listens before `start`. */
@@ -81,7 +81,7 @@ export class StatusHttpAdapter implements Adapter {
       info: () => this.#info(),
       infoKey: () => (ctx.certificates?.() ?? []).map((c) => `${c.path} ${c.serial}`).join("\n"),
     });
-    this.#loopDelay.start();
+    this.#loop.start();
     const { host, port } = this.#address;
     const address = formatHostPort(this.#address);
     if (this.#tls) {
@@ -124,7 +124,7 @@ export class StatusHttpAdapter implements Adapter {
     const server = this.#server;
     this.#server = null;
     this.#events?.close();
-    this.#loopDelay.stop();
+    this.#loop.stop();
     await server?.shutdown();
     this.#ctx?.status.running("stopped");
     this.#ctx?.status.connection("down");
@@ -166,18 +166,22 @@ export class StatusHttpAdapter implements Adapter {
     const certs = await certificates(ctx.config, ctx.certificates?.() ?? [])
       .then((c) => c.certs, () => []);
     const m = Deno.memoryUsage();
-    const body = exposition(hopMetrics({
-      hop: ctx.hop,
-      store: ctx.store,
-      statuses: ctx.statuses?.() ?? [],
-      version: meta.version,
-      protocol: protocolVersion,
-      memory: m,
-      writeResults: ctx.writeResults?.() ?? {},
-      certificates: certs,
-      loopDelaySeconds: this.#loopDelay.takeMaxSeconds(),
-      startedAt: this.#startedAt,
-    }));
+    const delay = this.#loop.take();
+    const body = exposition([
+      ...hopMetrics({
+        hop: ctx.hop,
+        store: ctx.store,
+        statuses: ctx.statuses?.() ?? [],
+        version: meta.version,
+        protocol: protocolVersion,
+        memory: m,
+        writeResults: ctx.writeResults?.() ?? {},
+        certificates: certs,
+        loopDelay: { meanSeconds: delay.mean / 1000, maxSeconds: delay.max / 1000 },
+        startedAt: this.#startedAt,
+      }),
+      ...runtimeFamilies(),
+    ]);
     return text(req, 200, body, { "content-type": expositionContentType });
   }
 
