@@ -263,7 +263,7 @@ export class SoakChain {
     const { UserTokenType } = await import("node-opcua");
     await client.connect(this.plc.url, { type: UserTokenType.Anonymous });
     try {
-      return await client.read(this.plcPoints().map((p) => p.path));
+      return await client.read(this.plcPoints().map((p) => p.path), 1);
     } finally {
       await client.disconnect();
     }
