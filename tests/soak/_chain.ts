@@ -174,20 +174,32 @@ export class SoakChain {
   }
 
   /**
-   * Issues hop `name` a new certificate from the chain's CA with `hopgate certs issue`.
-   * Live rotation (no restart) is not in this version: the soak restarts the hop after it.
+   * Renews hop `name`'s certificate from the chain's CA with `hopgate certs renew`
+   * and sends the hop SIGHUP, which reloads it without a restart; resolves with
+   * the number of reload lines the hop had logged before.
    */
-  async reissueCert(name: HopName): Promise<void> {
+  async renewCert(name: HopName): Promise<number> {
+    const proc = this.procs[name];
+    if (!proc) throw new Error(`Hop ${name} is not running`);
+    const before = reloads(proc);
     const r = await runHopgate([
       "certs",
-      "issue",
+      "renew",
       name,
       "--ca-dir",
       join(this.dir, "ca"),
       "--out",
       join(this.dir, name, "certs"),
     ]);
-    if (r.code !== 0) throw new Error(`hopgate certs issue ${name} failed: ${r.stderr}`);
+    if (r.code !== 0) throw new Error(`hopgate certs renew ${name} failed: ${r.stderr}`);
+    proc.child.kill("SIGHUP");
+    return before;
+  }
+
+  /** How many certificate reloads hop `name` has logged (0 when it is not running). */
+  reloads(name: HopName): number {
+    const proc = this.procs[name];
+    return proc ? reloads(proc) : 0;
   }
 
   async #startLine2(): Promise<void> {
@@ -287,4 +299,9 @@ export class SoakChain {
 /** The id of line2's load point `i`. */
 export function loadId(i: number): string {
   return `line2/gen/load/p${i}`;
+}
+
+/** The reload lines a hop logged: one per certificate set it took without a restart. */
+function reloads(proc: Proc): number {
+  return proc.lines.filter((l) => l.includes("Reloaded ")).length;
 }
