@@ -13,7 +13,7 @@ import { hopgateType, type InMetric, metricValue } from "../../adapters/mqtt/spa
 import type { DataType, Hop, Value } from "../../core/mod.ts";
 import { chainCerts, LinkProxy, localHop, startHop, stopAll } from "./hops.ts";
 import { freePort, type Proc, waitFor } from "./helpers.ts";
-import { Mosquitto, setupBroker } from "./mosquitto.ts";
+import { Mosquitto, mqttTlsFlags, setupBroker } from "./mosquitto.ts";
 import { Observer, type Seen } from "./observer.ts";
 import { expectLine, type Plc, startPlc, TestClient, testUser } from "./opcua.ts";
 import { counterPath, plcVariable, setpointPath } from "../fixtures/plc_values.ts";
@@ -179,14 +179,7 @@ export class E2eChain {
       `127.0.0.1:${this.ports.itListen}`,
       "--peers",
       "ops:pull",
-      "--mqtt",
-      `mqtts://localhost:${s.tlsPort}`,
-      "--mqtt-ca",
-      s.ca,
-      "--mqtt-cert",
-      s.clientCert,
-      "--mqtt-key",
-      s.clientKey,
+      ...mqttTlsFlags(s),
       "--opcua-server",
       `127.0.0.1:${this.ports.itOpcua}`,
       ...this.#writable("it"),

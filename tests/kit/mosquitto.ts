@@ -536,6 +536,20 @@ export class Mosquitto {
   }
 }
 
+/** The flags that bridge a hop to the test broker over TLS with its client certificate. */
+export function mqttTlsFlags(setup: BrokerSetup): string[] {
+  return [
+    "--mqtt",
+    `mqtts://localhost:${setup.tlsPort}`,
+    "--mqtt-ca",
+    setup.ca,
+    "--mqtt-cert",
+    setup.clientCert,
+    "--mqtt-key",
+    setup.clientKey,
+  ];
+}
+
 /** Flags of a simulated hop publishing to the test broker over TLS with its client certificate. */
 export function tlsHopFlags(setup: BrokerSetup, dataDir: string, extra: string[] = []): string[] {
   return [
@@ -545,14 +559,7 @@ export function tlsHopFlags(setup: BrokerSetup, dataDir: string, extra: string[]
     dataDir,
     "--status-interval",
     "300ms",
-    "--mqtt",
-    `mqtts://localhost:${setup.tlsPort}`,
-    "--mqtt-ca",
-    setup.ca,
-    "--mqtt-cert",
-    setup.clientCert,
-    "--mqtt-key",
-    setup.clientKey,
+    ...mqttTlsFlags(setup),
     ...extra,
   ];
 }

@@ -14,7 +14,7 @@ import { tunnelAdapters } from "../../tunnel/mod.ts";
 import { chainCerts, hopConfig, LinkProxy, localHop, startHop, stopAll } from "../kit/hops.ts";
 import { HandSource } from "../kit/hand_source.ts";
 import { freePort, type Proc, runHopgate } from "../kit/helpers.ts";
-import { Mosquitto, setupBroker } from "../kit/mosquitto.ts";
+import { Mosquitto, mqttTlsFlags, setupBroker } from "../kit/mosquitto.ts";
 import { type Plc, startPlc, TestClient } from "../kit/opcua.ts";
 import { counterPath, plcVariable, setpointPath } from "../fixtures/plc_values.ts";
 import { Cloud } from "./_cloud.ts";
@@ -135,14 +135,7 @@ export class SoakChain {
         `127.0.0.1:${this.ports.itListen}`,
         "--peers",
         "ops:pull",
-        "--mqtt",
-        `mqtts://localhost:${s.tlsPort}`,
-        "--mqtt-ca",
-        s.ca,
-        "--mqtt-cert",
-        s.clientCert,
-        "--mqtt-key",
-        s.clientKey,
+        ...mqttTlsFlags(s),
         ...status,
       ];
     }
