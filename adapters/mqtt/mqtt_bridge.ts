@@ -234,7 +234,12 @@ export class MqttBridge implements Adapter {
         }
         if (this.#pending.length === recordPoints) this.#wake?.();
       },
-      onRemove: () => {},
+      onRemove: (p) => {
+        // A removed point's latest state is not sent (it is skipped when taken anyway), and
+        // the format forgets what it kept of it.
+        if (this.#dirty.size > 0) this.#dirty.delete(p);
+        this.#format.removed?.(p.id);
+      },
     }, { name: this.name, onError: (e, p) => this.#ctx.status.sinkError(e, p) });
     this.#ctx.status.running("running");
     this.#loops.push(this.#connectLoop(), this.#pump());

@@ -54,6 +54,12 @@ export interface MqttFormat {
   tick?(session: MqttSession): Promise<void>;
   /** Publishes updates in order; `historical` for those replayed from the buffer. */
   publish(session: MqttSession, points: Point[], historical: boolean): Promise<void>;
+  /**
+   * A point left the store (called from the store's listener, so it must be
+   * quick): a format that keeps something per point forgets it here, so its
+   * memory follows the points that exist rather than every id ever seen.
+   */
+  removed?(id: string): void;
   /** Handles a message on a subscribed topic (commands, primary host state). */
   message(session: MqttSession, topic: string, payload: Uint8Array): Promise<void>;
   /** Last words of a graceful stop (Sparkplug NDEATH). */

@@ -7,6 +7,10 @@
  * bdSeq counts connection attempts and is kept in the data directory so it
  * keeps counting across restarts; NDEATH is the will. A device all of whose
  * points lost their source gets DDEATH, and a DBIRTH when one comes back.
+ * What it keeps per point lives only as long as the point: a removed point is
+ * forgotten at once (its device is born again without it, or dies when none
+ * is left), and aliases count up and are never given out twice, so a host
+ * never sees one alias stand for two metrics.
  */
 import { join } from "node:path";
 import {
@@ -71,10 +75,10 @@ interface DeviceBatch {
   historical: boolean;
 }
 
-/** A declared metric: its device and alias. */
+/** A tracked metric: its device and alias. */
 interface Known {
   device: Device;
-  /** The metric's alias (a number: aliases count up from 1). */
+  /** The metric's alias: aliases count up from 1 and are never reused, not even after a removal. */
   alias: number;
   /** In its device's last DBIRTH: DDATA may carry it. */
   declared: boolean;
@@ -103,11 +107,13 @@ export class SparkplugEdge implements MqttFormat {
   #bdSeqFile: string;
   #bdSeq: number;
   #seq = 0;
-  #aliases = new Map<string, bigint>();
-  #byAlias = new Map<bigint, string>();
+  /** The alias of the next new metric. */
+  #nextAlias = 1;
+  /** Point id by alias, for commands (present exactly while `#known` has the id). */
+  #byAlias = new Map<number, string>();
   #devices = new Map<string, Device>();
   /**
-   * Each declared metric's device and alias by point id (present exactly while
+   * Each tracked metric's device and alias by point id (present exactly while
    * the device's `metrics` has the id), so the hot path takes one lookup.
    */
   #known = new Map<string, Known>();
@@ -200,20 +206,83 @@ export class SparkplugEdge implements MqttFormat {
     return props;
   }
 
-  #alias(id: string): bigint {
-    let a = this.#aliases.get(id);
-    if (a === undefined) {
-      a = BigInt(this.#aliases.size + 1);
-      this.#aliases.set(id, a);
-      this.#byAlias.set(a, id);
+  /**
+   * Entries in the per-point tables, for tests and leak hunts: each stays
+   * within the points in the store (plus, for `devices`, devices emptied by
+   * removals whose DDEATH is not out yet).
+   */
+  get sizes(): {
+    known: number;
+    aliases: number;
+    devices: number;
+    metrics: number;
+    names: number;
+    lost: number;
+    notGood: number;
+  } {
+    let metrics = 0, names = 0, lost = 0;
+    for (const d of this.#devices.values()) {
+      metrics += d.metrics.size;
+      names += d.byName.size;
+      lost += d.lost.size;
     }
-    return a;
+    return {
+      known: this.#known.size,
+      aliases: this.#byAlias.size,
+      devices: this.#devices.size,
+      metrics,
+      names,
+      lost,
+      notGood: this.#notGood.size,
+    };
   }
 
-  /** Tracks a point's device; returns the device. */
-  #track(p: Point): Known {
+  /**
+   * A point left the store: everything kept of it goes, its alias for good.
+   * Its device's current DBIRTH still declares it, so the device is born
+   * again without it once removals settle, or gets DDEATH when it has no
+   * metric left (see `tick`).
+   */
+  removed(id: string): void {
+    if (this.#notGood.size > 0) this.#notGood.delete(id);
+    const k = this.#known.get(id);
+    if (k === undefined) return;
+    this.#forget(id, k);
+    const d = k.device;
+    if (d.metrics.size === 0 && !d.born) {
+      this.#devices.delete(d.id);
+    } else if (d.born) {
+      this.#changed(d);
+    }
+  }
+
+  /** Drops a tracked point from every table. */
+  #forget(id: string, k: Known): void {
+    const d = k.device;
+    const name = d.metrics.get(id);
+    d.metrics.delete(id);
+    if (name !== undefined && d.byName.get(name) === id) d.byName.delete(name);
+    if (d.lost.size > 0) d.lost.delete(id);
+    this.#known.delete(id);
+    this.#byAlias.delete(k.alias);
+  }
+
+  /** The device's metric set changed since its DBIRTH: a new one is due once changes settle. */
+  #changed(d: Device): void {
+    d.dirty = true;
+    d.grewAt = this.#f.ctx.clock.now();
+    if (d.dirtySince === 0) d.dirtySince = d.grewAt;
+  }
+
+  /**
+   * Tracks a point's device; returns its entry, or undefined for a point
+   * the store no longer holds (an update queued before its removal), which
+   * no birth will declare.
+   */
+  #track(p: Point): Known | undefined {
     let k = this.#known.get(p.id);
     if (k === undefined) {
+      if (this.#f.ctx.store.get(p.id) === undefined) return undefined;
       const { device, metric } = sparkplugName(p.id);
       let d = this.#devices.get(device);
       if (!d) {
@@ -229,13 +298,12 @@ export class SparkplugEdge implements MqttFormat {
         };
         this.#devices.set(device, d);
       }
-      k = { device: d, alias: Number(this.#alias(p.id)), declared: false };
+      k = { device: d, alias: this.#nextAlias++, declared: false };
       this.#known.set(p.id, k);
+      this.#byAlias.set(k.alias, p.id);
       d.metrics.set(p.id, metric);
       d.byName.set(metric, p.id);
-      d.dirty = true;
-      d.grewAt = this.#f.ctx.clock.now();
-      if (d.dirtySince === 0) d.dirtySince = d.grewAt;
+      this.#changed(d);
     }
     const d = k.device;
     if (lost(p)) d.lost.add(p.id);
@@ -251,6 +319,10 @@ export class SparkplugEdge implements MqttFormat {
       d.lost.clear();
     }
     for (const p of ctx.store.values()) this.#track(p);
+    // Devices whose every point was removed while no session was up.
+    for (const d of this.#devices.values()) {
+      if (d.metrics.size === 0) this.#devices.delete(d.id);
+    }
     this.#seq = 0;
     await session.publish({
       topic: this.#topic("NBIRTH"),
@@ -280,18 +352,17 @@ export class SparkplugEdge implements MqttFormat {
     const metrics: OutMetric[] = [];
     for (const [id, name] of d.metrics) {
       const p = ctx.store.get(id);
+      const k = this.#known.get(id)!;
       if (!p) {
-        // Removed from the store: gone from the device, and from its lost points too (else a
-        // device whose removed points were lost when they went would count as all lost, and die).
-        d.metrics.delete(id);
-        d.lost.delete(id);
-        d.byName.delete(name);
-        this.#known.delete(id);
+        // Removed from the store (`removed` normally forgot it already): gone from the device,
+        // and from its lost points too (else a device whose removed points were lost when they
+        // went would count as all lost, and die).
+        this.#forget(id, k);
         continue;
       }
       const m: OutMetric = {
         name,
-        alias: this.#alias(id),
+        alias: k.alias,
         timestamp: p.time,
         type: p.type,
         value: p.value,
@@ -299,8 +370,7 @@ export class SparkplugEdge implements MqttFormat {
       const props = this.#properties(p, false);
       if (props) m.properties = props;
       metrics.push(m);
-      const k = this.#known.get(id);
-      if (k) k.declared = true;
+      k.declared = true;
     }
     const payload = encodePayload({ timestamp: ctx.clock.now(), seq: this.#nextSeq(), metrics });
     const max = this.#f.effective.maxPayload;
@@ -379,6 +449,12 @@ export class SparkplugEdge implements MqttFormat {
   async tick(session: MqttSession): Promise<void> {
     if (!session.ready || !this.#born) return;
     for (const d of this.#devices.values()) {
+      if (d.metrics.size === 0) {
+        // Every point of a born device was removed: it dies, and is forgotten.
+        this.#devices.delete(d.id);
+        if (d.born) await this.#deviceDeath(session, d, "its points were removed");
+        continue;
+      }
       if ((d.born && !d.dirty) || d.lost.size >= d.metrics.size) continue;
       if (this.#birthDue(d)) await this.#deviceBirth(session, d);
     }
@@ -403,6 +479,7 @@ export class SparkplugEdge implements MqttFormat {
         if (!k?.device.born || !k.declared) continue;
       } else {
         k = this.#track(p);
+        if (k === undefined) continue;
         if (k.device !== last) touched.add(k.device);
         // Metrics added since the device's DBIRTH wait for the next one, which carries them.
         if (!k.device.born || !k.declared) continue;
@@ -423,19 +500,8 @@ export class SparkplugEdge implements MqttFormat {
     for (const d of touched) {
       const allLost = d.lost.size >= d.metrics.size;
       if (allLost && d.born) {
-        d.born = false;
         byDevice.delete(d);
-        this.#f.ctx.log.info("Sparkplug DDEATH of {device}: its source is lost", { device: d.id });
-        await session.publish({
-          topic: this.#topic("DDEATH", d.id),
-          payload: encodePayload({
-            timestamp: this.#f.ctx.clock.now(),
-            seq: this.#nextSeq(),
-            metrics: [],
-          }),
-          qos: this.#f.qos,
-          retain: false,
-        });
+        await this.#deviceDeath(session, d, "its source is lost");
       } else if (!allLost && (!d.born || d.dirty) && this.#birthDue(d)) {
         byDevice.delete(d);
         await this.#deviceBirth(session, d);
@@ -446,6 +512,22 @@ export class SparkplugEdge implements MqttFormat {
       if (d.born) this.#data(session, d, b, sent);
     }
     await Promise.all(sent);
+  }
+
+  /** DDEATH of a born device; it is born again (DBIRTH) when it has metrics to declare. */
+  async #deviceDeath(session: MqttSession, d: Device, why: string): Promise<void> {
+    d.born = false;
+    this.#f.ctx.log.info("Sparkplug DDEATH of {device}: {why}", { device: d.id, why });
+    await session.publish({
+      topic: this.#topic("DDEATH", d.id),
+      payload: encodePayload({
+        timestamp: this.#f.ctx.clock.now(),
+        seq: this.#nextSeq(),
+        metrics: [],
+      }),
+      qos: this.#f.qos,
+      retain: false,
+    });
   }
 
   async message(session: MqttSession, topic: string, payload: Uint8Array): Promise<void> {
@@ -492,9 +574,12 @@ export class SparkplugEdge implements MqttFormat {
     if (!d?.born) return;
     const results: DeviceBatch = { points: [], aliases: [], props: [], historical: false };
     for (const m of p.metrics) {
-      const id = m.alias !== undefined ? this.#byAlias.get(m.alias) : d.byName.get(m.name ?? "");
-      const point = id !== undefined && d.metrics.has(id) ? ctx.store.get(id) : undefined;
-      if (!point) {
+      const id = m.alias !== undefined
+        ? this.#byAlias.get(Number(m.alias))
+        : d.byName.get(m.name ?? "");
+      const k = id !== undefined ? this.#known.get(id) : undefined;
+      const point = k?.device === d ? ctx.store.get(id!) : undefined;
+      if (!k || !point) {
         ctx.log.warn("DCMD for unknown metric {metric} of {device}", {
           metric: m.name ?? String(m.alias),
           device: d.id,
@@ -513,9 +598,13 @@ export class SparkplugEdge implements MqttFormat {
       }
       const now: StoredPoint = ctx.store.get(point.id) ?? point;
       results.points.push(copyPoint(now));
-      results.aliases.push(Number(this.#alias(point.id)));
+      // The alias taken before the write: the point may have been removed meanwhile.
+      results.aliases.push(k.alias);
+      const props = this.#properties(now, true) ?? [];
+      // Removed during the write: its not-good mark is not kept either.
+      if (ctx.store.get(point.id) === undefined) this.#notGood.delete(point.id);
       results.props.push([
-        ...(this.#properties(now, true) ?? []),
+        ...props,
         { key: "WriteStatus", type: "String", value: statusName(status) },
         { key: "WriteStatusCode", type: "UInt32", value: status >>> 0 },
       ]);

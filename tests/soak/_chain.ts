@@ -268,6 +268,7 @@ export class SoakChain {
     const { UserTokenType } = await import("node-opcua");
     await client.connect(this.plc.url, { type: UserTokenType.Anonymous });
     try {
+      // The PLC simulator's variables are in namespace 1 (a hop's points in 2, the default).
       return await client.read(this.plcPoints().map((p) => p.path), 1);
     } finally {
       await client.disconnect();
