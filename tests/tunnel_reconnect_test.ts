@@ -4,7 +4,7 @@
  * dmz carries fresh data again within a second of its return.
  */
 import { ok as assert } from "node:assert";
-import { isGood } from "../core/mod.ts";
+import { isGood, sleep } from "../core/mod.ts";
 import type { LinkAdapter } from "../tunnel/link_adapter.ts";
 import {
   chainCerts,
@@ -220,8 +220,9 @@ Deno.test({
       for (let round = 0; round < 3; round++) {
         await dmz.stop("SIGKILL");
         await waitForPoints(ops.hop, "plant1/sim/", 20, "uncertain");
-        // Down for a while, as a real restart is: the dialers are in their retries.
-        await new Promise((r) => setTimeout(r, 2000 + round * 1000));
+        // Held down for a while, as a real restart is (a fault's length, not a wait for a
+        // condition): the dialers are in their retries.
+        await sleep(2000 + round * 1000);
         dmz = await startDmz(dir.path, dmzPort, "plant1:push,it:pull", fast);
         const back = loggedAt(dmz.lines.find((l) => /Listening on/.test(l))!);
         // Fresh: a value the plant made after the dmz was back, Good at the last hop.
