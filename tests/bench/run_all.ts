@@ -20,6 +20,7 @@ import { measureLatency } from "./chain_latency.ts";
 import { measureRelayHop } from "./relay_hop.ts";
 import { measureChecks } from "./relay_checks.ts";
 import { measureDiode } from "./diode.ts";
+import { type PhaseUsage, withPhaseUsage } from "./_phase_usage.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const quick = Deno.args.includes("--quick");
@@ -200,19 +201,27 @@ async function latency(): Promise<void> {
 
 async function brokers(): Promise<void> {
   const results: RunResult[] = [];
-  for (const transport of ["tcp", "tls"] as const) {
-    log(`mosquitto chain, ${transport} bridges, QoS 0`);
+  // QoS 0 is mosquitto at its fastest; QoS 1 is what hopgate's chain gives the cloud (every
+  // update acknowledged, nothing dropped on the way), so the like-for-like comparison.
+  const variants = [
+    { transport: "tcp", qos: 0 },
+    { transport: "tls", qos: 0 },
+    { transport: "tls", qos: 1 },
+  ] as const;
+  for (const { transport, qos } of variants) {
+    log(`mosquitto chain, ${transport} bridges, QoS ${qos}`);
     try {
-      results.push(await runBrokerChain({ transport, qos: 0, limits: "default" }, quickPhases));
+      results.push(await runBrokerChain({ transport, qos, limits: "default" }, quickPhases));
     } catch (e) {
-      log(`broker chain (${transport}) failed: ${(e as Error).message}`);
+      log(`broker chain (${transport}, QoS ${qos}) failed: ${(e as Error).message}`);
     }
   }
   raw.brokers = results;
   for (const r of results) {
     const lat = r.latency.map((l) => `p99 @${l.ratePerS / 1000}k ${l.p99Ms} ms`).join(", ");
+    const name = `${r.transport.toUpperCase()}, QoS ${r.qos}`;
     add({
-      figure: `mosquitto chain, ${r.transport.toUpperCase()} bridges, QoS 0: max`,
+      figure: `mosquitto chain, ${r.transport.toUpperCase()} bridges, QoS ${r.qos}: max`,
       kind: "info",
       target: null,
       measured: r.flood.receivedPerS,
@@ -220,12 +229,17 @@ async function brokers(): Promise<void> {
       note: `${lat}; RSS ${r.flood.usage.slice(0, 3).map((u) => u.rssMb).join("/")} MB`,
     });
     if (chainPerS !== null) {
+      // The design asks ≥ 3× mosquitto at its fastest over TLS; issue 17, ≥ 10× like for like.
+      const target = r.transport === "tcp" ? null : r.qos === 0 ? 3 : 10;
       add({
-        figure: `hopgate chain ÷ mosquitto chain (${r.transport.toUpperCase()})`,
-        kind: r.transport === "tls" ? ">=" : "info",
-        target: r.transport === "tls" ? 3 : null,
+        figure: `hopgate chain ÷ mosquitto chain (${name})`,
+        kind: target === null ? "info" : ">=",
+        target,
         measured: chainPerS / r.flood.receivedPerS,
         unit: "×",
+        ...(r.droppedAt.length > 0
+          ? { note: `mosquitto dropped at ${r.droppedAt.join(", ")}` }
+          : {}),
       });
     }
   }
@@ -277,11 +291,17 @@ if (import.meta.main) {
     ["brokers", brokers],
     ["diode", diode],
   ];
+  const phases: PhaseUsage[] = [];
   for (const [name, run] of parts) {
     if (!wanted(name)) continue;
-    try {
-      await run();
-    } catch (e) {
+    const { usage, ...failure } = await withPhaseUsage(name, run);
+    phases.push(usage);
+    log(
+      `${name}: ${usage.seconds} s, load ${usage.loadBefore} → ${usage.loadAfter}, ` +
+        `this benchmark ${usage.oursPct}% of a core, others ${usage.othersPct}%`,
+    );
+    if ("error" in failure) {
+      const e = failure.error;
       log(`${name} failed: ${(e as Error).stack ?? e}`);
       raw[`${name}Error`] = String(e);
     }
@@ -304,12 +324,25 @@ if (import.meta.main) {
       `load average ${loadavg} before, ${loadAfter} after, ${seconds} s`,
   );
   console.log(formatTable(rows));
+  console.log(
+    "\n" + formatTable([
+      ["phase", "seconds", "load before → after", "this benchmark", "others"],
+      ...phases.map((p) => [
+        p.phase,
+        String(p.seconds),
+        `${p.loadBefore} → ${p.loadAfter}`,
+        `${p.oursPct}%`,
+        `${p.othersPct}%`,
+      ]),
+    ]),
+  );
   const path = await writeJsonResult("run_all", ["--json"], {
     deno: Deno.version.deno,
     cores: navigator.hardwareConcurrency,
     loadavg: { before: loadavg, after: loadAfter },
     seconds,
     quick,
+    phases,
     figures: figures.map((f) => ({ ...f, ratio: ratio(f) })),
     raw,
   });
