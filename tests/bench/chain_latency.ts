@@ -16,6 +16,12 @@ export interface LatencyResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /**
+   * When the updates slower than p99 arrived: runs of them less than 5 ms
+   * apart, as [ms since the rate's start, how many, slowest ms]. A few large
+   * runs are stalls (a pause in one process); many runs of one are queueing.
+   */
+  slowRuns: [number, number, number][];
 }
 
 /** Starts dmz and it as processes and measures latency at each rate for `seconds`. */
@@ -53,12 +59,15 @@ export async function measureLatency(
     for (let i = 0; i < points; i++) publish(i);
     await waitFor("the set at ops", () => ops.hop.store.get(`src/lat/${points - 1}`), 20_000);
     let samples = new Float64Array(1 << 21);
+    let arrivals = new Float64Array(samples.length);
     let n = 0;
     let measuring = false;
     ops.hop.store.subscribe({
       onUpdate: (p) => {
         if (measuring && n < samples.length && p.id.startsWith("src/lat/")) {
-          samples[n++] = performance.now() - (p.value as number);
+          const now = performance.now();
+          arrivals[n] = now;
+          samples[n++] = now - (p.value as number);
         }
       },
       onRemove: () => {},
@@ -85,14 +94,28 @@ export async function measureLatency(
       const sorted = samples.slice(0, n).sort();
       const q = (f: number) => sorted[Math.min(n - 1, Math.floor(f * n))]!;
       const r2 = (x: number) => Math.round(x * 100) / 100;
+      const slowRuns: [number, number, number][] = [];
+      let last = -Infinity;
+      for (let i = 0; i < n; i++) {
+        if (samples[i]! <= q(0.99)) continue;
+        const at = arrivals[i]! - start;
+        const run = slowRuns.at(-1);
+        if (run && at - last < 5) {
+          run[1]++;
+          run[2] = Math.max(run[2], r2(samples[i]!));
+        } else slowRuns.push([Math.round(at), 1, r2(samples[i]!)]);
+        last = at;
+      }
       out.push({
         ratePerS: rate,
         samples: n,
         p50Ms: r2(q(0.5)),
         p99Ms: r2(q(0.99)),
         maxMs: r2(q(1)),
+        slowRuns,
       });
       samples = new Float64Array(samples.length);
+      arrivals = new Float64Array(samples.length);
     }
     return out;
   } finally {
@@ -105,6 +128,11 @@ if (import.meta.main) {
   for (const r of await measureLatency(rates, { seconds: 5 })) {
     console.log(
       `latency source → dmz → it → last hop at ${r.ratePerS} updates/s offered: ${r.samples} samples (coalesced per point), median ${r.p50Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms`,
+    );
+    console.log(
+      `  slower than p99, by arrival (ms since start, count, slowest ms): ${
+        r.slowRuns.map((x) => x.join("/")).join(" ")
+      }`,
     );
   }
 }
