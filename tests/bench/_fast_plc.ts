@@ -156,27 +156,60 @@ class FastSubscription {
     this.sub = sub;
   }
 
-  /** Takes in the items node-opcua created since the last call; all due when the set changed. */
+  /**
+   * Takes in the items node-opcua created since the last call, due once (their
+   * initial value), after the items already due; what was due stays due. Slots
+   * are copied in at most four runs, so a batch of new items costs no per-item
+   * work for the items before it.
+   */
   refresh(): void {
     const map = this.sub.monitoredItems;
     if (map.size === this.items) return;
-    const all = [...map.values()].filter((m) => m.monitoringMode === reporting);
-    const ts = all[0]?.timestampsToReturn ?? 3; // Source 0, Server 1, Both 2, Neither 3
-    this.mask = 0x01 | (ts === 0 || ts === 2 ? 0x04 : 0) | (ts === 1 || ts === 2 ? 0x08 : 0);
-    this.slot = 14 + (this.mask & 0x04 ? 8 : 0) + (this.mask & 0x08 ? 8 : 0);
-    this.bytes = new ArrayBuffer(all.length * this.slot);
-    this.view = new DataView(this.bytes);
-    this.index = new Float64Array(all.length);
-    all.forEach((m, k) => {
-      const at = k * this.slot;
-      this.view.setUint32(at, m.clientHandle, true);
-      this.view.setUint8(at + 4, this.mask);
-      this.view.setUint8(at + 5, 11); // Variant: Double
-      this.index[k] = Number(/D(\d+)$/.exec(String(m.itemToMonitor.nodeId.value))?.[1] ?? -1);
-    });
-    this.items = map.size;
-    this.next = 0;
-    this.due = all.length;
+    if (map.size < this.items) {
+      // Items deleted: start again, everything due.
+      [this.items, this.bytes, this.index, this.next, this.due] = [
+        0,
+        new ArrayBuffer(0),
+        new Float64Array(0),
+        0,
+        0,
+      ];
+    }
+    const fresh: NodeItem[] = [];
+    let seen = 0;
+    for (const m of map.values()) {
+      if (seen++ >= this.items && m.monitoringMode === reporting) fresh.push(m);
+    }
+    if (this.index.length === 0 && fresh[0]) {
+      const ts = fresh[0].timestampsToReturn; // Source 0, Server 1, Both 2, Neither 3
+      this.mask = 0x01 | (ts === 0 || ts === 2 ? 0x04 : 0) | (ts === 1 || ts === 2 ? 0x08 : 0);
+      this.slot = 14 + (this.mask & 0x04 ? 8 : 0) + (this.mask & 0x08 ? 8 : 0);
+    }
+    const [n, slot] = [this.index.length, this.slot];
+    const bytes = new ArrayBuffer((n + fresh.length) * slot);
+    const [to, from] = [new Uint8Array(bytes), new Uint8Array(this.bytes)];
+    const index = new Float64Array(n + fresh.length);
+    let w = 0;
+    /** Copies `count` slots of the old ring from `at` (wrapping once at most). */
+    const put = (at: number, count: number) => {
+      for (let left = count, a = at % Math.max(n, 1); left > 0;) {
+        const run = Math.min(left, n - a);
+        to.set(from.subarray(a * slot, (a + run) * slot), w * slot);
+        index.set(this.index.subarray(a, a + run), w);
+        [w, left, a] = [w + run, left - run, 0];
+      }
+    };
+    put(this.next, this.due);
+    const view = new DataView(bytes);
+    for (const m of fresh) {
+      view.setUint32(w * slot, m.clientHandle, true);
+      view.setUint8(w * slot + 4, this.mask);
+      view.setUint8(w * slot + 5, 11); // Variant: Double
+      index[w++] = Number(/D(\d+)$/.exec(String(m.itemToMonitor.nodeId.value))?.[1] ?? -1);
+    }
+    put(this.next + this.due, n - this.due);
+    [this.bytes, this.view, this.index] = [bytes, view, index];
+    [this.items, this.next, this.due] = [map.size, 0, this.due + fresh.length];
   }
 
   /** Patches `n` slots from `from` with the current values and `now` as timestamps. */
