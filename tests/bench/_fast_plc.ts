@@ -17,7 +17,8 @@
  *
  * Every `--churn` ms the whole process image changes (tick t): item D<i> is
  * then `t * 1e6 + i` (distinct per item and per tick, so a mix-up of client
- * handles shows as wrong values), and every monitored item is due once more.
+ * handles shows as wrong values), and every monitored item is due once more
+ * (a new item is due once when created: its initial value).
  * Due items go out in Publish responses of at most the subscription's
  * maxNotificationsPerPublish, oldest due first, `moreNotifications` set while
  * some remain; with nothing due for maxKeepAliveCount publishing intervals a
@@ -250,7 +251,7 @@ interface Waiting {
   send: Send;
   results: StatusCode[];
 }
-const fast = new Map<NodeSubscription, FastSubscription>();
+const fast = new WeakMap<NodeSubscription, FastSubscription>();
 const waiting = new Map<NodeSession, Waiting[]>();
 
 /** This PLC's view of a session's subscriptions; node-opcua's timers stopped on first sight. */
