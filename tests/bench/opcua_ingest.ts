@@ -1,205 +1,364 @@
 /**
  * OPC UA ingest benchmark: one plant hop under its derived permissions
- * reading a PLC whose every monitored item changes every --churn ms. The PLC
- * is _lean_plc.ts, a node-opcua server that puts new values straight into
- * its monitored items' queues, so that it is not the bottleneck. For each
- * case of items × churn × security it prints: time to connect, read and
- * subscribe; the hop's ingested changes/s (median and range of its 1 s
- * status lines after a warm-up), the changes/s the PLC queued, the hop's CPU
- * (% of one core) and peak RSS, and the load average around the case (other
- * jobs share the machine: say so when quoting the numbers).
+ * reading a PLC whose every monitored item changes every `churn` ms, the hop
+ * sampling and publishing at that period. The PLC is _fast_plc.ts, a
+ * node-opcua server that answers Publish requests with pre-encoded
+ * notifications, so that it costs little per change (a fraction of a core at
+ * 1,000,000 changes/s) and the hop is what is measured. Per case: time to
+ * `Connected` and its read and subscribe parts; the changes/s the PLC sent
+ * (offered); the hop's ingested changes/s (median and range of its 1 s status
+ * lines after a warm-up); the hop's CPU (% of one core), peak RSS and peak
+ * anonymous memory; the PLC's CPU; other processes' CPU and the load average
+ * (other jobs share the machine: say so when quoting the numbers). One PLC
+ * serves the cases of one items × churn pair, one hop after the other.
+ *
+ * `--check` also runs the PLC check (checkPlcValues): the hop must end up
+ * holding every value the PLC last sent.
  *
  *   deno run -A tests/bench/opcua_ingest.ts [--items 10000,50000,100000] [--churn 1000,100]
  *     [--security SignAndEncrypt:Basic256Sha256,None] [--seconds 15] [--deno-flags "..."]
- *     [--hop-flags "--opcua-max-items 10000"] [--imports]
+ *     [--hop-flags "--opcua-max-items 10000"] [--imports] [--check] [--json]
  *
  * --deno-flags sets HOPGATE_DENO_FLAGS for the hop (for example
- * `--v8-flags=--max-semi-space-size=32`, which replaces the hop's own V8 flags).
+ * `--v8-flags=--max-semi-space-size=32`, which replaces the hop's own V8 flags,
+ * or `--cpu-prof --cpu-prof-dir=/tmp/prof` for a profile).
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { sleep } from "../../core/mod.ts";
-import { freePort, Proc, runDeno, tempDir } from "../kit/helpers.ts";
-import { expectLine, startHop, stopHop } from "../kit/opcua.ts";
+import { addUser } from "../../adapters/opcua/opcua_users.ts";
+import { freePort, Proc, runDeno, tempDir, waitFor } from "../kit/helpers.ts";
+import { expectLine, startHop, stopHop, TestClient, testUser } from "../kit/opcua.ts";
+import { sampleMachine, sampleProcess } from "../kit/mosquitto.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    items: { type: "string", default: "10000,50000,100000" },
-    churn: { type: "string", default: "1000,100" },
-    security: { type: "string", default: "SignAndEncrypt:Basic256Sha256,None" },
-    seconds: { type: "string", default: "15" },
-    "deno-flags": { type: "string" },
-    "hop-flags": { type: "string", default: "" },
-    imports: { type: "boolean", default: false },
-  },
-});
-const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x);
-if (args["deno-flags"]) Deno.env.set("HOPGATE_DENO_FLAGS", args["deno-flags"]);
+const fastPlc = new URL("./_fast_plc.ts", import.meta.url).pathname;
 
-const leanPlc = new URL("./_lean_plc.ts", import.meta.url).pathname;
-
-/** User + system CPU ticks (1/100 s) and RSS (MB) of a process, from /proc. */
-async function sample(pid: number): Promise<{ ticks: number; rssMB: number }> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
-  const f = stat.split(") ")[1]?.split(" ");
-  const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
-  const rss = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-  return {
-    ticks: f ? Number(f[11]) + Number(f[12]) : NaN,
-    rssMB: rss ? Math.round(Number(rss) / 1024) : NaN,
-  };
+/** One case: monitored items, change period and the hop's security to the PLC. */
+export interface IngestCase {
+  items: number;
+  churnMs: number;
+  /** As `--opcua-security` takes it: `SignAndEncrypt:Basic256Sha256` or `None`. */
+  security: string;
 }
 
-async function loadAverage(): Promise<string> {
+/** What one case measured. */
+export interface IngestResult extends IngestCase {
+  /** Changes/s the PLC sent (median of its 1 s lines while measuring). */
+  offeredPerS: number;
+  /** The hop's 1 s status lines while measuring: changes applied per second. */
+  ingested: { median: number; min: number; max: number; samples: number };
+  /** From starting the hop to its `Connected` line, and that line's read and subscribe parts. */
+  connectMs: number;
+  readMs: number;
+  subscribeMs: number;
+  /** % of one core while measuring. */
+  hopCpuPct: number;
+  plcCpuPct: number;
+  /** Busy CPU of the machine not accounted to the hop, the PLC or this process, % of one core. */
+  othersCpuPct: number;
+  hopPeakRssMb: number;
+  /** Peak resident anonymous memory (RssAnon: without the executable's file pages). */
+  hopPeakAnonMb: number;
+  /** The memory part of the hop's last status line (RSS, heap, external). */
+  hopMemory: string;
+  /** The hop said its connection was lost while measuring (the first such line). */
+  lost: string | null;
+  load: { before: string; after: string };
+}
+
+/** The 1-, 5- and 15-minute load averages. */
+export async function loadAverage(): Promise<string> {
   return (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const mb = (kb: number) => Math.round(kb / 1024);
 
-interface CaseResult {
-  items: number;
-  churn: number;
-  security: string;
-  connectMs: number;
-  readMs: number;
-  subscribeMs: number;
-  ingested: { median: number; min: number; max: number; samples: number };
-  plcQueued: number;
-  hopCpu: number;
-  plcCpu: number;
-  hopRssMB: number;
-  /** The hop's last status line's memory part (RSS, heap, external). */
-  memory: string;
-  load: string;
-}
-
-async function runCase(items: number, churn: number, security: string): Promise<CaseResult> {
-  await using dir = await tempDir("hopgate-bench-");
-  const load0 = await loadAverage();
-  const port = freePort();
+/** Starts the PLC and waits until it listens. */
+async function startFastPlc(dir: string, items: number, churnMs: number): Promise<Proc> {
   const plc = new Proc([
     "run",
     "-A",
-    leanPlc,
+    fastPlc,
     "--port",
-    String(port),
+    String(freePort()),
     "--count",
     String(items),
     "--churn",
-    String(churn),
+    String(churnMs),
     "--pki",
-    join(dir.path, "plc"),
+    join(dir, "plc"),
   ]);
-  await expectLine(plc, /PLC ready/, 180_000);
-  const t0 = performance.now();
-  const hop = startHop([
+  try {
+    await expectLine(plc, /PLC ready/, 180_000);
+  } catch (e) {
+    await plc.stop();
+    throw e;
+  }
+  return plc;
+}
+
+const endpoint = (plc: Proc) =>
+  /PLC ready (\S+)/.exec(plc.lines.find((l) => /PLC ready/.test(l))!)![1]!;
+
+/** The hop's flags for reading `plc` with `security`, sampling and publishing every `churnMs`. */
+function hopFlags(plc: Proc, c: IngestCase, data: string, extra: string[]): string[] {
+  return [
     "--name",
     "plant1",
     "--opcua",
-    `plc=opc.tcp://127.0.0.1:${port}/plc`,
+    `plc=${endpoint(plc)}`,
     "--opcua-trust-unknown",
     "--opcua-security",
-    security,
+    c.security,
     "--opcua-sampling",
-    String(churn),
+    String(c.churnMs),
     "--opcua-publishing",
-    String(churn),
+    String(c.churnMs),
     "--data-dir",
-    join(dir.path, "plant1"),
+    data,
     "--status-interval",
     "1s",
-    ...list(args["hop-flags"].replaceAll(" ", ",")),
-  ], dir.path);
+    ...extra,
+  ];
+}
+
+async function runCase(
+  plc: Proc,
+  dir: string,
+  c: IngestCase,
+  o: { seconds: number; warmupSeconds: number; hopFlags: string[] },
+): Promise<IngestResult> {
+  const before = await loadAverage();
+  const t0 = performance.now();
+  const hop = startHop(hopFlags(plc, c, join(dir, `hop-${crypto.randomUUID()}`), o.hopFlags), dir);
   try {
     const line = await expectLine(
       hop,
-      new RegExp(`Connected to opcua:plc .* ${items} variables, ${items} monitored`),
+      new RegExp(`Connected to opcua:plc .* ${c.items} variables, ${c.items} monitored`),
       300_000,
     );
     const connectMs = Math.round(performance.now() - t0);
-    const readMs = Number(/read in (\d+) ms/.exec(line)?.[1]);
-    const subscribeMs = Number(/subscribed in (\d+) ms/.exec(line)?.[1]);
-    // Warm-up: the first seconds carry the initial values and the young heap's growth.
-    await sleep(3_000);
-    const from = hop.lines.length;
-    const plcFrom = plc.lines.length;
-    const h0 = await sample(hop.child.pid);
-    const p0 = await sample(plc.child.pid);
-    const t1 = performance.now();
-    let rss = h0.rssMB;
-    const deadline = Date.now() + Number(args.seconds) * 1000;
+    // Warm-up: the first seconds carry the young heap's growth.
+    await sleep(o.warmupSeconds * 1000);
+    const [from, plcFrom] = [hop.lines.length, plc.lines.length];
+    const pids = { hop: hop.child.pid, plc: plc.child.pid, bench: Deno.pid };
+    const first = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, sampleProcess(p)]));
+    const machine0 = sampleMachine();
+    let [rss, anon] = [first.hop!.rssKb, first.hop!.anonKb];
+    const deadline = Date.now() + o.seconds * 1000;
     while (Date.now() < deadline) {
-      await sleep(500);
-      rss = Math.max(rss, (await sample(hop.child.pid)).rssMB);
+      await sleep(250);
+      const s = sampleProcess(pids.hop);
+      [rss, anon] = [Math.max(rss, s.rssKb), Math.max(anon, s.anonKb)];
     }
-    const secs = (performance.now() - t1) / 1000;
-    const h1 = await sample(hop.child.pid);
-    const p1 = await sample(plc.child.pid);
+    const last = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, sampleProcess(p)]));
+    const machine1 = sampleMachine();
+    const cpu = (k: string) =>
+      (last[k]!.cpuMs - first[k]!.cpuMs) / (last[k]!.at - first[k]!.at) * 100;
+    const busy = (machine1.busyMs - machine0.busyMs) / (machine1.at - machine0.at) * 100;
     const rates = hop.lines.slice(from).map((l) => /Status: \d+ points, (\d+) updates\/s/.exec(l))
       .filter((m) => m !== null).map((m) => Number(m[1]));
-    const queued = plc.lines.slice(plcFrom).map((l) => /PLC queued (\d+) changes\/s/.exec(l))
+    const sent = plc.lines.slice(plcFrom).map((l) => /PLC sent (\d+) changes\/s/.exec(l))
       .filter((m) => m !== null).map((m) => Number(m[1]));
-    const memory = hop.lines.slice(from).findLast((l) => /memory: /.test(l))?.replace(
-      /^.*memory: /,
-      "",
-    );
-    const lost = hop.lines.slice(from).filter((l) => /lost or unreachable/.test(l));
-    if (lost.length > 0) console.log(`  (connection lost during the measurement: ${lost[0]})`);
+    const memory = hop.lines.slice(from).findLast((l) => /memory: /.test(l));
     return {
-      items,
-      churn,
-      security,
-      connectMs,
-      readMs,
-      subscribeMs,
+      ...c,
+      offeredPerS: median(sent),
       ingested: {
         median: median(rates),
-        min: Math.min(...rates.slice(0, 1000)),
-        max: Math.max(...rates.slice(0, 1000)),
+        min: Math.min(...rates),
+        max: Math.max(...rates),
         samples: rates.length,
       },
-      plcQueued: median(queued),
-      hopCpu: Math.round((h1.ticks - h0.ticks) / secs),
-      plcCpu: Math.round((p1.ticks - p0.ticks) / secs),
-      hopRssMB: rss,
-      memory: memory ?? "?",
-      load: `${load0} → ${await loadAverage()}`,
+      connectMs,
+      readMs: Number(/read in (\d+) ms/.exec(line)?.[1]),
+      subscribeMs: Number(/subscribed in (\d+) ms/.exec(line)?.[1]),
+      hopCpuPct: Math.round(cpu("hop")),
+      plcCpuPct: Math.round(cpu("plc")),
+      othersCpuPct: Math.max(0, Math.round(busy - cpu("hop") - cpu("plc") - cpu("bench"))),
+      hopPeakRssMb: mb(rss),
+      hopPeakAnonMb: mb(anon),
+      hopMemory: memory?.replace(/^.*memory: /, "") ?? "?",
+      lost: hop.lines.slice(from).find((l) => /lost or unreachable/.test(l)) ?? null,
+      load: { before, after: await loadAverage() },
     };
   } finally {
+    await stopHop(hop, 30_000);
+  }
+}
+
+/**
+ * Runs `cases` (one PLC per items × churn pair, its cases one after the
+ * other) and returns their figures; `onResult` sees each as it is done.
+ */
+export async function measureOpcuaIngest(
+  cases: IngestCase[],
+  options: {
+    seconds?: number;
+    warmupSeconds?: number;
+    hopFlags?: string[];
+    onResult?: (r: IngestResult) => void;
+  } = {},
+): Promise<IngestResult[]> {
+  const o = {
+    seconds: options.seconds ?? 15,
+    warmupSeconds: options.warmupSeconds ?? 3,
+    hopFlags: options.hopFlags ?? [],
+  };
+  const out: IngestResult[] = [];
+  const pairs = [...new Set(cases.map((c) => `${c.items}×${c.churnMs}`))];
+  for (const pair of pairs) {
+    const group = cases.filter((c) => `${c.items}×${c.churnMs}` === pair);
+    await using dir = await tempDir("hopgate-bench-opcua-");
+    const plc = await startFastPlc(dir.path, group[0]!.items, group[0]!.churnMs);
+    try {
+      for (const c of group) {
+        const r = await runCase(plc, dir.path, c, o);
+        out.push(r);
+        options.onResult?.(r);
+      }
+    } finally {
+      await plc.stop();
+    }
+  }
+  return out;
+}
+
+/** What checkPlcValues found. */
+export interface PlcCheck {
+  items: number;
+  /** The PLC's tick when its values were frozen. */
+  tick: number;
+  /** Variables whose value at the hop was not the PLC's last (up to 10, then "…"). */
+  wrong: string[];
+  /** From the freeze until the hop held every last value. */
+  settledMs: number;
+}
+
+/**
+ * The PLC's correctness, end to end: a hop reads `items` variables changing
+ * every 100 ms over SignAndEncrypt for two seconds, then the PLC's values
+ * are frozen and the hop, read through its own OPC UA server, must hold
+ * every variable's last value (`tick × 1e6 + i` for D<i>) within 10 s.
+ * A client handle sent for the wrong item, a wrong byte in the hand-encoded
+ * notifications or changes that never arrive all fail it.
+ */
+export async function checkPlcValues(items = 2_000): Promise<PlcCheck> {
+  await using dir = await tempDir("hopgate-bench-opcua-check-");
+  const data = join(dir.path, "plant1");
+  await Deno.mkdir(data, { recursive: true });
+  await addUser(join(data, "users.json"), "tester", "test-password");
+  const plc = await startFastPlc(dir.path, items, 100);
+  const client = await TestClient.create(join(dir.path, "client"), data);
+  const serverPort = freePort();
+  const c = { items, churnMs: 100, security: "SignAndEncrypt:Basic256Sha256" };
+  const hop = startHop(
+    hopFlags(plc, c, data, ["--opcua-server", `127.0.0.1:${serverPort}`]),
+    dir.path,
+  );
+  try {
+    await expectLine(hop, new RegExp(`Connected to opcua:plc .* ${items} monitored`), 120_000);
+    await expectLine(hop, /OPC UA server listening/);
+    await sleep(2_000);
+    plc.child.kill("SIGUSR1");
+    const frozen = await expectLine(plc, /PLC frozen at tick (\d+)/);
+    const t0 = performance.now();
+    const tick = Number(/tick (\d+)/.exec(frozen)![1]);
+    await client.connect(`opc.tcp://127.0.0.1:${serverPort}/hopgate`, testUser);
+    const ids = Array.from(
+      { length: items },
+      (_, i) => `plant1/plc/Plant/Line${Math.floor(i / 1000)}/D${i}`,
+    );
+    let wrong: string[] = [];
+    const settled = await waitFor("the hop holding the PLC's last values", async () => {
+      const read = await client.read(ids);
+      wrong = read.flatMap((r, i) =>
+        r.typed?.value === tick * 1e6 + i && r.status === 0
+          ? []
+          : [`${ids[i]}: ${String(r.typed?.value)} (status ${r.status}), want ${tick * 1e6 + i}`]
+      );
+      return wrong.length === 0;
+    }, 10_000).then(() => true, () => false);
+    return {
+      items,
+      tick,
+      wrong: settled ? [] : [...wrong.slice(0, 10), ...(wrong.length > 10 ? ["…"] : [])],
+      settledMs: Math.round(performance.now() - t0),
+    };
+  } finally {
+    await client.close();
     await stopHop(hop, 30_000);
     await plc.stop();
   }
 }
 
-if (args.imports) {
-  // Import cost, in a fresh process each.
-  for (const pkg of ["node-opcua-client", "node-opcua"]) {
-    const r = await runDeno([
-      "eval",
-      `const r0 = Deno.memoryUsage().rss; const t0 = performance.now(); await import("${pkg}");` +
-      `console.log(JSON.stringify({ importMs: Math.round(performance.now() - t0), rssMB: Math.round((Deno.memoryUsage().rss - r0) / 1e6) }))`,
-    ], { cwd: new URL("../../", import.meta.url).pathname });
-    console.log(`import ${pkg}: ${r.stdout.trim().split("\n").at(-1)}`);
-  }
+/** One line per case, for the log. */
+export function formatResult(r: IngestResult): string {
+  const k = (n: number) => Math.round(n).toLocaleString("en");
+  return `${k(r.items)} items every ${r.churnMs} ms, ${r.security}: PLC sent ${
+    k(r.offeredPerS)
+  }/s; hop ingested median ${k(r.ingested.median)}/s (${k(r.ingested.min)}–${
+    k(r.ingested.max)
+  }, ${r.ingested.samples} s); connected in ${k(r.connectMs)} ms (read ${k(r.readMs)}, subscribe ${
+    k(r.subscribeMs)
+  }); hop CPU ${r.hopCpuPct}%, peak RSS ${r.hopPeakRssMb} MB, anonymous ${r.hopPeakAnonMb} MB (last: ${r.hopMemory}); PLC CPU ${r.plcCpuPct}%; others ${r.othersCpuPct}%; load ${r.load.before} → ${r.load.after}${
+    r.lost ? `; CONNECTION LOST: ${r.lost}` : ""
+  }`;
 }
 
-console.log(
-  `hop deno flags: ${Deno.env.get("HOPGATE_DENO_FLAGS") ?? "(the hop's own)"}; ${
-    new Date().toISOString()
-  }`,
-);
-for (const items of list(args.items).map(Number)) {
-  for (const churn of list(args.churn).map(Number)) {
-    for (const security of list(args.security)) {
-      const r = await runCase(items, churn, security);
-      const offered = Math.round(items * 1000 / churn);
-      console.log(
-        `${items} items every ${churn} ms, ${security}: offered ${offered}/s, PLC queued ${r.plcQueued}/s; ` +
-          `hop ingested median ${r.ingested.median}/s (${r.ingested.min}–${r.ingested.max}, ${r.ingested.samples} s); ` +
-          `connected in ${r.connectMs} ms (read ${r.readMs}, subscribe ${r.subscribeMs}); ` +
-          `hop CPU ${r.hopCpu}%, peak RSS ${r.hopRssMB} MB (last: ${r.memory}); PLC CPU ${r.plcCpu}%; load ${r.load}`,
-      );
+if (import.meta.main) {
+  const { values: args } = parseArgs({
+    args: Deno.args,
+    options: {
+      items: { type: "string", default: "10000,50000,100000" },
+      churn: { type: "string", default: "1000,100" },
+      security: { type: "string", default: "SignAndEncrypt:Basic256Sha256,None" },
+      seconds: { type: "string", default: "15" },
+      "deno-flags": { type: "string" },
+      "hop-flags": { type: "string", default: "" },
+      imports: { type: "boolean", default: false },
+      check: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x);
+  if (args["deno-flags"]) Deno.env.set("HOPGATE_DENO_FLAGS", args["deno-flags"]);
+  if (args.imports) {
+    // Import cost, in a fresh process each.
+    for (const pkg of ["node-opcua-client", "node-opcua"]) {
+      const r = await runDeno([
+        "eval",
+        `const r0 = Deno.memoryUsage().rss; const t0 = performance.now(); await import("${pkg}");` +
+        `console.log(JSON.stringify({ importMs: Math.round(performance.now() - t0), rssMB: Math.round((Deno.memoryUsage().rss - r0) / 1e6) }))`,
+      ], { cwd: new URL("../../", import.meta.url).pathname });
+      console.log(`import ${pkg}: ${r.stdout.trim().split("\n").at(-1)}`);
     }
   }
+  console.log(
+    `hop deno flags: ${Deno.env.get("HOPGATE_DENO_FLAGS") ?? "(the hop's own)"}; ${
+      new Date().toISOString()
+    }; load ${await loadAverage()}`,
+  );
+  if (args.check) {
+    const r = await checkPlcValues();
+    console.log(
+      `PLC check: ${r.items} items frozen at tick ${r.tick}: ${
+        r.wrong.length === 0 ? `all held by the hop after ${r.settledMs} ms` : r.wrong.join("; ")
+      }`,
+    );
+    if (r.wrong.length > 0) Deno.exitCode = 1;
+  }
+  const cases: IngestCase[] = [];
+  for (const items of list(args.items).map(Number)) {
+    for (const churnMs of list(args.churn).map(Number)) {
+      for (const security of list(args.security)) cases.push({ items, churnMs, security });
+    }
+  }
+  const results = await measureOpcuaIngest(cases, {
+    seconds: Number(args.seconds),
+    hopFlags: list(args["hop-flags"].replaceAll(" ", ",")),
+    onResult: (r) => console.log(formatResult(r)),
+  });
+  if (args.json) console.log(JSON.stringify(results));
 }

@@ -5,7 +5,7 @@
  * figure, target, measured and ratio, also written as JSON under
  * tests/bench/results/ (git-ignored) so that runs can be compared.
  *
- *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,checks,relay,chain,latency,brokers,diode]
+ *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,checks,relay,chain,latency,brokers,diode,opcua]
  *
  * Ratios are measured ÷ target for "at least" targets and target ÷ measured
  * for "below" targets: 1 or more means met. Prints numbers; never fails for being slow,
@@ -21,6 +21,7 @@ import { measureRelayHop } from "./relay_hop.ts";
 import { measureChecks } from "./relay_checks.ts";
 import { measureDiode } from "./diode.ts";
 import { type PhaseUsage, withPhaseUsage } from "./_phase_usage.ts";
+import { checkPlcValues, type IngestCase, measureOpcuaIngest } from "./opcua_ingest.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const quick = Deno.args.includes("--quick");
@@ -282,6 +283,73 @@ async function diode(): Promise<void> {
   }
 }
 
+async function opcua(): Promise<void> {
+  log(
+    "OPC UA ingest: a plant hop reading the fast PLC (first its check: the hop holds its values)",
+  );
+  const check = await checkPlcValues();
+  raw.opcuaCheck = check;
+  if (check.wrong.length > 0) {
+    throw new Error(`the hop does not hold the PLC's last values: ${check.wrong.join("; ")}`);
+  }
+  const sae = "SignAndEncrypt:Basic256Sha256";
+  const cases: IngestCase[] = [
+    { items: 100_000, churnMs: 100, security: sae },
+    ...quick ? [] : [
+      { items: 100_000, churnMs: 100, security: "None" },
+      { items: 100_000, churnMs: 1000, security: sae },
+      { items: 10_000, churnMs: 100, security: sae },
+    ],
+  ];
+  const rs = await measureOpcuaIngest(cases, { seconds: quick ? 5 : 8 });
+  raw.opcua = rs;
+  const k = (n: number) => Math.round(n).toLocaleString("en");
+  for (const r of rs) {
+    const main = r.items === 100_000 && r.churnMs === 100 && r.security === sae;
+    add({
+      figure: `OPC UA ingest, ${k(r.items)} items every ${r.churnMs} ms, ${
+        r.security.split(":")[0]
+      }: changes/s`,
+      kind: main ? ">=" : "info",
+      target: main ? 250_000 : null,
+      measured: r.ingested.median,
+      unit: "upd/s",
+      note: `median of ${r.ingested.samples} s (${k(r.ingested.min)}–${k(r.ingested.max)}); PLC ` +
+        `sent ${
+          k(r.offeredPerS)
+        }/s at ${r.plcCpuPct}% CPU; hop ${r.hopCpuPct}% CPU, ${r.hopPeakRssMb} MB` +
+        ` RSS; others ${r.othersCpuPct}%${r.lost ? "; CONNECTION LOST" : ""}`,
+    });
+  }
+  const main = rs[0]!;
+  add({
+    figure: "OPC UA subscribe 100,000 items (CreateMonitoredItems)",
+    kind: "<",
+    target: 10_000,
+    measured: main.subscribeMs,
+    unit: "ms",
+    note: `Connected ${k(main.connectMs)} ms after the hop's start (browse and read ${
+      k(main.readMs)
+    } ms)`,
+  });
+  add({
+    figure: "OPC UA hop RSS at 100,000 items every 100 ms (peak)",
+    kind: "<",
+    target: 200,
+    measured: main.hopPeakRssMb,
+    unit: "MB",
+    note: `anonymous ${main.hopPeakAnonMb} MB; last status: ${main.hopMemory}`,
+  });
+  add({
+    figure: `OPC UA PLC check: the hop holds all ${k(check.items)} last values`,
+    kind: "info",
+    target: null,
+    measured: check.settledMs,
+    unit: "ms",
+    note: `frozen at tick ${check.tick}; every value equal`,
+  });
+}
+
 if (import.meta.main) {
   const t0 = performance.now();
   const loadavg = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
@@ -293,6 +361,7 @@ if (import.meta.main) {
     ["latency", latency],
     ["brokers", brokers],
     ["diode", diode],
+    ["opcua", opcua],
   ];
   const phases: PhaseUsage[] = [];
   for (const [name, run] of parts) {
