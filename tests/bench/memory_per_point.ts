@@ -58,8 +58,9 @@ export interface FloodResult {
   anonMb: number[];
   /** Least-squares slope of the samples after the first third (warm-up), MB per minute. */
   slopeMbPerMin: number;
-  firstMb: number;
-  lastMb: number;
+  /** Means of the samples of the first and the last third: steadier than single samples (a collection moves them ±10 MB). */
+  firstThirdMb: number;
+  lastThirdMb: number;
   maxMb: number;
 }
 
@@ -234,15 +235,18 @@ async function measureHop(
 async function measureFlood(points: number, seconds: number): Promise<FloodResult> {
   const r = await measureRelayHop({ points, rates: [0], secondsPerRate: seconds });
   const samples = r.anonSamplesMb;
-  const tail = samples.slice(Math.floor(samples.length / 3));
+  const third = Math.floor(samples.length / 3);
+  const tail = samples.slice(third);
+  const meanOf = (xs: number[]) =>
+    xs.length === 0 ? 0 : Math.round(xs.reduce((a, b) => a + b, 0) / xs.length * 10) / 10;
   return {
     seconds,
     points,
     updatesPerS: r.forwardedPerS,
     anonMb: samples,
     slopeMbPerMin: Math.round(slope(tail) * 60 * 100) / 100,
-    firstMb: samples[0] ?? 0,
-    lastMb: samples.at(-1) ?? 0,
+    firstThirdMb: meanOf(samples.slice(0, third)),
+    lastThirdMb: meanOf(samples.slice(samples.length - third)),
     maxMb: r.peakAnonMb,
   };
 }

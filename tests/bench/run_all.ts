@@ -168,7 +168,8 @@ async function memory(): Promise<void> {
       target: null,
       measured: f.slopeMbPerMin,
       unit: "MB/min",
-      note: `${f.firstMb} → ${f.lastMb} MB, peak ${f.maxMb} MB, ` +
+      note:
+        `first third ${f.firstThirdMb} MB, last third ${f.lastThirdMb} MB, peak ${f.maxMb} MB, ` +
         `${f.updatesPerS.toLocaleString("en")} upd/s forwarded`,
     });
   }
