@@ -34,11 +34,11 @@ export interface MemoryRow {
   emptyAnonMb: number;
   /** Highest sample (every 100 ms) while the snapshot and the changes went through it. */
   peakAnonMb: number;
-  /** Every point held, 2 s after the last change went through. */
+  /** Every point held, as soon as the hop is quiet (two status lines without changes). */
   heldAnonMb: number;
-  /** The same, `idleSeconds` later with nothing to do (what V8 gave back meanwhile). */
+  /** The same, `idleSeconds` later with nothing to do: after the hop gave memory back (core/memory_release.ts). */
   idleAnonMb: number;
-  /** (held − empty) per point, bytes. */
+  /** (idle − empty) per point, bytes. */
   perPointB: number;
   /** Total RSS (anonymous and file-backed) when held, MB. */
   heldRssMb: number;
@@ -175,7 +175,7 @@ async function measureHop(
     // Its link from the source, and its MQTT session or OPC UA endpoint, are up.
     const ready = { relay: /link:gen running\/connected/, mqtt: /mqtt\S* running\/connected/ };
     await statusMatch(h, kind === "mqtt" ? ready.mqtt : ready.relay);
-    await sleep(1500);
+    await sleep(5000);
     const empty = sampleProcess(pid);
     if (Deno.env.get("MEMORY_SMAPS")) {
       await Deno.copyFile(`/proc/${pid}/smaps`, `${Deno.env.get("MEMORY_SMAPS")}.${kind}.empty`);
@@ -196,7 +196,6 @@ async function measureHop(
       );
     }
     const loadMs = Math.round(performance.now() - t0);
-    await sleep(2000);
     clearInterval(timer);
     const held = sampleProcess(pid);
     if (Deno.env.get("MEMORY_SMAPS")) {
@@ -215,7 +214,7 @@ async function measureHop(
       peakAnonMb: mb(peakKb),
       heldAnonMb: mb(held.anonKb),
       idleAnonMb: mb(idle.anonKb),
-      perPointB: Math.round((held.anonKb - empty.anonKb) * 1024 / o.points),
+      perPointB: Math.round((idle.anonKb - empty.anonKb) * 1024 / o.points),
       heldRssMb: mb(held.rssKb),
       updates: o.points * (o.rounds + 1),
       loadMs,
@@ -281,7 +280,7 @@ export async function measureMemoryPerPoint(
         await measureHop(dir.path, kind, {
           points,
           rounds: options.rounds ?? 3,
-          idleSeconds: options.idleSeconds ?? 5,
+          idleSeconds: options.idleSeconds ?? 8,
           brokerPort,
         }),
       );
@@ -302,7 +301,7 @@ if (import.meta.main) {
       points: { type: "string", default: "100000" },
       hops: { type: "string", default: "relay,mqtt,opcua-server" },
       rounds: { type: "string", default: "3" },
-      idle: { type: "string", default: "5" },
+      idle: { type: "string", default: "8" },
       flood: { type: "string", default: "0" },
     },
   });
