@@ -76,7 +76,7 @@ export function startMemoryRelease(o: MemoryReleaseOptions): void {
       const t0 = performance.now();
       o.collect();
       baseline = o.heapBytes();
-      o.log.debug("Quiet after a load: gave back heap, {before} → {after} MB in {ms} ms", {
+      o.log.info("Quiet after a load: gave back heap, {before} → {after} MB in {ms} ms", {
         before: Math.round(before / 1048576),
         after: Math.round(baseline / 1048576),
         ms: Math.round(performance.now() - t0),

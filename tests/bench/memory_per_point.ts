@@ -10,6 +10,9 @@
  *
  *     deno run -A tests/bench/memory_per_point.ts [--points 100000] [--hops relay,mqtt,opcua-server] [--flood 120]
  *
+ * `MEMORY_SMAPS=<prefix>` copies the hop's `/proc/<pid>/smaps` when empty and
+ * when held to `<prefix>.<hop>.empty` and `<prefix>.<hop>`, for a breakdown by mapping.
+ *
  * The source (a hop `gen` pushing over mutual TLS) and the relay's puller
  * (`recv`) run in this process; only the hop measured is a process of its own,
  * under its derived permissions and the hop V8 settings.
@@ -38,6 +41,8 @@ export interface MemoryRow {
   heldAnonMb: number;
   /** The same, `idleSeconds` later with nothing to do: after the hop gave memory back (core/memory_release.ts). */
   idleAnonMb: number;
+  /** How long the hop's last memory release paused it, ms (`null`: none after the load). */
+  releaseMs: number | null;
   /** (idle − empty) per point, bytes. */
   perPointB: number;
   /** Total RSS (anonymous and file-backed) when held, MB. */
@@ -185,6 +190,7 @@ async function measureHop(
       peakKb = Math.max(peakKb, sampleProcess(pid).anonKb);
     }, 100);
     const t0 = performance.now();
+    const linesBefore = h.lines.length;
     for (let r = 0; r <= o.rounds; r++) await applyRound(source.source, o.points, r);
     await settled(h, o.points, 120_000);
     if (recv) {
@@ -204,9 +210,9 @@ async function measureHop(
     peakKb = Math.max(peakKb, held.anonKb);
     await sleep(o.idleSeconds * 1000);
     const idle = sampleProcess(pid);
-    if (Deno.env.get("MEMORY_DIAG")) {
-      console.error(h.lines.filter((l) => /DIAG|Status/.test(l)).slice(-30).join("\n"));
-    }
+    const release = h.lines.slice(linesBefore).map((l) => /gave back heap, .* in (\d+) ms/.exec(l))
+      .filter((m) => m)
+      .at(-1);
     return {
       hop: kind,
       points: o.points,
@@ -214,6 +220,7 @@ async function measureHop(
       peakAnonMb: mb(peakKb),
       heldAnonMb: mb(held.anonKb),
       idleAnonMb: mb(idle.anonKb),
+      releaseMs: release ? Number(release[1]) : null,
       perPointB: Math.round((idle.anonKb - empty.anonKb) * 1024 / o.points),
       heldRssMb: mb(held.rssKb),
       updates: o.points * (o.rounds + 1),
