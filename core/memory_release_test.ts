@@ -6,17 +6,17 @@ import { lastResortCollection, startMemoryRelease } from "./memory_release.ts";
 const MiB = 1024 * 1024;
 
 /** A hop's counters by hand: updates applied and heap committed; collections counted. */
-function fakeHop() {
+function fakeHop(after = 30 * MiB) {
   const clock = new ManualClock(0);
   const abort = new AbortController();
-  const h = { clock, abort, updates: 0, heap: 40 * MiB, collections: [] as number[] };
+  const h = { clock, abort, updates: 0, heap: after + 10 * MiB, collections: [] as number[] };
   startMemoryRelease({
     clock,
     updates: () => h.updates,
     heapBytes: () => h.heap,
     collect: () => {
       h.collections.push(clock.now());
-      h.heap = 30 * MiB;
+      h.heap = after;
     },
     signal: abort.signal,
     log: logger("test"),
@@ -69,4 +69,16 @@ Deno.test("memory release: stops with the hop", () => {
 Deno.test("memory release: no collection without --expose-gc (a hop in a test's process)", () => {
   const exposed = (globalThis as { gc?: unknown }).gc !== undefined;
   assertEquals(lastResortCollection() !== null, exposed);
+});
+
+Deno.test("memory release: a big heap needs a quarter of its size in growth", () => {
+  const h = fakeHop(400 * MiB);
+  h.clock.advance(3000);
+  assertEquals(h.collections, [3000]);
+  h.heap += 90 * MiB; // a swing of its own collections, quiet
+  h.clock.advance(5000);
+  assertEquals(h.collections, [3000], "90 MiB is less than a quarter of 400");
+  h.heap += 20 * MiB;
+  h.clock.advance(1000);
+  assertEquals(h.collections, [3000, 9000]);
 });
