@@ -14,6 +14,7 @@ import { CertWatch, type HeldCertificate } from "./cert_watch.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { HopConfig } from "./config/mod.ts";
 import { logger } from "./log.ts";
+import { lastResortCollection, startMemoryRelease } from "./memory_release.ts";
 import { valueProblem } from "./point.ts";
 import { PointStore } from "./point_store.ts";
 import { isBad, Status, type StatusCode, statusName } from "./status.ts";
@@ -178,7 +179,8 @@ export class Hop {
 
   /**
    * Runs until SIGINT or SIGTERM (or `signal`), surviving SIGHUP, logging a status line every
-   * `--status-interval`; resolves after a graceful stop.
+   * `--status-interval` and giving memory back when it goes quiet after a load (a process
+   * run with `--expose-gc`, as hops are); resolves after a graceful stop.
    */
   async runUntilStopped(signal?: AbortSignal): Promise<void> {
     const stop = (why: string) => void this.stop(why);
@@ -199,6 +201,17 @@ export class Hop {
     signal?.addEventListener("abort", () => stop("aborted"), { once: true });
     try {
       await this.start();
+      const collect = lastResortCollection();
+      if (collect && !this.#abort.signal.aborted) {
+        startMemoryRelease({
+          clock: this.#clock,
+          updates: () => this.store.stats().updates,
+          heapBytes: () => Deno.memoryUsage().heapTotal,
+          collect,
+          signal: this.#abort.signal,
+          log: this.#log,
+        });
+      }
       await this.#runStatusLines();
       await this.#stopping;
     } finally {

@@ -17,9 +17,11 @@ import { denoDefaultImportHosts } from "../sandbox.ts";
  * unchanged at 1.0 M/s paced. 30% growth saved a few MB more but cost the
  * MQTT-publishing hop throughput and the 100,000-point snapshot 15–20% (more
  * collections while it allocates the set); `--optimize-for-size` and
- * `--lite-mode` reach 133–158 MB at 35–90% less throughput.
+ * `--lite-mode` reach 133–158 MB at 35–90% less throughput. `--expose-gc` lets
+ * a hop that goes quiet after a load give memory back (core/memory_release.ts).
  */
-export const hopV8Flags = "--v8-flags=--heap-growing-percent=50,--max-semi-space-size=8";
+export const hopV8Flags =
+  "--v8-flags=--heap-growing-percent=50,--max-semi-space-size=8,--expose-gc";
 
 /**
  * Explicit denials baked into a hop's binary for what it never needs, so that

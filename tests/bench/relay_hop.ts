@@ -64,6 +64,10 @@ export interface RelayResult {
   /** Of those, anonymous memory (without the executable's file-backed pages), MB: empty, then after the load. */
   emptyAnonMb: number;
   idleAnonMb: number;
+  /** The relay's peak anonymous memory while forwarding, MB (sampled every 200 ms). */
+  peakAnonMb: number;
+  /** Its anonymous memory once a second while forwarding, MB (for the slope under a flood). */
+  anonSamplesMb: number[];
   cpuPct: { relay: number; receiver: number; load: number; others: number };
 }
 
@@ -80,6 +84,7 @@ export async function measureRelayHop(
   const port = freePort();
   let relay: Proc | null = null, recv: Proc | null = null;
   let socket: tls.TLSSocket | null = null;
+  let anonTimer: ReturnType<typeof setInterval> | undefined;
   try {
     relay = await startDmz(dir.path, port, "gen:push,recv:pull", ["--status-interval", "1s"]);
     const pid = relay.child.pid;
@@ -163,6 +168,14 @@ export async function measureRelayHop(
       }
     })();
     const steps: RelayStep[] = [];
+    let peakAnonKb = 0;
+    const anonSamplesMb: number[] = [];
+    let ticks = 0;
+    anonTimer = setInterval(() => {
+      const kb = sampleProcess(pid).anonKb;
+      peakAnonKb = Math.max(peakAnonKb, kb);
+      if (++ticks % 5 === 0) anonSamplesMb.push(Math.round(kb / 1024 * 10) / 10);
+    }, 200);
     const usage = await measure({ relay: pid, receiver: r.child.pid, load: Deno.pid }, async () => {
       for (const rate of rates) {
         [pace, paceFrom, paceFrames] = [rate, performance.now(), 0];
@@ -183,6 +196,7 @@ export async function measureRelayHop(
         if (steps.at(-1)!.linkDropped) break;
       }
     });
+    clearInterval(anonTimer);
     stop = true;
     await pump;
     await sleep(500);
@@ -199,6 +213,8 @@ export async function measureRelayHop(
       idleRssMb: Math.round(idleRssMb * 10) / 10,
       emptyAnonMb: Math.round(empty.anonKb / 1024 * 10) / 10,
       idleAnonMb: Math.round(idle.anonKb / 1024 * 10) / 10,
+      peakAnonMb: Math.round(peakAnonKb / 1024 * 10) / 10,
+      anonSamplesMb,
       cpuPct: {
         relay: cpu("relay"),
         receiver: cpu("receiver"),
@@ -207,6 +223,7 @@ export async function measureRelayHop(
       },
     };
   } finally {
+    clearInterval(anonTimer);
     if (Deno.env.get("VERBOSE")) console.log(relay?.output());
     socket?.destroy();
     await stopAll(relay, recv);
