@@ -503,6 +503,7 @@ export class OpcuaClientSource implements Adapter {
       value: typed && typed.type === item.type ? typed.value : null,
       type: item.type,
       status: typed || status !== Status.Good ? status : Status.BadWaitingForInitialData,
+      // Subscriptions ask for source timestamps only: a change without one is stamped on arrival.
       time: (dv.sourceTimestamp ?? dv.serverTimestamp)?.getTime() ?? ctx.clock.now(),
       hops: [],
       cause: null,
@@ -657,7 +658,9 @@ export class OpcuaClientSource implements Adapter {
           "monitor a batch",
           (session as ClientSession & ClientSessionRawSubscriptionService).createMonitoredItems({
             subscriptionId: target.sub.subscriptionId,
-            timestampsToReturn: TimestampsToReturn.Both,
+            // The server timestamp would only be a fallback (see #apply): not asking for it
+            // saves decoding a DateTime (two `long` temporaries and a Date) per change.
+            timestampsToReturn: TimestampsToReturn.Source,
             itemsToCreate: chunk.map((it, k) => ({
               itemToMonitor: { nodeId: it.nodeId, attributeId: AttributeIds.Value },
               monitoringMode: MonitoringMode.Reporting,
