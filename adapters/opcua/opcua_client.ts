@@ -97,6 +97,8 @@ const notificationsPerPublish = 1_000;
  */
 const publishPipeline = 20;
 ClientSidePublishEngine.publishRequestCountInPipeline = publishPipeline;
+/** Points whose node id the debug log lists one by one at connect. */
+const pointsListed = 1_000;
 /** The Overflow bit of a status code's InfoBits (InfoType DataValue). */
 const overflowBit = 0x80;
 const infoTypeDataValue = 0x400;
@@ -435,8 +437,18 @@ export class OpcuaClientSource implements Adapter {
         { count: twins.length, twins: twins.slice(0, 10).join(", ") },
       );
     }
+    // One debug line per point up to a bound: at 100,000 points the log calls alone were 4.6% of
+    // the hop's busy CPU samples in a 15 s ingest profile, even with debug off.
+    let listed = 0;
     for (const it of items.values()) {
+      if (listed++ === pointsListed) break;
       ctx.log.debug("Point {id} reads {nodeId}", { id: it.id, nodeId: it.nodeId });
+    }
+    if (items.size > pointsListed) {
+      ctx.log.debug("{more} more points read from {source} (not listed one by one)", {
+        more: items.size - pointsListed,
+        source: this.name,
+      });
     }
     const keepIds = new Set(items.keys());
     keepIds.add(this.#overflowsId(ctx));
