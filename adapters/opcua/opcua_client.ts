@@ -49,6 +49,7 @@ import { applicationNames } from "./opcua_names.ts";
 import { securityOf } from "./opcua_security.ts";
 import { certificateFacts } from "./opcua_trust.ts";
 import { fromVariant, scalarTypeOf, toVariant } from "./opcua_values.ts";
+import { Lost, untilLost } from "./opcua_loss.ts";
 
 /** The folder of the hop's OPC UA application certificate and trust lists. */
 export function pkiFolder(config: HopConfig): string {
@@ -61,9 +62,6 @@ interface Item {
   nodeId: string;
   type: DataType | null;
 }
-
-/** Raised inside a session when the connection or session is lost. */
-class Lost extends Error {}
 
 /** Bounds one request to the PLC: its own timeout, and the loss of the connection. */
 type Guard = <T>(what: string, request: Promise<T>) => Promise<T>;
@@ -294,7 +292,7 @@ export class OpcuaClientSource implements Adapter {
     this.#stop.signal.addEventListener("abort", onAbort, { once: true });
     client.on("connection_lost", () => lose("connection lost"));
     client.on("close", () => lose("connection closed"));
-    const step = <T>(what: string, p: Promise<T>) => untilLost(what, p, loss.signal);
+    const step = <T>(what: string, p: Promise<T>) => untilLost(what, p, loss.signal, stepTimeout);
     let lastHeard = Date.now();
     let watchdog: ReturnType<typeof setInterval> | undefined;
     const t0 = Date.now();
@@ -641,6 +639,7 @@ export class OpcuaClientSource implements Adapter {
           priority: 10,
         }),
         o.lost,
+        stepTimeout,
       );
       deliverTo(sub, (n) => {
         for (const m of n.monitoredItems ?? []) {
@@ -925,27 +924,4 @@ async function readLimits(session: ClientSession): Promise<Limits> {
     perRead: limit(2, 1000, 5000),
     perBrowse: limit(3, 500, 1000),
   };
-}
-
-/**
- * Resolves or rejects with `p`, or rejects when `lost` is aborted first or
- * after `ms`. It listens to `lost` only while `p` is pending: a reaction left
- * on a promise that lives as long as the session (a `Promise.race` with it)
- * would keep every answer alive until the session ends — at 100,000
- * variables, the browse, read and CreateMonitoredItems responses were about
- * 150 MB of heap kept for nothing.
- */
-function untilLost<T>(
-  what: string,
-  p: Promise<T>,
-  lost: AbortSignal,
-  ms = stepTimeout,
-): Promise<T> {
-  const orLost = new Promise<T>((resolve, reject) => {
-    if (lost.aborted) return reject(new Lost(String(lost.reason)));
-    const onLost = () => reject(new Lost(String(lost.reason)));
-    lost.addEventListener("abort", onLost, { once: true });
-    p.then(resolve, reject).finally(() => lost.removeEventListener("abort", onLost));
-  });
-  return withTimeout(orLost, ms, { what });
 }
