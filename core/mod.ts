@@ -178,6 +178,7 @@ export {
   compileArgs,
   denyFlags,
   hopV8Flags,
+  hopV8FlagsFor,
   shellQuote,
 } from "./commands/build.ts";
 export {

@@ -57,6 +57,14 @@ export interface Plugin {
   permissions(config: HopConfig, options: { embedded: boolean }): PermissionNeeds;
   /** The adapters the configuration asks for, in start order (sources before sinks). */
   adapters(config: HopConfig): Adapter[];
+  /**
+   * V8 settings the configuration's adapters run better with, each
+   * `--name=value`, replacing the hop's default of the same name
+   * (core/commands/build.ts `hopV8FlagsFor`); baked into binaries and passed
+   * to hops started from source. For a workload whose garbage differs from
+   * a relay's (an OPC UA client decodes objects per change).
+   */
+  v8Flags?(config: HopConfig): string[];
 }
 
 let registered: readonly Plugin[] = [];

@@ -7,6 +7,7 @@ import { mergeLayers } from "../config/mod.ts";
 import type { GivenConfig } from "../config/flags.ts";
 import { derivePermissions, permissionFlags, type PermissionSet } from "../permissions.ts";
 import { denoDefaultImportHosts } from "../sandbox.ts";
+import { plugins } from "../plugin.ts";
 
 /**
  * V8 settings every hop runs with (baked into binaries, passed by `deno run`
@@ -22,6 +23,19 @@ import { denoDefaultImportHosts } from "../sandbox.ts";
  */
 export const hopV8Flags =
   "--v8-flags=--heap-growing-percent=50,--max-semi-space-size=8,--expose-gc";
+
+/**
+ * The `--v8-flags=` argument of a hop with this configuration: {@link hopV8Flags},
+ * with the settings active plugins ask for (`Plugin.v8Flags`) replacing the
+ * defaults of the same name; the later plugin wins between plugins.
+ */
+export function hopV8FlagsFor(config: HopConfig): string {
+  const flags = new Map<string, string>();
+  const add = (f: string) => flags.set(f.split("=")[0]!, f);
+  hopV8Flags.slice("--v8-flags=".length).split(",").forEach(add);
+  for (const p of plugins()) if (p.v8Flags && p.active(config)) p.v8Flags(config).forEach(add);
+  return `--v8-flags=${[...flags.values()].join(",")}`;
+}
 
 /**
  * Explicit denials baked into a hop's binary for what it never needs, so that
@@ -63,7 +77,7 @@ export function compileArgs(
   const baked = { ...values, dataDir: config.dataDir };
   // The binary reads no configuration file: it is baked in. Its npm packages are embedded.
   const perms = derivePermissions(config, { embeddedPackages: true });
-  const args = ["compile", ...permissionFlags(perms), ...denyFlags(perms), hopV8Flags];
+  const args = ["compile", ...permissionFlags(perms), ...denyFlags(perms), hopV8FlagsFor(config)];
   if (options.target) args.push("--target", options.target);
   args.push("--output", options.output, options.entry, "run", "--baked", JSON.stringify(baked));
   return args;

@@ -3,7 +3,7 @@
  * how the demo starts hops and how tests catch a missing or excess permission.
  */
 import type { HopConfig } from "../config/mod.ts";
-import { hopV8Flags } from "./build.ts";
+import { hopV8FlagsFor } from "./build.ts";
 import { derivePermissions, permissionFlags } from "../permissions.ts";
 
 /** The entry point of the hopgate program. */
@@ -21,7 +21,7 @@ export function hopRunArgs(
   return [
     "run",
     ...permissionFlags(derivePermissions(config, options)),
-    hopV8Flags,
+    hopV8FlagsFor(config),
     mainModule,
     "run",
     ...flags,

@@ -11,7 +11,6 @@ import {
   Hop,
   type HopConfig,
   hopRunArgs,
-  hopV8Flags,
   initCa,
   issueHopCert,
   sameValue,
@@ -46,14 +45,16 @@ export function hopConfig(
  * process with exactly its derived permissions, without waiting for it.
  * `HOPGATE_DENO_FLAGS` (space-separated) adds runtime flags, for profiling
  * benchmarks: `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--v8-flags=...` (which replaces the
- * hop's own V8 settings, `hopV8Flags`).
+ * hop's own V8 settings, `hopV8FlagsFor`).
  */
 export function spawnHop(dir: string, flags: string[]): Proc {
   const { config } = flagsConfig(dir, flags);
   const extra = Deno.env.get("HOPGATE_DENO_FLAGS")?.split(" ").filter((f) => f) ?? [];
   // V8 flags given here replace the hop's own (Deno would take only one --v8-flags).
-  const own = extra.some((f) => f.startsWith("--v8-flags")) ? [hopV8Flags] : [];
-  const [run, ...rest] = hopRunArgs(config, flags).filter((a) => !own.includes(a));
+  const replace = extra.some((f) => f.startsWith("--v8-flags"));
+  const [run, ...rest] = hopRunArgs(config, flags).filter((a) =>
+    !(replace && a.startsWith("--v8-flags="))
+  );
   return new Proc([run!, ...extra, ...rest]);
 }
 
