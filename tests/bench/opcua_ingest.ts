@@ -16,12 +16,14 @@
  * holding every value the PLC last sent.
  *
  *   deno run -A tests/bench/opcua_ingest.ts [--items 10000,50000,100000] [--churn 1000,100]
- *     [--security SignAndEncrypt:Basic256Sha256,None] [--seconds 15] [--deno-flags "..."]
- *     [--hop-flags "--opcua-max-items 10000"] [--imports] [--check] [--json]
+ *     [--security SignAndEncrypt:Basic256Sha256,None] [--seconds 15] [--deno-flags="..."]
+ *     [--hop-flags="--opcua-max-items 10000"] [--imports] [--check] [--json]
  *
  * --deno-flags sets HOPGATE_DENO_FLAGS for the hop (for example
- * `--v8-flags=--max-semi-space-size=32`, which replaces the hop's own V8 flags,
- * or `--cpu-prof --cpu-prof-dir=/tmp/prof` for a profile).
+ * `--deno-flags=--v8-flags=--max-semi-space-size=32`, which replaces the hop's own
+ * V8 flags, or `--deno-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"` for a profile);
+ * values that start with `--` must follow an `=`, as node:util's parseArgs
+ * takes them for options otherwise.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
