@@ -58,8 +58,8 @@ export async function measureLatency(
       }, "bench");
     for (let i = 0; i < points; i++) publish(i);
     await waitFor("the set at ops", () => ops.hop.store.get(`src/lat/${points - 1}`), 20_000);
-    let samples = new Float64Array(1 << 21);
-    let arrivals = new Float64Array(samples.length);
+    const samples = new Float64Array(1 << 21);
+    const arrivals = new Float64Array(samples.length);
     let n = 0;
     let measuring = false;
     ops.hop.store.subscribe({
@@ -114,8 +114,10 @@ export async function measureLatency(
         maxMs: r2(q(1)),
         slowRuns,
       });
-      samples = new Float64Array(samples.length);
-      arrivals = new Float64Array(samples.length);
+      // Reused, not reallocated: 32 MB of new arrays per rate made the bench process itself run a
+      // mark-compact at the next rate's start, which showed as a burst of slow updates.
+      samples.fill(0);
+      arrivals.fill(0);
     }
     return out;
   } finally {
