@@ -5,9 +5,7 @@
  * /proc/self/stat). Every phase stops the processes it starts, so by its end
  * their CPU is counted as ours.
  */
-import { sampleMachine } from "../kit/mosquitto.ts";
-
-const clockTicksPerS = 100;
+import { clockTicksPerS, sampleMachine } from "../kit/machine.ts";
 
 /** One phase's machine figures. */
 export interface PhaseUsage {
@@ -31,7 +29,7 @@ function ownCpuMs(): number {
 }
 
 function load1(): number {
-  return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  return Math.round(Deno.loadavg()[0]! * 100) / 100;
 }
 
 /** Runs `work` and returns the machine's figures around it, and what it threw (if anything). */

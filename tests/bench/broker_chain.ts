@@ -11,14 +11,10 @@
 import { sleep } from "../../core/mod.ts";
 import { tempDir } from "../kit/helpers.ts";
 import { connect, now, percentile, pointTopics, Publisher, Subscriber } from "./_load.ts";
-import {
-  BrokerChain,
-  mosquittoPath,
-  type ResourceSample,
-  sampleMachine,
-  sampleProcess,
-} from "../kit/mosquitto.ts";
+import { BrokerChain, mosquittoPath } from "../kit/mosquitto.ts";
+import { loadAverage, type ResourceSample, sampleMachine, sampleProcess } from "../kit/machine.ts";
 import { formatTable, writeJsonResult } from "./_report.ts";
+import { median } from "./_stats.ts";
 
 /** One process's use of memory and CPU over a phase. */
 export interface Usage {
@@ -137,11 +133,6 @@ export async function measure(
     rssMb: 0,
     cpuPct: Math.max(0, round(busyPct - oursPct, 0)),
   }];
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 function round(x: number, digits: number): number {
@@ -292,7 +283,7 @@ if (import.meta.main) {
   const { floodMs, pacedMs } = Deno.args.includes("--quick") ? quickPhases : fullPhases;
   const results: RunResult[] = [];
   // Other work on the machine skews every number here; print it with them.
-  const loadavg = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  const loadavg = loadAverage();
   for (const transport of ["tcp", "tls"] as const) {
     for (const [qos, limits] of [[0, "default"], [1, "default"], [1, "tuned"]] as const) {
       console.error(`broker chain: ${transport} bridges, QoS ${qos}, ${limits} limits …`);

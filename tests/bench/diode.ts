@@ -23,6 +23,7 @@ import { hopConfig, spawnHop } from "../kit/hops.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
 import { UdpLossyProxy } from "../kit/udp_lossy_proxy.ts";
 import { formatTable, writeJsonResult } from "./_report.ts";
+import { loadAverage } from "../kit/machine.ts";
 
 /** One steady-state measurement through the diode. */
 export interface DiodeFlow {
@@ -61,9 +62,6 @@ export interface DiodeResult {
   };
   loadavg: { before: string; after: string };
 }
-
-const loadavg = async () =>
-  (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
 
 function listener(adapters: Adapter[]): DiodeListener {
   return adapters.find((a) => a instanceof DiodeListener)!;
@@ -207,7 +205,7 @@ async function convergence(o: { points: number; carouselMs: number; rateLimit: n
 
 /** Runs every measurement. */
 export async function measureDiode(options: { quick?: boolean } = {}): Promise<DiodeResult> {
-  const before = await loadavg();
+  const before = loadAverage();
   const seconds = options.quick ? 3 : 5;
   const flows: DiodeFlow[] = [];
   const fast = 64 * 1024 * 1024;
@@ -222,7 +220,7 @@ export async function measureDiode(options: { quick?: boolean } = {}): Promise<D
     carouselMs: 10_000,
     rateLimit: 8 * 1024 * 1024,
   });
-  return { flows, convergence: conv, loadavg: { before, after: await loadavg() } };
+  return { flows, convergence: conv, loadavg: { before, after: loadAverage() } };
 }
 
 if (import.meta.main) {

@@ -15,7 +15,8 @@ import { chainCerts, localHop, startDmz, startHop, startIt, stopAll } from "../k
 import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
 import { Mosquitto, setupBroker } from "../kit/mosquitto.ts";
 import { measure, type Usage } from "./broker_chain.ts";
-import { mean, statusLines } from "./relay_hop.ts";
+import { statusLines } from "./relay_hop.ts";
+import { mean } from "./_stats.ts";
 
 /**
  * Metrics in a Sparkplug payload, read from its top-level fields without

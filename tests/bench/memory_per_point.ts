@@ -23,7 +23,8 @@ import { tunnelAdapters } from "../../tunnel/mod.ts";
 import { chainCerts, hopConfig, localHop, startDmz, stopAll } from "../kit/hops.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
 import { HandSource } from "../kit/hand_source.ts";
-import { MosquittoProcess, sampleProcess } from "../kit/mosquitto.ts";
+import { MosquittoProcess } from "../kit/mosquitto.ts";
+import { loadAverage, sampleProcess } from "../kit/machine.ts";
 import { measureRelayHop, statusLines } from "./relay_hop.ts";
 
 /** The hops measured: what the hop under test does with the points it is pushed. */
@@ -295,7 +296,7 @@ export async function measureMemoryPerPoint(
     const flood = (options.floodSeconds ?? 0) > 0
       ? await measureFlood(points, options.floodSeconds!)
       : null;
-    return { rows, flood, loadAverage: Deno.loadavg().map((x) => x.toFixed(2)).join(" ") };
+    return { rows, flood, loadAverage: loadAverage() };
   } finally {
     await broker?.stop();
   }

@@ -31,7 +31,8 @@ import { sleep } from "../../core/mod.ts";
 import { addUser } from "../../adapters/opcua/opcua_users.ts";
 import { freePort, Proc, runDeno, tempDir, waitFor } from "../kit/helpers.ts";
 import { expectLine, startHop, stopHop, TestClient, testUser } from "../kit/opcua.ts";
-import { sampleMachine, sampleProcess } from "../kit/mosquitto.ts";
+import { loadAverage, sampleMachine, sampleProcess } from "../kit/machine.ts";
+import { median } from "./_stats.ts";
 
 const fastPlc = new URL("./_fast_plc.ts", import.meta.url).pathname;
 
@@ -68,12 +69,6 @@ export interface IngestResult extends IngestCase {
   load: { before: string; after: string };
 }
 
-/** The 1-, 5- and 15-minute load averages. */
-export async function loadAverage(): Promise<string> {
-  return (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const mb = (kb: number) => Math.round(kb / 1024);
 
 /** Starts the PLC and waits until it listens. */
@@ -131,7 +126,7 @@ async function runCase(
   c: IngestCase,
   o: { seconds: number; warmupSeconds: number; hopFlags: string[] },
 ): Promise<IngestResult> {
-  const before = await loadAverage();
+  const before = loadAverage();
   const t0 = performance.now();
   const hop = startHop(hopFlags(plc, c, join(dir, `hop-${crypto.randomUUID()}`), o.hopFlags), dir);
   try {
@@ -183,7 +178,7 @@ async function runCase(
       hopPeakAnonMb: mb(anon),
       hopMemory: memory?.replace(/^.*memory: /, "") ?? "?",
       lost: hop.lines.slice(from).find((l) => /lost or unreachable/.test(l)) ?? null,
-      load: { before, after: await loadAverage() },
+      load: { before, after: loadAverage() },
     };
   } finally {
     await stopHop(hop, 30_000);
@@ -340,7 +335,7 @@ if (import.meta.main) {
   console.log(
     `hop deno flags: ${Deno.env.get("HOPGATE_DENO_FLAGS") ?? "(the hop's own)"}; ${
       new Date().toISOString()
-    }; load ${await loadAverage()}`,
+    }; load ${loadAverage()}`,
   );
   if (args.check) {
     const r = await checkPlcValues();

@@ -10,7 +10,7 @@
  */
 import { join } from "node:path";
 import { formatTable } from "./_report.ts";
-import { median } from "./broker_chain.ts";
+import { median } from "./_stats.ts";
 
 interface Run {
   at: string;

@@ -11,6 +11,7 @@
  * range, by wall time and by process CPU time; never fails for being slow.
  */
 import process from "node:process";
+import { median } from "./_stats.ts";
 
 const base = Deno.args[0];
 if (!base) throw new Error("Usage: relay_ab.ts <baseline dir> [pairs]");
@@ -77,7 +78,6 @@ for (let i = 0; i < 3; i++) {
   await runBase();
   await runHere();
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: { b: { wall: number; cpu: number }; h: { wall: number; cpu: number } }[] = [];
 for (let i = 0; i < pairs; i++) {
   // Alternate which goes first, so neither always runs on a warmer or colder machine.

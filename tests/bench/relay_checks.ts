@@ -9,6 +9,7 @@
  * Prints both medians and their ratio; never fails for being slow.
  */
 import { fileURLToPath } from "node:url";
+import { median } from "./_stats.ts";
 
 /** The last commit before received points were checked (protocol 3 relay). */
 export const checksBaseline = "eb6814f";
@@ -49,7 +50,6 @@ export async function measureChecks(
       before.push(await relayRun(dir));
       after.push(await relayRun(root));
     }
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const baselinePerS = median(before), checkedPerS = median(after);
     return { base, baselinePerS, checkedPerS, ratio: checkedPerS / baselinePerS };
   } finally {

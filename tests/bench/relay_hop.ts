@@ -17,16 +17,12 @@ import { decodeFrame, simpleFrame } from "../../tunnel/control_frames.ts";
 import { chainCerts, startDmz, startHop, stopAll } from "../kit/hops.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
 import { measure } from "./broker_chain.ts";
-import { sampleProcess } from "../kit/mosquitto.ts";
+import { sampleProcess } from "../kit/machine.ts";
+import { mean } from "./_stats.ts";
 import { recordPushLink } from "./_recorded_link.ts";
 
 /** The flow-control window the generator keeps to, as a hop's links do by default. */
 const window = 1024 * 1024;
-
-/** The mean of `xs` (0 when empty). */
-export function mean(xs: number[]): number {
-  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
-}
 
 /** A hop's `Status:` lines so far: points held and the update rate of the second before. */
 export function statusLines(p: Proc): { points: number; rate: number }[] {

@@ -22,6 +22,7 @@ import { measureMemoryPerPoint } from "./memory_per_point.ts";
 import { measureChecks } from "./relay_checks.ts";
 import { measureDiode } from "./diode.ts";
 import { type PhaseUsage, withPhaseUsage } from "./_phase_usage.ts";
+import { loadAverage } from "../kit/machine.ts";
 import { checkPlcValues, type IngestCase, measureOpcuaIngest } from "./opcua_ingest.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -386,7 +387,7 @@ async function opcua(): Promise<void> {
 
 if (import.meta.main) {
   const t0 = performance.now();
-  const loadavg = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  const loadavg = loadAverage();
   const parts: [string, () => Promise<void>][] = [
     ["micro", micro],
     ["checks", checks],
@@ -425,7 +426,7 @@ if (import.meta.main) {
     ]);
   }
   const seconds = Math.round((performance.now() - t0) / 1000);
-  const loadAfter = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  const loadAfter = loadAverage();
   console.log(
     `hopgate benchmarks: Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ` +
       `load average ${loadavg} before, ${loadAfter} after, ${seconds} s`,

@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { initCa, issueHopCert } from "../../core/mod.ts";
 import { freePort, waitFor } from "./helpers.ts";
+import { type ResourceSample, sampleProcess } from "./machine.ts";
 
 /** The mosquitto executable: `$MOSQUITTO`, else the Debian path, else `mosquitto` on PATH. */
 export const mosquittoPath: string = Deno.env.get("MOSQUITTO") ??
@@ -72,53 +73,6 @@ export interface MosquittoOptions {
   bridges?: BridgeOptions[];
   /** More configuration lines, appended before the bridges (global settings). */
   extra?: string[];
-}
-
-/** Memory and CPU of a broker process, as read from /proc. */
-export interface ResourceSample {
-  /** Resident set now, in kB. */
-  rssKb: number;
-  /** Peak resident set since start, in kB. */
-  hwmKb: number;
-  /**
-   * Resident anonymous memory now, in kB: the process's own, without the
-   * executable's and libraries' pages (file-backed, shared by every process
-   * running the same binary).
-   */
-  anonKb: number;
-  /** User plus system CPU time since start, in ms. */
-  cpuMs: number;
-  /** When the sample was taken (performance.now()). */
-  at: number;
-}
-
-const clockTicksPerS = 100; // USER_HZ; 100 on every Linux build we run on (getconf CLK_TCK).
-
-/** Reads RSS, peak RSS and CPU time of `pid` from /proc/<pid>/status and /proc/<pid>/stat. */
-export function sampleProcess(pid: number): ResourceSample {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1]);
-  // The command name in field 2 may hold spaces; the fields after its ")" are fixed.
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14 and 15)
-  return {
-    rssKb: kb("VmRSS"),
-    hwmKb: kb("VmHWM"),
-    anonKb: kb("RssAnon"),
-    cpuMs: ticks * 1000 / clockTicksPerS,
-    at: performance.now(),
-  };
-}
-
-/** Busy and total CPU time of the whole machine so far, in ms, from /proc/stat. */
-export function sampleMachine(): { busyMs: number; totalMs: number; at: number } {
-  const cpu = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.split(/\s+/).slice(1)
-    .map(Number);
-  const idle = cpu[3]! + cpu[4]!; // idle, iowait
-  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
-  const toMs = 1000 / clockTicksPerS;
-  return { busyMs: (total - idle) * toMs, totalMs: total * toMs, at: performance.now() };
 }
 
 /** The mosquitto.conf text for `options` with resolved ports. */

@@ -489,7 +489,7 @@ function figures(
 
 function loadAverage(): number {
   try {
-    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+    return Math.round(Deno.loadavg()[0]! * 100) / 100;
   } catch {
     return NaN;
   }
