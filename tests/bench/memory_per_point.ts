@@ -18,6 +18,7 @@
  * under its derived permissions and the hop V8 settings.
  */
 import { parseArgs } from "node:util";
+import { listOf, wholeNumber } from "./_args.ts";
 import { Hop, type HopConfig, sleep } from "../../core/mod.ts";
 import { tunnelAdapters } from "../../tunnel/mod.ts";
 import { chainCerts, hopConfig, localHop, startDmz, stopAll } from "../kit/hops.ts";
@@ -28,7 +29,9 @@ import { loadAverage, sampleProcess } from "../kit/machine.ts";
 import { measureRelayHop, statusLines } from "./relay_hop.ts";
 
 /** The hops measured: what the hop under test does with the points it is pushed. */
-export type MemoryHop = "relay" | "mqtt" | "opcua-server";
+/** The kinds of hop measured. */
+export const memoryHops = ["relay", "mqtt", "opcua-server"] as const;
+export type MemoryHop = typeof memoryHops[number];
 
 /** The memory of one hop, in MB of anonymous memory (RssAnon) unless said otherwise. */
 export interface MemoryRow {
@@ -314,11 +317,11 @@ if (import.meta.main) {
     },
   });
   const r = await measureMemoryPerPoint({
-    points: Number(values.points),
-    hops: values.hops.split(",").filter((h) => h) as MemoryHop[],
-    rounds: Number(values.rounds),
-    idleSeconds: Number(values.idle),
-    floodSeconds: Number(values.flood),
+    points: wholeNumber("--points", values.points, 1),
+    hops: listOf("--hops", values.hops, memoryHops),
+    rounds: wholeNumber("--rounds", values.rounds, 1),
+    idleSeconds: wholeNumber("--idle", values.idle),
+    floodSeconds: wholeNumber("--flood", values.flood),
   });
   console.log(JSON.stringify(r, null, 2));
 }

@@ -33,6 +33,8 @@ import { freePort, Proc, runDeno, tempDir, waitFor } from "../kit/helpers.ts";
 import { expectLine, startHop, stopHop, TestClient, testUser } from "../kit/opcua.ts";
 import { loadAverage, sampleMachine, sampleProcess } from "../kit/machine.ts";
 import { median } from "./_stats.ts";
+import { listOf, wholeNumber } from "./_args.ts";
+import { opcuaSecurityChoices } from "../../adapters/opcua/mod.ts";
 
 const fastPlc = new URL("./_fast_plc.ts", import.meta.url).pathname;
 
@@ -347,13 +349,15 @@ if (import.meta.main) {
     if (r.wrong.length > 0) Deno.exitCode = 1;
   }
   const cases: IngestCase[] = [];
-  for (const items of list(args.items).map(Number)) {
-    for (const churnMs of list(args.churn).map(Number)) {
-      for (const security of list(args.security)) cases.push({ items, churnMs, security });
+  for (const items of list(args.items).map((x) => wholeNumber("--items", x, 1))) {
+    for (const churnMs of list(args.churn).map((x) => wholeNumber("--churn", x, 1))) {
+      for (const security of listOf("--security", args.security, opcuaSecurityChoices)) {
+        cases.push({ items, churnMs, security });
+      }
     }
   }
   const results = await measureOpcuaIngest(cases, {
-    seconds: Number(args.seconds),
+    seconds: wholeNumber("--seconds", args.seconds, 4),
     hopFlags: list(args["hop-flags"].replaceAll(" ", ",")),
     onResult: (r) => console.log(formatResult(r)),
   });

@@ -27,7 +27,11 @@ interface Run {
 }
 
 const sinceAt = Deno.args.indexOf("--since");
-const since = sinceAt >= 0 ? Deno.args[sinceAt + 1]! : "";
+const since = sinceAt >= 0 ? Deno.args[sinceAt + 1] ?? "" : "";
+if (sinceAt >= 0 && Number.isNaN(Date.parse(since))) {
+  console.error(`--since takes an ISO time such as 2026-12-01T09:30, not "${since}"`);
+  Deno.exit(2);
+}
 let files = Deno.args.filter((a, i) => a.endsWith(".json") && i !== sinceAt + 1);
 if (files.length === 0) {
   const dir = join(new URL(".", import.meta.url).pathname, "results");
