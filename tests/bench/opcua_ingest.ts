@@ -12,12 +12,15 @@
  * (other jobs share the machine: say so when quoting the numbers). One PLC
  * serves the cases of one items × churn pair, one hop after the other.
  *
+ * `--held` measures only what a quiet hop holds with 1,000 and 100,000 items
+ * (measureOpcuaHeld): the fixed part and the part per item, without ingest.
+ *
  * `--check` also runs the PLC check (checkPlcValues): the hop must end up
  * holding every value the PLC last sent.
  *
  *   deno run -A tests/bench/opcua_ingest.ts [--items 10000,50000,100000] [--churn 1000,100]
  *     [--security SignAndEncrypt:Basic256Sha256,None] [--seconds 15] [--deno-flags="..."]
- *     [--hop-flags="--opcua-max-items 10000"] [--imports] [--check] [--json]
+ *     [--hop-flags="--opcua-max-items 10000"] [--imports] [--check] [--held] [--json]
  *
  * --deno-flags sets HOPGATE_DENO_FLAGS for the hop (for example
  * `--deno-flags=--v8-flags=--max-semi-space-size=32`, which replaces the hop's own
@@ -224,6 +227,53 @@ export async function measureOpcuaIngest(
   return out;
 }
 
+/** What measureOpcuaHeld found for one item count. */
+export interface HeldResult {
+  items: number;
+  /** Connected, every item monitored, the values read: the hop quiet and its memory given back. */
+  rssMb: number;
+  anonMb: number;
+  /** The hop's memory release before the sample (`Quiet: gave back heap, …`), or null if none ran. */
+  release: string | null;
+}
+
+/**
+ * What an OPC UA plant hop holds, apart from ingest's working memory: a PLC
+ * whose `items` values never change (`--churn 0`), the hop connected over
+ * SignAndEncrypt, then quiet until it gave memory back (core/memory_release.ts,
+ * after 3 quiet seconds; 20 s at most), sampled a second later. Two item
+ * counts give the fixed part (node-opcua loaded, a session) and the part per item.
+ */
+export async function measureOpcuaHeld(items: number[]): Promise<HeldResult[]> {
+  const out: HeldResult[] = [];
+  for (const n of items) {
+    await using dir = await tempDir("hopgate-bench-opcua-held-");
+    const plc = await startFastPlc(dir.path, n, 0);
+    const c = { items: n, churnMs: 1000, security: "SignAndEncrypt:Basic256Sha256" };
+    const hop = startHop(hopFlags(plc, c, join(dir.path, "plant1"), []), dir.path);
+    try {
+      await expectLine(hop, new RegExp(`Connected to opcua:plc .* ${n} monitored`), 300_000);
+      const from = hop.lines.length;
+      const released = () => hop.lines.slice(from).find((l) => /Quiet: gave back heap/.test(l));
+      await waitFor("the hop's memory release", () => released() !== undefined, 20_000)
+        .catch(() => {});
+      await sleep(1_000);
+      const s = sampleProcess(hop.child.pid);
+      const line = released();
+      out.push({
+        items: n,
+        rssMb: mb(s.rssKb),
+        anonMb: mb(s.anonKb),
+        release: line ? line.replace(/^.*Quiet: /, "") : null,
+      });
+    } finally {
+      await stopHop(hop, 30_000);
+      await plc.stop();
+    }
+  }
+  return out;
+}
+
 /** What checkPlcValues found. */
 export interface PlcCheck {
   items: number;
@@ -318,6 +368,7 @@ if (import.meta.main) {
       "hop-flags": { type: "string", default: "" },
       imports: { type: "boolean", default: false },
       check: { type: "boolean", default: false },
+      held: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
   });
@@ -347,6 +398,21 @@ if (import.meta.main) {
       }`,
     );
     if (r.wrong.length > 0) Deno.exitCode = 1;
+  }
+  if (args.held) {
+    const [small, large] = await measureOpcuaHeld([1_000, 100_000]);
+    for (const r of [small!, large!]) {
+      console.log(
+        `held, ${
+          r.items.toLocaleString("en")
+        } items quiet: RSS ${r.rssMb} MB, anonymous ${r.anonMb} MB (${
+          r.release ?? "no memory release seen"
+        })`,
+      );
+    }
+    const perItem = (large!.anonMb - small!.anonMb) * 1024 * 1024 / 99_000;
+    console.log(`per item: ${Math.round(perItem)} B anonymous; load ${loadAverage()}`);
+    Deno.exit(Deno.exitCode ?? 0);
   }
   const cases: IngestCase[] = [];
   for (const items of list(args.items).map((x) => wholeNumber("--items", x, 1))) {

@@ -23,7 +23,12 @@ import { measureChecks } from "./relay_checks.ts";
 import { measureDiode } from "./diode.ts";
 import { type PhaseUsage, withPhaseUsage } from "./_phase_usage.ts";
 import { loadAverage } from "../kit/machine.ts";
-import { checkPlcValues, type IngestCase, measureOpcuaIngest } from "./opcua_ingest.ts";
+import {
+  checkPlcValues,
+  type IngestCase,
+  measureOpcuaHeld,
+  measureOpcuaIngest,
+} from "./opcua_ingest.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const quick = Deno.args.includes("--quick");
@@ -374,6 +379,21 @@ async function opcua(): Promise<void> {
     measured: main.hopPeakRssMb,
     unit: "MB",
     note: `anonymous ${main.hopPeakAnonMb} MB; last status: ${main.hopMemory}`,
+  });
+  const held = await measureOpcuaHeld([1_000, 100_000]);
+  raw.opcuaHeld = held;
+  const [small, large] = [held[0]!, held[1]!];
+  add({
+    figure: "OPC UA hop RSS holding 100,000 items, quiet (ingest's working memory aside)",
+    kind: "<",
+    target: 200,
+    measured: large.rssMb,
+    unit: "MB",
+    note:
+      `anonymous ${large.anonMb} MB; with 1,000 items ${small.rssMb} MB RSS, ${small.anonMb} MB ` +
+      `anonymous; ${
+        Math.round((large.anonMb - small.anonMb) * 1024 * 1024 / 99_000)
+      } B anonymous per item; ${large.release ?? "no memory release seen"}`,
   });
   add({
     figure: `OPC UA PLC check: the hop holds all ${k(check.items)} last values`,
