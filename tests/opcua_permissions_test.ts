@@ -120,4 +120,11 @@ Deno.test("build --dry-run of an OPC UA server hop grants its library needs but 
   assert(!cmd.includes("node_modules"), cmd);
   assert(/--allow-env=\S*NODEOPCUA\*/.test(cmd), cmd);
   assert(cmd.includes("--allow-sys=homedir,hostname,networkInterfaces,uid "), cmd);
+  // A PLC source bakes its young-generation size in place of the hop's default, keeping the rest.
+  const v8 = cmd.split(" ").filter((a) => a.startsWith("--v8-flags="));
+  assertEquals(v8.length, 1, cmd);
+  assertEquals(
+    v8[0]!.slice("--v8-flags=".length).split(",").sort(),
+    ["--expose-gc", "--heap-growing-percent=50", "--max-semi-space-size=32"],
+  );
 });
