@@ -242,23 +242,24 @@ export class LinkSender {
     const idx = pointSlot(p);
     if (idx < 0) return;
     const held = this.#points[idx];
-    if (held !== p && held !== undefined) {
-      // The slot of a removed point, taken by a new one before the removal was sent.
+    if (held !== p) {
       this.#points[idx] = p;
-      if (this.#live[idx] === 1) this.#live[idx] = 2;
-      this.#sentType[idx] = undefined;
-      this.#sentHops[idx] = undefined;
-    } else if (held === undefined) {
-      this.#points[idx] = p;
-      this.#known++;
-      if (idx >= this.#dirty.length) {
-        const grow = (a: Uint8Array) => {
-          const b = new Uint8Array(Math.max(a.length * 2, idx + 1));
-          b.set(a);
-          return b;
-        };
-        this.#dirty = grow(this.#dirty);
-        this.#live = grow(this.#live);
+      if (held !== undefined) {
+        // The slot of a removed point, taken by a new one before the removal was sent.
+        if (this.#live[idx] === 1) this.#live[idx] = 2;
+        this.#sentType[idx] = undefined;
+        this.#sentHops[idx] = undefined;
+      } else {
+        this.#known++;
+        if (idx >= this.#dirty.length) {
+          const grow = (a: Uint8Array) => {
+            const b = new Uint8Array(Math.max(a.length * 2, idx + 1));
+            b.set(a);
+            return b;
+          };
+          this.#dirty = grow(this.#dirty);
+          this.#live = grow(this.#live);
+        }
       }
     }
     if (this.#dirty[idx] === 0) {
