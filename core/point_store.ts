@@ -76,10 +76,12 @@ const slotKey = Symbol("slot");
 type Slotted = StoredPoint & { [slotKey]: number };
 
 /**
- * A point's slot in its store: a small integer, unique among every point the
- * store has held, so links can keep per-point state in arrays instead of
- * maps keyed by id; -1 once the point is removed (a point added again gets a
- * new slot). Slots are not reused.
+ * A point's slot in its store: a small integer, unique among the points the
+ * store holds, so links can keep per-point state in arrays instead of maps
+ * keyed by id; -1 once the point is removed. A removed point's slot goes to a
+ * later new point (slots stay as few as the points held at the most, however
+ * many ids come and go), so a consumer keeping per-slot state must compare
+ * the point object it holds for a slot, not only the slot.
  */
 export function pointSlot(point: StoredPoint): number {
   return (point as Slotted)[slotKey] ?? -1;
@@ -159,6 +161,8 @@ export class PointStore {
   #removals = 0;
   #refusedLoops = 0;
   #nextSlot = 0;
+  /** Slots of removed points, given to the next new points (last freed first). */
+  #freeSlots: number[] = [];
   /** The path of points that start here. */
   #ownPath: string[];
   /**
@@ -212,7 +216,8 @@ export class PointStore {
     }
     let entry = this.#points.get(update.id);
     if (entry === undefined) {
-      entry = new Entry(update, this.#extend(update.hops), origin, this.#nextSlot++);
+      const slot = this.#freeSlots.length > 0 ? this.#freeSlots.pop()! : this.#nextSlot++;
+      entry = new Entry(update, this.#extend(update.hops), origin, slot);
       this.#points.set(update.id, entry);
     } else {
       entry.value = update.value;
@@ -250,7 +255,10 @@ export class PointStore {
     return path;
   }
 
-  /** Removes a point; returns whether it existed. */
+  /**
+   * Removes a point; returns whether it existed. The sinks are told while the
+   * point still has its slot; then its slot is -1 and free for a new point.
+   */
   remove(id: string): boolean {
     const entry = this.#points.get(id);
     if (entry === undefined) return false;
@@ -263,7 +271,9 @@ export class PointStore {
         this.#failed(sink, e, entry);
       }
     }
-    (entry as Slotted)[slotKey] = -1;
+    const slotted = entry as Slotted;
+    this.#freeSlots.push(slotted[slotKey]);
+    slotted[slotKey] = -1;
     return true;
   }
 

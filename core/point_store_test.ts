@@ -4,7 +4,7 @@ import {
   strictEqual as assertStrictEquals,
 } from "node:assert";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
-import { PointStore, sinkErrorLogMs, type StoredPoint } from "./point_store.ts";
+import { pointSlot, PointStore, sinkErrorLogMs, type StoredPoint } from "./point_store.ts";
 import type { Point } from "./point.ts";
 import { Status } from "./status.ts";
 
@@ -270,4 +270,45 @@ Deno.test("failing an origin goes on past a sink that throws (a link's teardown)
   assertEquals(store.failOrigin("link:plant1", cause), 2);
   assertEquals(failures, ["plant1/a"]);
   assertEquals(store.get("plant1/b")!.status, Status.UncertainNoCommunicationLastUsableValue);
+});
+
+Deno.test("a removed point's slot is -1 and goes to the next new point; the sinks hear the removal while it still has its slot", () => {
+  const store = new PointStore("plant1");
+  const a = store.apply(point("plant1/a", 1), "sim")!;
+  const b = store.apply(point("plant1/b", 2), "sim")!;
+  assertEquals([pointSlot(a), pointSlot(b)], [0, 1]);
+  const heard: number[] = [];
+  store.subscribe({ onUpdate: () => {}, onRemove: (p) => heard.push(pointSlot(p)) });
+  store.remove("plant1/a");
+  assertEquals(heard, [0]);
+  assertStrictEquals(pointSlot(a), -1);
+  const c = store.apply(point("plant1/c", 3), "sim")!;
+  assertStrictEquals(pointSlot(c), 0, "the freed slot is taken before a new one");
+  assertStrictEquals(pointSlot(a), -1, "the removed point keeps -1 once its slot is reused");
+  const d = store.apply(point("plant1/d", 4), "sim")!;
+  assertStrictEquals(pointSlot(d), 2);
+  // The same id added again is a new point: it may get any free slot, never its old object's.
+  store.remove("plant1/b");
+  const b2 = store.apply(point("plant1/b", 5), "sim")!;
+  assert(b2 !== b);
+  assertStrictEquals(pointSlot(b2), 1);
+  assertStrictEquals(pointSlot(b), -1);
+});
+
+Deno.test("slots stay as few as the points held at the most, however many ids come and go", () => {
+  const store = new PointStore("plant1");
+  const live = 100;
+  let highest = -1;
+  for (let round = 0; round < 50; round++) {
+    for (let i = 0; i < live; i++) {
+      const p = store.apply(point(`plant1/r${round}/p${i}`, i), "sim")!;
+      highest = Math.max(highest, pointSlot(p));
+    }
+    if (round > 0) { for (let i = 0; i < live; i++) store.remove(`plant1/r${round - 1}/p${i}`); }
+    // Every slot held is distinct.
+    const slots = new Set([...store.values()].map(pointSlot));
+    assertStrictEquals(slots.size, store.size);
+  }
+  assertStrictEquals(store.size, live);
+  assert(highest < 2 * live, `highest slot ${highest} after 5,000 ids, at most 200 held`);
 });

@@ -13,6 +13,7 @@ import {
   derivePermissions,
   Hop,
   permissionFlags,
+  pointSlot,
   type PointStore,
   sameValue,
   sleep,
@@ -301,6 +302,36 @@ Deno.test("silence and an unrepairable gap turn the points Uncertain with the di
     proxy.spoil = {};
     await waitForMirror(tx.hop.store, rx.hop.store, 12_000, "the mirror after the silence");
     assertEquals(proxy.counts.reverse, 0);
+  } finally {
+    await tx.hop.stop();
+    await rx.hop.stop();
+  }
+});
+
+Deno.test("a point removed and another given its slot at once: the removal still reaches the receiver with the change, not a carousel later", async () => {
+  await using dir = await tempDir();
+  await diodeKeys(dir.path);
+  const port = freePort();
+  const rx = await startReceiver(dir.path, port);
+  // A slow carousel: a removal lost among the changes would wait a minute for its sweep.
+  const tx = await startSender(dir.path, port, ["--diode-carousel", "60s"]);
+  try {
+    fill(tx.hand, 20);
+    await waitForMirror(tx.hop.store, rx.hop.store, 10_000, "the mirror");
+    const store = tx.hop.store;
+    // In one turn of the sender's loop: each old id goes and a new one takes its slot, and
+    // one id goes and comes back with a new value (its removal must not undo its return).
+    for (const i of [1, 4, 7, 10, 13]) {
+      const slot = pointSlot(store.get(`plant1/plc1/p${i}`)!);
+      store.remove(`plant1/plc1/p${i}`);
+      const nu = tx.hand.apply({ id: `plant1/plc1/new${i}`, type: "Double", value: -i });
+      assertEquals(pointSlot(nu!), slot);
+    }
+    store.remove("plant1/plc1/p5");
+    tx.hand.apply({ id: "plant1/plc1/p5", type: "Double", value: 555 });
+    await waitForMirror(tx.hop.store, rx.hop.store, 10_000, "the mirror after the churn");
+    assertEquals(rx.hop.store.get("plant1/plc1/p1"), undefined);
+    assertEquals(rx.hop.store.get("plant1/plc1/p5")?.value, 555);
   } finally {
     await tx.hop.stop();
     await rx.hop.stop();

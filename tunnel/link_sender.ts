@@ -88,13 +88,23 @@ export class LinkSender {
   #sending = false;
 
   // A dirty set of per-link point indexes, drained while the wire is writable.
-  /** Points this link has seen, by store slot (its per-link index on the wire). */
+  /**
+   * Points this link follows, by store slot (its per-link index on the wire).
+   * The store gives a removed point's slot to a later point: the entry is
+   * then the new point, and the index is withdrawn from the peer before it
+   * is defined again (see {@link #live}).
+   */
   #points: (StoredPoint | undefined)[] = [];
+  /** Entries in {@link #points}. */
   #known = 0;
-  /** The type and hop path last defined to the peer for each index. */
+  /** The type and hop path last defined to the peer for each index (none once withdrawn). */
   #sentType: (DataType | undefined)[] = [];
   #sentHops: (string[] | undefined)[] = [];
-  /** 1 for an index the peer holds (a removal withdraws it), by index. */
+  /**
+   * By index: 1 when the peer holds it (a removal withdraws it); 2 when the
+   * peer holds it for a removed point whose slot another point took, so a
+   * removal must go before anything else of that index.
+   */
   #live = new Uint8Array(1024);
   /** 1 for an index waiting in {@link #queue}, by index. */
   #dirty = new Uint8Array(1024);
@@ -210,8 +220,9 @@ export class LinkSender {
   }
 
   #onStoreChange(p: StoredPoint): void {
-    // Points that came over this very link are never sent back; skip them cheaply unless
-    // the peer holds an older copy that must be withdrawn.
+    // Points that came over this very link are never sent back; skip them cheaply unless this
+    // link follows their slot: the peer may hold that index (an older copy of the point, or
+    // a removed point whose slot this one took), which must be withdrawn.
     if (p.origin === this.#origin && this.#points[pointSlot(p)] === undefined) return;
     this.#mark(p);
     this.#scheduleFlush();
@@ -230,17 +241,25 @@ export class LinkSender {
   #mark(p: StoredPoint): void {
     const idx = pointSlot(p);
     if (idx < 0) return;
-    if (this.#points[idx] === undefined) {
+    const held = this.#points[idx];
+    if (held !== p) {
       this.#points[idx] = p;
-      this.#known++;
-      if (idx >= this.#dirty.length) {
-        const grow = (a: Uint8Array) => {
-          const b = new Uint8Array(Math.max(a.length * 2, idx + 1));
-          b.set(a);
-          return b;
-        };
-        this.#dirty = grow(this.#dirty);
-        this.#live = grow(this.#live);
+      if (held !== undefined) {
+        // The slot of a removed point, taken by a new one before the removal was sent.
+        if (this.#live[idx] === 1) this.#live[idx] = 2;
+        this.#sentType[idx] = undefined;
+        this.#sentHops[idx] = undefined;
+      } else {
+        this.#known++;
+        if (idx >= this.#dirty.length) {
+          const grow = (a: Uint8Array) => {
+            const b = new Uint8Array(Math.max(a.length * 2, idx + 1));
+            b.set(a);
+            return b;
+          };
+          this.#dirty = grow(this.#dirty);
+          this.#live = grow(this.#live);
+        }
       }
     }
     if (this.#dirty[idx] === 0) {
@@ -268,6 +287,11 @@ export class LinkSender {
         this.#dirty[idx] = 0;
         const p = this.#points[idx]!;
         const exists = pointSlot(p) === idx;
+        if (this.#live[idx] === 2) {
+          // The peer holds this index for the slot's earlier point: withdrawn first.
+          w.removal(idx);
+          this.#live[idx] = 0;
+        }
         let send = exists && p.origin !== this.#origin && !this.#peerOn(p.hops, peer);
         if (send && (this.#sentType[idx] !== p.type || !sameHops(this.#sentHops[idx], p.hops))) {
           send = this.#fitsPeer(p);
@@ -285,12 +309,17 @@ export class LinkSender {
         } else if (this.#live[idx] === 1) {
           w.removal(idx);
           this.#live[idx] = 0;
+          // Sent again later, it is defined again: the peer forgot the index.
+          this.#sentType[idx] = undefined;
+          this.#sentHops[idx] = undefined;
         }
-        if (!exists) {
-          // Removed from the store: its slot never comes back, so forget it.
+        if (!exists || (!send && p.origin === this.#origin)) {
+          // Removed from the store (its slot may go to a new point), or come over this very
+          // link and withdrawn: forgotten, so such points are skipped at their next change.
           this.#points[idx] = undefined;
           this.#sentType[idx] = undefined;
           this.#sentHops[idx] = undefined;
+          this.#known--;
         }
       }
       if (this.#head === this.#queue.length) {

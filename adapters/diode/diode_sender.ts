@@ -138,6 +138,13 @@ export class DiodeSender implements Adapter {
   #dirty = new Uint8Array(1024);
   #queue: number[] = [];
   #head = 0;
+  /**
+   * Removed points whose slot the store gave to a new point before their
+   * removal was sent: sent before the dirty points, so a removal never
+   * follows a later state of the same id.
+   */
+  #gone: StoredPoint[] = [];
+  #goneHead = 0;
   #tombstones = new Map<string, Tombstone>();
 
   // The carousel: the points of the current cycle, and how far it has gone.
@@ -300,6 +307,9 @@ export class DiodeSender implements Adapter {
     const slot = pointSlot(p);
     if (slot < 0) return;
     this.#stats.changesSeen++;
+    const held = this.#points[slot];
+    // A removed point still waiting to go out, whose slot the store has given to `p`.
+    if (held !== undefined && held !== p) this.#gone.push(held);
     this.#points[slot] = p;
     if (slot >= this.#dirty.length) {
       const bigger = new Uint8Array(Math.max(this.#dirty.length * 2, slot + 1));
@@ -455,7 +465,7 @@ export class DiodeSender implements Adapter {
   }
 
   #pending(): boolean {
-    return this.#head < this.#queue.length;
+    return this.#head < this.#queue.length || this.#goneHead < this.#gone.length;
   }
 
   #inner(kind: number, flags: number, body: number): Uint8Array {
@@ -501,7 +511,22 @@ export class DiodeSender implements Adapter {
     const out: Uint8Array[] = [];
     const w = this.#writer;
     let index = 0;
-    while (this.#pending()) {
+    const gone = this.#gone;
+    while (this.#goneHead < gone.length) {
+      const p = gone[this.#goneHead]!;
+      const est = this.#estimate({ id: p.id, hops: p.hops, value: null }, false);
+      if (index > 0 && w.bytes - frameHeaderSize + est > this.#room) break;
+      this.#goneHead++;
+      if (p.hops.includes(this.#peer)) continue;
+      this.#stats.changesSent++;
+      this.#writeRemoval(w, index++, p);
+    }
+    if (this.#goneHead === gone.length) {
+      this.#gone = [];
+      this.#goneHead = 0;
+    }
+    // The dirty points only once every pending removal is written.
+    while (this.#gone.length === 0 && this.#head < this.#queue.length) {
       const slot = this.#queue[this.#head]!;
       const p = this.#points[slot]!;
       const removed = pointSlot(p) !== slot;
@@ -513,9 +538,7 @@ export class DiodeSender implements Adapter {
       if (p.hops.includes(this.#peer)) continue;
       this.#stats.changesSent++;
       if (removed) {
-        w.definition(index, p.id, p.type, p.hops);
-        w.removal(index++);
-        this.#tombstones.set(p.id, { id: p.id, type: p.type, hops: p.hops, cycles: 0 });
+        this.#writeRemoval(w, index++, p);
         continue;
       }
       this.#tombstones.delete(p.id);
@@ -582,6 +605,13 @@ export class DiodeSender implements Adapter {
     }
     if (index > 0) out.push(this.#dataPacket(0, this.#body(w)));
     return out;
+  }
+
+  /** A removed point, under a packet-local index; announced again in the next cycles. */
+  #writeRemoval(w: DataFrameWriter, index: number, p: StoredPoint): void {
+    w.definition(index, p.id, p.type, p.hops);
+    w.removal(index);
+    this.#tombstones.set(p.id, { id: p.id, type: p.type, hops: p.hops, cycles: 0 });
   }
 
   #writePoint(w: DataFrameWriter, index: number, p: StoredPoint): void {

@@ -2,11 +2,13 @@
  * Heap of one tunnel link under point-id churn: a source store with 1,000
  * points whose ids are replaced every round (1,000 new ids born, the previous
  * 1,000 removed), sent over a link to a receiving store. Prints the heap after
- * a garbage collection per churned id, of both ends together: the store
- * gives every new point a new slot and never reuses one, so the sender's
+ * a garbage collection per churned id, of both ends together. The sender's
  * per-slot arrays (point, type and path last sent, two flag bytes) and the
- * receiver's per-index definitions (id, type, path) grow with every id ever
- * seen, though they let go of the removed points themselves.
+ * receiver's per-index definitions (id, type, path) are indexed by the
+ * store's slots; the store gives a removed point's slot to the next new
+ * point, so they stay as large as the most points held at once (2,000 here)
+ * and the heap per churned id should be about 0 (it was 54–62 B while slots
+ * were never reused).
  *
  *     deno run -A --v8-flags=--expose-gc tests/bench/link_churn_heap.ts [rounds]
  */
