@@ -33,10 +33,12 @@ import {
   type HopConfig,
   type HopContext,
   notStarted,
+  type Point,
   type ScalarType,
   sleep,
   Status,
   type StatusCode,
+  type Value,
   withTimeout,
   type WriteRequest,
 } from "../../core/mod.ts";
@@ -50,6 +52,11 @@ import { securityOf } from "./opcua_security.ts";
 import { certificateFacts } from "./opcua_trust.ts";
 import { fromVariant, scalarTypeOf, toVariant } from "./opcua_values.ts";
 import { Lost, untilLost } from "./opcua_loss.ts";
+import {
+  compactChanges,
+  type DataChanges,
+  decodeDataChangesCompactly,
+} from "./opcua_data_changes.ts";
 
 /** The folder of the hop's OPC UA application certificate and trust lists. */
 export function pkiFolder(config: HopConfig): string {
@@ -122,6 +129,17 @@ export class OpcuaClientSource implements Adapter {
   #certified = false;
   /** Values that arrived with the Overflow bit (each: at least one change lost in the PLC's queue). */
   #overflows = 0;
+  #failedNotifications = 0;
+  /** The update every change is applied through (see {@link #applyChange}). */
+  #update: Point = {
+    id: "",
+    value: null,
+    type: "Double",
+    status: Status.Good,
+    time: 0,
+    hops: [],
+    cause: null,
+  };
   #overflowsReported = 0;
   #overflowTimer: number | null = null;
 
@@ -134,6 +152,7 @@ export class OpcuaClientSource implements Adapter {
   start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
     routeLibraryLogs();
+    decodeDataChangesCompactly();
     ctx.status.running("running");
     ctx.signal.addEventListener("abort", () => this.#stop.abort(), { once: true });
     this.#loop = this.#run(ctx);
@@ -494,32 +513,104 @@ export class OpcuaClientSource implements Adapter {
   }
 
   /**
-   * Puts one data value into the store: status passes through unchanged,
-   * except the Overflow bit, which is counted (see {@link #reportOverflows})
-   * rather than passed on, so a point stays plain Good.
+   * Puts one data value node-opcua decoded (a Read's answer, or a data
+   * change when the compact decoder is not installed) into the store.
    */
   #apply(ctx: HopContext, item: Item, dv: DataValue): void {
     const typed = fromVariant(dv.value);
-    if (typed) item.type = typed.type;
+    this.#applyChange(
+      ctx,
+      item,
+      typed?.type ?? null,
+      typed?.value ?? null,
+      dv.statusCode.value,
+      (dv.sourceTimestamp ?? dv.serverTimestamp)?.getTime() ?? NaN,
+    );
+  }
+
+  /** The changes of one DataChangeNotification, read compactly (opcua_data_changes.ts). */
+  #applyChanges(ctx: HopContext, handles: (Item | undefined)[], c: DataChanges): void {
+    for (let i = 0; i < c.count; i++) {
+      const it = handles[c.handles[i]!];
+      if (it === undefined) continue;
+      const type = c.types[i]!;
+      if (type !== null) {
+        const n = c.numbers[i]!;
+        this.#applyChange(
+          ctx,
+          it,
+          type,
+          type === "Boolean" ? n === 1 : n,
+          c.statuses[i]!,
+          c.times[i]!,
+        );
+      } else {
+        const typed = c.variants?.[i] ? fromVariant(c.variants[i]!) : null;
+        this.#applyChange(
+          ctx,
+          it,
+          typed?.type ?? null,
+          typed?.value ?? null,
+          c.statuses[i]!,
+          c.times[i]!,
+        );
+      }
+    }
+  }
+
+  /**
+   * One value read as `type` (`null`: none the hop carries) into the store.
+   * Its status passes through unchanged, except the Overflow bit, which is
+   * counted (see {@link #reportOverflows}) rather than passed on, so a point
+   * stays plain Good. `time` is the PLC's timestamp, NaN for none: a change
+   * without one is stamped on arrival (subscriptions ask for source
+   * timestamps only).
+   */
+  #applyChange(
+    ctx: HopContext,
+    item: Item,
+    type: DataType | null,
+    value: Value,
+    code: number,
+    time: number,
+  ): void {
+    if (type !== null) item.type = type;
     // Neither declared nor read as a carried type (a structure): not a point.
     if (!item.type) return;
-    let status = dv.statusCode.value >>> 0;
+    let status = code >>> 0;
     if ((status & 0xc00) === infoTypeDataValue && (status & overflowBit) !== 0) {
       this.#overflows++;
       status = (status & ~overflowBit) >>> 0;
       // No other info bit left: the InfoType goes too, so Good stays exactly Good.
       if ((status & 0x3ff) === 0) status = (status & ~0xc00) >>> 0;
     }
-    ctx.apply({
-      id: item.id,
-      value: typed && typed.type === item.type ? typed.value : null,
-      type: item.type,
-      status: typed || status !== Status.Good ? status : Status.BadWaitingForInitialData,
-      // Subscriptions ask for source timestamps only: a change without one is stamped on arrival.
-      time: (dv.sourceTimestamp ?? dv.serverTimestamp)?.getTime() ?? ctx.clock.now(),
-      hops: [],
-      cause: null,
-    });
+    // One update object, refilled: the store copies what it keeps.
+    const u = this.#update;
+    u.id = item.id;
+    u.value = type !== null && type === item.type ? value : null;
+    u.type = item.type;
+    u.status = type !== null || status !== Status.Good ? status : Status.BadWaitingForInitialData;
+    u.time = Number.isNaN(time) ? ctx.clock.now() : time;
+    ctx.apply(u);
+  }
+
+  /**
+   * A notification the source could not apply (a bug, not the PLC's doing:
+   * malformed responses fail in decoding): logged at the 1st, 10th, 100th…
+   * time, as node-opcua would swallow it.
+   */
+  #notificationFailed(ctx: HopContext, e: Error): void {
+    const n = ++this.#failedNotifications;
+    if (/^10*$/.test(String(n))) {
+      ctx.log.error(
+        "{source}: a notification from the PLC could not be applied ({n} so far): {error}",
+        {
+          source: this.#endpoint.name,
+          n,
+          error: e.stack ?? e.message,
+        },
+      );
+    }
   }
 
   /** `<hop>/$opcua/<source>/overflows`: values that arrived with the Overflow bit, since start. */
@@ -641,11 +732,15 @@ export class OpcuaClientSource implements Adapter {
         o.lost,
         stepTimeout,
       );
-      deliverTo(sub, (n) => {
-        for (const m of n.monitoredItems ?? []) {
-          const it = handles[m.clientHandle];
-          if (it) this.#apply(ctx, it, m.value);
-        }
+      deliverTo(sub, {
+        changes: (c) => this.#applyChanges(ctx, handles, c),
+        objects: (n) => {
+          for (const m of n.monitoredItems ?? []) {
+            const it = handles[m.clientHandle];
+            if (it) this.#apply(ctx, it, m.value);
+          }
+        },
+        failed: (e) => this.#notificationFailed(ctx, e),
       });
       sub.on("terminated", o.onTerminated);
       sub.on("keepalive", o.heard);
@@ -799,24 +894,86 @@ export class OpcuaClientSource implements Adapter {
   }
 }
 
-/** The part of a DataChangeNotification the source reads. */
-interface DataChanges {
+/** The part of a DataChangeNotification node-opcua decoded that the source reads. */
+interface ChangeObjects {
   monitoredItems?: { clientHandle: number; value: DataValue }[] | null;
 }
 
+/** What a subscription's notifications are routed to (see {@link deliverTo}). */
+interface Delivery {
+  /** A DataChangeNotification read compactly (opcua_data_changes.ts). */
+  changes(c: DataChanges): void;
+  /** One node-opcua decoded into objects (the compact decoder not installed). */
+  objects(n: ChangeObjects): void;
+  /** A notification whose handling threw; node-opcua would swallow it. */
+  failed(e: Error): void;
+}
+
+/** node-opcua's ClientSubscription methods that {@link deliverTo} replaces or calls. */
+const subscriptionMethods = [
+  "onNotificationMessage",
+  "__on_publish_response_StatusChangeNotification",
+  "__on_publish_response_EventNotificationList",
+] as const;
+
 /**
- * Routes a subscription's data changes to `handler` instead of node-opcua's
- * per-item objects (the subscription's own dispatch method, replaced on this
+ * Routes a subscription's notification messages to `to` instead of
+ * node-opcua's own dispatch (the subscription's method, replaced on this
  * instance; the items are created with raw CreateMonitoredItems requests, so
- * node-opcua knows none of them). Fails loudly if node-opcua renamed it.
+ * node-opcua knows none of them). Data changes are applied as soon as their
+ * response is decoded: node-opcua first awaits a search for structures to
+ * promote (the source carries none), which would also read every change's
+ * node-opcua objects (opcua_data_changes.ts decodes them only when read).
+ * Keep-alive, status changes and events go where node-opcua sends them.
+ * Fails loudly if node-opcua renamed a method.
  */
-function deliverTo(sub: ClientSubscription, handler: (n: DataChanges) => void): void {
-  const impl = sub as unknown as Record<string, unknown>;
-  const method = "__on_publish_response_DataChangeNotification";
-  if (typeof impl[method] !== "function") {
-    throw new Error(`node-opcua's ClientSubscription has no ${method}; the source needs updating`);
+function deliverTo(sub: ClientSubscription, to: Delivery): void {
+  const impl = sub as unknown as Record<string, unknown> & {
+    lastSequenceNumber: number;
+    emit(event: string, ...args: unknown[]): boolean;
+  };
+  for (const method of subscriptionMethods) {
+    if (typeof impl[method] !== "function") {
+      throw new Error(
+        `node-opcua's ClientSubscription has no ${method}; the source needs updating`,
+      );
+    }
   }
-  impl[method] = handler;
+  const other = (method: typeof subscriptionMethods[number], n: unknown) =>
+    (impl[method] as (n: unknown) => void).call(sub, n);
+  impl.onNotificationMessage = (message: {
+    sequenceNumber: number;
+    notificationData?: unknown[] | null;
+  }) => {
+    impl.lastSequenceNumber = message.sequenceNumber;
+    impl.emit("raw_notification", message);
+    const data = message.notificationData ?? [];
+    if (data.length === 0) {
+      impl.emit("keepalive");
+      return;
+    }
+    impl.emit("received_notifications", message);
+    for (const n of data) {
+      try {
+        switch ((n as { schema?: { name?: string } } | null)?.schema?.name) {
+          case "DataChangeNotification": {
+            const c = compactChanges(n);
+            if (c) to.changes(c);
+            else to.objects(n as ChangeObjects);
+            break;
+          }
+          case "StatusChangeNotification":
+            other("__on_publish_response_StatusChangeNotification", n);
+            break;
+          case "EventNotificationList":
+            other("__on_publish_response_EventNotificationList", n);
+            break;
+        }
+      } catch (e) {
+        to.failed(e as Error);
+      }
+    }
+  };
 }
 
 /** Standard subtypes of built-in types, by their numeric id in namespace 0. */

@@ -1,0 +1,235 @@
+/**
+ * Data changes read straight from the bytes of a PublishResponse. node-opcua
+ * decodes every change of a DataChangeNotification into a
+ * MonitoredItemNotification, a DataValue, a Variant, a StatusCode and Dates
+ * (with `long` temporaries), about 300 bytes of objects that live until the
+ * whole response is dispatched; at 1,000,000 changes/s that fed the garbage
+ * collector more than anything the hop does with a change. Written by hand
+ * rather than with node-opcua's decoders for that reason: the scalar numeric
+ * and Boolean values a PLC mostly sends become columns of plain numbers
+ * (handle, status, time, value); every other value (strings, arrays, 64-bit
+ * integers, structures…) is still decoded by node-opcua's own Variant.
+ *
+ * The decoder replaces DataChangeNotification's `decode` once a source calls
+ * {@link decodeDataChangesCompactly}. Anything else in the process that reads
+ * `monitoredItems` (a test's own subscription, node-opcua's debug dumps) still
+ * gets node-opcua's objects: they are decoded from the same bytes on first use.
+ */
+import {
+  DataChangeNotification,
+  DataType as UaType,
+  decodeDiagnosticInfo,
+  MonitoredItemNotification,
+  Variant,
+} from "node-opcua-client";
+import type { Buffer } from "node:buffer";
+import { BinaryStream } from "node-opcua-binary-stream";
+import type { ScalarType } from "../../core/mod.ts";
+
+/** The changes of one DataChangeNotification, one column per field, index by index. */
+export interface DataChanges {
+  count: number;
+  /** The client handle of each change. */
+  handles: number[];
+  /** Its status code (Good when the PLC sent none). */
+  statuses: number[];
+  /** Its source timestamp, else its server timestamp, ms since 1970; NaN when it has neither. */
+  times: number[];
+  /**
+   * The hopgate type of a scalar numeric or Boolean value, whose value is in
+   * {@link numbers} (0/1 for Boolean); `null` when the value is in
+   * {@link variants} or the change carries none.
+   */
+  types: (ScalarType | null)[];
+  numbers: number[];
+  /** Values node-opcua decoded (`null`: no value), for changes whose type is `null`; null when none. */
+  variants: (Variant | null)[] | null;
+}
+
+const changesKey = Symbol("hopgate data changes");
+
+/** The changes decoded compactly from a notification, or undefined if node-opcua decoded it. */
+export function compactChanges(notification: unknown): DataChanges | undefined {
+  return (notification as { [changesKey]?: DataChanges })[changesKey];
+}
+
+/** The scalar types kept as plain numbers, by OPC UA built-in type id. */
+const numericTypes: (ScalarType | null)[] = [];
+for (
+  const t of [
+    "Boolean",
+    "SByte",
+    "Byte",
+    "Int16",
+    "UInt16",
+    "Int32",
+    "UInt32",
+    "Float",
+    "Double",
+  ] as const
+) numericTypes[UaType[t]] = t;
+
+/** 100 ns ticks since 1601 → ms since 1970, as node-opcua computes it (whole ms, rounded down). */
+function ticksToMs(high: number, low: number): number {
+  // Exact with doubles: high·2³² / 10⁴ split into whole and remaining parts.
+  const rest = high % 10_000;
+  return (high - rest) / 10_000 * 4_294_967_296 +
+    Math.floor((rest * 4_294_967_296 + low) / 10_000) - 11_644_473_600_000;
+}
+
+/** Reads the changes of a DataChangeNotification body from `stream` (at its monitoredItems). */
+export function readDataChanges(stream: BinaryStream): DataChanges {
+  const buf = stream.buffer;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let p = stream.length;
+  const count = view.getInt32(p, true);
+  p += 4;
+  // Each change takes 5 bytes at least: a count beyond the bytes left is not a real one.
+  if (count > (buf.byteLength - p) / 5) {
+    throw new RangeError(
+      `DataChangeNotification of ${count} changes in ${buf.byteLength - p} bytes`,
+    );
+  }
+  const out: DataChanges = {
+    count: Math.max(count, 0),
+    handles: [],
+    statuses: [],
+    times: [],
+    types: [],
+    numbers: [],
+    variants: null,
+  };
+  for (let i = 0; i < count; i++) {
+    out.handles.push(view.getUint32(p, true));
+    const mask = view.getUint8(p + 4);
+    p += 5;
+    let type: ScalarType | null = null;
+    let number = 0;
+    let variant: Variant | null = null;
+    if (mask & 0x01) {
+      const encoding = view.getUint8(p);
+      type = (encoding & 0xc0) === 0 ? numericTypes[encoding] ?? null : null;
+      p++;
+      switch (type) {
+        case "Boolean":
+          number = view.getUint8(p) !== 0 ? 1 : 0;
+          p += 1;
+          break;
+        case "SByte":
+          number = view.getInt8(p);
+          p += 1;
+          break;
+        case "Byte":
+          number = view.getUint8(p);
+          p += 1;
+          break;
+        case "Int16":
+          number = view.getInt16(p, true);
+          p += 2;
+          break;
+        case "UInt16":
+          number = view.getUint16(p, true);
+          p += 2;
+          break;
+        case "Int32":
+          number = view.getInt32(p, true);
+          p += 4;
+          break;
+        case "UInt32":
+          number = view.getUint32(p, true);
+          p += 4;
+          break;
+        case "Float":
+          number = view.getFloat32(p, true);
+          p += 4;
+          break;
+        case "Double":
+          number = view.getFloat64(p, true);
+          p += 8;
+          break;
+        default: {
+          // Any other variant, as node-opcua decodes it (from its encoding byte).
+          stream.length = p - 1;
+          variant = new Variant();
+          variant.decode(stream);
+          p = stream.length;
+        }
+      }
+    }
+    if (type === null) (out.variants ??= new Array(count).fill(null))[i] = variant;
+    out.types.push(type);
+    out.numbers.push(number);
+    let status = 0;
+    if (mask & 0x02) {
+      status = view.getUint32(p, true);
+      p += 4;
+    }
+    out.statuses.push(status);
+    let time = NaN;
+    if (mask & 0x04) {
+      time = ticksToMs(view.getUint32(p + 4, true), view.getUint32(p, true));
+      p += 8;
+    }
+    if (mask & 0x10) p += 2;
+    if (mask & 0x08) {
+      if (Number.isNaN(time)) {
+        time = ticksToMs(view.getUint32(p + 4, true), view.getUint32(p, true));
+      }
+      p += 8;
+    }
+    if (mask & 0x20) p += 2;
+    out.times.push(time);
+  }
+  if (p > buf.byteLength) throw new RangeError("DataChangeNotification ends past its message");
+  stream.length = p;
+  return out;
+}
+
+/** node-opcua's own decoding of the monitoredItems array, for whoever reads it. */
+function decodeItems(bytes: Buffer): MonitoredItemNotification[] | null {
+  const stream = new BinaryStream(bytes);
+  const n = stream.readInteger();
+  if (n < 0) return null;
+  const items: MonitoredItemNotification[] = [];
+  for (let i = 0; i < n; i++) {
+    const item = new MonitoredItemNotification(null);
+    item.decode(stream);
+    items.push(item);
+  }
+  return items;
+}
+
+let installed = false;
+
+/**
+ * From now on, DataChangeNotifications in this process are decoded into
+ * {@link DataChanges} ({@link compactChanges}); `monitoredItems` is decoded
+ * by node-opcua from the same bytes only if something reads it.
+ */
+export function decodeDataChangesCompactly(): void {
+  if (installed) return;
+  installed = true;
+  const proto = DataChangeNotification.prototype as unknown as {
+    decode(stream: BinaryStream): void;
+  };
+  const base = Object.getPrototypeOf(proto) as { decode(stream: BinaryStream): void };
+  proto.decode = function (this: DataChangeNotification, stream: BinaryStream) {
+    base.decode.call(this, stream);
+    const from = stream.length;
+    const changes = readDataChanges(stream);
+    const bytes = stream.buffer.subarray(from, stream.length);
+    (this as unknown as { [changesKey]: DataChanges })[changesKey] = changes;
+    let items: MonitoredItemNotification[] | null | undefined;
+    Object.defineProperty(this, "monitoredItems", {
+      configurable: true,
+      enumerable: true,
+      get: () => (items === undefined ? (items = decodeItems(bytes)) : items),
+      set: (v: MonitoredItemNotification[] | null) => (items = v),
+    });
+    const infos = stream.readInteger();
+    this.diagnosticInfos = infos < 0 ? null : Array.from(
+      { length: infos },
+      () => decodeDiagnosticInfo(stream),
+    );
+  };
+}
