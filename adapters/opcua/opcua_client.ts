@@ -88,11 +88,11 @@ const batchesInFlight = 4;
 const subscribePasses = 3;
 /**
  * Notifications the PLC puts in one publish response. node-opcua's own
- * default (10,000) makes every response a large batch of objects that
- * outlives young-generation collections. With the 32 MB semi-spaces an
- * OPC UA hop runs with (mod.ts), 2,000 cost the hop no more CPU per change
+ * default (10,000) makes every response a large batch that outlives
+ * young-generation collections. 2,000 cost the hop no more CPU per change
  * than 1,000 and let the PLC send more per round trip; 500 cost more
- * (measured in tests/bench/opcua_ingest.ts, 100,000 items, SignAndEncrypt).
+ * (measured in tests/bench/opcua_ingest.ts, 100,000 items, SignAndEncrypt,
+ * when changes were still decoded into node-opcua's objects).
  */
 const notificationsPerPublish = 2_000;
 /**
