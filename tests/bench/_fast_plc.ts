@@ -27,7 +27,9 @@
  * expiry). No retransmission queue (Republish is not answered).
  *
  * Options: --port, --count, --churn <ms> (0: values never change), --pki <dir>,
- * --seconds (exits by itself after this long). Prints `PLC ready <endpoint>`,
+ * --seconds (exits by itself after this long), --stamps <ms> (the timestamps
+ * it sends are its clock plus this offset; `none`: it sends none, whatever
+ * the client asked for). Prints `PLC ready <endpoint>`,
  * then `PLC sent <n> changes/s` every second while it sends. SIGUSR1 freezes
  * the values: it prints `PLC frozen at tick <t>` and sends what is still due.
  */
@@ -55,11 +57,18 @@ const { values: args } = parseArgs({
     churn: { type: "string", default: "100" },
     pki: { type: "string" },
     seconds: { type: "string", default: "600" },
+    stamps: { type: "string", default: "0" },
   },
 });
 const pki = args.pki ?? await Deno.makeTempDir({ prefix: "fast-plc-pki-" });
 const count = Number(args.count);
 const churn = Number(args.churn);
+const noStamps = args.stamps === "none";
+const stampOffset = noStamps ? 0 : Number(args.stamps);
+if (!Number.isInteger(stampOffset)) {
+  console.error(`--stamps takes a whole number of ms or none, not ${args.stamps}`);
+  Deno.exit(2);
+}
 
 const managers = ["pki", "userpki"].map((name) =>
   new OPCUACertificateManager({
@@ -183,7 +192,9 @@ class FastSubscription {
     }
     if (this.index.length === 0 && fresh[0]) {
       const ts = fresh[0].timestampsToReturn; // Source 0, Server 1, Both 2, Neither 3
-      this.mask = 0x01 | (ts === 0 || ts === 2 ? 0x04 : 0) | (ts === 1 || ts === 2 ? 0x08 : 0);
+      this.mask = noStamps
+        ? 0x01
+        : 0x01 | (ts === 0 || ts === 2 ? 0x04 : 0) | (ts === 1 || ts === 2 ? 0x08 : 0);
       this.slot = 14 + (this.mask & 0x04 ? 8 : 0) + (this.mask & 0x08 ? 8 : 0);
     }
     const [n, slot] = [this.index.length, this.slot];
@@ -215,7 +226,7 @@ class FastSubscription {
 
   /** Patches `n` slots from `from` with the current values and `now` as timestamps. */
   patch(from: number, n: number, now: number): void {
-    const ticks = BigInt(now + epochOffsetMs) * 10_000n;
+    const ticks = BigInt(now + stampOffset + epochOffsetMs) * 10_000n;
     const lo = Number(ticks & 0xffffffffn), hi = Number(ticks >> 32n);
     const v = this.view, slot = this.slot, base = tick * 1e6;
     const stamps = (this.mask & 0x04 ? 1 : 0) + (this.mask & 0x08 ? 1 : 0);

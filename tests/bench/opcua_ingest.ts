@@ -77,7 +77,12 @@ export interface IngestResult extends IngestCase {
 const mb = (kb: number) => Math.round(kb / 1024);
 
 /** Starts the PLC and waits until it listens. */
-async function startFastPlc(dir: string, items: number, churnMs: number): Promise<Proc> {
+async function startFastPlc(
+  dir: string,
+  items: number,
+  churnMs: number,
+  stamps: number | "none" = 0,
+): Promise<Proc> {
   const plc = new Proc([
     "run",
     "-A",
@@ -90,6 +95,7 @@ async function startFastPlc(dir: string, items: number, churnMs: number): Promis
     String(churnMs),
     "--pki",
     join(dir, "plc"),
+    `--stamps=${stamps}`,
   ]);
   try {
     await expectLine(plc, /PLC ready/, 180_000);
@@ -283,6 +289,8 @@ export interface PlcCheck {
   wrong: string[];
   /** From the freeze until the hop held every last value. */
   settledMs: number;
+  /** How old the held values' timestamps were when read (read time − timestamp), ms. */
+  ageMs: { min: number; max: number };
 }
 
 /**
@@ -291,14 +299,19 @@ export interface PlcCheck {
  * are frozen and the hop, read through its own OPC UA server, must hold
  * every variable's last value (`tick × 1e6 + i` for D<i>) within 10 s.
  * A client handle sent for the wrong item, a wrong byte in the hand-encoded
- * notifications or changes that never arrive all fail it.
+ * notifications or changes that never arrive all fail it. `stamps` is the
+ * PLC's `--stamps`: an offset of its timestamps, or `none` for changes
+ * without any (the hop then stamps them on arrival); the values' age tells.
  */
-export async function checkPlcValues(items = 2_000): Promise<PlcCheck> {
+export async function checkPlcValues(
+  items = 2_000,
+  stamps: number | "none" = 0,
+): Promise<PlcCheck> {
   await using dir = await tempDir("hopgate-bench-opcua-check-");
   const data = join(dir.path, "plant1");
   await Deno.mkdir(data, { recursive: true });
   await addUser(join(data, "users.json"), "tester", "test-password");
-  const plc = await startFastPlc(dir.path, items, 100);
+  const plc = await startFastPlc(dir.path, items, 100, stamps);
   const client = await TestClient.create(join(dir.path, "client"), data);
   const serverPort = freePort();
   const c = { items, churnMs: 100, security: "SignAndEncrypt:Basic256Sha256" };
@@ -320,8 +333,11 @@ export async function checkPlcValues(items = 2_000): Promise<PlcCheck> {
       (_, i) => `plant1/plc/Plant/Line${Math.floor(i / 1000)}/D${i}`,
     );
     let wrong: string[] = [];
+    let ages: number[] = [];
     const settled = await waitFor("the hop holding the PLC's last values", async () => {
       const read = await client.read(ids);
+      const now = Date.now();
+      ages = read.map((r) => now - (r.dv.sourceTimestamp?.getTime() ?? NaN));
       wrong = read.flatMap((r, i) =>
         r.typed?.value === tick * 1e6 + i && r.status === 0
           ? []
@@ -334,6 +350,7 @@ export async function checkPlcValues(items = 2_000): Promise<PlcCheck> {
       tick,
       wrong: settled ? [] : [...wrong.slice(0, 10), ...(wrong.length > 10 ? ["…"] : [])],
       settledMs: Math.round(performance.now() - t0),
+      ageMs: { min: Math.min(...ages), max: Math.max(...ages) },
     };
   } finally {
     await client.close();
