@@ -895,12 +895,12 @@ export class OpcuaClientSource implements Adapter {
 }
 
 /** The part of a DataChangeNotification node-opcua decoded that the source reads. */
-interface ChangeObjects {
+export interface ChangeObjects {
   monitoredItems?: { clientHandle: number; value: DataValue }[] | null;
 }
 
 /** What a subscription's notifications are routed to (see {@link deliverTo}). */
-interface Delivery {
+export interface Delivery {
   /** A DataChangeNotification read compactly (opcua_data_changes.ts). */
   changes(c: DataChanges): void;
   /** One node-opcua decoded into objects (the compact decoder not installed). */
@@ -927,7 +927,7 @@ const subscriptionMethods = [
  * Keep-alive, status changes and events go where node-opcua sends them.
  * Fails loudly if node-opcua renamed a method.
  */
-function deliverTo(sub: ClientSubscription, to: Delivery): void {
+export function deliverTo(sub: ClientSubscription, to: Delivery): void {
   const impl = sub as unknown as Record<string, unknown> & {
     lastSequenceNumber: number;
     emit(event: string, ...args: unknown[]): boolean;
