@@ -168,3 +168,13 @@ export async function setupLogging(
 export function logger(...category: string[]): Logger {
   return getLogger(["hopgate", ...category]);
 }
+
+/**
+ * True for the counts 1, 10, 100, …: how often a problem that repeats is
+ * logged (a peer sending a million bad values writes six lines, not a
+ * million), with the count growing in the lines that are written.
+ */
+export function worthLogging(n: number): boolean {
+  while (n >= 10 && n % 10 === 0) n /= 10;
+  return n === 1;
+}

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import type { LogRecord } from "@logtape/logtape";
-import { escapeLogText, logFormatter, maxLogValue } from "./log.ts";
+import { escapeLogText, logFormatter, maxLogValue, worthLogging } from "./log.ts";
 
 /** A record as `log.warn("Link with {peer} ended: {reason}", { peer, reason })` makes it. */
 function record(peer: unknown, reason: unknown): LogRecord {
@@ -69,4 +69,9 @@ Deno.test("a JSON log line escapes a peer's text too, and keeps it intact", () =
   const parsed = JSON.parse(line) as { properties: { reason: string }; message: string };
   assertEquals(parsed.properties.reason, forged);
   assertEquals(parsed.message, `Link with "it2" ended: ${JSON.stringify(forged)}`);
+});
+
+Deno.test("a repeated problem is logged at its 1st, 10th, 100th… time only", () => {
+  const logged = Array.from({ length: 100_001 }, (_, n) => n).filter(worthLogging);
+  assertEquals(logged, [1, 10, 100, 1_000, 10_000, 100_000]);
 });

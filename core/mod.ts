@@ -192,7 +192,14 @@ export { exitSandboxRefused, launchHop } from "./commands/launch.ts";
 export { hopRunArgs, mainModule } from "./commands/spawn.ts";
 
 // Logging: the hop's log setup and loggers, and summarised refusals of unwanted peers.
-export { type LogFormat, type Logger, logger, type LogLevelName, setupLogging } from "./log.ts";
+export {
+  type LogFormat,
+  type Logger,
+  logger,
+  type LogLevelName,
+  setupLogging,
+  worthLogging,
+} from "./log.ts";
 export {
   type Refusal,
   RefusalLog,

@@ -14,6 +14,7 @@ import {
   Status,
   type StatusCode,
   type TimerId,
+  worthLogging,
   type WriteRequest,
 } from "../core/mod.ts";
 import {
@@ -34,7 +35,6 @@ import type { PeerRole } from "./options.ts";
 import { OriginOwners } from "./origin_owners.ts";
 import type { Wire } from "./wire.ts";
 import { LinkCounters } from "./link_counters.ts";
-import { worthLogging } from "./_worth_logging.ts";
 
 export { defaultLimits, type LinkLimits } from "./link_limits.ts";
 export type { Wire } from "./wire.ts";

@@ -23,13 +23,13 @@ import {
   validTime,
   type Value,
   valueProblem,
+  worthLogging,
 } from "../core/mod.ts";
 import { DataReader, type DataVisitor, tooLarge } from "./data_frame_reader.ts";
 import { headerSize, ProtocolError, RuleError } from "./frames.ts";
 import type { LinkLimits, LinkSideOptions } from "./link_limits.ts";
 import type { OriginOwners } from "./origin_owners.ts";
 import type { LinkCounters } from "./link_counters.ts";
-import { worthLogging } from "./_worth_logging.ts";
 
 /** A receiver acknowledges at the latest after this many data-frame bytes (windows are larger). */
 export const ackEvery = 16 * 1024;

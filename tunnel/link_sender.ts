@@ -14,6 +14,7 @@ import {
   type PointStore,
   Status,
   type StoredPoint,
+  worthLogging,
 } from "../core/mod.ts";
 import { originCompleteFrame, simpleFrame } from "./control_frames.ts";
 import { idBytesPerFrame } from "./_data_format.ts";
@@ -25,7 +26,6 @@ import { ackEvery } from "./link_receiver.ts";
 import { exceedsSize, utf8Size } from "./value_size.ts";
 import type { Wire } from "./wire.ts";
 import type { LinkCounters } from "./link_counters.ts";
-import { worthLogging } from "./_worth_logging.ts";
 
 /** Upper bound of one data frame's size, so batches stay well under --max-frame. */
 const batchBytes = 64 * 1024;

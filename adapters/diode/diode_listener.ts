@@ -15,6 +15,7 @@ import {
   type HopContext,
   type HostPort,
   notStarted,
+  worthLogging,
 } from "../../core/mod.ts";
 import { type DiodeKey, keyName, readDiodeKeys, watchDiodeKeys } from "./diode_key.ts";
 import { linkName, open, readHeader } from "./diode_packet.ts";
@@ -45,11 +46,6 @@ interface Known {
   key: DiodeKey;
   source: DiodePeerSource;
   link: Uint8Array;
-}
-
-/** True for the counts 1, 10, 100, …: a log line at each, not one per packet. */
-function worthLogging(n: number): boolean {
-  return n > 0 && 10 ** Math.floor(Math.log10(n)) === n;
 }
 
 /** The diode's receiving socket. */

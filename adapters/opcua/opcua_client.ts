@@ -40,6 +40,7 @@ import {
   type StatusCode,
   type Value,
   withTimeout,
+  worthLogging,
   type WriteRequest,
 } from "../../core/mod.ts";
 import type { OpcuaEndpoint } from "./options.ts";
@@ -601,7 +602,7 @@ export class OpcuaClientSource implements Adapter {
    */
   #notificationFailed(ctx: HopContext, e: Error): void {
     const n = ++this.#failedNotifications;
-    if (/^10*$/.test(String(n))) {
+    if (worthLogging(n)) {
       ctx.log.error(
         "{source}: a notification from the PLC could not be applied ({n} so far): {error}",
         {
