@@ -6,34 +6,11 @@
  * points held, however many ids come and go.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
-import {
-  logger,
-  ManualClock,
-  type Point,
-  pointSlot,
-  PointStore,
-  Status,
-  type StatusCode,
-} from "../core/mod.ts";
+import { ManualClock, type Point, pointSlot, PointStore, Status } from "../core/mod.ts";
 import { FrameType, headerSize } from "./frames.ts";
 import { readDataFrame } from "./data_frame_reader.ts";
-import { Link, type LinkOptions, type Wire } from "./link.ts";
-
-/** One direction of an in-memory connection, delivered when pumped; can stall. */
-class Pipe implements Wire {
-  queue: Uint8Array[] = [];
-  bytes = 0;
-  stalled = false;
-  write(b: Uint8Array): boolean {
-    this.queue.push(b);
-    this.bytes += b.length;
-    return !this.stalled || this.bytes < 4096;
-  }
-  close(): void {}
-  buffered(): number {
-    return this.stalled ? this.bytes : 0;
-  }
-}
+import type { Link, LinkOptions } from "./link.ts";
+import { Pair } from "./_link_pair.ts";
 
 /** What the data frames of a pipe said, checked record by record as a strict peer would. */
 class WireLog {
@@ -74,78 +51,25 @@ class WireLog {
   }
 }
 
-/** A push link from `from` to `to` over in-memory pipes. */
-class Pair {
-  sender: Link;
-  receiver: Link;
-  ab = new Pipe();
-  ba = new Pipe();
+/** A push link from `from` to `to`; every frame the sender writes is checked by `log`. */
+class PushPair extends Pair {
   log = new WireLog();
   constructor(from: PointStore, to: PointStore, extra: Partial<LinkOptions> = {}) {
-    const base = {
-      clock: new ManualClock(),
-      log: logger("test"),
-      heartbeat: 1000,
-      timeout: 5000,
-      maxFrame: 1 << 20,
-      writeTimeout: 3000,
-      sendBuffer: 16 * 1024,
-      onWrite: () => Promise.resolve(Status.BadNotWritable as StatusCode),
-    };
-    this.sender = new Link(this.ab, {
-      ...base,
-      hop: from.hop,
-      peer: to.hop,
-      role: "dialer",
-      direction: "push",
-      store: from,
-      ...extra,
-    });
-    this.receiver = new Link(this.ba, {
-      ...base,
-      hop: to.hop,
-      peer: from.hop,
-      role: "listener",
-      store: to,
-    });
-    this.receiver.start();
-    this.sender.start();
+    super(new ManualClock(), from, to, "push", extra);
+    this.ab.highWater = 4096;
+    this.tap = (chunk) => this.log.read(chunk);
   }
-
-  /** Delivers both ways (and pending flushes) until nothing moves. */
-  async pump(): Promise<void> {
-    for (let round = 0; round < 1000; round++) {
-      await Promise.resolve();
-      let moved = false;
-      for (
-        const [pipe, to, from] of [[this.ab, this.receiver, this.sender], [
-          this.ba,
-          this.sender,
-          this.receiver,
-        ]] as const
-      ) {
-        if (pipe.stalled) continue;
-        const q = pipe.queue;
-        pipe.queue = [];
-        pipe.bytes = 0;
-        for (const chunk of q) {
-          if (pipe === this.ab) this.log.read(chunk);
-          to.receive(chunk);
-        }
-        if (q.length) {
-          moved = true;
-          from.drained();
-        }
-      }
-      if (!moved) return;
-    }
-    throw new Error("pump did not settle");
+  get sender(): Link {
+    return this.a;
+  }
+  get receiver(): Link {
+    return this.b;
   }
 
   /** Both ends are still open: no protocol error closed them. */
   assertOpen(): void {
     assertEquals(
-      [this.sender.state, this.sender.closeReason, this.receiver.state, this.receiver.closeReason],
+      [this.a.state, this.a.closeReason, this.b.state, this.b.closeReason],
       ["open", "", "open", ""],
     );
   }
@@ -179,7 +103,7 @@ Deno.test("ids churned through a link: the mirror equals the source after every 
   const dmz = new PointStore("dmz");
   const live = 1000;
   const rounds = 60;
-  const pair = new Pair(plant, dmz);
+  const pair = new PushPair(plant, dmz);
   await pair.pump();
   let born = 0;
   let ids: string[] = [];
@@ -219,7 +143,7 @@ Deno.test("ids churned through a link: the mirror equals the source after every 
 Deno.test("a point removed and another given its slot before the sender flushes: the peer's index is withdrawn first", async () => {
   const plant = new PointStore("plant1");
   const dmz = new PointStore("dmz");
-  const pair = new Pair(plant, dmz);
+  const pair = new PushPair(plant, dmz);
   const old = plant.apply(point("plant1/old", 1), "sim")!;
   plant.apply(point("plant1/kept", 2), "sim");
   await pair.pump();
@@ -250,7 +174,7 @@ Deno.test("a slot reused while the sender is stalled, or during its snapshot, st
   const plant = new PointStore("plant1");
   const dmz = new PointStore("dmz");
   for (let i = 0; i < 20_000; i++) plant.apply(point(`plant1/s/${i}`, i), "sim");
-  const pair = new Pair(plant, dmz, { window: 64 * 1024 });
+  const pair = new PushPair(plant, dmz, { window: 64 * 1024 });
   pair.ab.queue.splice(0).forEach((f) => pair.receiver.receive(f)); // the dialer's hello
   pair.ba.queue.splice(0).forEach((f) => pair.sender.receive(f)); // the listener's: the snapshot
   await Promise.resolve();
@@ -286,7 +210,7 @@ Deno.test("a slot reused while the sender is stalled, or during its snapshot, st
 Deno.test("a slot taken by a point that came over the link itself: the peer's index is withdrawn, and that point is not followed after", async () => {
   const plant = new PointStore("plant1");
   const dmz = new PointStore("dmz");
-  const pair = new Pair(plant, dmz);
+  const pair = new PushPair(plant, dmz);
   const old = plant.apply(point("plant1/old", 1), "sim")!;
   await pair.pump();
   assertEquals(dmz.get("plant1/old")?.value, 1);
@@ -314,7 +238,7 @@ Deno.test("a point withdrawn from the peer and sent again with the path it had i
   for (const via of ["link:dmz", "link:it"]) {
     const plant = new PointStore("plant1");
     const dmz = new PointStore("dmz");
-    const pair = new Pair(plant, dmz);
+    const pair = new PushPair(plant, dmz);
     plant.apply(point("x/p", 1, { hops: ["x"] }), "link:x");
     await pair.pump();
     assertEquals(dmz.get("x/p")?.value, 1);

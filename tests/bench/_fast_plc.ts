@@ -48,6 +48,7 @@ import {
   Variant,
 } from "node-opcua";
 import type { OutputBinaryStream } from "node-opcua-binary-stream";
+import { wholeNumber } from "./_args.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -61,11 +62,13 @@ const { values: args } = parseArgs({
   },
 });
 const pki = args.pki ?? await Deno.makeTempDir({ prefix: "fast-plc-pki-" });
-const count = Number(args.count);
-const churn = Number(args.churn);
+const port = wholeNumber("--port", args.port, 1);
+const count = wholeNumber("--count", args.count, 1);
+const churn = wholeNumber("--churn", args.churn, 0);
+const seconds = wholeNumber("--seconds", args.seconds, 1);
 const noStamps = args.stamps === "none";
 const stampOffset = noStamps ? 0 : Number(args.stamps);
-if (!Number.isInteger(stampOffset)) {
+if (args.stamps.trim() === "" || !Number.isInteger(stampOffset)) {
   console.error(`--stamps takes a whole number of ms or none, not ${args.stamps}`);
   Deno.exit(2);
 }
@@ -80,7 +83,7 @@ const managers = ["pki", "userpki"].map((name) =>
 for (const m of managers) await m.initialize();
 
 const server = new OPCUAServer({
-  port: Number(args.port),
+  port,
   host: "127.0.0.1",
   hostname: "127.0.0.1",
   resourcePath: "/plc",
@@ -418,4 +421,4 @@ Deno.addSignalListener("SIGUSR1", () => {
 });
 Deno.addSignalListener("SIGTERM", shutdown);
 Deno.addSignalListener("SIGINT", shutdown);
-setTimeout(shutdown, Number(args.seconds) * 1000);
+setTimeout(shutdown, seconds * 1000);
