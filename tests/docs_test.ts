@@ -1,7 +1,10 @@
-/** The README documents every flag, and the example configurations are valid. */
+/**
+ * The README documents every flag, the example configurations are valid, and
+ * the systemd unit runs hops in the environment the demo and benchmarks use.
+ */
 import "../adapters/all.ts";
 import { ok as assert } from "node:assert";
-import { ConfigError, optionInfos, readConfigFile, resolveConfig } from "../core/mod.ts";
+import { ConfigError, hopEnv, optionInfos, readConfigFile, resolveConfig } from "../core/mod.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -9,6 +12,18 @@ Deno.test("the README's flag reference lists every flag", async () => {
   const readme = await Deno.readTextFile(`${root}README.md`);
   const missing = optionInfos().filter((i) => !readme.includes(`\`${i.flag}`)).map((i) => i.flag);
   assert(missing.length === 0, `README lacks: ${missing.join(", ")}`);
+});
+
+Deno.test("the systemd unit in docs/deployment.md sets the hop's environment (hopEnv)", async () => {
+  const doc = await Deno.readTextFile(`${root}docs/deployment.md`);
+  const unit = /```ini\n(\[Unit\][\s\S]*?)```/.exec(doc)?.[1] ?? "";
+  assert(/^ExecStart=/m.test(unit), `no systemd unit found in docs/deployment.md`);
+  for (const [k, v] of Object.entries(hopEnv)) {
+    assert(
+      unit.split("\n").includes(`Environment=${k}=${v}`),
+      `the unit lacks Environment=${k}=${v}`,
+    );
+  }
 });
 
 /**

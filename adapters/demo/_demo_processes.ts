@@ -13,10 +13,16 @@ export class Child {
   readonly #pumps: Promise<void>[];
   readonly done: Promise<Deno.CommandStatus>;
 
-  constructor(name: string, args: string[], onLine: (line: string, err: boolean) => void) {
+  constructor(
+    name: string,
+    args: string[],
+    onLine: (line: string, err: boolean) => void,
+    env: Readonly<Record<string, string>> = {},
+  ) {
     this.name = name;
     this.#proc = new Deno.Command(Deno.execPath(), {
       args,
+      env: { ...env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -22,6 +22,7 @@ import {
   derivePermissions,
   describePermissions,
   type HopConfig,
+  hopEnv,
   hopRunArgs,
   initCa,
   issueHopCert,
@@ -90,8 +91,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   /** Rejects when a child exits before the demo stops it. */
   const failed = new Promise<never>((_, reject) => fail = reject);
   failed.catch(() => {});
-  const spawn = (name: string, args: string[], onLine: (l: string, err: boolean) => void) => {
-    const c = new Child(name, args, onLine);
+  const spawn = (
+    name: string,
+    args: string[],
+    onLine: (l: string, err: boolean) => void,
+    env: Readonly<Record<string, string>> = {},
+  ) => {
+    const c = new Child(name, args, onLine, env);
     children.push(c);
     void c.done.then((s) => {
       if (!stop.signal.aborted) fail(new Error(`${name} exited with code ${s.code}:\n${c.tail()}`));
@@ -169,7 +175,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       const all = { name, "data-dir": join(dir, name), ...fast, ...values };
       const config: HopConfig = resolveConfig([{ label: null, baseDir: dir, values: all }]);
       sandbox(`hop ${name}`, derivePermissions(config));
-      return spawn(name, hopRunArgs(config, toFlags(all)), forwardProblems(name));
+      return spawn(name, hopRunArgs(config, toFlags(all)), forwardProblems(name), hopEnv);
     };
     const watcher = (view: View, address: string, listen: boolean) => {
       const certs = join(dir, "demo", "certs");

@@ -15,12 +15,17 @@
  * `--held` measures only what a quiet hop holds with 1,000 and 100,000 items
  * (measureOpcuaHeld): the fixed part and the part per item, without ingest.
  *
+ * The hop runs in `hopEnv` (glibc's malloc as the systemd unit of
+ * docs/deployment.md sets it); `--malloc-defaults` runs it without, as a
+ * binary started by hand.
+ *
  * `--check` also runs the PLC check (checkPlcValues): the hop must end up
  * holding every value the PLC last sent.
  *
  *   deno run -A tests/bench/opcua_ingest.ts [--items 10000,50000,100000] [--churn 1000,100]
  *     [--security SignAndEncrypt:Basic256Sha256,None] [--seconds 15] [--deno-flags="..."]
- *     [--hop-flags="--opcua-max-items 10000"] [--imports] [--check] [--held] [--json]
+ *     [--hop-flags="--opcua-max-items 10000"] [--malloc-defaults] [--imports] [--check] [--held]
+ *     [--json]
  *
  * --deno-flags sets HOPGATE_DENO_FLAGS for the hop (for example
  * `--deno-flags=--v8-flags=--max-semi-space-size=32`, which replaces the hop's own
@@ -47,6 +52,11 @@ export interface IngestCase {
   churnMs: number;
   /** As `--opcua-security` takes it: `SignAndEncrypt:Basic256Sha256` or `None`. */
   security: string;
+  /**
+   * Runs the hop with glibc's malloc as it comes, as a binary started by hand,
+   * rather than in `hopEnv` as the systemd unit and the demo run it.
+   */
+  mallocDefaults?: boolean;
 }
 
 /** What one case measured. */
@@ -139,7 +149,11 @@ async function runCase(
 ): Promise<IngestResult> {
   const before = loadAverage();
   const t0 = performance.now();
-  const hop = startHop(hopFlags(plc, c, join(dir, `hop-${crypto.randomUUID()}`), o.hopFlags), dir);
+  const hop = startHop(
+    hopFlags(plc, c, join(dir, `hop-${crypto.randomUUID()}`), o.hopFlags),
+    dir,
+    { mallocDefaults: c.mallocDefaults ?? false },
+  );
   try {
     const line = await expectLine(
       hop,
@@ -362,11 +376,13 @@ export async function checkPlcValues(
 /** One line per case, for the log. */
 export function formatResult(r: IngestResult): string {
   const k = (n: number) => Math.round(n).toLocaleString("en");
-  return `${k(r.items)} items every ${r.churnMs} ms, ${r.security}: PLC sent ${
-    k(r.offeredPerS)
-  }/s; hop ingested median ${k(r.ingested.median)}/s (${k(r.ingested.min)}–${
-    k(r.ingested.max)
-  }, ${r.ingested.samples} s); connected in ${k(r.connectMs)} ms (read ${k(r.readMs)}, subscribe ${
+  return `${k(r.items)} items every ${r.churnMs} ms, ${r.security}${
+    r.mallocDefaults ? ", malloc defaults" : ""
+  }: PLC sent ${k(r.offeredPerS)}/s; hop ingested median ${k(r.ingested.median)}/s (${
+    k(r.ingested.min)
+  }–${k(r.ingested.max)}, ${r.ingested.samples} s); connected in ${k(r.connectMs)} ms (read ${
+    k(r.readMs)
+  }, subscribe ${
     k(r.subscribeMs)
   }); hop CPU ${r.hopCpuPct}%, peak RSS ${r.hopPeakRssMb} MB, anonymous ${r.hopPeakAnonMb} MB (last: ${r.hopMemory}); PLC CPU ${r.plcCpuPct}%; others ${r.othersCpuPct}%; load ${r.load.before} → ${r.load.after}${
     r.lost ? `; CONNECTION LOST: ${r.lost}` : ""
@@ -386,6 +402,7 @@ if (import.meta.main) {
       imports: { type: "boolean", default: false },
       check: { type: "boolean", default: false },
       held: { type: "boolean", default: false },
+      "malloc-defaults": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
   });
@@ -435,7 +452,7 @@ if (import.meta.main) {
   for (const items of list(args.items).map((x) => wholeNumber("--items", x, 1))) {
     for (const churnMs of list(args.churn).map((x) => wholeNumber("--churn", x, 1))) {
       for (const security of listOf("--security", args.security, opcuaSecurityChoices)) {
-        cases.push({ items, churnMs, security });
+        cases.push({ items, churnMs, security, mallocDefaults: args["malloc-defaults"] });
       }
     }
   }

@@ -336,6 +336,8 @@ async function opcua(): Promise<void> {
   const cases: IngestCase[] = [
     { items: 100_000, churnMs: 100, security: sae },
     ...quick ? [] : [
+      // The same hop started by hand, without the systemd unit's malloc setting (hopEnv).
+      { items: 100_000, churnMs: 100, security: sae, mallocDefaults: true },
       { items: 100_000, churnMs: 100, security: "None" },
       { items: 100_000, churnMs: 1000, security: sae },
       { items: 10_000, churnMs: 100, security: sae },
@@ -345,11 +347,12 @@ async function opcua(): Promise<void> {
   raw.opcua = rs;
   const k = (n: number) => Math.round(n).toLocaleString("en");
   for (const r of rs) {
-    const main = r.items === 100_000 && r.churnMs === 100 && r.security === sae;
+    const main = r.items === 100_000 && r.churnMs === 100 && r.security === sae &&
+      !r.mallocDefaults;
     add({
       figure: `OPC UA ingest, ${k(r.items)} items every ${r.churnMs} ms, ${
         r.security.split(":")[0]
-      }: changes/s`,
+      }${r.mallocDefaults ? ", malloc defaults" : ""}: changes/s`,
       kind: main ? ">=" : "info",
       target: main ? 250_000 : null,
       measured: r.ingested.median,
@@ -380,6 +383,20 @@ async function opcua(): Promise<void> {
     unit: "MB",
     note: `anonymous ${main.hopPeakAnonMb} MB; last status: ${main.hopMemory}`,
   });
+  const byHand = rs.find((r) => r.mallocDefaults);
+  if (byHand) {
+    add({
+      figure:
+        "… the same, glibc malloc defaults (no MALLOC_MMAP_THRESHOLD_, a binary started by hand)",
+      kind: "info",
+      target: null,
+      measured: byHand.hopPeakRssMb,
+      unit: "MB",
+      note:
+        `anonymous ${byHand.hopPeakAnonMb} MB; hop ${byHand.hopCpuPct}% CPU (${main.hopCpuPct}% ` +
+        `with it); last status: ${byHand.hopMemory}`,
+    });
+  }
   const held = await measureOpcuaHeld([1_000, 100_000]);
   raw.opcuaHeld = held;
   const [small, large] = [held[0]!, held[1]!];

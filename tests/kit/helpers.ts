@@ -34,6 +34,8 @@ export async function waitFor<T>(
 interface DenoRunOptions {
   cwd?: string;
   env?: Record<string, string>;
+  /** Only `env`, none of this process's environment. */
+  clearEnv?: boolean;
 }
 
 /** `deno <args>` with its output piped and no input. */
@@ -45,6 +47,7 @@ function denoCommand(args: string[], options: DenoRunOptions): Deno.Command {
     stderr: "piped",
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.env ? { env: options.env } : {}),
+    ...(options.clearEnv ? { clearEnv: true } : {}),
   });
 }
 

@@ -10,6 +10,7 @@ import {
   type Adapter,
   Hop,
   type HopConfig,
+  hopEnv,
   hopRunArgs,
   initCa,
   issueHopCert,
@@ -45,9 +46,14 @@ export function hopConfig(
  * process with exactly its derived permissions, without waiting for it.
  * `HOPGATE_DENO_FLAGS` (space-separated) adds runtime flags, for profiling
  * benchmarks: `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--v8-flags=...` (which replaces the
- * hop's own V8 settings, `hopV8FlagsFor`).
+ * hop's own V8 settings, `hopV8FlagsFor`). The hop runs in {@link hopEnv}, as the
+ * systemd unit of docs/deployment.md runs it, unless `mallocDefaults`.
  */
-export function spawnHop(dir: string, flags: string[]): Proc {
+export function spawnHop(
+  dir: string,
+  flags: string[],
+  options: { mallocDefaults?: boolean } = {},
+): Proc {
   const { config } = flagsConfig(dir, flags);
   const extra = Deno.env.get("HOPGATE_DENO_FLAGS")?.split(" ").filter((f) => f) ?? [];
   // V8 flags given here replace the hop's own (Deno would take only one --v8-flags).
@@ -55,7 +61,19 @@ export function spawnHop(dir: string, flags: string[]): Proc {
   const [run, ...rest] = hopRunArgs(config, flags).filter((a) =>
     !(replace && a.startsWith("--v8-flags="))
   );
-  return new Proc([run!, ...extra, ...rest]);
+  return new Proc([run!, ...extra, ...rest], hopEnvironment(options.mallocDefaults ?? false));
+}
+
+/**
+ * A hop's environment as deployed (with {@link hopEnv}), or, with
+ * `mallocDefaults`, as a binary started by hand: this process's environment
+ * without hopEnv's variables.
+ */
+function hopEnvironment(mallocDefaults: boolean) {
+  if (!mallocDefaults) return { env: { ...hopEnv } };
+  const env = Deno.env.toObject();
+  for (const k of Object.keys(hopEnv)) delete env[k];
+  return { env, clearEnv: true };
 }
 
 /**

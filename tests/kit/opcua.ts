@@ -48,8 +48,12 @@ export async function startPlc(
 }
 
 /** Starts a hop with exactly its derived permissions ({@linkcode spawnHop}), without waiting. */
-export function startHop(flags: string[], dir: string): Proc {
-  return spawnHop(dir, flags);
+export function startHop(
+  flags: string[],
+  dir: string,
+  options: { mallocDefaults?: boolean } = {},
+): Proc {
+  return spawnHop(dir, flags, options);
 }
 
 /**
