@@ -8,7 +8,7 @@ import type { PointStore, StoredPoint } from "./point_store.ts";
 import type { StatusCode } from "./status.ts";
 import type { HopConfig } from "./config/mod.ts";
 import type { Logger } from "./log.ts";
-import type { HeldCertificate } from "./cert_watch.ts";
+import type { CertWatch, HeldCertificate } from "./cert_watch.ts";
 
 /** Whether an adapter has been started (independent of its connection). */
 export type RunState = "running" | "stopped";
@@ -89,6 +89,12 @@ export interface HopServices {
    * the adapter.
    */
   certificates?: () => HeldCertificate[];
+  /**
+   * The hop's certificate watch of set `set` (`tls` for `certs:tls`), if it
+   * has one, for an adapter that serves the same identity and must follow its
+   * reloads (the status endpoint's HTTPS). Absent where no hop runs the adapter.
+   */
+  certWatch?: (set: string) => CertWatch | undefined;
 }
 
 /**

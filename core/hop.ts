@@ -275,6 +275,10 @@ export class Hop {
       statuses: () => this.statuses(),
       writeResults: () => this.writeResults(),
       certificates: () => this.certificates(),
+      certWatch: (set) =>
+        this.#adapters.find((a): a is CertWatch =>
+          a instanceof CertWatch && a.name === `certs:${set}`
+        ),
     });
   }
 }

@@ -3,7 +3,7 @@ import "../adapters/all.ts";
 import assert, { deepStrictEqual as assertEquals } from "node:assert";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { derivePermissions } from "../core/mod.ts";
+import { derivePermissions, renewHopCert } from "../core/mod.ts";
 import { exposition } from "../adapters/status/mod.ts";
 import type { StatusInfo } from "../adapters/status/status_info.ts";
 import { chainCerts, LinkProxy, startDmz, startHop, stopAll } from "./kit/hops.ts";
@@ -456,6 +456,64 @@ Deno.test("the HTTPS status endpoint answers only clients with a certificate fro
     await stopAll(dmz);
   }
 });
+
+/** The serial number of the certificate the endpoint on 127.0.0.1:`port` serves `client`. */
+function servedSerial(port: number, client: ClientTls): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername: "dmz",
+      ...client,
+      minVersion: "TLSv1.3",
+    }, () => {
+      resolve(socket.getPeerCertificate().serialNumber.toUpperCase());
+      socket.destroy();
+    });
+    socket.on("error", reject);
+  });
+}
+
+const renewalCases: [string, () => string[]][] = [
+  ["a relay", () => ["--listen", `127.0.0.1:${freePort()}`, "--peers", "plant1:push"]],
+  ["a hop without links", () => ["--sim", "5"]],
+];
+for (const [what, flags] of renewalCases) {
+  Deno.test(`the HTTPS status endpoint of ${what} serves a renewed certificate to its next clients, without a restart`, async () => {
+    await using dir = await tempDir();
+    await chainCerts(dir.path, ["dmz", "ops"]);
+    const http = freePort();
+    const read = (p: string) => Deno.readTextFile(p);
+    const ops = {
+      ca: await read(`${dir.path}/ca/ca.crt`),
+      cert: await read(`${dir.path}/ops/certs/ops.crt`),
+      key: await read(`${dir.path}/ops/certs/ops.key`),
+    };
+    let dmz: Proc | null = null;
+    try {
+      dmz = await startHop(dir.path, "dmz", [
+        ...flags(),
+        "--status-http",
+        `127.0.0.1:${http}`,
+        "--status-http-tls",
+      ]);
+      await dmz.waitForLine(/Status endpoint on https:.*follows reloads of --tls-cert/);
+      const before = await servedSerial(http, ops);
+      const renewed = await renewHopCert("dmz", {
+        caDir: join(dir.path, "ca"),
+        outDir: join(dir.path, "dmz", "certs"),
+      });
+      assert(renewed.serial.toUpperCase() !== before, `${renewed.serial} is a new serial`);
+      dmz.child.kill("SIGHUP");
+      await dmz.waitForLine(new RegExp(`HTTPS now serves CN=dmz, serial ${renewed.serial}`, "i"));
+      assertEquals(await servedSerial(http, ops), renewed.serial.toUpperCase());
+      const ok = await httpsGet(http, "/healthz", ops);
+      assert(/^HTTP\/1\.1 200/.test(ok), ok);
+    } finally {
+      await stopAll(dmz);
+    }
+  });
+}
 
 Deno.test("metrics text escapes label values and help per the exposition format", () => {
   const text = exposition([{

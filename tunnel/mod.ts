@@ -51,7 +51,7 @@ export {
   type TunnelConfig,
   tunnelOptions,
 } from "./options.ts";
-export { linkSettings, tunnelAdapters, tunnelPlugin } from "./plugin.ts";
+export { linkSettings, tunnelAdapters, tunnelCerts, tunnelPlugin, usesTunnel } from "./plugin.ts";
 export { pointLine, runWatch, watchCommandOptions, type WatchOptions } from "./watch.ts";
 // The data-frame codec and value sizes, for other links that carry points (the data diode).
 export { DataFrameWriter } from "./data_frame_writer.ts";

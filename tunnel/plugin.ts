@@ -18,7 +18,7 @@ import { OriginOwners } from "./origin_owners.ts";
 import { tlsCertSpec } from "./tls.ts";
 
 /** True when the hop takes part in the tunnel. */
-function usesTunnel(c: HopConfig): boolean {
+export function usesTunnel(c: HopConfig): boolean {
   return c.listen !== undefined || c.push.length > 0 || c.pull.length > 0;
 }
 

@@ -37,6 +37,7 @@
 import type { Adapter, HopConfig, Plugin } from "../../core/mod.ts";
 import { formatHostPort } from "../../core/mod.ts";
 import type {} from "../../tunnel/options.ts";
+import { tunnelCerts, usesTunnel } from "../../tunnel/mod.ts";
 import { isLoopback, statusOptions } from "./options.ts";
 
 export { isLoopback };
@@ -91,7 +92,11 @@ export const statusPlugin: Plugin = {
     const net = [formatHostPort(c.statusHttp)];
     return statusTls(c) ? { net, read: [c.tlsCert!, c.tlsKey!, c.tlsCa!] } : { net };
   },
-  adapters: (
-    c,
-  ): Adapter[] => (c.statusHttp ? [new StatusHttpAdapter(c.statusHttp, statusTls(c))] : []),
+  adapters(c): Adapter[] {
+    if (!c.statusHttp) return [];
+    const endpoint = new StatusHttpAdapter(c.statusHttp, statusTls(c));
+    // A hop without links has no watch of its certificate files: the endpoint's HTTPS brings one,
+    // so that it follows renewals (and their expiry points exist) there too.
+    return statusTls(c) && !usesTunnel(c) ? [tunnelCerts(c), endpoint] : [endpoint];
+  },
 };

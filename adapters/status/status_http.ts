@@ -17,7 +17,7 @@ import {
 import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
 import { StatusEvents } from "./status_events.ts";
-import { readTlsFiles, serveTls } from "./status_tls.ts";
+import { readTlsFiles, serveTls, tlsFilesOf } from "./status_tls.ts";
 import { isLoopback } from "./options.ts";
 import { certificates, type StatusInfo, statusInfo } from "./status_info.ts";
 import page from "./status_page.html" with { type: "text" };
@@ -58,6 +58,8 @@ export class StatusHttpAdapter implements Adapter {
   #address: HostPort;
   #ctx: HopContext | null = null;
   #server: { shutdown(): Promise<void> } | null = null;
+  /** Stops following the hop's certificate watch (HTTPS only). */
+  #unwatch: (() => void) | null = null;
   #tls: boolean;
   #events: StatusEvents | null = null;
   #static: Omit<StatusInfo, "certificates" | "certificateErrors"> | null = null;
@@ -85,14 +87,27 @@ export class StatusHttpAdapter implements Adapter {
     const { host, port } = this.#address;
     const address = formatHostPort(this.#address);
     if (this.#tls) {
-      this.#server = await serveTls(
+      // The tunnel's watch of the same files, when the hop has one: a renewed certificate or CA
+      // bundle reaches the endpoint's next connections as it reaches the links', without a restart.
+      const watch = ctx.certWatch?.("tls");
+      const server = await serveTls(
         this.#address,
-        await readTlsFiles(ctx.config),
+        watch ? tlsFilesOf(watch.current) : await readTlsFiles(ctx.config),
         (req) => this.#handle(req),
       );
+      this.#server = server;
+      this.#unwatch = watch?.onChange((set) => {
+        server.update(tlsFilesOf(set));
+        ctx.log.info("Status endpoint's HTTPS now serves {certificate}", {
+          certificate: `${set.cert?.subject ?? "?"}, serial ${set.cert?.serial ?? "?"}`,
+        });
+      }) ?? null;
       ctx.log.info(
-        "Status endpoint on https://{address}/ (status page, healthz, readyz, metrics; read-only), for clients with a certificate from the chain's CA",
-        { address },
+        "Status endpoint on https://{address}/ (status page, healthz, readyz, metrics; read-only), for clients with a certificate from the chain's CA{reload}",
+        {
+          address,
+          reload: watch ? "; it follows reloads of --tls-cert, --tls-key and --tls-ca" : "",
+        },
       );
     } else {
       this.#server = Deno.serve({
@@ -121,6 +136,8 @@ export class StatusHttpAdapter implements Adapter {
   }
 
   async stop(): Promise<void> {
+    this.#unwatch?.();
+    this.#unwatch = null;
     const server = this.#server;
     this.#server = null;
     this.#events?.close();

@@ -8,7 +8,7 @@
  */
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { HopConfig, HostPort } from "../../core/mod.ts";
+import type { CertSet, HopConfig, HostPort } from "../../core/mod.ts";
 import type {} from "../../tunnel/options.ts";
 
 /** The PEM texts of the hop's certificate, key and the chain's CA. */
@@ -36,8 +36,15 @@ export async function readTlsFiles(config: HopConfig): Promise<TlsFiles> {
   };
 }
 
+/** The PEM texts of a set the hop's certificate watch holds (`CertWatch.current`). */
+export function tlsFilesOf(set: CertSet): TlsFiles {
+  return { cert: set.pem.cert ?? "", key: set.pem.key ?? "", ca: set.pem.ca ?? "" };
+}
+
 /** A running HTTPS endpoint. */
 export interface TlsEndpoint {
+  /** Serves `files` to the connections that come from now on (those open keep theirs). */
+  update(files: TlsFiles): void;
   shutdown(): Promise<void>;
 }
 
@@ -50,15 +57,19 @@ export function serveTls(
   files: TlsFiles,
   handler: (req: Request) => Response | Promise<Response>,
 ): Promise<TlsEndpoint> {
+  const context = (f: TlsFiles) => ({
+    key: f.key,
+    cert: f.cert,
+    ca: f.ca,
+    minVersion: "TLSv1.3" as const,
+  });
   const server = https.createServer({
-    key: files.key,
-    cert: files.cert,
-    ca: files.ca,
+    ...context(files),
     requestCert: true,
     rejectUnauthorized: true,
-    minVersion: "TLSv1.3",
   }, (req, res) => void answer(req, res, handler, address));
-  const endpoint = {
+  const endpoint: TlsEndpoint = {
+    update: (f) => server.setSecureContext(context(f)),
     shutdown: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
