@@ -19,6 +19,7 @@
 import { basename, join } from "node:path";
 // Deno's node:zlib provides crc32 (native, about 40 GB/s here): no table of our own is needed.
 import { crc32 } from "node:zlib";
+import { syncDir } from "./atomic_file.ts";
 import { type Clock, systemClock } from "./clock.ts";
 
 /** Limits of a disk buffer. */
@@ -191,17 +192,6 @@ async function syncFile(path: string): Promise<void> {
     await file.syncData();
   } finally {
     file.close();
-  }
-}
-
-/** Flushes a folder's entries (new segment files) to the disk; Windows has no such step. */
-async function syncDir(dir: string): Promise<void> {
-  if (Deno.build.os === "windows") return;
-  const d = await Deno.open(dir, { read: true });
-  try {
-    await d.sync();
-  } finally {
-    d.close();
   }
 }
 

@@ -82,6 +82,7 @@ export {
   type DiskBufferOptions,
   type SegmentRepair,
 } from "./disk_buffer.ts";
+export { type AtomicWriteOptions, writeFileAtomic } from "./atomic_file.ts";
 
 // Config and plugins: declared options, YAML and flag layers, validation, the plugin contract.
 export {

@@ -5,7 +5,7 @@
  * one kept in the data directory (which covers two starts within a second
  * and a clock set back); it is kept before the first packet goes out.
  */
-import type { Clock } from "../../core/mod.ts";
+import { type Clock, writeFileAtomic } from "../../core/mod.ts";
 
 /** The next epoch, kept in `file` before it is returned. */
 export async function nextEpoch(file: string, clock: Clock): Promise<number> {
@@ -17,13 +17,7 @@ export async function nextEpoch(file: string, clock: Clock): Promise<number> {
   }
   const epoch = Math.max(last + 1, Math.floor(clock.now() / 1000));
   if (epoch > 0xffff_ffff) throw new Error(`Diode epoch in "${file}" is exhausted (${last})`);
-  const f = await Deno.open(file, { write: true, create: true, truncate: true });
-  try {
-    await f.write(new TextEncoder().encode(`${epoch}\n`));
-    await f.syncData();
-  } finally {
-    f.close();
-  }
+  await writeFileAtomic(file, `${epoch}\n`, { durable: true });
   return epoch;
 }
 
@@ -36,7 +30,11 @@ export async function readEpoch(file: string): Promise<number> {
   }
 }
 
-/** Keeps the highest epoch taken, so a restarted receiver refuses a replay of an earlier run. */
-export async function keepEpoch(file: string, epoch: number): Promise<void> {
-  await Deno.writeTextFile(file, `${epoch}\n`);
+/**
+ * Keeps the highest epoch taken, so a restarted receiver refuses a replay of
+ * an earlier run: written whole and flushed, since a file a crash left empty
+ * would read as no epoch at all.
+ */
+export function keepEpoch(file: string, epoch: number): Promise<void> {
+  return writeFileAtomic(file, `${epoch}\n`, { durable: true });
 }

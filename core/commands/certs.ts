@@ -3,6 +3,7 @@
  * made in-process (ECDSA P-256) so a chain can be set up without openssl.
  */
 import { join } from "node:path";
+import { writeFileAtomic } from "../atomic_file.ts";
 import { fromPem, toPem } from "../base64.ts";
 import { hopNamePattern } from "../config/mod.ts";
 
@@ -37,25 +38,9 @@ function serialNumber(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-/**
- * Writes a file whole or not at all: into a temporary file beside it, then
- * renamed over it, so a hop watching the file never reads half of it.
- */
-async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
-  const tmp = `${path}.${serialNumber().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeTextFile(tmp, text, { mode });
-    if (Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
-
 /** Writes a private key readable by its owner only (0600, also when overwriting). */
 function writeKey(path: string, pem: string): Promise<void> {
-  return writeAtomic(path, pem, 0o600);
+  return writeFileAtomic(path, pem, { mode: 0o600 });
 }
 
 /**
@@ -121,7 +106,7 @@ export async function initCa(
     key,
     toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
   );
-  await writeAtomic(cert, ca.toString("pem") + "\n");
+  await writeFileAtomic(cert, ca.toString("pem") + "\n");
   return { cert, key };
 }
 
@@ -204,10 +189,10 @@ export async function issueHopCert(
       toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
     );
   }
-  await writeAtomic(out.cert, cert.toString("pem") + "\n");
+  await writeFileAtomic(out.cert, cert.toString("pem") + "\n");
   // A CA file that already holds this CA (alone, or in a bundle with the next one) stays as it is.
   const caNow = await readOr(out.ca);
-  if (out.ca !== caCertPath && !caNow?.includes(caPem.trim())) await writeAtomic(out.ca, caPem);
+  if (out.ca !== caCertPath && !caNow?.includes(caPem.trim())) await writeFileAtomic(out.ca, caPem);
   return out;
 }
 
