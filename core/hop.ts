@@ -210,6 +210,7 @@ export class Hop {
           collect,
           signal: this.#abort.signal,
           log: this.#log,
+          collectAtStart: true,
         });
       }
       await this.#runStatusLines();

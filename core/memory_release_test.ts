@@ -91,3 +91,28 @@ Deno.test("memory release: a heap too big to pause for is never collected", () =
   h.clock.advance(1000);
   assertEquals(h.collections, [11000]);
 });
+
+Deno.test("memory release: collectAtStart collects at once and counts growth from there", () => {
+  const clock = new ManualClock(0);
+  const abort = new AbortController();
+  const h = { heap: 40 * MiB, collections: [] as number[] };
+  startMemoryRelease({
+    clock,
+    updates: () => 0,
+    heapBytes: () => h.heap,
+    collect: () => {
+      h.collections.push(clock.now());
+      h.heap = 30 * MiB;
+    },
+    signal: abort.signal,
+    log: logger("test"),
+    collectAtStart: true,
+  });
+  assertEquals(h.collections, [0], "at once, before any look");
+  clock.advance(10_000);
+  assertEquals(h.collections, [0], "quiet looks alone are no reason after it: nothing grew");
+  h.heap += 9 * MiB;
+  clock.advance(1000);
+  assertEquals(h.collections, [0, 11_000], "growth since the start-up collection is");
+  abort.abort();
+});
