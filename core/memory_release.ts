@@ -86,17 +86,18 @@ export function startMemoryRelease(o: MemoryReleaseOptions): void {
   const share = o.growthShare ?? 0.25;
   const maxHeap = o.maxHeapBytes ?? 192 * 1024 * 1024;
   let baseline = 0;
-  if (o.collectAtStart) {
-    const before = o.heapBytes();
+  /** Runs the collection, logs what it gave back after `when` and takes the heap as the new baseline. */
+  const collect = (when: "Started" | "Quiet", before: number) => {
     const t0 = performance.now();
     o.collect();
     baseline = o.heapBytes();
-    o.log.info("Started: gave back heap, {before} → {after} MB in {ms} ms", {
+    o.log.info(`${when}: gave back heap, {before} → {after} MB in {ms} ms`, {
       before: Math.round(before / 1048576),
       after: Math.round(baseline / 1048576),
       ms: Math.round(performance.now() - t0),
     });
-  }
+  };
+  if (o.collectAtStart) collect("Started", o.heapBytes());
   let lastUpdates = o.updates();
   let lastAt = o.clock.now();
   let quiet = 0;
@@ -110,14 +111,7 @@ export function startMemoryRelease(o: MemoryReleaseOptions): void {
     const before = o.heapBytes();
     const grown = before > baseline + Math.max(minGrowth, baseline * share);
     if (quiet >= quietChecks && grown && before <= maxHeap) {
-      const t0 = performance.now();
-      o.collect();
-      baseline = o.heapBytes();
-      o.log.info("Quiet: gave back heap, {before} → {after} MB in {ms} ms", {
-        before: Math.round(before / 1048576),
-        after: Math.round(baseline / 1048576),
-        ms: Math.round(performance.now() - t0),
-      });
+      collect("Quiet", before);
     } else if (before < baseline) {
       baseline = before;
     }
