@@ -97,10 +97,17 @@ export class StatusHttpAdapter implements Adapter {
       );
       this.#server = server;
       this.#unwatch = watch?.onChange((set) => {
-        server.update(tlsFilesOf(set));
-        ctx.log.info("Status endpoint's HTTPS now serves {certificate}", {
-          certificate: `${set.cert?.subject ?? "?"}, serial ${set.cert?.serial ?? "?"}`,
-        });
+        const certificate = `${set.cert?.subject ?? "?"}, serial ${set.cert?.serial ?? "?"}`;
+        try {
+          server.update(tlsFilesOf(set));
+          ctx.log.info("Status endpoint's HTTPS now serves {certificate}", { certificate });
+        } catch (e) {
+          ctx.status.error(
+            `Status endpoint's HTTPS cannot take ${certificate} (${
+              (e as Error).message
+            }); it keeps serving the previous certificate`,
+          );
+        }
       }) ?? null;
       ctx.log.info(
         "Status endpoint on https://{address}/ (status page, healthz, readyz, metrics; read-only), for clients with a certificate from the chain's CA{reload}",
