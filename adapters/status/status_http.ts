@@ -17,7 +17,8 @@ import {
 import { protocolVersion } from "../../tunnel/frames.ts";
 import { exposition, expositionContentType, hopMetrics, isUp } from "./metrics.ts";
 import { StatusEvents } from "./status_events.ts";
-import { readTlsFiles, serveTls, tlsFilesOf } from "./status_tls.ts";
+import { serveTls } from "./status_tls.ts";
+import { currentMaterial, loadTlsMaterial, tlsMaterial } from "../../tunnel/tls.ts";
 import { isLoopback } from "./options.ts";
 import { certificates, type StatusInfo, statusInfo } from "./status_info.ts";
 import page from "./status_page.html" with { type: "text" };
@@ -92,14 +93,14 @@ export class StatusHttpAdapter implements Adapter {
       const watch = ctx.certWatch?.("tls");
       const server = await serveTls(
         this.#address,
-        watch ? tlsFilesOf(watch.current) : await readTlsFiles(ctx.config),
+        currentMaterial(watch, watch ? null : await loadTlsMaterial(ctx.config)),
         (req) => this.#handle(req),
       );
       this.#server = server;
       this.#unwatch = watch?.onChange((set) => {
         const certificate = `${set.cert?.subject ?? "?"}, serial ${set.cert?.serial ?? "?"}`;
         try {
-          server.update(tlsFilesOf(set));
+          server.update(tlsMaterial(set));
           ctx.log.info("Status endpoint's HTTPS now serves {certificate}", { certificate });
         } catch (e) {
           ctx.status.error(

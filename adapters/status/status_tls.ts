@@ -8,43 +8,13 @@
  */
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { CertSet, HopConfig, HostPort } from "../../core/mod.ts";
-import type {} from "../../tunnel/options.ts";
-
-/** The PEM texts of the hop's certificate, key and the chain's CA. */
-export interface TlsFiles {
-  cert: string;
-  key: string;
-  ca: string;
-}
-
-/** Reads the hop's --tls-cert, --tls-key and --tls-ca, naming the flag of a file it cannot read. */
-export async function readTlsFiles(config: HopConfig): Promise<TlsFiles> {
-  const read = async (path: string | undefined, flag: string) => {
-    try {
-      return await Deno.readTextFile(path ?? "");
-    } catch (e) {
-      throw new Error(
-        `Cannot read ${flag} "${path}" for the status endpoint's HTTPS: ${(e as Error).message}`,
-      );
-    }
-  };
-  return {
-    cert: await read(config.tlsCert, "--tls-cert"),
-    key: await read(config.tlsKey, "--tls-key"),
-    ca: await read(config.tlsCa, "--tls-ca"),
-  };
-}
-
-/** The PEM texts of a set the hop's certificate watch holds (`CertWatch.current`). */
-export function tlsFilesOf(set: CertSet): TlsFiles {
-  return { cert: set.pem.cert ?? "", key: set.pem.key ?? "", ca: set.pem.ca ?? "" };
-}
+import type { HostPort } from "../../core/mod.ts";
+import type { TlsMaterial } from "../../tunnel/tls.ts";
 
 /** A running HTTPS endpoint. */
 export interface TlsEndpoint {
   /** Serves `files` to the connections that come from now on (those open keep theirs). */
-  update(files: TlsFiles): void;
+  update(files: TlsMaterial): void;
   shutdown(): Promise<void>;
 }
 
@@ -54,10 +24,10 @@ export interface TlsEndpoint {
  */
 export function serveTls(
   address: HostPort,
-  files: TlsFiles,
+  files: TlsMaterial,
   handler: (req: Request) => Response | Promise<Response>,
 ): Promise<TlsEndpoint> {
-  const context = (f: TlsFiles) => ({
+  const context = (f: TlsMaterial) => ({
     key: f.key,
     cert: f.cert,
     ca: f.ca,
