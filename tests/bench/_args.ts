@@ -3,6 +3,21 @@
  * script with a message naming the flag and what it takes, instead of a run
  * of NaN items or an unknown hop kind.
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/**
+ * The script's flags (`Deno.args`) as node:util's parseArgs reads them, or
+ * exits with its message and the flags the script takes (an unknown flag,
+ * `--help`, a value missing), instead of a stack trace.
+ */
+export function scriptFlags<T extends NonNullable<ParseArgsConfig["options"]>>(options: T) {
+  try {
+    return parseArgs({ args: Deno.args, options }).values;
+  } catch (e) {
+    const known = Object.keys(options).map((k) => `--${k}`).join(", ");
+    fail(`${(e as Error).message.split("\n")[0]}; this script takes ${known}`);
+  }
+}
 
 /** `text` as a whole number ≥ `min` for flag `flag`, or exits with a message. */
 export function wholeNumber(flag: string, text: string, min = 0): number {

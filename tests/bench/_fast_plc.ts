@@ -33,7 +33,6 @@
  * then `PLC sent <n> changes/s` every second while it sends. SIGUSR1 freezes
  * the values: it prints `PLC frozen at tick <t>` and sends what is still due.
  */
-import { parseArgs } from "node:util";
 import {
   DataChangeNotification,
   DataType,
@@ -48,18 +47,15 @@ import {
   Variant,
 } from "node-opcua";
 import type { OutputBinaryStream } from "node-opcua-binary-stream";
-import { wholeNumber } from "./_args.ts";
+import { scriptFlags, wholeNumber } from "./_args.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    port: { type: "string", default: "4840" },
-    count: { type: "string", default: "10000" },
-    churn: { type: "string", default: "100" },
-    pki: { type: "string" },
-    seconds: { type: "string", default: "600" },
-    stamps: { type: "string", default: "0" },
-  },
+const args = scriptFlags({
+  port: { type: "string", default: "4840" },
+  count: { type: "string", default: "10000" },
+  churn: { type: "string", default: "100" },
+  pki: { type: "string" },
+  seconds: { type: "string", default: "600" },
+  stamps: { type: "string", default: "0" },
 });
 const pki = args.pki ?? await Deno.makeTempDir({ prefix: "fast-plc-pki-" });
 const port = wholeNumber("--port", args.port, 1);

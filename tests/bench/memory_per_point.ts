@@ -17,8 +17,7 @@
  * (`recv`) run in this process; only the hop measured is a process of its own,
  * under its derived permissions and the hop V8 settings.
  */
-import { parseArgs } from "node:util";
-import { listOf, wholeNumber } from "./_args.ts";
+import { listOf, scriptFlags, wholeNumber } from "./_args.ts";
 import { Hop, type HopConfig, sleep } from "../../core/mod.ts";
 import { tunnelAdapters } from "../../tunnel/mod.ts";
 import { chainCerts, hopConfig, localHop, startDmz, stopAll } from "../kit/hops.ts";
@@ -306,15 +305,12 @@ export async function measureMemoryPerPoint(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      points: { type: "string", default: "100000" },
-      hops: { type: "string", default: "relay,mqtt,opcua-server" },
-      rounds: { type: "string", default: "3" },
-      idle: { type: "string", default: "8" },
-      flood: { type: "string", default: "0" },
-    },
+  const values = scriptFlags({
+    points: { type: "string", default: "100000" },
+    hops: { type: "string", default: "relay,mqtt,opcua-server" },
+    rounds: { type: "string", default: "3" },
+    idle: { type: "string", default: "8" },
+    flood: { type: "string", default: "0" },
   });
   const r = await measureMemoryPerPoint({
     points: wholeNumber("--points", values.points, 1),

@@ -34,14 +34,13 @@
  * takes them for options otherwise.
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { sleep } from "../../core/mod.ts";
 import { addUser } from "../../adapters/opcua/opcua_users.ts";
 import { freePort, Proc, runDeno, tempDir, waitFor } from "../kit/helpers.ts";
 import { expectLine, startHop, stopHop, TestClient, testUser } from "../kit/opcua.ts";
 import { loadAverage, sampleMachine, sampleProcess } from "../kit/machine.ts";
 import { median } from "./_stats.ts";
-import { listOf, wholeNumber } from "./_args.ts";
+import { listOf, scriptFlags, wholeNumber } from "./_args.ts";
 import { opcuaSecurityChoices } from "../../adapters/opcua/mod.ts";
 
 const fastPlc = new URL("./_fast_plc.ts", import.meta.url).pathname;
@@ -390,21 +389,18 @@ export function formatResult(r: IngestResult): string {
 }
 
 if (import.meta.main) {
-  const { values: args } = parseArgs({
-    args: Deno.args,
-    options: {
-      items: { type: "string", default: "10000,50000,100000" },
-      churn: { type: "string", default: "1000,100" },
-      security: { type: "string", default: "SignAndEncrypt:Basic256Sha256,None" },
-      seconds: { type: "string", default: "15" },
-      "deno-flags": { type: "string" },
-      "hop-flags": { type: "string", default: "" },
-      imports: { type: "boolean", default: false },
-      check: { type: "boolean", default: false },
-      held: { type: "boolean", default: false },
-      "malloc-defaults": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-    },
+  const args = scriptFlags({
+    items: { type: "string", default: "10000,50000,100000" },
+    churn: { type: "string", default: "1000,100" },
+    security: { type: "string", default: "SignAndEncrypt:Basic256Sha256,None" },
+    seconds: { type: "string", default: "15" },
+    "deno-flags": { type: "string" },
+    "hop-flags": { type: "string", default: "" },
+    imports: { type: "boolean", default: false },
+    check: { type: "boolean", default: false },
+    held: { type: "boolean", default: false },
+    "malloc-defaults": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
   });
   const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x);
   if (args["deno-flags"]) Deno.env.set("HOPGATE_DENO_FLAGS", args["deno-flags"]);

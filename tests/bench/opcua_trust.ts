@@ -6,16 +6,16 @@
  *
  *   deno run -A tests/bench/opcua_trust.ts [--rounds 3] [--checks 500]
  */
-import { parseArgs } from "node:util";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import { readCertificate } from "node-opcua-crypto";
 import { ensureApplicationCertificate } from "../../adapters/opcua/opcua_certificate.ts";
 import { applicationNames } from "../../adapters/opcua/opcua_names.ts";
 import { reloadOnChange } from "../../adapters/opcua/opcua_trust.ts";
+import { scriptFlags } from "./_args.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: { rounds: { type: "string", default: "3" }, checks: { type: "string", default: "500" } },
+const args = scriptFlags({
+  rounds: { type: "string", default: "3" },
+  checks: { type: "string", default: "500" },
 });
 const log = { info() {}, warn() {} };
 type Check = { checkCertificate(c: unknown): Promise<unknown> };
