@@ -93,7 +93,12 @@ export function pointSlot(point: StoredPoint): number {
  * updates in place: a hop forwarding a million updates a second would
  * otherwise allocate a heap number per update that lives until the point's
  * next update, long enough to be promoted, and grow the old generation with
- * garbage (relay RSS).
+ * garbage (relay RSS). The same holds for `status` and `time`, which is why
+ * they start at 0: a field declared without a value starts as `undefined`
+ * (class fields are defined before the constructor runs), and V8 then keeps
+ * it as a tagged field that boxes every number stored in it (measured: 16
+ * bytes of heap per update for the time alone, the same for a status beyond
+ * 2³¹ such as any Bad code).
  */
 class Entry implements StoredPoint {
   id: string;
@@ -101,8 +106,8 @@ class Entry implements StoredPoint {
   #other: Point["value"] = null;
   #isNumber = false;
   type: Point["type"];
-  status: Point["status"];
-  time: number;
+  status: Point["status"] = 0;
+  time = 0;
   hops: string[];
   cause: FailureCause | null;
   origin: string;

@@ -1,0 +1,19 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import { runDeno } from "./kit/helpers.ts";
+
+const script = new URL("./fixtures/store_heap.ts", import.meta.url).pathname;
+
+Deno.test("a store update leaves no heap behind: status and time are stored in place, Good or Bad", async () => {
+  const out = await runDeno([
+    "run",
+    "--allow-read",
+    "--v8-flags=--expose-gc,--max-semi-space-size=64",
+    script,
+  ]);
+  assertEquals(out.code, 0, out.stderr);
+  const held = JSON.parse(out.stdout) as Record<string, number>;
+  // A number boxed per update that lives until the point's next update is 16 bytes each.
+  for (const [status, bytes] of Object.entries(held)) {
+    assert(bytes < 4, `${status} status: the store held ${bytes} bytes per update`);
+  }
+});
