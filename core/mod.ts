@@ -83,6 +83,7 @@ export {
   type SegmentRepair,
 } from "./disk_buffer.ts";
 export { type AtomicWriteOptions, writeFileAtomic } from "./atomic_file.ts";
+export { YoungCollections } from "./young_collection.ts";
 
 // Config and plugins: declared options, YAML and flag layers, validation, the plugin contract.
 export {

@@ -42,6 +42,7 @@ import {
   withTimeout,
   worthLogging,
   type WriteRequest,
+  YoungCollections,
 } from "../../core/mod.ts";
 import type { OpcuaEndpoint } from "./options.ts";
 import { browseVariables, pathFilter, pathOf } from "./opcua_browse.ts";
@@ -57,6 +58,8 @@ import {
   compactChanges,
   type DataChanges,
   decodeDataChangesCompactly,
+  numericType,
+  releaseChanges,
 } from "./opcua_data_changes.ts";
 
 /** The folder of the hop's OPC UA application certificate and trust lists. */
@@ -96,6 +99,13 @@ const subscribePasses = 3;
  * when changes were still decoded into node-opcua's objects).
  */
 const notificationsPerPublish = 2_000;
+/**
+ * A young-generation collection every 20,000 changes applied, by all sources
+ * of the process together (core/young_collection.ts says why). Measured at
+ * 1,000,000 changes/s (100,000 items, SignAndEncrypt): every 10,000 or 40,000
+ * cost 74–80% of a core against 72–78% for 20,000; none, 95–99%.
+ */
+const young = new YoungCollections(20_000);
 /**
  * Publish requests node-opcua keeps in flight per subscription (its default
  * is 5). A server answers a subscription with more to send only when it
@@ -534,7 +544,7 @@ export class OpcuaClientSource implements Adapter {
     for (let i = 0; i < c.count; i++) {
       const it = handles[c.handles[i]!];
       if (it === undefined) continue;
-      const type = c.types[i]!;
+      const type = numericType(c.typeIds[i]!);
       if (type !== null) {
         const n = c.numbers[i]!;
         this.#applyChange(
@@ -557,6 +567,7 @@ export class OpcuaClientSource implements Adapter {
         );
       }
     }
+    young.count(c.count);
   }
 
   /**
@@ -959,8 +970,13 @@ export function deliverTo(sub: ClientSubscription, to: Delivery): void {
         switch ((n as { schema?: { name?: string } } | null)?.schema?.name) {
           case "DataChangeNotification": {
             const c = compactChanges(n);
-            if (c) to.changes(c);
-            else to.objects(n as ChangeObjects);
+            if (c) {
+              try {
+                to.changes(c);
+              } finally {
+                releaseChanges(c);
+              }
+            } else to.objects(n as ChangeObjects);
             break;
           }
           case "StatusChangeNotification":

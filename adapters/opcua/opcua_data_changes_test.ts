@@ -16,7 +16,9 @@ import {
   compactChanges,
   type DataChanges,
   decodeDataChangesCompactly,
+  numericType,
   readDataChanges,
+  releaseChanges,
 } from "./opcua_data_changes.ts";
 
 /** A random variant of a type a PLC sends: the scalars read compactly, and others node-opcua reads. */
@@ -122,7 +124,7 @@ function viaNodeOpcua(bytes: Buffer) {
 /** The same, from the compact columns. */
 function viaColumns(c: DataChanges) {
   return Array.from({ length: c.count }, (_, i) => {
-    const type = c.types[i]!;
+    const type = numericType(c.typeIds[i]!);
     const variant = c.variants?.[i] ?? null;
     const typed: TypedValue | null = type !== null
       ? { type, value: type === "Boolean" ? c.numbers[i] === 1 : c.numbers[i]! }
@@ -144,6 +146,29 @@ Deno.test("compact data changes read what node-opcua reads: handles, statuses, t
       assertEquals(viaColumns(changes), viaNodeOpcua(bytes));
     }),
     { numRuns: 300 },
+  );
+});
+
+Deno.test("compact data changes handed back are reused by the next notification, which reads its own values, not the last one's", () => {
+  fc.assert(
+    fc.property(
+      fc.array(itemArb, { minLength: 1, maxLength: 40 }),
+      fc.array(itemArb, { maxLength: 40 }),
+      (first, second) => {
+        const a = readDataChanges(new BinaryStream(encodeItems(first)));
+        const buffer = a.times.buffer;
+        releaseChanges(a);
+        assertEquals(a.count, 0, "changes handed back read as empty");
+        const bytes = encodeItems(second);
+        const b = readDataChanges(new BinaryStream(bytes));
+        if (second.length <= first.length) {
+          assert(b.times.buffer === buffer, "the buffer is reused");
+        }
+        assertEquals(viaColumns(b), viaNodeOpcua(bytes));
+        releaseChanges(b);
+      },
+    ),
+    { numRuns: 200 },
   );
 });
 

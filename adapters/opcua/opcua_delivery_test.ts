@@ -54,7 +54,7 @@ Deno.test("a subscription's notifications go to the source as they arrive: data 
   const to: Delivery = {
     changes: (c) => {
       if (c.numbers.includes(13)) throw new Error("unlucky");
-      seen.push(c.numbers);
+      seen.push([...c.numbers]);
     },
     objects: () => failures.push("decoded into objects"),
     failed: (e) => failures.push(e.message),
