@@ -14,7 +14,7 @@ import { CertWatch, type HeldCertificate } from "./cert_watch.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { HopConfig } from "./config/mod.ts";
 import { logger } from "./log.ts";
-import { lastResortCollection, startMemoryRelease } from "./memory_release.ts";
+import { lastResortCollection, type MemoryRelease, startMemoryRelease } from "./memory_release.ts";
 import { valueProblem } from "./point.ts";
 import { PointStore } from "./point_store.ts";
 import { isBad, Status, type StatusCode, statusName } from "./status.ts";
@@ -33,6 +33,8 @@ export class Hop {
   #log = logger("hop");
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
+  /** The memory release, once the hop runs with `--expose-gc` and has started. */
+  #release: MemoryRelease | null = null;
   #adaptersStopped: Promise<void> | null = null;
   /** Write results by status name: writes are rare, a map is cheap here. */
   #writeResults = new Map<string, number>();
@@ -203,7 +205,7 @@ export class Hop {
       await this.start();
       const collect = lastResortCollection();
       if (collect && !this.#abort.signal.aborted) {
-        startMemoryRelease({
+        this.#release = startMemoryRelease({
           clock: this.#clock,
           updates: () => this.store.stats().updates,
           heapBytes: () => Deno.memoryUsage().heapTotal,
@@ -280,6 +282,7 @@ export class Hop {
         this.#adapters.find((a): a is CertWatch =>
           a instanceof CertWatch && a.name === `certs:${set}`
         ),
+      releaseMemory: (when) => void this.#release?.collectNow(when),
     });
   }
 }

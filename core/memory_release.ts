@@ -72,13 +72,25 @@ export interface MemoryReleaseOptions {
   collectAtStart?: boolean;
 }
 
+/** A running memory release, for collections asked for by name. */
+export interface MemoryRelease {
+  /**
+   * Collects now, unless the heap is above `maxHeapBytes`, and logs it as
+   * `<when>: gave back heap, …`; returns whether it collected. For the end of
+   * a one-off phase that left a large heap behind while the hop stays busy
+   * (an OPC UA source's read and subscription of 100,000 items), which the
+   * quiet looks would never collect.
+   */
+  collectNow(when: string): boolean;
+}
+
 /**
  * Looks every `checkMs` and runs `collect` when the hop has been quiet for
  * `quietChecks` looks and its heap grew enough since the last
  * collection (without `collectAtStart`, the first comes with the first quiet
  * looks); stops when `signal` aborts.
  */
-export function startMemoryRelease(o: MemoryReleaseOptions): void {
+export function startMemoryRelease(o: MemoryReleaseOptions): MemoryRelease {
   const checkMs = o.checkMs ?? 1000;
   const quietChecks = o.quietChecks ?? 3;
   const quietRate = o.quietRate ?? 100;
@@ -87,7 +99,7 @@ export function startMemoryRelease(o: MemoryReleaseOptions): void {
   const maxHeap = o.maxHeapBytes ?? 192 * 1024 * 1024;
   let baseline = 0;
   /** Runs the collection, logs what it gave back after `when` and takes the heap as the new baseline. */
-  const collect = (when: "Started" | "Quiet", before: number) => {
+  const collect = (when: string, before: number) => {
     const t0 = performance.now();
     o.collect();
     baseline = o.heapBytes();
@@ -119,4 +131,12 @@ export function startMemoryRelease(o: MemoryReleaseOptions): void {
   };
   let timer = o.clock.setTimeout(tick, checkMs);
   o.signal.addEventListener("abort", () => o.clock.clearTimeout(timer), { once: true });
+  return {
+    collectNow: (when) => {
+      const before = o.heapBytes();
+      if (o.signal.aborted || before > maxHeap) return false;
+      collect(when, before);
+      return true;
+    },
+  };
 }

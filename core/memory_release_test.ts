@@ -116,3 +116,35 @@ Deno.test("memory release: collectAtStart collects at once and counts growth fro
   assertEquals(h.collections, [0, 11_000], "growth since the start-up collection is");
   abort.abort();
 });
+
+Deno.test("memory release: a collection asked for by name runs at once, below the heap limit only, and counts growth from there", () => {
+  const clock = new ManualClock(0);
+  const abort = new AbortController();
+  const h = { heap: 120 * MiB, collections: [] as number[], updates: 0 };
+  const release = startMemoryRelease({
+    clock,
+    updates: () => h.updates,
+    heapBytes: () => h.heap,
+    collect: () => {
+      h.collections.push(clock.now());
+      h.heap = 80 * MiB;
+    },
+    signal: abort.signal,
+    log: logger("test"),
+    maxHeapBytes: 150 * MiB,
+  });
+  h.updates += 1_000_000; // busy: the quiet looks would not collect
+  clock.advance(1000);
+  assertEquals(release.collectNow("Subscribed"), true);
+  assertEquals(h.collections, [1000]);
+  h.heap = 160 * MiB;
+  assertEquals(
+    release.collectNow("Subscribed"),
+    false,
+    "above maxHeapBytes: its pause would be felt",
+  );
+  assertEquals(h.collections, [1000]);
+  abort.abort();
+  h.heap = 100 * MiB;
+  assertEquals(release.collectNow("Subscribed"), false, "not once the hop stops");
+});
