@@ -252,7 +252,10 @@ export interface HeldResult {
   /** Connected, every item monitored, the values read: the hop quiet and its memory given back. */
   rssMb: number;
   anonMb: number;
-  /** The hop's memory release before the sample (`Quiet: gave back heap, …`), or null if none ran. */
+  /**
+   * The hop's memory release before the sample (`Subscribed to opcua:plc: gave back heap, …`
+   * once subscribed, or `Quiet: …`), or null if none ran.
+   */
   release: string | null;
 }
 
@@ -273,7 +276,8 @@ export async function measureOpcuaHeld(items: number[]): Promise<HeldResult[]> {
     try {
       await expectLine(hop, new RegExp(`Connected to opcua:plc .* ${n} monitored`), 300_000);
       const from = hop.lines.length;
-      const released = () => hop.lines.slice(from).find((l) => /Quiet: gave back heap/.test(l));
+      const released = () =>
+        hop.lines.slice(from).find((l) => /(Quiet|Subscribed to \S+): gave back heap/.test(l));
       await waitFor("the hop's memory release", () => released() !== undefined, 20_000)
         .catch(() => {});
       await sleep(1_000);
