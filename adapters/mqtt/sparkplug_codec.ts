@@ -276,9 +276,11 @@ function writeValue(w: ProtoWriter, type: DataType, value: Scalar | Scalar[]): v
     case "UInt32":
       w.tag(10, Wire.Varint);
       return w.varint(value as number);
-    case "Int64":
+    case "Int64": {
       w.tag(11, Wire.Varint);
-      return w.uint64(BigInt.asUintN(64, value as bigint));
+      const v = value as bigint;
+      return w.uint64(v >= 0n ? v : BigInt.asUintN(64, v));
+    }
     case "UInt64":
       w.tag(11, Wire.Varint);
       return w.uint64(value as bigint);
