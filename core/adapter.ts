@@ -98,7 +98,7 @@ export interface HopServices {
   /**
    * Gives back, at once, the heap a one-off phase of the adapter left behind
    * (an OPC UA source's read and subscription of 100,000 items: the pages of
-   * about 80 MB of garbage, and a young generation grown to its full size),
+   * about 55 MB of garbage, and a young generation grown to its full size),
    * which the hop's quiet-time collections would not while data flows. One
    * full collection, logged with `when`; skipped above the memory release's
    * heap limit, where its pause would be felt. Absent where no hop runs the

@@ -16,7 +16,7 @@ import {
 } from "./kit/opcua.ts";
 import { plcVariable } from "./fixtures/plc_values.ts";
 
-Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAndEncrypt, exactly", async () => {
+Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAndEncrypt, exactly, and gives back the heap its subscription left", async () => {
   await using dir = await tempDir();
   const data = join(dir.path, "plant1");
   await Deno.mkdir(data, { recursive: true });
@@ -27,6 +27,7 @@ Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAnd
   const hop = startPlantHop(plc, dir.path, data, ["--opcua-server", `127.0.0.1:${serverPort}`]);
   try {
     await expectLine(hop, /Connected to opcua:plc .* 1002 variables, 1002 monitored/, 90_000);
+    await expectLine(hop, /Subscribed to opcua:plc: gave back heap, \d+ → \d+ MB in \d+ ms/);
     await expectLine(hop, /OPC UA server listening/);
     await client.connect(`opc.tcp://127.0.0.1:${serverPort}/hopgate`, testUser);
     const vars = Array.from({ length: 1000 }, (_, i) => plcVariable(i));
