@@ -101,8 +101,9 @@ export interface HopServices {
    * about 55 MB of garbage, and a young generation grown to its full size),
    * which the hop's quiet-time collections would not while data flows. One
    * full collection, logged with `when`; skipped above the memory release's
-   * heap limit, where its pause would be felt. Absent where no hop runs the
-   * adapter, or without `--expose-gc`.
+   * heap limit, where its pause would be felt. Asked before the hop has
+   * started, it is left to the hop's start-up collection (logged as such).
+   * Absent where no hop runs the adapter; a no-op without `--expose-gc`.
    */
   releaseMemory?: (when: string) => void;
 }

@@ -35,6 +35,8 @@ export class Hop {
   #stopping: Promise<void> | null = null;
   /** The memory release, once the hop runs with `--expose-gc` and has started. */
   #release: MemoryRelease | null = null;
+  /** Collections adapters asked for (`releaseMemory`) before the memory release started. */
+  #releaseAsked: string[] = [];
   #adaptersStopped: Promise<void> | null = null;
   /** Write results by status name: writes are rare, a map is cheap here. */
   #writeResults = new Map<string, number>();
@@ -214,7 +216,12 @@ export class Hop {
           log: this.#log,
           collectAtStart: true,
         });
+        // What an adapter asked to give back before now went with the start-up collection.
+        for (const when of this.#releaseAsked.splice(0)) {
+          this.#log.info("{when}: its heap went with the start-up collection", { when });
+        }
       }
+      this.#releaseAsked.length = 0;
       await this.#runStatusLines();
       await this.#stopping;
     } finally {
@@ -282,7 +289,11 @@ export class Hop {
         this.#adapters.find((a): a is CertWatch =>
           a instanceof CertWatch && a.name === `certs:${set}`
         ),
-      releaseMemory: (when) => void this.#release?.collectNow(when),
+      releaseMemory: (when) => {
+        // A source may be subscribed before the hop has started (a small PLC answers at once).
+        if (this.#release) this.#release.collectNow(when);
+        else this.#releaseAsked.push(when);
+      },
     });
   }
 }
