@@ -35,8 +35,8 @@ export class Hop {
   #stopping: Promise<void> | null = null;
   /** The memory release, once the hop runs with `--expose-gc` and has started. */
   #release: MemoryRelease | null = null;
-  /** Collections adapters asked for (`releaseMemory`) before the memory release started. */
-  #releaseAsked: string[] = [];
+  /** Collections adapters asked for (`releaseMemory`) before the memory release started; null after. */
+  #releaseAsked: string[] | null = [];
   #adaptersStopped: Promise<void> | null = null;
   /** Write results by status name: writes are rare, a map is cheap here. */
   #writeResults = new Map<string, number>();
@@ -217,11 +217,12 @@ export class Hop {
           collectAtStart: true,
         });
         // What an adapter asked to give back before now went with the start-up collection.
-        for (const when of this.#releaseAsked.splice(0)) {
+        for (const when of this.#releaseAsked ?? []) {
           this.#log.info("{when}: its heap went with the start-up collection", { when });
         }
       }
-      this.#releaseAsked.length = 0;
+      // From now on a request is served at once, or dropped without a memory release.
+      this.#releaseAsked = null;
       await this.#runStatusLines();
       await this.#stopping;
     } finally {
@@ -292,7 +293,7 @@ export class Hop {
       releaseMemory: (when) => {
         // A source may be subscribed before the hop has started (a small PLC answers at once).
         if (this.#release) this.#release.collectNow(when);
-        else this.#releaseAsked.push(when);
+        else this.#releaseAsked?.push(when);
       },
     });
   }
