@@ -137,6 +137,9 @@ Deno.test("memory release: a collection asked for by name runs at once, below th
   clock.advance(1000);
   assertEquals(release.collectNow("Subscribed"), true);
   assertEquals(h.collections, [1000]);
+  h.heap += 5 * MiB;
+  clock.advance(3000);
+  assertEquals(h.collections, [1000], "quiet looks count growth from the named collection");
   h.heap = 160 * MiB;
   assertEquals(
     release.collectNow("Subscribed"),
