@@ -3,6 +3,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { join } from "node:path";
 import { OPCUACertificateManager } from "node-opcua";
 import { addUser } from "../adapters/opcua/opcua_users.ts";
+import { opcuaSendChunkBytes } from "../adapters/opcua/opcua_client.ts";
 import { Status, statusName } from "../core/mod.ts";
 import { freePort, tempDir, waitFor } from "./kit/helpers.ts";
 import {
@@ -51,6 +52,70 @@ Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAnd
   } finally {
     await client.close();
     await stopHop(hop);
+    await plc.proc.stop();
+  }
+});
+
+/**
+ * Forwards 127.0.0.1:`port` to the PLC and keeps the first bytes each client
+ * connection sends: its OPC UA Hello.
+ */
+function helloRecorder(target: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const hellos: Uint8Array[] = [];
+  const conns: Deno.Conn[] = [];
+  const loop = (async () => {
+    for await (const from of listener) {
+      const to = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      conns.push(from, to);
+      void (async () => {
+        const first = new Uint8Array(256);
+        const n = await from.read(first);
+        if (n === null) return;
+        hellos.push(first.slice(0, n));
+        await to.write(first.subarray(0, n));
+        await Promise.all([from.readable.pipeTo(to.writable), to.readable.pipeTo(from.writable)]);
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    hellos,
+    async close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed by its pipe */ }
+      }
+      await loop;
+    },
+  };
+}
+
+Deno.test("a plant hop asks its PLC for 64 KiB chunks in its Hello, and reads it through them", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "plant1");
+  const plc = await startPlc({ count: 20, pki: join(dir.path, "plc") });
+  const recorder = helloRecorder(plc.port);
+  const hop = startPlantHop(
+    { ...plc, url: `opc.tcp://127.0.0.1:${recorder.port}/plc` },
+    dir.path,
+    data,
+  );
+  try {
+    await expectLine(hop, /Connected to opcua:plc .* 22 variables, 22 monitored/, 60_000);
+    // node-opcua asks for the endpoints on a connection of its own first (with its defaults, one
+    // small request); the session's channel comes last.
+    const hello = recorder.hellos.at(-1);
+    assert(hello !== undefined, "no connection through the recorder");
+    // Hello: "HELF", length, protocol version, ReceiveBufferSize, SendBufferSize (UInt32 LE).
+    assertEquals(new TextDecoder().decode(hello.subarray(0, 4)), "HELF");
+    const view = new DataView(hello.buffer, hello.byteOffset, hello.byteLength);
+    assertEquals(view.getUint32(16, true), opcuaSendChunkBytes);
+  } finally {
+    await stopHop(hop);
+    await recorder.close();
     await plc.proc.stop();
   }
 });
