@@ -13,7 +13,9 @@
  * The decoder replaces DataChangeNotification's `decode` once a source calls
  * {@link decodeDataChangesCompactly}. Anything else in the process that reads
  * `monitoredItems` (a test's own subscription, node-opcua's debug dumps) still
- * gets node-opcua's objects: they are decoded from the same bytes on first use.
+ * gets node-opcua's objects: they are decoded from the same bytes on first use,
+ * until the source has applied the changes and released them
+ * ({@link releaseChanges}); from then on the list is empty.
  */
 import {
   DataChangeNotification,
@@ -52,6 +54,16 @@ export interface DataChanges {
   numbers: Float64Array;
   /** Values node-opcua decoded (`null`: no value), for changes whose type id is 0; null when none. */
   variants: (Variant | null)[] | null;
+  /**
+   * The notification's monitoredItems as received, a view of the whole
+   * message, for node-opcua's own decoding on demand; null once released.
+   * Whatever keeps the notification then keeps only the columns: held past
+   * the changes' use, the message buffers lived until the next full
+   * collection (an OPC UA hop at 1,000,000 changes/s: malloc heap climbing
+   * about 22 MB/s between full collections, peak RSS 222–229 MB; let go,
+   * flat, 203 MB).
+   */
+  encoded: Buffer | null;
 }
 
 const changesKey = Symbol("hopgate data changes");
@@ -104,17 +116,20 @@ function columns(count: number): DataChanges {
     statuses: new Uint32Array(bytes, count * 20, count),
     typeIds: new Uint8Array(bytes, count * 24, count),
     variants: null,
+    encoded: null,
   };
 }
 
 /**
  * Hands the columns of `changes` back once they are applied, for the next
- * notification to reuse; `changes` reads as empty from then on.
+ * notification to reuse, and lets go of the message they came from; `changes`
+ * (and its notification's `monitoredItems`) read as empty from then on.
  */
 export function releaseChanges(changes: DataChanges): void {
   const bytes = changes.times.buffer as ArrayBuffer;
   changes.count = 0;
   changes.variants = null;
+  changes.encoded = null;
   if (bytes.byteLength <= spareLimit && (spare === null || spare.byteLength < bytes.byteLength)) {
     spare = bytes;
   }
@@ -242,6 +257,25 @@ function decodeItems(bytes: Buffer): MonitoredItemNotification[] | null {
   return items;
 }
 
+/**
+ * Gives `notification` a `monitoredItems` decoded by node-opcua from the
+ * changes' bytes on first read (empty once they are released). A function of
+ * its own so that the getter's closure holds `changes` only, not the
+ * decoder's stream and with it the message.
+ */
+function itemsOnDemand(notification: object, changes: DataChanges): void {
+  let items: MonitoredItemNotification[] | null | undefined;
+  Object.defineProperty(notification, "monitoredItems", {
+    configurable: true,
+    enumerable: true,
+    get: () => {
+      if (items === undefined) items = changes.encoded ? decodeItems(changes.encoded) : [];
+      return items;
+    },
+    set: (v: MonitoredItemNotification[] | null) => (items = v),
+  });
+}
+
 let installed = false;
 
 /**
@@ -260,15 +294,9 @@ export function decodeDataChangesCompactly(): void {
     base.decode.call(this, stream);
     const from = stream.length;
     const changes = readDataChanges(stream);
-    const bytes = stream.buffer.subarray(from, stream.length);
+    changes.encoded = stream.buffer.subarray(from, stream.length);
     (this as unknown as { [changesKey]: DataChanges })[changesKey] = changes;
-    let items: MonitoredItemNotification[] | null | undefined;
-    Object.defineProperty(this, "monitoredItems", {
-      configurable: true,
-      enumerable: true,
-      get: () => (items === undefined ? (items = decodeItems(bytes)) : items),
-      set: (v: MonitoredItemNotification[] | null) => (items = v),
-    });
+    itemsOnDemand(this, changes);
     const infos = stream.readInteger();
     this.diagnosticInfos = infos < 0 ? null : Array.from(
       { length: infos },
