@@ -105,10 +105,11 @@ const notificationsPerPublish = 2_000;
  * in a buffer of the whole chunk size, which its default (640 KiB, so 512
  * KiB with a node-opcua PLC) made about 500 MB/s of buffers outside the heap
  * at 1,000,000 changes/s (a Publish request every 2,000 changes). 64 KiB, a
- * common PLC receive buffer, so no new chunking for most PLCs: hop CPU 63–64%
- * → 51–56% (tests/bench/opcua_ingest.ts, 100,000 items every 100 ms,
- * SignAndEncrypt, two alternating pairs), memory unchanged. Larger requests
- * (reads, CreateMonitoredItems) go in several chunks.
+ * common PLC receive buffer, so no new chunking for most PLCs: hop CPU 68–70%
+ * → 55–59% (tests/bench/opcua_ingest.ts, 100,000 items every 100 ms,
+ * SignAndEncrypt, three alternating pairs; 63–64% → 51–56% in two earlier),
+ * memory unchanged. Larger requests (reads, CreateMonitoredItems) go in
+ * several chunks, which a PLC accepting one chunk per message would refuse.
  */
 export const opcuaSendChunkBytes = 65_536;
 /**
