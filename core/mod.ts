@@ -75,6 +75,7 @@ export {
   type StoreStats,
   type SubscribeOptions,
 } from "./point_store.ts";
+export { PointSet } from "./point_set.ts";
 export { globToRegExp, writePolicy } from "./write_policy.ts";
 export {
   type BufferedRecord,

@@ -16,6 +16,7 @@ const { causeFlag, idDecodeBudget, RecordKind, samePath, typeByCode, ValueTag } 
 
 // ignoreBOM keeps a leading U+FEFF: it is part of the text the peer sent.
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** What a data frame's records are handed to, in order. */
 export interface DataVisitor {
@@ -36,18 +37,16 @@ export interface DataVisitor {
   removal(index: number): void;
 }
 
-/** Strict UTF-8 of `n` bytes at `start` (short ASCII without the decoder). */
+/**
+ * Strict UTF-8 of `n` bytes at `start`. The lenient decoder, which turns
+ * malformed bytes into U+FFFD, is two to three times as fast as the fatal one
+ * in Deno 2.9 and faster than `String.fromCharCode` from 25 bytes on
+ * (100,000 ids of 4 to 100 bytes); text with a U+FFFD, malformed or sent as
+ * such, is decoded again strictly.
+ */
 function decodeUtf8(b: Uint8Array, start: number, n: number): string {
-  if (n <= 64) {
-    let ascii = true;
-    for (let i = start; i < start + n; i++) {
-      if (b[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) return String.fromCharCode.apply(null, b.subarray(start, start + n) as never);
-  }
+  const text = lenientUtf8.decode(b.subarray(start, start + n));
+  if (!text.includes("\uFFFD")) return text;
   try {
     return strictUtf8.decode(b.subarray(start, start + n));
   } catch {

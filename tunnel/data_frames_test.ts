@@ -157,6 +157,34 @@ Deno.test("a data frame cut short or corrupted anywhere is a protocol error, nev
   assertThrows(() => records(new Uint8Array([1, 0, 0, 1, 0x78, 0, 65])), /no previous path/);
 });
 
+Deno.test("text is strict UTF-8: a U+FFFD sent as such is kept, malformed bytes are refused", () => {
+  // The reader decodes leniently and decodes again strictly only text that came out with a U+FFFD.
+  const id = "plant1/\uFFFD/x", hop = "p\uFFFD", text = "\uFFFD";
+  const body = dataFrame({
+    defs: [{ index: 0, id, type: "String", hops: ["plant1", hop] }],
+    states: [{ index: 0, value: text, status: 0, time: 1, cause: null }],
+    removed: [],
+  }).subarray(5);
+  const got = records(body);
+  assertEquals(got.defs[0]!.id, id);
+  assertEquals(got.defs[0]!.hops, ["plant1", hop]);
+  assertEquals(got.states[0]!.value, text);
+  // The id's first byte after "plant1/" (0xEF of the U+FFFD) replaced by a lone continuation
+  // byte, and a value cut inside its two-byte character: neither decodes to a U+FFFD quietly.
+  const at = body.indexOf(0xef);
+  const broken = body.slice();
+  broken[at] = 0x80;
+  assertThrows(() => records(broken), /invalid UTF-8/);
+  const twoByte = dataFrame({
+    defs: [{ index: 0, id: "a", type: "String", hops: ["a"] }],
+    states: [{ index: 0, value: "ä", status: 0, time: 1, cause: null }],
+    removed: [],
+  }).subarray(5);
+  const cut = twoByte.slice();
+  cut[cut.indexOf(0xa4)] = 0x41; // "ä" is C3 A4: C3 followed by an ASCII byte
+  assertThrows(() => records(cut), /invalid UTF-8/);
+});
+
 Deno.test("definitions share id prefixes and repeated paths within a frame, and decode exactly", () => {
   const ids = [
     "plant1/plc1/Line2/Temperature",

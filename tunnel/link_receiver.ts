@@ -16,6 +16,8 @@ import {
   type Logger,
   originHop,
   type Point,
+  PointSet,
+  pointSlot,
   type PointStore,
   Status,
   type StoredPoint,
@@ -85,8 +87,14 @@ export class LinkReceiver implements DataVisitor {
   /** The decoder hands the same array for a run of one path: its shared array, remembered. */
   #lastHops: string[] | null = null;
   #lastShared: string[] = [];
-  /** The ids stated since the snapshot began (`null`: no snapshot under way). */
-  #snapshotIds: Set<string> | null = null;
+  /** The points stated since the snapshot began (`null`: no snapshot under way). */
+  #stated: PointSet | null = null;
+  /**
+   * Points of other origins the peer relays that its snapshot left out (it
+   * had no data of their origin) and that it has not stated since: the only
+   * points this link brought that it does not define (`null`: none).
+   */
+  #unstated: Set<StoredPoint> | null = null;
   /** The update handed to the store, reused: the store copies what it keeps. */
   #update: Point = {
     id: "",
@@ -150,7 +158,7 @@ export class LinkReceiver implements DataVisitor {
 
   /** A snapshot begins: the ids it states are noted, to find the points it no longer has. */
   snapshotBegin(): void {
-    this.#snapshotIds = new Set();
+    this.#stated = new PointSet();
   }
 
   /**
@@ -160,28 +168,33 @@ export class LinkReceiver implements DataVisitor {
    * those read as failed until their origin is back.
    */
   snapshotEnd(): void {
-    const keep = this.#snapshotIds;
-    if (!keep) throw new ProtocolError("Snapshot end without begin");
-    this.#snapshotIds = null;
+    const stated = this.#stated;
+    if (!stated) throw new ProtocolError("Snapshot end without begin");
+    this.#stated = null;
     const peer = this.#peer;
     const store = this.#store;
-    const missing = (p: StoredPoint) => !keep.has(p.id);
-    const stale = store.failOrigin(this.#origin, {
-      hop: this.#hop,
-      via: this.#origin,
-      since: this.#clock.now(),
-      reason: `${peer} has no data from their origin hop`,
-    }, (p) => missing(p) && originHop(p.id) !== peer);
-    const gone = store.removeFromOrigin(
-      this.#origin,
-      new Set(
-        [...store.fromOrigin(this.#origin)].filter((p) => originHop(p.id) !== peer || !missing(p))
-          .map((p) => p.id),
-      ),
-    );
+    // One pass; a point's origin hop is looked up only for the few the snapshot left out.
+    let points = 0;
+    const gone: string[] = [];
+    const unstated = new Set<StoredPoint>();
+    for (const p of store.fromOrigin(this.#origin)) {
+      if (stated.has(p)) points++;
+      else if (originHop(p.id) === peer) gone.push(p.id);
+      else unstated.add(p);
+    }
+    this.#unstated = unstated.size > 0 ? unstated : null;
+    const stale = unstated.size > 0
+      ? store.failOrigin(this.#origin, {
+        hop: this.#hop,
+        via: this.#origin,
+        since: this.#clock.now(),
+        reason: `${peer} has no data from their origin hop`,
+      }, (p) => unstated.has(p))
+      : 0;
+    for (const id of gone) store.remove(id);
     this.#log.info(
       "Snapshot from {peer}: {points} points, {gone} removed meanwhile, {stale} without data",
-      { peer, points: keep.size, gone, stale },
+      { peer, points, gone: gone.length, stale },
     );
     // This hop now holds the whole data set of the peer's own points.
     const owner = this.#owners.ownerOf(peer);
@@ -192,17 +205,25 @@ export class LinkReceiver implements DataVisitor {
    * The peer has sent every point of `origin` it holds (it has heard from
    * that origin again since its snapshot said it had no data of it): points
    * of `origin` this hop holds from the link that the peer has not defined
-   * were removed at the origin meanwhile, and go.
+   * were removed at the origin meanwhile, and go. Those are among the points
+   * the snapshot left out, so only they are looked at, not the whole set.
    */
   originComplete(origin: string): void {
     if (origin === this.#hop) return;
     const owner = this.#owners.ownerOf(origin);
     if (owner !== undefined && owner !== this.#origin) return;
-    const live = new Set<string>();
-    for (const id of this.#defIds) if (id !== undefined) live.add(id);
     const gone: string[] = [];
-    for (const p of this.#store.fromOrigin(this.#origin)) {
-      if (originHop(p.id) === origin && !live.has(p.id)) gone.push(p.id);
+    const unstated = this.#unstated;
+    if (unstated !== null) {
+      for (const p of unstated) {
+        // Held still, and still brought by this link (another link may have taken the point on).
+        if (pointSlot(p) < 0 || p.origin !== this.#origin) unstated.delete(p);
+        else if (originHop(p.id) === origin) {
+          gone.push(p.id);
+          unstated.delete(p);
+        }
+      }
+      if (unstated.size === 0) this.#unstated = null;
     }
     for (const id of gone) this.#store.remove(id);
     this.#store.endBatch();
@@ -302,9 +323,16 @@ export class LinkReceiver implements DataVisitor {
     u.id = id;
     u.type = type;
     u.hops = this.#defHops[index]!;
-    store.apply(u, this.#origin);
+    const held = store.apply(u, this.#origin);
     this.#counters.pointsReceived++;
-    this.#snapshotIds?.add(id);
+    // A state refused as a loop still keeps the point the link brought before.
+    if (this.#stated !== null || this.#unstated !== null) {
+      const p = held ?? store.get(id);
+      if (p !== undefined) {
+        this.#stated?.add(p);
+        this.#unstated?.delete(p);
+      }
+    }
   }
 
   /** A point the peer no longer has (or no longer sends on this link). */
@@ -314,7 +342,7 @@ export class LinkReceiver implements DataVisitor {
     this.#defIds[index] = undefined;
     this.#defCount--;
     if (this.#refusedIdx.size > 0) this.#refusedIdx.delete(index);
-    this.#snapshotIds?.delete(id);
+    // A removed point leaves the snapshot's stated points with its slot.
     const store = this.#store;
     if (store.get(id)?.origin === this.#origin) store.remove(id);
   }
