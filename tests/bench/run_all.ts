@@ -69,6 +69,12 @@ function ratio(f: Figure): number | null {
 const fmt = (x: number | null, unit: string) =>
   x === null ? "-" : `${x >= 100 ? Math.round(x).toLocaleString("en") : x.toFixed(2)} ${unit}`;
 
+/** The lowest and highest of `xs`, as "a–b" (one value alone when they are equal). */
+function span(xs: number[]): string {
+  const lo = Math.min(...xs).toLocaleString("en"), hi = Math.max(...xs).toLocaleString("en");
+  return lo === hi ? lo : `${lo}–${hi}`;
+}
+
 function log(what: string): void {
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}`);
 }
@@ -209,7 +215,9 @@ async function chain(): Promise<void> {
     target: 1000,
     measured: r.snapshotMs,
     unit: "ms",
-    note: `${r.idleSnapshotMs.toLocaleString("en")} ms with the chain idle`,
+    note: `median of ${r.snapshotRunsMs.length} new hop processes (${span(r.snapshotRunsMs)} ms); ${
+      r.idleSnapshotMs.toLocaleString("en")
+    } ms with the chain idle (${span(r.idleSnapshotRunsMs)})`,
   });
   for (const u of r.usage) {
     add({
