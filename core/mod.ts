@@ -40,6 +40,7 @@ export {
   fitValue,
   isArrayType,
   isDataType,
+  isOriginHop,
   originHop,
   type Point,
   sameValue,

@@ -235,6 +235,12 @@ export function originHop(id: string): string {
   return slash < 0 ? id : id.slice(0, slash);
 }
 
+/** Whether `hop` is the origin hop of `id` ({@link originHop}), without making a string. */
+export function isOriginHop(id: string, hop: string): boolean {
+  const slash = id.indexOf("/");
+  return slash < 0 ? id === hop : slash === hop.length && id.startsWith(hop);
+}
+
 /** Two values are equal for change detection (deep for arrays and bytes). */
 export function sameValue(a: Value, b: Value): boolean {
   if (a === b) return true;

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert";
-import { fitValue, sameValue, unfit, valueProblem } from "./point.ts";
+import fc from "fast-check";
+import { fitValue, isOriginHop, originHop, sameValue, unfit, valueProblem } from "./point.ts";
 import { isStatusCode } from "./status.ts";
 
 Deno.test("values are checked against their OPC UA data type", () => {
@@ -61,4 +62,18 @@ Deno.test("status codes: the reserved severity and reserved bits are not OPC UA 
   for (const c of [0xffffffff, 0xc0000000, 0x10000000, 0x20000000, -1, 1.5, 2 ** 32]) {
     assertEquals(isStatusCode(c), false, c.toString(16));
   }
+});
+
+Deno.test("isOriginHop answers as comparing with originHop does, for any id and hop", () => {
+  assertEquals(
+    [["plant1/a/b", "plant1"], ["plant1", "plant1"], ["plant1x/a", "plant1"], ["plant/a", "plant1"]]
+      .map(([id, hop]) => isOriginHop(id!, hop!)),
+    [true, true, false, false],
+  );
+  // Ids and hops over a few characters, so that prefixes, slashes and empty segments are common.
+  const text = fc.string({ unit: fc.constantFrom("a", "b", "/"), maxLength: 6 });
+  fc.assert(
+    fc.property(text, text, (id, hop) => isOriginHop(id, hop) === (originHop(id) === hop)),
+    { numRuns: 2000 },
+  );
 });

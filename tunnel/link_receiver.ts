@@ -12,6 +12,7 @@ import {
   type FailureCause,
   fitValue,
   hopNamePattern,
+  isOriginHop,
   isStatusCode,
   type Logger,
   originHop,
@@ -179,7 +180,7 @@ export class LinkReceiver implements DataVisitor {
     const unstated = new Set<StoredPoint>();
     for (const p of store.fromOrigin(this.#origin)) {
       if (stated.has(p)) points++;
-      else if (originHop(p.id) === peer) gone.push(p.id);
+      else if (isOriginHop(p.id, peer)) gone.push(p.id);
       else unstated.add(p);
     }
     this.#unstated = unstated.size > 0 ? unstated : null;
@@ -218,7 +219,7 @@ export class LinkReceiver implements DataVisitor {
       for (const p of unstated) {
         // Held still, and still brought by this link (another link may have taken the point on).
         if (pointSlot(p) < 0 || p.origin !== this.#origin) unstated.delete(p);
-        else if (originHop(p.id) === origin) {
+        else if (isOriginHop(p.id, origin)) {
           gone.push(p.id);
           unstated.delete(p);
         }
@@ -243,7 +244,7 @@ export class LinkReceiver implements DataVisitor {
     // A peer speaks only for points that passed through it and that name their origin hop
     // first: it cannot forge another hop's points or this hop's own.
     const origin = hops[0];
-    if (hops.at(-1) !== peer || origin === undefined || origin !== originHop(id)) {
+    if (hops.at(-1) !== peer || origin === undefined || !isOriginHop(id, origin)) {
       throw new ProtocolError(`Point ${id} with path ${hops.join(">")} cannot come from ${peer}`);
     }
     if (index >= maxIndex) throw new ProtocolError(`Point index ${index} is out of range`);
