@@ -94,6 +94,15 @@ export class DataReader {
   #budget = 0;
   /** A string of the value being read was skipped for its size. */
   #skipped = false;
+  /**
+   * The last failure cause read and its encoded bytes: a cause encoded the
+   * same is the same object, not decoded again. A lost origin's points all
+   * carry one cause, so a snapshot of them held one object and three strings
+   * per point.
+   */
+  #prevCause: FailureCause | null = null;
+  #prevCauseBytes = new Uint8Array(256);
+  #prevCauseLength = 0;
 
   /** A reader that refuses what exceeds `limits`. */
   constructor(limits: ReadLimits) {
@@ -121,16 +130,7 @@ export class DataReader {
         const status = this.#view.getUint32(this.#at);
         const time = this.#view.getFloat64(this.#at + 4);
         this.#at += 12;
-        let cause: FailureCause | null = null;
-        if (tag & causeFlag) {
-          const max = this.#limits.maxId;
-          const hop = this.#str(max), via = this.#str(max);
-          this.#need(8);
-          const since = this.#view.getFloat64(this.#at);
-          this.#at += 8;
-          cause = { hop, via, since, reason: this.#str(max) };
-        }
-        visitor.state(index, value, status, time, cause);
+        visitor.state(index, value, status, time, tag & causeFlag ? this.#cause() : null);
       } else if (kind === RecordKind.Definition) {
         const id = this.#id();
         this.#need(1);
@@ -141,6 +141,35 @@ export class DataReader {
         visitor.removal(index);
       } else throw new ProtocolError(`Malformed data batch: record kind ${kind}`);
     }
+  }
+
+  /** A state's failure cause: the previous one when its bytes are the same. */
+  #cause(): FailureCause {
+    const b = this.#body;
+    const from = this.#at;
+    const n = this.#prevCauseLength;
+    if (this.#prevCause !== null && from + n <= b.length) {
+      const prev = this.#prevCauseBytes;
+      let i = 0;
+      while (i < n && b[from + i] === prev[i]) i++;
+      // The same bytes parse the same: lengths, texts and time.
+      if (i === n) {
+        this.#at = from + n;
+        return this.#prevCause;
+      }
+    }
+    const max = this.#limits.maxId;
+    const hop = this.#str(max), via = this.#str(max);
+    this.#need(8);
+    const since = this.#view.getFloat64(this.#at);
+    this.#at += 8;
+    const cause = { hop, via, since, reason: this.#str(max) };
+    const length = this.#at - from;
+    if (this.#prevCauseBytes.length < length) this.#prevCauseBytes = new Uint8Array(length * 2);
+    this.#prevCauseBytes.set(b.subarray(from, this.#at));
+    this.#prevCauseLength = length;
+    this.#prevCause = cause;
+    return cause;
   }
 
   #need(n: number): void {

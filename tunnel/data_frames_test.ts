@@ -8,7 +8,7 @@ import { type DataType, type FailureCause, fitValue, type Value } from "../core/
 import { FrameReader, FrameType, ProtocolError } from "./frames.ts";
 import { decodeFrame, type Frame } from "./control_frames.ts";
 import { DataFrameWriter } from "./data_frame_writer.ts";
-import { readDataFrame, tooLarge } from "./data_frame_reader.ts";
+import { DataReader, defaultReadLimits, readDataFrame, tooLarge } from "./data_frame_reader.ts";
 
 /** A point's identity on one link, as a definition record carries it. */
 interface PointDefinition {
@@ -227,4 +227,42 @@ Deno.test("definitions share id prefixes and repeated paths within a frame, and 
   const size = dataFrame({ defs: many, states: [], removed: [] }).length;
   assert(size < 1000 * 20, `${size} bytes for 1000 definitions`);
   assertEquals(records(dataFrame({ defs: many, states: [], removed: [] }).subarray(5)).defs, many);
+});
+
+Deno.test("a failure cause encoded as the one before it is the same object; any other is read anew", () => {
+  const lost = {
+    hop: "dmz",
+    via: "link:plant1",
+    since: 1_700_000_000_000,
+    reason: "connection reset",
+  };
+  const other = [
+    { ...lost, reason: "connection reset by peer" },
+    { ...lost, since: lost.since + 1 },
+    { ...lost, via: "link:plant2" },
+  ];
+  const causes = [lost, lost, ...other, lost, lost];
+  const frame = (from: number) =>
+    dataFrame({
+      defs: [],
+      states: causes.map((cause, i) => ({ index: from + i, value: 1, status: 0, time: 1, cause })),
+      removed: [],
+    }).subarray(5);
+  const reader = new DataReader(defaultReadLimits);
+  const got: (FailureCause | null)[] = [];
+  const visitor = {
+    definition: () => {},
+    state: (_i: number, _v: unknown, _s: number, _t: number, c: FailureCause | null) => got.push(c),
+    removal: () => {},
+  };
+  reader.read(frame(0), visitor);
+  reader.read(frame(100), visitor); // the next frame starts with the cause the last one ended with
+  assertEquals(got, [...causes, ...causes]);
+  const same = (i: number, j: number) => got[i] === got[j];
+  assert(same(0, 1) && same(5, 6), "repeated causes are one object");
+  assert(
+    !same(1, 2) && !same(2, 3) && !same(3, 4) && !same(4, 5),
+    "a cause differing in any field",
+  );
+  assert(same(6, 7) && same(7, 8), "across frames of one link");
 });
