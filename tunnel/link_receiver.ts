@@ -157,7 +157,7 @@ export class LinkReceiver implements DataVisitor {
     return this.#applied;
   }
 
-  /** A snapshot begins: the ids it states are noted, to find the points it no longer has. */
+  /** A snapshot begins: the points it states are marked, to find those it no longer has. */
   snapshotBegin(): void {
     this.#stated = new PointSet();
   }

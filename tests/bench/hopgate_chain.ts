@@ -10,7 +10,6 @@
  */
 import { join } from "node:path";
 import mqtt from "mqtt";
-import { sleep } from "../../core/mod.ts";
 import { chainCerts, startDmz, startHop, startIt, stopAll } from "../kit/hops.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
 import { Mosquitto, setupBroker } from "../kit/mosquitto.ts";
@@ -37,10 +36,13 @@ function lineTime(line: string): number {
 async function snapshotToNewHop(dir: string, port: number, points: number): Promise<number> {
   const ops = await startHop(dir, "ops", ["--pull", `it=127.0.0.1:${port}`]);
   try {
-    const end = await ops.waitForLine(/Snapshot from it: \d+ points/, 30_000);
-    const got = Number(/Snapshot from it: (\d+) points/.exec(end)![1]);
+    const held = /Snapshot from it: (\d+) points/;
+    const end = await ops.waitForLine(held, 30_000);
+    const got = Number(held.exec(end)![1]);
     if (got < points) throw new Error(`the new hop's snapshot held ${got} of ${points} points`);
-    return lineTime(end) - lineTime(ops.lines.find((l) => /Hop ops starting/.test(l))!);
+    // startHop returned once this line was there.
+    const start = ops.lines.find((l) => /Hop ops starting/.test(l))!;
+    return lineTime(end) - lineTime(start);
   } finally {
     await ops.stop();
   }
@@ -210,17 +212,17 @@ export async function measureChain(
     for (let i = 0; i < snapshotRuns; i++) {
       snapshotRunsMs.push(await snapshotToNewHop(dir.path, p2, points));
     }
-    // The same with the chain idle: the plant stopped (its points at it turn Uncertain first).
+    // The same with the chain idle: the plant stopped, dmz marked its points (they reach it as
+    // Uncertain), and then a whole status interval of it without data (its links' own health
+    // points change a few times a second).
     await plant.stop();
-    const itNow = it;
+    await dmz.waitForLine(/Link with plant1 lost .*points marked/, 10_000);
+    const itNow = it, marked = statusLines(it).length;
     await waitFor(
-      "it to mark the plant's points",
-      () =>
-        itNow.lines.some((l) => /Link with plant1 lost|points marked/.test(l)) ||
-        dmz!.lines.some((l) => /points marked/.test(l)),
+      "it to go idle after the plant's points were marked",
+      () => statusLines(itNow).slice(marked + 1).some((l) => l.rate < 100),
       10_000,
-    ).catch(() => {});
-    await sleep(1000);
+    );
     const idleSnapshotRunsMs: number[] = [];
     for (let i = 0; i < snapshotRuns; i++) {
       idleSnapshotRunsMs.push(await snapshotToNewHop(dir.path, p2, points));
