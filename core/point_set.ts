@@ -27,10 +27,4 @@ export class PointSet {
     const slot = pointSlot(p);
     return slot >= 0 && this.#bySlot[slot] === p;
   }
-
-  /** Takes `p` out of the set. */
-  delete(p: StoredPoint): void {
-    const slot = pointSlot(p);
-    if (slot >= 0 && this.#bySlot[slot] === p) this.#bySlot[slot] = undefined;
-  }
 }
