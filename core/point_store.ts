@@ -9,8 +9,8 @@ import { isBad, Status } from "./status.ts";
 
 /** A point as held by a hop's store. */
 export interface StoredPoint extends Point {
-  /** The local source or link that delivered it (`sim`, `opcua:plc1`, `link:dmz`). */
-  origin: string;
+  /** The local source or link that delivered it (`sim`, `opcua:plc1`, `link:dmz`); the store's to set. */
+  readonly origin: string;
 }
 
 /** A sink's view of the store's changes. Entries are live objects: copy what you keep. */
@@ -157,7 +157,13 @@ export interface StoreStats {
 export class PointStore {
   /** The hop this store belongs to; appended to each point's hop path. */
   readonly hop: string;
-  #points = new Map<string, StoredPoint>();
+  #points = new Map<string, Entry>();
+  /**
+   * Points held per origin, kept as points come, move and go, so that a
+   * question about one origin (has a link brought anything yet?) does not
+   * walk the whole store.
+   */
+  #originSizes = new Map<string, number>();
   #sinks: Sink[] = [];
   #sinkCount = 0;
   #now: () => number;
@@ -203,7 +209,13 @@ export class PointStore {
 
   /** Points delivered by one origin. */
   *fromOrigin(origin: string): Generator<StoredPoint> {
+    if (!this.#originSizes.has(origin)) return;
     for (const p of this.#points.values()) if (p.origin === origin) yield p;
+  }
+
+  /** How many of the points held `origin` delivered (last). */
+  originSize(origin: string): number {
+    return this.#originSizes.get(origin) ?? 0;
   }
 
   /**
@@ -224,13 +236,18 @@ export class PointStore {
       const slot = this.#freeSlots.length > 0 ? this.#freeSlots.pop()! : this.#nextSlot++;
       entry = new Entry(update, this.#extend(update.hops), origin, slot);
       this.#points.set(update.id, entry);
+      this.#countOrigin(origin, 1);
     } else {
       entry.value = update.value;
       entry.type = update.type;
       entry.status = update.status;
       entry.time = update.time;
       entry.cause = update.cause;
-      entry.origin = origin;
+      if (entry.origin !== origin) {
+        this.#countOrigin(entry.origin, -1);
+        this.#countOrigin(origin, 1);
+        entry.origin = origin;
+      }
       if (!extends1(entry.hops, hops)) entry.hops = this.#extend(hops);
     }
     this.#updates++;
@@ -244,6 +261,12 @@ export class PointStore {
       }
     }
     return entry;
+  }
+
+  #countOrigin(origin: string, by: 1 | -1): void {
+    const n = (this.#originSizes.get(origin) ?? 0) + by;
+    if (n > 0) this.#originSizes.set(origin, n);
+    else this.#originSizes.delete(origin);
   }
 
   #extend(hops: string[]): string[] {
@@ -268,6 +291,7 @@ export class PointStore {
     const entry = this.#points.get(id);
     if (entry === undefined) return false;
     this.#points.delete(id);
+    this.#countOrigin(entry.origin, -1);
     this.#removals++;
     for (const sink of this.#sinks) {
       try {

@@ -121,6 +121,30 @@ Deno.test("a failure further upstream keeps its cause when a nearer link also fa
   assertEquals(store.get("plant1/a")!.cause, upstream);
 });
 
+Deno.test("the store counts the points of each origin as they come, move to another origin and go", () => {
+  const store = new PointStore("dmz");
+  const sizes = () => ["link:a", "link:b", "sim"].map((o) => store.originSize(o));
+  store.apply(point("a/1", 1), "link:a");
+  store.apply(point("a/2", 2), "link:a");
+  store.apply(point("a/2", 3), "link:a");
+  store.apply(point("dmz/x", 1), "sim");
+  assertEquals(sizes(), [2, 0, 1]);
+  store.apply(point("a/1", 4), "link:b");
+  assertEquals(sizes(), [1, 1, 1]);
+  assertEquals([...store.fromOrigin("link:b")].map((p) => p.id), ["a/1"]);
+  store.remove("a/2");
+  store.remove("a/2");
+  assertEquals(sizes(), [0, 1, 1]);
+  assertEquals([...store.fromOrigin("link:a")], []);
+  // A refused loop changes nothing.
+  store.apply(point("a/1", 5, { hops: ["a", "dmz"] }), "link:a");
+  assertEquals(sizes(), [0, 1, 1]);
+  store.removeFromOrigin("link:b");
+  store.removeFromOrigin("sim");
+  assertEquals(sizes(), [0, 0, 0]);
+  assertEquals(store.size, 0);
+});
+
 Deno.test("removing an origin's points keeps the ones still present", () => {
   const store = new PointStore("dmz");
   for (const id of ["p/a", "p/b", "p/c"]) store.apply(point(id, 1), "link:p");

@@ -88,7 +88,15 @@ export class LinkReceiver implements DataVisitor {
   /** The decoder hands the same array for a run of one path: its shared array, remembered. */
   #lastHops: string[] | null = null;
   #lastShared: string[] = [];
-  /** The points stated since the snapshot began (`null`: no snapshot under way). */
+  /**
+   * The snapshot under way (`null`: none). A `first` one began with no point
+   * of this link in the store (a new hop, or one the link had never reached):
+   * points get this link as their origin only by its states, so every point
+   * the link holds at its end came in it and none is left to look for. An
+   * `again` one marks the points it states, to find those it left out.
+   */
+  #snapshot: "first" | "again" | null = null;
+  /** The points stated since an `again` snapshot began. */
   #stated: PointSet | null = null;
   /**
    * Points of other origins the peer relays that its snapshot left out (it
@@ -159,7 +167,9 @@ export class LinkReceiver implements DataVisitor {
 
   /** A snapshot begins: the points it states are marked, to find those it no longer has. */
   snapshotBegin(): void {
-    this.#stated = new PointSet();
+    const first = this.#store.originSize(this.#origin) === 0;
+    this.#snapshot = first ? "first" : "again";
+    this.#stated = first ? null : new PointSet();
   }
 
   /**
@@ -169,19 +179,24 @@ export class LinkReceiver implements DataVisitor {
    * those read as failed until their origin is back.
    */
   snapshotEnd(): void {
-    const stated = this.#stated;
-    if (!stated) throw new ProtocolError("Snapshot end without begin");
+    const [snapshot, stated] = [this.#snapshot, this.#stated];
+    if (snapshot === null) throw new ProtocolError("Snapshot end without begin");
+    this.#snapshot = null;
     this.#stated = null;
     const peer = this.#peer;
     const store = this.#store;
-    // One pass; a point's origin hop is looked up only for the few the snapshot left out.
+    // After a first snapshot, every point of the link; after another, one pass, looking up a
+    // point's origin hop only for the few the snapshot left out.
     let points = 0;
     const gone: string[] = [];
     const unstated = new Set<StoredPoint>();
-    for (const p of store.fromOrigin(this.#origin)) {
-      if (stated.has(p)) points++;
-      else if (isOriginHop(p.id, peer)) gone.push(p.id);
-      else unstated.add(p);
+    if (stated === null) points = store.originSize(this.#origin);
+    else {
+      for (const p of store.fromOrigin(this.#origin)) {
+        if (stated.has(p)) points++;
+        else if (isOriginHop(p.id, peer)) gone.push(p.id);
+        else unstated.add(p);
+      }
     }
     this.#unstated = unstated.size > 0 ? unstated : null;
     const stale = unstated.size > 0

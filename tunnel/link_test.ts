@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import {
+  type Logger,
   logger,
   ManualClock,
   type Point,
@@ -129,6 +130,40 @@ Deno.test("a reconnect resynchronises exactly, including points removed while th
   await second.pump();
   assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
   for (const p of dmz.fromOrigin("link:plant1")) assertEquals(p.cause, null);
+});
+
+Deno.test("a first snapshot counts the points it brought without a sweep; a later one removes what the peer no longer has", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  for (let i = 0; i < 5; i++) plant.apply(point(`plant1/p/${i}`, i), "sim");
+  // Points of other origins are neither counted nor swept.
+  dmz.apply(point("dmz/own", 1), "sim");
+  const snapshots: Record<string, unknown>[] = [];
+  const log = logger("test");
+  const recording: Logger = {
+    debug: (m, p) => log.debug(m, p),
+    info: (m, p) => {
+      if (m.startsWith("Snapshot from")) snapshots.push(p ?? {});
+      log.info(m, p);
+    },
+    warn: (m, p) => log.warn(m, p),
+    error: (m, p) => log.error(m, p),
+    getChild: (c) => log.getChild(c),
+  };
+  const first = new Pair(clock, plant, dmz, "push", {}, { log: recording });
+  await first.pump();
+  assertEquals(snapshots.map((s) => [s.points, s.gone, s.stale]), [[5, 0, 0]]);
+  first.a.ended("test reset");
+  first.b.ended("connection reset");
+  plant.remove("plant1/p/1");
+  plant.apply(point("plant1/p/9", 9), "sim");
+  const second = new Pair(clock, plant, dmz, "push", {}, { log: recording });
+  await second.pump();
+  assertEquals(snapshots.map((s) => [s.points, s.gone, s.stale]), [[5, 0, 0], [5, 1, 0]]);
+  assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
+  assertEquals(dmz.originSize("link:plant1"), 5);
+  assertEquals(dmz.get("dmz/own")?.value, 1);
 });
 
 Deno.test("a stalled receiver makes the sender coalesce: one pending state per point, final values delivered in order", async () => {
