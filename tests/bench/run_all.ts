@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { formatTable, writeJsonResult } from "./_report.ts";
 import { quickPhases, runBrokerChain, type RunResult } from "./broker_chain.ts";
 import { measureChain } from "./hopgate_chain.ts";
-import { measureLatency } from "./chain_latency.ts";
+import { machinePauses, measureLatency } from "./chain_latency.ts";
 import { measureRelayHop } from "./relay_hop.ts";
 import { measureMemoryPerPoint } from "./memory_per_point.ts";
 import { measureChecks } from "./relay_checks.ts";
@@ -233,6 +233,17 @@ async function chain(): Promise<void> {
 
 async function latency(): Promise<void> {
   log("latency source → dmz → it → last hop");
+  const pauses = machinePauses(2000);
+  raw.machinePauses = pauses;
+  add({
+    figure: "machine: longest pause of a busy loop in 2 s",
+    kind: "info",
+    target: null,
+    measured: pauses.longestMs,
+    unit: "ms",
+    note:
+      `${pauses.overOneMs} pauses over 1 ms; each such pause in a hop of the chain delays a burst of updates`,
+  });
   const rs = await measureLatency([10_000, 50_000], { seconds: quick ? 2 : 3 });
   raw.latency = rs;
   for (const r of rs) {
