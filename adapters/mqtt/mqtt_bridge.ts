@@ -24,9 +24,9 @@ import {
   type HopContext,
   notStarted,
   type Point,
+  PointQueue,
   sleep,
   Status,
-  type StoredPoint,
   withTimeout,
 } from "../../core/mod.ts";
 import { JsonFormat } from "./json_format.ts";
@@ -99,7 +99,7 @@ export class MqttBridge implements Adapter {
    */
   #pending: Point[] = [];
   /** Points changed while a session takes data and not yet published; latest state wins. */
-  #dirty = new Set<StoredPoint>();
+  #dirty = new PointQueue();
   #session: Session | null = null;
   /** The session that has replayed the buffer and sends live data. */
   #live: Session | null = null;
@@ -467,11 +467,11 @@ export class MqttBridge implements Adapter {
    */
   #takeDirty(n: number): Point[] {
     const out: Point[] = [];
-    const store = this.#ctx.store;
-    for (const p of this.#dirty) {
-      if (out.length >= n) break;
-      this.#dirty.delete(p);
-      if (store.get(p.id) === p) out.push(copyPoint(p, noHops));
+    while (out.length < n) {
+      // A point removed meanwhile left the queue with its removal.
+      const p = this.#dirty.shift();
+      if (p === undefined) break;
+      out.push(copyPoint(p, noHops));
     }
     return out;
   }
