@@ -145,6 +145,23 @@ Deno.test("the store counts the points of each origin as they come, move to anot
   assertEquals(store.size, 0);
 });
 
+Deno.test("an update applied with the entry kept from before changes that entry while it is held, and never a removed one", () => {
+  const store = new PointStore("dmz");
+  const a = store.apply(point("a/1", 1), "link:a")!;
+  const b = store.apply(point("a/2", 2), "link:a")!;
+  assertStrictEquals(store.apply(point("a/1", 3), "link:a", a), a);
+  assertEquals(store.get("a/1")?.value, 3);
+  // Kept for another id: that id's own entry changes.
+  assertStrictEquals(store.apply(point("a/2", 4), "link:a", a), b);
+  assertEquals([store.get("a/1")?.value, store.get("a/2")?.value], [3, 4]);
+  // Removed, then the id back as a new entry: the kept one stays removed.
+  store.remove("a/1");
+  const again = store.apply(point("a/1", 5), "link:a", a)!;
+  assert(again !== a && pointSlot(a) === -1);
+  assertStrictEquals(store.apply(point("a/1", 6), "link:a", a), again);
+  assertEquals([store.get("a/1")?.value, a.value, store.size], [6, 3, 2]);
+});
+
 Deno.test("removing an origin's points keeps the ones still present", () => {
   const store = new PointStore("dmz");
   for (const id of ["p/a", "p/b", "p/c"]) store.apply(point(id, 1), "link:p");

@@ -72,6 +72,8 @@ export class LinkReceiver implements DataVisitor {
   #defIds: (string | undefined)[] = [];
   #defTypes: DataType[] = [];
   #defHops: string[][] = [];
+  /** The store's entry of each index's point as last applied, so the store need not look its id up. */
+  #defPoints: (StoredPoint | undefined)[] = [];
   /** Indexes defined and not removed (bounded by --max-link-points). */
   #defCount = 0;
   /** Indexes whose origin another link owns: their states are not applied. */
@@ -339,7 +341,11 @@ export class LinkReceiver implements DataVisitor {
     u.id = id;
     u.type = type;
     u.hops = this.#defHops[index]!;
-    const held = store.apply(u, this.#origin);
+    const held = store.apply(u, this.#origin, this.#defPoints[index]);
+    // Filled up to the index, never assigned past the end: the array stays packed.
+    const points = this.#defPoints;
+    while (points.length < index) points.push(undefined);
+    points[index] = held ?? undefined;
     this.#counters.pointsReceived++;
     // A state refused as a loop still keeps the point the link brought before.
     if (this.#stated !== null || this.#unstated !== null) {
@@ -356,6 +362,7 @@ export class LinkReceiver implements DataVisitor {
     const id = this.#defIds[index];
     if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
     this.#defIds[index] = undefined;
+    this.#defPoints[index] = undefined;
     this.#defCount--;
     if (this.#refusedIdx.size > 0) this.#refusedIdx.delete(index);
     // A removed point leaves the snapshot's stated points with its slot.
