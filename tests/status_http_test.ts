@@ -178,10 +178,13 @@ Deno.test("metrics follow a link going down and up, with its traffic, points and
       `dmz=127.0.0.1:${proxy.port}`,
       ...fast,
     ]);
-    const up = await waitFor("the link up with all its points", async () => {
+    // The first round trip is measured a heartbeat after the link opens: on a busy machine after
+    // the points have arrived.
+    const up = await waitFor("the link up with all its points and a round trip", async () => {
       const m = await scrape();
       return m.get('hopgate_link_up{peer="plant1"}') === 1 &&
-          m.get(`hopgate_link_received_points_total${link}`)! >= 43
+          m.get(`hopgate_link_received_points_total${link}`)! >= 43 &&
+          m.get('hopgate_link_rtt_seconds{peer="plant1"}') !== undefined
         ? m
         : undefined;
     });

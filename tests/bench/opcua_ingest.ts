@@ -287,7 +287,8 @@ export async function measureOpcuaHeld(items: number[]): Promise<HeldResult[]> {
         items: n,
         rssMb: mb(s.rssKb),
         anonMb: mb(s.anonKb),
-        release: line ? line.replace(/^.*Quiet: /, "") : null,
+        // The message, without the log line's time, level and category.
+        release: line ? line.replace(/^.*?\[INF\] \S+: /, "") : null,
       });
     } finally {
       await stopHop(hop, 30_000);
