@@ -19,6 +19,7 @@ import { helloFrame } from "./control_frames.ts";
 import { protocolVersion } from "./frames.ts";
 import { Link, type LinkLimits, type Wire } from "./link.ts";
 import { assertFuzz, fuzzProperties } from "./_fuzz_props.ts";
+import { DataFrameWriter } from "./data_frame_writer.ts";
 
 const file = "tunnel/link_fuzz_test.ts";
 
@@ -102,4 +103,18 @@ Deno.test({
     ) link.receive(fromHex(hex));
     assert(store.size <= 2, `the store holds ${store.size} points, --max-points is 2`);
   },
+});
+
+Deno.test("a point at the highest index a peer may use costs the receiver no entry per index below it", () => {
+  const { store, link } = listening();
+  const w = new DataFrameWriter();
+  const far = 2 ** 31 - 1;
+  w.definition(far, "plant1/far", "Double", ["plant1"]);
+  w.state(far, 1.5, Status.Good, 1000, null);
+  w.state(far, 2.5, Status.Good, 1001, null);
+  const t0 = performance.now();
+  link.receive(w.finish());
+  // Filling per-index arrays up to 2^31 would take seconds and gigabytes, not a millisecond.
+  assert(performance.now() - t0 < 1000, `${performance.now() - t0} ms`);
+  assertEquals([link.state, store.get("plant1/far")?.value], ["open", 2.5]);
 });

@@ -167,7 +167,10 @@ export class LinkReceiver implements DataVisitor {
     return this.#applied;
   }
 
-  /** A snapshot begins: the points it states are marked, to find those it no longer has. */
+  /**
+   * A snapshot begins: unless it is the link's first (see `#snapshot`), the
+   * points it states are marked, to find those it no longer has.
+   */
   snapshotBegin(): void {
     const first = this.#store.originSize(this.#origin) === 0;
     this.#snapshot = first ? "first" : "again";
@@ -342,10 +345,9 @@ export class LinkReceiver implements DataVisitor {
     u.type = type;
     u.hops = this.#defHops[index]!;
     const held = store.apply(u, this.#origin, this.#defPoints[index]);
-    // Filled up to the index, never assigned past the end: the array stays packed.
-    const points = this.#defPoints;
-    while (points.length < index) points.push(undefined);
-    points[index] = held ?? undefined;
+    // Assigned at the peer's index as the definitions are, not filled up to it: the index is the
+    // peer's to choose (below 2^31), and a far one must not cost this hop an entry per index.
+    this.#defPoints[index] = held ?? undefined;
     this.#counters.pointsReceived++;
     // A state refused as a loop still keeps the point the link brought before.
     if (this.#stated !== null || this.#unstated !== null) {
