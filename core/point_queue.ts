@@ -6,43 +6,30 @@
  * set: in a CPU profile of an MQTT hop passing on a saturated chain's
  * updates, that set's adds and its walk took 8% of the hop's time.
  */
-import { pointSlot, type StoredPoint } from "./point_store.ts";
+import type { StoredPoint } from "./point_store.ts";
+import { PointSet } from "./point_set.ts";
 
 /** Store points in the order they were first added since they were last taken. */
 export class PointQueue {
   /** Points in the order added; an entry whose point left meanwhile is skipped. */
   #order: StoredPoint[] = [];
   #head = 0;
-  /** The point waiting for each slot; compared on take, as a slot passes to later points. */
-  #waiting: (StoredPoint | undefined)[] = [];
-  #size = 0;
+  /** The points waiting, by slot. */
+  #waiting = new PointSet();
 
   /** Points waiting. */
   get size(): number {
-    return this.#size;
+    return this.#waiting.size;
   }
 
   /** Adds `p` unless it is waiting already; a point removed from its store (no slot) is not added. */
   add(p: StoredPoint): void {
-    const slot = pointSlot(p);
-    if (slot < 0) return;
-    const waiting = this.#waiting;
-    // Filled up to the slot, never assigned past the end: the array stays packed, not a dictionary.
-    while (waiting.length <= slot) waiting.push(undefined);
-    const before = waiting[slot];
-    if (before === p) return;
-    // A point removed without delete() gave its slot away: it waits no more.
-    if (before === undefined) this.#size++;
-    waiting[slot] = p;
-    this.#order.push(p);
+    if (this.#waiting.add(p)) this.#order.push(p);
   }
 
   /** Takes `p` out (call it while the point still has its slot, as the store's onRemove does). */
   delete(p: StoredPoint): void {
-    const slot = pointSlot(p);
-    if (slot < 0 || this.#waiting[slot] !== p) return;
-    this.#waiting[slot] = undefined;
-    this.#size--;
+    this.#waiting.delete(p);
   }
 
   /** The point that has waited longest, taken out; undefined when none waits. */
@@ -50,10 +37,7 @@ export class PointQueue {
     const order = this.#order;
     while (this.#head < order.length) {
       const p = order[this.#head++]!;
-      const slot = pointSlot(p);
-      if (slot < 0 || this.#waiting[slot] !== p) continue;
-      this.#waiting[slot] = undefined;
-      this.#size--;
+      if (!this.#waiting.delete(p)) continue;
       this.#compact();
       return p;
     }

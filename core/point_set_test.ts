@@ -12,10 +12,13 @@ Deno.test("a point set holds the points added while their store holds them, not 
   const store = new PointStore("plant1");
   const [a, b, c] = ["a", "b", "c"].map((id) => store.apply(point(`plant1/${id}`), "sim")!);
   const set = new PointSet();
+  const size = () => set.size;
   // Added out of slot order, so the set fills its slots up to the first one added.
-  set.add(c!);
-  set.add(a!);
-  assert(set.has(a!) && set.has(c!) && !set.has(b!));
+  assert(set.add(c!) && set.add(a!));
+  assert(!set.add(c!), "added again");
+  assert(set.has(a!) && set.has(c!) && !set.has(b!) && size() === 2);
+  assert(set.delete(c!) && !set.delete(c!) && !set.has(c!) && size() === 1);
+  assert(set.add(c!) && size() === 2);
   // A removed point leaves the set; the point that takes its slot is not in it.
   store.remove("plant1/a");
   assert(!set.has(a!), "a removed point");

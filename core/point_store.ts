@@ -235,7 +235,7 @@ export class PointStore {
         return null;
       }
     }
-    let entry = held !== undefined && (held as Slotted)[slotKey] >= 0 && held.id === update.id
+    let entry = held !== undefined && pointSlot(held) >= 0 && held.id === update.id
       ? held as Entry
       : this.#points.get(update.id);
     if (entry === undefined) {

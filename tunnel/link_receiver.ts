@@ -184,8 +184,8 @@ export class LinkReceiver implements DataVisitor {
    * those read as failed until their origin is back.
    */
   snapshotEnd(): void {
-    const [snapshot, stated] = [this.#snapshot, this.#stated];
-    if (snapshot === null) throw new ProtocolError("Snapshot end without begin");
+    const stated = this.#stated;
+    if (this.#snapshot === null) throw new ProtocolError("Snapshot end without begin");
     this.#snapshot = null;
     this.#stated = null;
     const peer = this.#peer;
