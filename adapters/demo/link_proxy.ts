@@ -5,9 +5,15 @@
  * fail on demand (the demo's user cuts the plant → DMZ link with it).
  */
 
+/** Ports {@link freePort} gave out in this process, which it does not give again. */
+const givenOut = new Set<number>();
+
 /**
  * A TCP port free on 127.0.0.1 right now, for a process about to listen on it
- * (another process may take it meanwhile: use it at once).
+ * (another process may take it meanwhile: use it at once). Never one it gave
+ * before in this process: a chain picks its ports before its hops listen, so
+ * two picks alike, or the port of an earlier test's hop still stopping, would
+ * fail a hop with EADDRINUSE (seen once, in the soak test).
  */
 export function freePort(): number {
   // Below Linux's ephemeral range (32768 and up): a port found free there can still be taken by
@@ -15,8 +21,10 @@ export function freePort(): number {
   // another listener. Random, so parallel runs rarely pick the same one.
   for (let i = 0; i < 50; i++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (givenOut.has(port)) continue;
     try {
       Deno.listen({ hostname: "127.0.0.1", port }).close();
+      givenOut.add(port);
       return port;
     } catch { /* taken: try another */ }
   }

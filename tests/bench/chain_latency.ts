@@ -25,7 +25,25 @@ export interface LatencyResult {
    * runs are stalls (a pause in one process); many runs of one are queueing.
    */
   slowRuns: [number, number, number][];
+  /**
+   * The same rate's first seconds, offered before the measurement and not
+   * counted in it: see {@link defaultWarmup}. Null without a warm-up.
+   */
+  warmup: { seconds: number; p99Ms: number; maxMs: number } | null;
 }
+
+/**
+ * Seconds each rate runs before it is measured. The first seconds of a load
+ * carry V8's optimizing compilations in all three processes (on two cores,
+ * they take CPU from the chain): in five runs of 10,000 updates/s, the first
+ * 5 s had p99 2.7–4.1 ms and the next 5 s 1.4–2.9 ms; with the optimizing
+ * compilers off (`--no-opt --no-maglev`) the two windows were alike (3.2–3.9 ms),
+ * at a median twice as high. A chain runs for weeks: the figure is its steady
+ * state, and the warm-up's own p99 is reported beside it.
+ */
+export const defaultWarmup = 2;
+
+const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /**
  * Collects this process's garbage before a rate is measured. The process hosts
@@ -76,9 +94,10 @@ export function machinePauses(ms: number): MachinePauses {
 /** Starts dmz and it as processes and measures latency at each rate for `seconds`. */
 export async function measureLatency(
   rates: number[],
-  options: { seconds?: number; points?: number } = {},
+  options: { seconds?: number; points?: number; warmup?: number } = {},
 ): Promise<LatencyResult[]> {
   const seconds = options.seconds ?? 3;
+  const warmup = options.warmup ?? defaultWarmup;
   const points = options.points ?? 1000;
   await using dir = await tempDir("hopgate-bench-latency-");
   let dmz: Proc | null = null, it: Proc | null = null;
@@ -121,10 +140,9 @@ export async function measureLatency(
       },
       onRemove: () => {},
     });
-    const out: LatencyResult[] = [];
-    for (const rate of rates) {
+    /** Offers `rate` updates/s for `seconds`; the latencies of what arrived meanwhile. */
+    const offer = async (rate: number, seconds: number) => {
       n = 0;
-      collectBeforeMeasuring();
       measuring = true;
       const tick = 5;
       const start = performance.now();
@@ -143,7 +161,6 @@ export async function measureLatency(
       measuring = false;
       const sorted = samples.slice(0, n).sort();
       const q = (f: number) => sorted[Math.min(n - 1, Math.floor(f * n))]!;
-      const r2 = (x: number) => Math.round(x * 100) / 100;
       const slowRuns: [number, number, number][] = [];
       let last = -Infinity;
       for (let i = 0; i < n; i++) {
@@ -156,18 +173,28 @@ export async function measureLatency(
         } else slowRuns.push([Math.round(at), 1, r2(samples[i]!)]);
         last = at;
       }
-      out.push({
-        ratePerS: rate,
+      const result = {
         samples: n,
         p50Ms: r2(q(0.5)),
         p99Ms: r2(q(0.99)),
         maxMs: r2(q(1)),
         slowRuns,
-      });
+      };
       // Reused, not reallocated: 32 MB of new arrays per rate made the bench process itself run a
       // mark-compact at the next rate's start, which showed as a burst of slow updates.
       samples.fill(0);
       arrivals.fill(0);
+      return result;
+    };
+    const out: LatencyResult[] = [];
+    for (const rate of rates) {
+      collectBeforeMeasuring();
+      const w = warmup > 0 ? await offer(rate, warmup) : null;
+      out.push({
+        ratePerS: rate,
+        ...await offer(rate, seconds),
+        warmup: w && { seconds: warmup, p99Ms: w.p99Ms, maxMs: w.maxMs },
+      });
     }
     return out;
   } finally {
@@ -181,6 +208,11 @@ if (import.meta.main) {
     console.log(
       `latency source → dmz → it → last hop at ${r.ratePerS} updates/s offered: ${r.samples} samples (coalesced per point), median ${r.p50Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms`,
     );
+    if (r.warmup) {
+      console.log(
+        `  measured after ${r.warmup.seconds} s at the rate, whose p99 was ${r.warmup.p99Ms} ms (max ${r.warmup.maxMs} ms)`,
+      );
+    }
     console.log(
       `  slower than p99, by arrival (ms since start, count, slowest ms): ${
         r.slowRuns.map((x) => x.join("/")).join(" ")

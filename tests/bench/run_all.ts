@@ -254,7 +254,12 @@ async function latency(): Promise<void> {
       target: 5,
       measured: r.p99Ms,
       unit: "ms",
-      note: `p50 ${r.p50Ms} ms, max ${r.maxMs} ms, ${r.samples.toLocaleString("en")} samples; ` +
+      note:
+        `p50 ${r.p50Ms} ms, max ${r.maxMs} ms, ${r.samples.toLocaleString("en")} samples${
+          r.warmup
+            ? ` after ${r.warmup.seconds} s at the rate (p99 ${r.warmup.p99Ms} ms, max ${r.warmup.maxMs} ms)`
+            : ""
+        }; ` +
         `the slowest 1% arrived in ${r.slowRuns.length} bursts (largest ${
           Math.max(0, ...r.slowRuns.map((x) => x[1]))
         })`,
