@@ -8,6 +8,7 @@ import { Hop } from "../hop.ts";
 import { logger, setupLogging } from "../log.ts";
 import { derivePermissions, describePermissions } from "../permissions.ts";
 import { checkSandbox } from "../sandbox.ts";
+import { warmUpTls } from "../tls_warmup.ts";
 
 /** Exit code when the sandbox check refuses to start. */
 export const exitSandboxRefused = 3;
@@ -56,6 +57,8 @@ export async function launchHop(
     name: config.name,
     dataDir: config.dataDir,
   });
+  // Meanwhile, on a worker thread: what the first TLS handshake would pay on this one.
+  void warmUpTls();
   try {
     await hop.runUntilStopped(options.signal);
   } catch (e) {
