@@ -9,7 +9,12 @@
 import type { StoredPoint } from "./point_store.ts";
 import { PointSet } from "./point_set.ts";
 
-/** Store points in the order they were first added since they were last taken. */
+/**
+ * Store points in the order they were first added since they were last taken.
+ * Its owner deletes a point from it when the store removes it (in the store's
+ * `onRemove`, while the point still has its slot): a removed point is never
+ * taken, but one not deleted stays counted in {@link size}.
+ */
 export class PointQueue {
   /** Points in the order added; an entry whose point left meanwhile is skipped. */
   #order: StoredPoint[] = [];
@@ -17,7 +22,7 @@ export class PointQueue {
   /** The points waiting, by slot. */
   #waiting = new PointSet();
 
-  /** Points waiting. */
+  /** Points waiting (and removed points not deleted, see the class). */
   get size(): number {
     return this.#waiting.size;
   }

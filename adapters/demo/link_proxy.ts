@@ -28,10 +28,16 @@ export function freePort(): number {
       return port;
     } catch { /* taken: try another */ }
   }
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
+  // The range is crowded: the system's choice, which may repeat one it gave before.
+  for (;;) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = l.addr.port;
+    l.close();
+    if (!givenOut.has(port)) {
+      givenOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** How the link behind a {@linkcode LinkProxy} is doing now. */

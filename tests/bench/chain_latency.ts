@@ -91,7 +91,10 @@ export function machinePauses(ms: number): MachinePauses {
   return { longestMs: Math.round(longest * 100) / 100, overOneMs: over };
 }
 
-/** Starts dmz and it as processes and measures latency at each rate for `seconds`. */
+/**
+ * Starts dmz and it as processes and measures latency at each rate for
+ * `seconds`, after `warmup` seconds at that rate ({@link defaultWarmup}).
+ */
 export async function measureLatency(
   rates: number[],
   options: { seconds?: number; points?: number; warmup?: number } = {},
@@ -140,15 +143,15 @@ export async function measureLatency(
       },
       onRemove: () => {},
     });
-    /** Offers `rate` updates/s for `seconds`; the latencies of what arrived meanwhile. */
-    const offer = async (rate: number, seconds: number) => {
+    /** Offers `rate` updates/s for `forSeconds`; the latencies of what arrived meanwhile. */
+    const offer = async (rate: number, forSeconds: number) => {
       n = 0;
       measuring = true;
       const tick = 5;
       const start = performance.now();
       let sent = 0;
       let next = 0;
-      while (performance.now() - start < seconds * 1000) {
+      while (performance.now() - start < forSeconds * 1000) {
         const due = Math.floor((performance.now() - start) * rate / 1000) - sent;
         for (let k = 0; k < due; k++) {
           publish(next);

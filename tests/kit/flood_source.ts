@@ -81,7 +81,13 @@ export async function floodHop(
   const hop = new Hop(config, [source, mqtt]);
   await hop.start();
   try {
-    await waitFor("the broker session", () => mqtt.status().connection === "connected");
+    // Connected is not yet taking data: its births (Sparkplug) come first, and what a flood sends
+    // meanwhile goes to the disk buffer (a flood test once saw 10,001 updates spilled). The bridge
+    // sets its status point once the session takes data.
+    await waitFor(
+      "the broker session to take data",
+      () => hop.store.get(`${config.name}/$mqtt/connected`)?.value === true,
+    );
   } catch (e) {
     await hop.stop("no broker session");
     throw e;
