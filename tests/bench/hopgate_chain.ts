@@ -16,6 +16,7 @@ import { Mosquitto, setupBroker } from "../kit/mosquitto.ts";
 import { measure, type Usage } from "./broker_chain.ts";
 import { statusLines } from "./relay_hop.ts";
 import { mean, median } from "./_stats.ts";
+import { sampleMainThread } from "../kit/machine.ts";
 
 /** Times of a snapshot to a new hop taken per condition; the figure is their median. */
 const snapshotRuns = 3;
@@ -27,22 +28,39 @@ function lineTime(line: string): number {
   return t;
 }
 
+/** One new hop's snapshot: its time, and how long its main thread ran and waited for a CPU meanwhile. */
+export interface SnapshotRun {
+  ms: number;
+  /** `null` where the kernel keeps no scheduler counts (see sampleMainThread). */
+  runMs: number | null;
+  waitMs: number | null;
+}
+
 /**
  * Starts hop `ops` as its own process, pulling from `it` on `port`, and
  * returns how long it took by its own log, from "starting" to "Snapshot
  * from it" (configuration, certificates, connect, TLS, hello, the whole set):
  * what a hop added to a running chain waits, without the process start-up.
+ * Its main thread's time on a CPU and waiting for one is read as its start
+ * line is seen and again at the snapshot's end (both a few ms late).
  */
-async function snapshotToNewHop(dir: string, port: number, points: number): Promise<number> {
+async function snapshotToNewHop(dir: string, port: number, points: number): Promise<SnapshotRun> {
   const ops = await startHop(dir, "ops", ["--pull", `it=127.0.0.1:${port}`]);
   try {
+    const from = sampleMainThread(ops.child.pid);
     const held = /Snapshot from it: (\d+) points/;
     const end = await ops.waitForLine(held, 30_000);
+    const to = sampleMainThread(ops.child.pid);
     const got = Number(held.exec(end)![1]);
     if (got < points) throw new Error(`the new hop's snapshot held ${got} of ${points} points`);
     // startHop returned once this line was there.
     const start = ops.lines.find((l) => /Hop ops starting/.test(l))!;
-    return lineTime(end) - lineTime(start);
+    const both = from !== null && to !== null;
+    return {
+      ms: lineTime(end) - lineTime(start),
+      runMs: both ? Math.round(to.runMs - from.runMs) : null,
+      waitMs: both ? Math.round(to.waitMs - from.waitMs) : null,
+    };
   } finally {
     await ops.stop();
   }
@@ -129,9 +147,17 @@ export interface ChainResult {
   snapshotMs: number;
   /** Each of the {@link snapshotRuns} times of which {@link snapshotMs} is the median. */
   snapshotRunsMs: number[];
+  /**
+   * For each of those runs, how long the new hop's main thread ran on a CPU
+   * and waited in the run queue for one (ms; `null` without scheduler counts).
+   */
+  snapshotMainRunMs: (number | null)[];
+  snapshotMainWaitMs: (number | null)[];
   /** The same once the plant has stopped and the chain is idle. */
   idleSnapshotMs: number;
   idleSnapshotRunsMs: number[];
+  idleSnapshotMainRunMs: (number | null)[];
+  idleSnapshotMainWaitMs: (number | null)[];
   /** Whether the simulator said it could not keep up. */
   simBehind: boolean;
 }
@@ -208,9 +234,9 @@ export async function measureChain(
       statusLines(plant).slice(plantSeen + 1, plantSeen + 1 + seconds).map((l) => l.rate),
     );
     const cloudWindowsPerS = cloud.windows.slice(cloudSeen + 1, cloudSeen + 1 + seconds);
-    const snapshotRunsMs: number[] = [];
+    const busyRuns: SnapshotRun[] = [];
     for (let i = 0; i < snapshotRuns; i++) {
-      snapshotRunsMs.push(await snapshotToNewHop(dir.path, p2, points));
+      busyRuns.push(await snapshotToNewHop(dir.path, p2, points));
     }
     // The same with the chain idle: the plant stopped, dmz marked its points (they reach it as
     // Uncertain), and then a whole status interval of it without data (its links' own health
@@ -223,13 +249,17 @@ export async function measureChain(
       () => statusLines(itNow).slice(marked + 1).some((l) => l.rate < 100),
       10_000,
     );
-    const idleSnapshotRunsMs: number[] = [];
+    const idleRuns: SnapshotRun[] = [];
     for (let i = 0; i < snapshotRuns; i++) {
-      idleSnapshotRunsMs.push(await snapshotToNewHop(dir.path, p2, points));
+      idleRuns.push(await snapshotToNewHop(dir.path, p2, points));
     }
+    const idleSnapshotRunsMs = idleRuns.map((r) => r.ms),
+      snapshotRunsMs = busyRuns.map((r) => r.ms);
     return {
       idleSnapshotMs: median(idleSnapshotRunsMs),
       idleSnapshotRunsMs,
+      idleSnapshotMainRunMs: idleRuns.map((r) => r.runMs),
+      idleSnapshotMainWaitMs: idleRuns.map((r) => r.waitMs),
       points,
       simRate: rate,
       atLastHopPerS: Math.round(mean(windowsPerS)),
@@ -241,6 +271,8 @@ export async function measureChain(
       usage,
       snapshotMs: median(snapshotRunsMs),
       snapshotRunsMs,
+      snapshotMainRunMs: busyRuns.map((r) => r.runMs),
+      snapshotMainWaitMs: busyRuns.map((r) => r.waitMs),
       simBehind: plant.lines.some((l) => /cannot keep up/.test(l)),
     };
   } finally {

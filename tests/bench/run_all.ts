@@ -75,6 +75,19 @@ function span(xs: number[]): string {
   return lo === hi ? lo : `${lo}–${hi}`;
 }
 
+/**
+ * "; busy: the new hop's main thread ran … ms and waited … ms for a CPU" for
+ * the new hops of one condition, or nothing without the kernel's scheduler counts.
+ */
+function cpuShare(run: (number | null)[], wait: (number | null)[], condition: string): string {
+  const known = (xs: (number | null)[]) => xs.filter((x): x is number => x !== null);
+  const [r, w] = [known(run), known(wait)];
+  if (r.length === 0 || w.length === 0) return "";
+  return `; ${condition}: the new hop's main thread ran ${span(r)} ms and waited ${
+    span(w)
+  } ms for a CPU`;
+}
+
 function log(what: string): void {
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}`);
 }
@@ -217,7 +230,9 @@ async function chain(): Promise<void> {
     unit: "ms",
     note: `median of ${r.snapshotRunsMs.length} new hop processes (${span(r.snapshotRunsMs)} ms); ${
       r.idleSnapshotMs.toLocaleString("en")
-    } ms with the chain idle (${span(r.idleSnapshotRunsMs)})`,
+    } ms with the chain idle (${span(r.idleSnapshotRunsMs)})${
+      cpuShare(r.snapshotMainRunMs, r.snapshotMainWaitMs, "busy")
+    }${cpuShare(r.idleSnapshotMainRunMs, r.idleSnapshotMainWaitMs, "idle")}`,
   });
   for (const u of r.usage) {
     add({

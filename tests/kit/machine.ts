@@ -1,7 +1,8 @@
 /**
  * What the benchmarks and the soak read of a process and of the machine, from
  * /proc (Linux): memory and CPU time of a process, busy CPU time of the
- * machine, load average.
+ * machine, load average, and how long a process's main thread ran and waited
+ * for a CPU.
  */
 
 /** Memory and CPU of a process, as read from /proc. */
@@ -39,6 +40,30 @@ export function sampleProcess(pid: number): ResourceSample {
     cpuMs: ticks * 1000 / clockTicksPerS,
     at: performance.now(),
   };
+}
+
+/** Time a thread spent on a CPU and waiting in the run queue for one, since it started. */
+export interface ThreadSchedule {
+  runMs: number;
+  waitMs: number;
+}
+
+/**
+ * How long the main thread of `pid` (a hop's JavaScript thread) has run and
+ * waited for a CPU while runnable, from /proc/<pid>/task/<pid>/schedstat;
+ * `null` where the kernel keeps no such counts. On a machine whose cores are
+ * all busy, the wait is what separates the machine's share from a program's
+ * own cost.
+ */
+export function sampleMainThread(pid: number): ThreadSchedule | null {
+  try {
+    const [run, wait] = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/schedstat`).trim()
+      .split(" ").map(Number);
+    if (!Number.isFinite(run) || !Number.isFinite(wait)) return null;
+    return { runMs: run! / 1e6, waitMs: wait! / 1e6 };
+  } catch {
+    return null;
+  }
 }
 
 /** Busy and total CPU time of the whole machine so far, in ms, from /proc/stat. */

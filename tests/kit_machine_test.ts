@@ -1,0 +1,35 @@
+import { ok as assert, strictEqual as assertEquals } from "node:assert";
+import { sampleMainThread } from "./kit/machine.ts";
+
+Deno.test("the benchmarks' scheduler counts follow a process's main thread on a CPU", async () => {
+  if (sampleMainThread(Deno.pid) === null) return; // no scheduler statistics: the benchmarks say nothing
+  // A child on a CPU for 300 ms, then asleep (the kernel brings a thread's counts up to date
+  // when it leaves the CPU, so a thread is not sampled while it is running).
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "const u = performance.now() + 300; while (performance.now() < u) {} console.log('done'); setTimeout(() => {}, 20000);",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (!out.includes("done")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the child ended early");
+      out += value;
+    }
+    const s = sampleMainThread(child.pid)!;
+    // Loose: starting the runtime adds its own time, and the machine may take the CPU away
+    // meanwhile, which shows as waiting.
+    assert(s.runMs >= 250 && s.runMs < 10_000, `ran ${s.runMs} ms`);
+    assert(s.waitMs >= 0 && s.waitMs < 10_000, `waited ${s.waitMs} ms`);
+    reader.releaseLock();
+  } finally {
+    child.kill();
+    await child.status;
+  }
+  assertEquals(sampleMainThread(2 ** 22 + 1), null); // above any Linux pid
+});
