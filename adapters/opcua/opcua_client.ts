@@ -147,11 +147,12 @@ export class OpcuaClientSource implements Adapter {
   /** The points read from the PLC, as the last browse found them. */
   #items: Item[] = [];
   /**
-   * The same by point id, made when a write or the next browse asks for one
-   * (`null` until then): at 100,000 items a map's table is 3.7 MB of heap that
-   * a hop whose points are not writable (the default) never needs.
+   * The same by point id, made when a write or the next browse asks for one,
+   * with the list it was made of (a new browse's list makes it again): at
+   * 100,000 items a map's table is 3.7 MB of heap that a hop whose points are
+   * not writable (the default) never needs.
    */
-  #byId: Map<string, Item> | null = null;
+  #byId: { of: Item[]; map: Map<string, Item> } | null = null;
   /** Whether the current connection attempt's loss was already reported. */
   #reported = false;
   /** The outage under way (one warning when it starts, one when it ends), or null while connected. */
@@ -219,8 +220,11 @@ export class OpcuaClientSource implements Adapter {
 
   /** {@link #items} by point id, made at the first call after a browse. */
   #itemsById(): Map<string, Item> {
-    if (this.#byId === null) this.#byId = new Map(this.#items.map((it) => [it.id, it]));
-    return this.#byId;
+    const items = this.#items;
+    if (this.#byId?.of !== items) {
+      this.#byId = { of: items, map: new Map(items.map((it) => [it.id, it])) };
+    }
+    return this.#byId.map;
   }
 
   /** Connects, serves until lost, fails the points, waits, and again, until stopped. */
@@ -518,7 +522,7 @@ export class OpcuaClientSource implements Adapter {
     const gone = ctx.removeAllBut(keepIds);
     if (gone > 0) ctx.log.info("{gone} points of {source} are gone", { gone, source: this.name });
     this.#items = [...items.values()];
-    this.#byId = null;
+    this.#byId = null; // the earlier list's map, no longer needed
     return this.#items;
   }
 
