@@ -13,12 +13,14 @@ Deno.test("the benchmarks' scheduler counts follow a process's main thread on a 
     stdout: "piped",
     stderr: "null",
   }).spawn();
+  // A deadline: a child that never says done is stopped, and its output ends.
+  const deadline = setTimeout(() => child.kill(), 30_000);
   try {
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let out = "";
     while (!out.includes("done")) {
       const { value, done } = await reader.read();
-      if (done) throw new Error("the child ended early");
+      if (done) throw new Error("the child ended, or was stopped after 30 s, before its 300 ms");
       out += value;
     }
     const s = sampleMainThread(child.pid)!;
@@ -28,7 +30,10 @@ Deno.test("the benchmarks' scheduler counts follow a process's main thread on a 
     assert(s.waitMs >= 0 && s.waitMs < 10_000, `waited ${s.waitMs} ms`);
     reader.releaseLock();
   } finally {
-    child.kill();
+    clearTimeout(deadline);
+    try {
+      child.kill();
+    } catch { /* already ended */ }
     await child.status;
   }
   assertEquals(sampleMainThread(2 ** 22 + 1), null); // above any Linux pid

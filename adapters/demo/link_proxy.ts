@@ -29,7 +29,7 @@ export function freePort(): number {
     } catch { /* taken: try another */ }
   }
   // The range is crowded: the system's choice, which may repeat one it gave before.
-  for (;;) {
+  for (let i = 0; i < 1_000; i++) {
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = l.addr.port;
     l.close();
@@ -38,6 +38,9 @@ export function freePort(): number {
       return port;
     }
   }
+  throw new Error(
+    `no free TCP port on 127.0.0.1 that this process has not used already (${givenOut.size} given out): too many listeners on this machine`,
+  );
 }
 
 /** How the link behind a {@linkcode LinkProxy} is doing now. */

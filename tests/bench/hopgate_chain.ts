@@ -16,7 +16,7 @@ import { Mosquitto, setupBroker } from "../kit/mosquitto.ts";
 import { measure, type Usage } from "./broker_chain.ts";
 import { statusLines } from "./relay_hop.ts";
 import { mean, median } from "./_stats.ts";
-import { sampleMainThread } from "../kit/machine.ts";
+import { sampleMainThread, type ThreadSchedule } from "../kit/machine.ts";
 
 /** Times of a snapshot to a new hop taken per condition; the figure is their median. */
 const snapshotRuns = 3;
@@ -32,8 +32,7 @@ function lineTime(line: string): number {
 export interface SnapshotRun {
   ms: number;
   /** `null` where the kernel keeps no scheduler counts (see sampleMainThread). */
-  runMs: number | null;
-  waitMs: number | null;
+  main: ThreadSchedule | null;
 }
 
 /**
@@ -55,11 +54,11 @@ async function snapshotToNewHop(dir: string, port: number, points: number): Prom
     if (got < points) throw new Error(`the new hop's snapshot held ${got} of ${points} points`);
     // startHop returned once this line was there.
     const start = ops.lines.find((l) => /Hop ops starting/.test(l))!;
-    const both = from !== null && to !== null;
     return {
       ms: lineTime(end) - lineTime(start),
-      runMs: both ? Math.round(to.runMs - from.runMs) : null,
-      waitMs: both ? Math.round(to.waitMs - from.waitMs) : null,
+      main: from !== null && to !== null
+        ? { runMs: Math.round(to.runMs - from.runMs), waitMs: Math.round(to.waitMs - from.waitMs) }
+        : null,
     };
   } finally {
     await ops.stop();
@@ -145,19 +144,11 @@ export interface ChainResult {
    * starting to holding the whole set (connect, TLS, snapshot), with the chain busy.
    */
   snapshotMs: number;
-  /** Each of the {@link snapshotRuns} times of which {@link snapshotMs} is the median. */
-  snapshotRunsMs: number[];
-  /**
-   * For each of those runs, how long the new hop's main thread ran on a CPU
-   * and waited in the run queue for one (ms; `null` without scheduler counts).
-   */
-  snapshotMainRunMs: (number | null)[];
-  snapshotMainWaitMs: (number | null)[];
+  /** The {@link snapshotRuns} new hops of which {@link snapshotMs} is the median. */
+  busySnapshots: SnapshotRun[];
   /** The same once the plant has stopped and the chain is idle. */
   idleSnapshotMs: number;
-  idleSnapshotRunsMs: number[];
-  idleSnapshotMainRunMs: (number | null)[];
-  idleSnapshotMainWaitMs: (number | null)[];
+  idleSnapshots: SnapshotRun[];
   /** Whether the simulator said it could not keep up. */
   simBehind: boolean;
 }
@@ -253,13 +244,9 @@ export async function measureChain(
     for (let i = 0; i < snapshotRuns; i++) {
       idleRuns.push(await snapshotToNewHop(dir.path, p2, points));
     }
-    const idleSnapshotRunsMs = idleRuns.map((r) => r.ms),
-      snapshotRunsMs = busyRuns.map((r) => r.ms);
     return {
-      idleSnapshotMs: median(idleSnapshotRunsMs),
-      idleSnapshotRunsMs,
-      idleSnapshotMainRunMs: idleRuns.map((r) => r.runMs),
-      idleSnapshotMainWaitMs: idleRuns.map((r) => r.waitMs),
+      idleSnapshotMs: median(idleRuns.map((r) => r.ms)),
+      idleSnapshots: idleRuns,
       points,
       simRate: rate,
       atLastHopPerS: Math.round(mean(windowsPerS)),
@@ -269,10 +256,8 @@ export async function measureChain(
       cloudWindowsPerS,
       cloudBuffered: it.lines.slice(itSeen).some((l) => /store-and-forward|buffered/.test(l)),
       usage,
-      snapshotMs: median(snapshotRunsMs),
-      snapshotRunsMs,
-      snapshotMainRunMs: busyRuns.map((r) => r.runMs),
-      snapshotMainWaitMs: busyRuns.map((r) => r.waitMs),
+      snapshotMs: median(busyRuns.map((r) => r.ms)),
+      busySnapshots: busyRuns,
       simBehind: plant.lines.some((l) => /cannot keep up/.test(l)),
     };
   } finally {

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatTable, writeJsonResult } from "./_report.ts";
 import { quickPhases, runBrokerChain, type RunResult } from "./broker_chain.ts";
-import { measureChain } from "./hopgate_chain.ts";
+import { measureChain, type SnapshotRun } from "./hopgate_chain.ts";
 import { machinePauses, measureLatency } from "./chain_latency.ts";
 import { measureRelayHop } from "./relay_hop.ts";
 import { measureMemoryPerPoint } from "./memory_per_point.ts";
@@ -79,13 +79,12 @@ function span(xs: number[]): string {
  * "; busy: the new hop's main thread ran … ms and waited … ms for a CPU" for
  * the new hops of one condition, or nothing without the kernel's scheduler counts.
  */
-function cpuShare(run: (number | null)[], wait: (number | null)[], condition: string): string {
-  const known = (xs: (number | null)[]) => xs.filter((x): x is number => x !== null);
-  const [r, w] = [known(run), known(wait)];
-  if (r.length === 0 || w.length === 0) return "";
-  return `; ${condition}: the new hop's main thread ran ${span(r)} ms and waited ${
-    span(w)
-  } ms for a CPU`;
+function cpuShare(runs: SnapshotRun[], condition: string): string {
+  const main = runs.flatMap((r) => r.main === null ? [] : [r.main]);
+  if (main.length === 0) return "";
+  return `; ${condition}: the new hop's main thread ran ${
+    span(main.map((m) => m.runMs))
+  } ms and waited ${span(main.map((m) => m.waitMs))} ms for a CPU`;
 }
 
 function log(what: string): void {
@@ -228,11 +227,11 @@ async function chain(): Promise<void> {
     target: 1000,
     measured: r.snapshotMs,
     unit: "ms",
-    note: `median of ${r.snapshotRunsMs.length} new hop processes (${span(r.snapshotRunsMs)} ms); ${
-      r.idleSnapshotMs.toLocaleString("en")
-    } ms with the chain idle (${span(r.idleSnapshotRunsMs)})${
-      cpuShare(r.snapshotMainRunMs, r.snapshotMainWaitMs, "busy")
-    }${cpuShare(r.idleSnapshotMainRunMs, r.idleSnapshotMainWaitMs, "idle")}`,
+    note: `median of ${r.busySnapshots.length} new hop processes (${
+      span(r.busySnapshots.map((s) => s.ms))
+    } ms); ${r.idleSnapshotMs.toLocaleString("en")} ms with the chain idle (${
+      span(r.idleSnapshots.map((s) => s.ms))
+    })${cpuShare(r.busySnapshots, "busy")}${cpuShare(r.idleSnapshots, "idle")}`,
   });
   for (const u of r.usage) {
     add({
