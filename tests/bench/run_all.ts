@@ -374,7 +374,7 @@ async function opcua(): Promise<void> {
   const cases: IngestCase[] = [
     { items: 100_000, churnMs: 100, security: sae },
     ...quick ? [] : [
-      // The same hop started by hand, without the systemd unit's malloc setting (hopEnv).
+      // The same hop started by hand, without the systemd unit's malloc settings (hopEnv).
       { items: 100_000, churnMs: 100, security: sae, mallocDefaults: true },
       { items: 100_000, churnMs: 100, security: "None" },
       { items: 100_000, churnMs: 1000, security: sae },
@@ -425,7 +425,7 @@ async function opcua(): Promise<void> {
   if (byHand) {
     add({
       figure:
-        "… the same, glibc malloc defaults (no MALLOC_MMAP_THRESHOLD_, a binary started by hand)",
+        "… the same, glibc malloc defaults (no MALLOC_MMAP_THRESHOLD_ or MALLOC_ARENA_MAX, a binary started by hand)",
       kind: "info",
       target: null,
       measured: byHand.hopPeakRssMb,
