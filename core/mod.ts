@@ -194,7 +194,7 @@ export {
   renewHopCert,
 } from "./commands/certs.ts";
 export { exitSandboxRefused, launchHop } from "./commands/launch.ts";
-export { hopEnv, hopRunArgs, mainModule } from "./commands/spawn.ts";
+export { hopEnv, hopEnvFor, hopRunArgs, mainModule } from "./commands/spawn.ts";
 
 // Logging: the hop's log setup and loggers, and summarised refusals of unwanted peers.
 export {

@@ -65,6 +65,13 @@ export interface Plugin {
    * a relay's (an OPC UA client decodes objects per change).
    */
   v8Flags?(config: HopConfig): string[];
+  /**
+   * Environment variables the configuration's adapters run better with, on
+   * top of the hops' own (core/commands/spawn.ts `hopEnvFor`): set by
+   * `hopgate demo`, the tests and the benchmarks, and by the systemd unit of
+   * a deployed binary, which cannot set its own (an OPC UA client's malloc arenas).
+   */
+  env?(config: HopConfig): Record<string, string>;
 }
 
 let registered: readonly Plugin[] = [];

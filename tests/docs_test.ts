@@ -4,7 +4,7 @@
  */
 import "../adapters/all.ts";
 import { ok as assert } from "node:assert";
-import { ConfigError, hopEnv, optionInfos, readConfigFile, resolveConfig } from "../core/mod.ts";
+import { ConfigError, hopEnvFor, optionInfos, readConfigFile, resolveConfig } from "../core/mod.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -14,11 +14,21 @@ Deno.test("the README's flag reference lists every flag", async () => {
   assert(missing.length === 0, `README lacks: ${missing.join(", ")}`);
 });
 
-Deno.test("the systemd unit in docs/deployment.md sets the hop's environment (hopEnv)", async () => {
+Deno.test("the systemd unit in docs/deployment.md sets the environment of its hop, which reads a PLC (hopEnvFor)", async () => {
   const doc = await Deno.readTextFile(`${root}docs/deployment.md`);
   const unit = /```ini\n(\[Unit\][\s\S]*?)```/.exec(doc)?.[1] ?? "";
-  assert(/^ExecStart=/m.test(unit), `no systemd unit found in docs/deployment.md`);
-  for (const [k, v] of Object.entries(hopEnv)) {
+  assert(
+    /^ExecStart=\/usr\/local\/bin\/hopgate-plant1$/m.test(unit),
+    "no systemd unit of hopgate-plant1 found in docs/deployment.md",
+  );
+  const plant1 = resolveConfig([{
+    label: null,
+    baseDir: "/tmp",
+    values: { name: "plant1", opcua: ["plc1=opc.tcp://10.0.0.20:4840"], "data-dir": "/tmp/x" },
+  }]);
+  const env = hopEnvFor(plant1);
+  assert("MALLOC_ARENA_MAX" in env, "a PLC source adds its own variables");
+  for (const [k, v] of Object.entries(env)) {
     assert(
       unit.split("\n").includes(`Environment=${k}=${v}`),
       `the unit lacks Environment=${k}=${v}`,

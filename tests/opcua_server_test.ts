@@ -14,6 +14,7 @@ import {
 } from "node-opcua";
 import { Status, statusName } from "../core/mod.ts";
 import { freePort, runHopgate, tempDir, waitFor } from "./kit/helpers.ts";
+import { addUser } from "../adapters/opcua/opcua_users.ts";
 import { expectLine, startPlantHop, startPlc, stopHop, TestClient, testUser } from "./kit/opcua.ts";
 
 Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad status while the PLC is down, and writes only where allowed", async () => {
@@ -187,4 +188,63 @@ Deno.test("an OPC UA client of a hop sees values, BadWaitingForInitialData, bad 
     await plc.proc.stop();
   }
   assert(!hop.output().includes("test-password"), "the password never appears in logs");
+});
+
+Deno.test("a PLC variable that appears when the PLC comes back takes writes, and one that went refuses them", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "plant1");
+  await Deno.mkdir(data, { recursive: true });
+  await addUser(join(data, "users.json"), "tester", "test-password");
+  const plcPki = join(dir.path, "plc");
+  let plc = await startPlc({ count: 4, pki: plcPki });
+  const client = await TestClient.create(join(dir.path, "client"), data);
+  const port = freePort();
+  const hop = startPlantHop(plc, dir.path, data, [
+    "--opcua-server",
+    `127.0.0.1:${port}`,
+    "--writable",
+    "plant1/plc/Plant/*",
+  ]);
+  try {
+    await expectLine(hop, /OPC UA server listening/);
+    await expectLine(hop, /Connected to opcua:plc .* 6 variables, 6 monitored/);
+    const session = await client.connect(`opc.tcp://127.0.0.1:${port}/hopgate`, testUser);
+    const write = async (id: string, value: number) =>
+      statusName(
+        (await session.write({
+          nodeId: `ns=2;s=${id}`,
+          attributeId: AttributeIds.Value,
+          value: { value: { dataType: DataType.Double, value } },
+        })).value >>> 0,
+      );
+    // The first write makes the source's map of its items by id.
+    assertEquals(await write("plant1/plc/Plant/Setpoint", 1.5), "Good");
+    await expectLine(plc.proc, /PLC setpoint written 1.5/, 10_000);
+
+    // The PLC comes back with its setpoint under another name: the hop browses it again.
+    await plc.proc.stop("SIGKILL");
+    await expectLine(hop, /opcua:plc at .* is lost or unreachable/);
+    plc = await startPlc({
+      count: 4,
+      pki: plcPki,
+      port: plc.port,
+      extra: ["--setpoint", "Plant/Valve"],
+    });
+    await expectLine(hop, /1 points of opcua:plc are gone/, 30_000);
+    // Writes go through once the source is connected again (its points read Good a little earlier).
+    await expectLine(hop, /opcua:plc is back after/, 30_000);
+    const [valve] = await client.read(["plant1/plc/Plant/Valve"]);
+    assertEquals(statusName(valve!.status), "Good");
+    assertEquals(await write("plant1/plc/Plant/Valve", 2.5), "Good");
+    await expectLine(plc.proc, /PLC setpoint written 2.5/, 10_000);
+    assertEquals(await write("plant1/plc/Plant/Setpoint", 3.5), "BadNodeIdUnknown");
+    assert(
+      !plc.proc.output().includes("written 3.5"),
+      "the gone point's write never reached the PLC",
+    );
+  } finally {
+    await client.close();
+    await stopHop(hop);
+    await plc.proc.stop();
+  }
 });

@@ -22,7 +22,7 @@ import {
   derivePermissions,
   describePermissions,
   type HopConfig,
-  hopEnv,
+  hopEnvFor,
   hopRunArgs,
   initCa,
   issueHopCert,
@@ -175,7 +175,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       const all = { name, "data-dir": join(dir, name), ...fast, ...values };
       const config: HopConfig = resolveConfig([{ label: null, baseDir: dir, values: all }]);
       sandbox(`hop ${name}`, derivePermissions(config));
-      return spawn(name, hopRunArgs(config, toFlags(all)), forwardProblems(name), hopEnv);
+      return spawn(
+        name,
+        hopRunArgs(config, toFlags(all)),
+        forwardProblems(name),
+        hopEnvFor(config),
+      );
     };
     const watcher = (view: View, address: string, listen: boolean) => {
       const certs = join(dir, "demo", "certs");

@@ -10,7 +10,7 @@ import {
   type Adapter,
   Hop,
   type HopConfig,
-  hopEnv,
+  hopEnvFor,
   hopRunArgs,
   initCa,
   issueHopCert,
@@ -46,7 +46,7 @@ export function hopConfig(
  * process with exactly its derived permissions, without waiting for it.
  * `HOPGATE_DENO_FLAGS` (space-separated) adds runtime flags, for profiling
  * benchmarks: `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--v8-flags=...` (which replaces the
- * hop's own V8 settings, `hopV8FlagsFor`). The hop runs in {@link hopEnv}, as the
+ * hop's own V8 settings, `hopV8FlagsFor`). The hop runs in {@link hopEnvFor}, as the
  * systemd unit of docs/deployment.md runs it, unless `mallocDefaults`.
  */
 export function spawnHop(
@@ -61,18 +61,22 @@ export function spawnHop(
   const [run, ...rest] = hopRunArgs(config, flags).filter((a) =>
     !(replace && a.startsWith("--v8-flags="))
   );
-  return new Proc([run!, ...extra, ...rest], hopEnvironment(options.mallocDefaults ?? false));
+  return new Proc(
+    [run!, ...extra, ...rest],
+    hopEnvironment(config, options.mallocDefaults ?? false),
+  );
 }
 
 /**
- * A hop's environment as deployed (with {@link hopEnv}), or, with
+ * A hop's environment as deployed (with {@link hopEnvFor}), or, with
  * `mallocDefaults`, as a binary started by hand: this process's environment
- * without hopEnv's variables.
+ * without those variables.
  */
-function hopEnvironment(mallocDefaults: boolean) {
-  if (!mallocDefaults) return { env: { ...hopEnv } };
+function hopEnvironment(config: HopConfig, mallocDefaults: boolean) {
+  const deployed = hopEnvFor(config);
+  if (!mallocDefaults) return { env: deployed };
   const env = Deno.env.toObject();
-  for (const k of Object.keys(hopEnv)) delete env[k];
+  for (const k of Object.keys(deployed)) delete env[k];
   return { env, clearEnv: true };
 }
 
