@@ -15,6 +15,7 @@ import {
   compileArgs,
   ConfigError,
   configFromOptions,
+  hopEnvFor,
   initCa,
   issueHopCert,
   launchHop,
@@ -56,8 +57,13 @@ addHopOptions(
     entry: mainModule,
     ...(typeof target === "string" ? { target } : {}),
   });
+  // A compiled binary cannot set its own allocator's environment: whoever starts it must.
+  const env = Object.entries(hopEnvFor(config)).map(([k, v]) => `${k}=${v}`).join(" ");
+  const envNote =
+    `note: start ${output} with ${env} in its environment (systemd: one Environment= line each; see docs/deployment.md)`;
   if (dryRun) {
     console.log(["deno", ...args].map(shellQuote).join(" "));
+    console.error(envNote);
     return;
   }
   console.error(`Compiling hop ${config.name} to ${output}…`);
@@ -67,6 +73,7 @@ addHopOptions(
       `deno compile failed (exit ${code}); it downloads its runtime on first use, so check that this machine can reach Deno's download host or run --dry-run and compile elsewhere`,
     );
   }
+  if (code === 0) console.error(envNote);
   Deno.exitCode = code;
 });
 

@@ -15,7 +15,7 @@
  * `--held` measures only what a quiet hop holds with 1,000 and 100,000 items
  * (measureOpcuaHeld): the fixed part and the part per item, without ingest.
  *
- * The hop runs in `hopEnv` (glibc's malloc as the systemd unit of
+ * The hop runs in `hopEnvFor` (glibc's malloc as the systemd unit of
  * docs/deployment.md sets it); `--malloc-defaults` runs it without, as a
  * binary started by hand.
  *
@@ -53,7 +53,7 @@ export interface IngestCase {
   security: string;
   /**
    * Runs the hop with glibc's malloc as it comes, as a binary started by hand,
-   * rather than in `hopEnv` as the systemd unit and the demo run it.
+   * rather than in `hopEnvFor` as the systemd unit and the demo run it.
    */
   mallocDefaults?: boolean;
 }

@@ -374,7 +374,7 @@ async function opcua(): Promise<void> {
   const cases: IngestCase[] = [
     { items: 100_000, churnMs: 100, security: sae },
     ...quick ? [] : [
-      // The same hop started by hand, without the systemd unit's malloc settings (hopEnv).
+      // The same hop started by hand, without the systemd unit's malloc settings (hopEnvFor).
       { items: 100_000, churnMs: 100, security: sae, mallocDefaults: true },
       { items: 100_000, churnMs: 100, security: "None" },
       { items: 100_000, churnMs: 1000, security: sae },
