@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import { readCertificate } from "node-opcua-crypto";
 import { certificateMismatch, ensureApplicationCertificate } from "./opcua_certificate.ts";
+import { giveOpenSslConfAValue } from "./opcua_log.ts";
 import { applicationNames } from "./opcua_names.ts";
 
 Deno.test("a hop's certificate names are its own: URI, subject, host names and listen addresses", () => {
@@ -43,6 +44,7 @@ Deno.test("the certificate is made once, kept while its names fit, and made agai
       lines.push({ level: "warn", message, properties }),
   };
   try {
+    giveOpenSslConfAValue(); // as a hop does before its manager reads the key
     await manager.initialize();
     const file = join(dir, "own", "certs", "certificate.pem");
     const first = applicationNames("it", {

@@ -16,6 +16,7 @@ import {
   type UserIdentityInfo,
   UserTokenType,
 } from "node-opcua";
+import { giveOpenSslConfAValue } from "../../adapters/opcua/opcua_log.ts";
 import { fromVariant, type TypedValue } from "../../adapters/opcua/opcua_values.ts";
 import { freePort, Proc } from "./helpers.ts";
 import { spawnHop } from "./hops.ts";
@@ -98,6 +99,7 @@ export class TestClient {
     hopDataDir: string,
     options: { trust?: boolean; uri?: string } = {},
   ): Promise<TestClient> {
+    giveOpenSslConfAValue(); // no deprecation warning when the client reads its key
     const uri = options.uri ?? "urn:hopgate-test:client";
     const cm = new OPCUACertificateManager({
       rootFolder: dir,
