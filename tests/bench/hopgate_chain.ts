@@ -31,6 +31,12 @@ function lineTime(line: string): number {
 /** One new hop's snapshot: its time, and how long its main thread ran and waited for a CPU meanwhile. */
 export interface SnapshotRun {
   ms: number;
+  /**
+   * When its link was open (`it`'s hello read, which `it` sends just before it
+   * encodes the set), in ms since the start: the rest is `it` encoding and
+   * sending, and the new hop receiving. `null` without that line.
+   */
+  openMs: number | null;
   /** `null` where the kernel keeps no scheduler counts (see sampleMainThread). */
   main: ThreadSchedule | null;
 }
@@ -54,8 +60,10 @@ async function snapshotToNewHop(dir: string, port: number, points: number): Prom
     if (got < points) throw new Error(`the new hop's snapshot held ${got} of ${points} points`);
     // startHop returned once this line was there.
     const start = ops.lines.find((l) => /Hop ops starting/.test(l))!;
+    const open = ops.lines.find((l) => /Link with it open/.test(l));
     return {
       ms: lineTime(end) - lineTime(start),
+      openMs: open === undefined ? null : lineTime(open) - lineTime(start),
       main: from !== null && to !== null
         ? { runMs: Math.round(to.runMs - from.runMs), waitMs: Math.round(to.waitMs - from.waitMs) }
         : null,

@@ -76,15 +76,29 @@ function span(xs: number[]): string {
 }
 
 /**
- * "; busy: the new hop's main thread ran … ms and waited … ms for a CPU" for
- * the new hops of one condition, or nothing without the kernel's scheduler counts.
+ * "; busy: its link open after … ms, the set … ms later; the new hop's main
+ * thread ran … ms and waited … ms for a CPU" for the new hops of one
+ * condition, each part left out where its figures are missing.
  */
-function cpuShare(runs: SnapshotRun[], condition: string): string {
+function snapshotParts(runs: SnapshotRun[], condition: string): string {
+  const parts: string[] = [];
+  const open = runs.flatMap((r) => r.openMs === null ? [] : [[r.openMs, r.ms - r.openMs]]);
+  if (open.length > 0) {
+    parts.push(
+      `its link open after ${span(open.map(([o]) => o!))} ms, the set ${
+        span(open.map(([, rest]) => rest!))
+      } ms later`,
+    );
+  }
   const main = runs.flatMap((r) => r.main === null ? [] : [r.main]);
-  if (main.length === 0) return "";
-  return `; ${condition}: the new hop's main thread ran ${
-    span(main.map((m) => m.runMs))
-  } ms and waited ${span(main.map((m) => m.waitMs))} ms for a CPU`;
+  if (main.length > 0) {
+    parts.push(
+      `the new hop's main thread ran ${span(main.map((m) => m.runMs))} ms and waited ${
+        span(main.map((m) => m.waitMs))
+      } ms for a CPU`,
+    );
+  }
+  return parts.length === 0 ? "" : `; ${condition}: ${parts.join("; ")}`;
 }
 
 function log(what: string): void {
@@ -231,7 +245,7 @@ async function chain(): Promise<void> {
       span(r.busySnapshots.map((s) => s.ms))
     } ms); ${r.idleSnapshotMs.toLocaleString("en")} ms with the chain idle (${
       span(r.idleSnapshots.map((s) => s.ms))
-    })${cpuShare(r.busySnapshots, "busy")}${cpuShare(r.idleSnapshots, "idle")}`,
+    })${snapshotParts(r.busySnapshots, "busy")}${snapshotParts(r.idleSnapshots, "idle")}`,
   });
   for (const u of r.usage) {
     add({
