@@ -72,8 +72,7 @@ addHopOptions(
     console.error(
       `deno compile failed (exit ${code}); it downloads its runtime on first use, so check that this machine can reach Deno's download host or run --dry-run and compile elsewhere`,
     );
-  }
-  if (code === 0) console.error(envNote);
+  } else console.error(envNote);
   Deno.exitCode = code;
 });
 

@@ -82,11 +82,13 @@ function span(xs: number[]): string {
  */
 function snapshotParts(runs: SnapshotRun[], condition: string): string {
   const parts: string[] = [];
-  const open = runs.flatMap((r) => r.openMs === null ? [] : [[r.openMs, r.ms - r.openMs]]);
-  if (open.length > 0) {
+  const opened = runs.flatMap((r) =>
+    r.openMs === null ? [] : [{ at: r.openMs, rest: r.ms - r.openMs }]
+  );
+  if (opened.length > 0) {
     parts.push(
-      `its link open after ${span(open.map(([o]) => o!))} ms, the set ${
-        span(open.map(([, rest]) => rest!))
+      `its link open after ${span(opened.map((o) => o.at))} ms, the set ${
+        span(opened.map((o) => o.rest))
       } ms later`,
     );
   }
