@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { metricValue } from "../adapters/mqtt/sparkplug_codec.ts";
 import { simValue } from "../adapters/sim/mod.ts";
 import { type Proc, tempDir, waitFor } from "./kit/helpers.ts";
-import { spawnHop } from "./kit/hops.ts";
+import { LinkProxy, spawnHop } from "./kit/hops.ts";
 import { Mosquitto, setupBroker, tlsHopFlags } from "./kit/mosquitto.ts";
 import { Observer, type Seen } from "./kit/observer.ts";
 
@@ -56,7 +56,12 @@ Deno.test("updates made while the broker is down, across a hop restart, all arri
     await broker.start();
     const a = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
     observers.push(a);
-    const flags = tlsHopFlags(setup, dataDir, ["--sim", "5", "--sim-rate", "100"]);
+    // The hop dials the broker through a proxy, so that the test decides when it gets through.
+    await using proxy = new LinkProxy(setup.tlsPort!);
+    const direct = `mqtts://localhost:${setup.tlsPort}`;
+    const flags = tlsHopFlags(setup, dataDir, ["--sim", "5", "--sim-rate", "100"])
+      .map((f) => f === direct ? `mqtts://localhost:${proxy.port}` : f);
+    assert(flags.includes(`mqtts://localhost:${proxy.port}`), flags.join(" "));
     const first = spawnHop(dir.path, flags);
     hops.push(first);
     await waitFor(
@@ -79,9 +84,13 @@ Deno.test("updates made while the broker is down, across a hop restart, all arri
     const before = bufferBytes(dataDir);
     await waitFor("more buffered updates", () => bufferBytes(dataDir) > before + 8000 || undefined);
 
+    // The hop gets through only once the new observer has subscribed: a reconnect attempt
+    // falling between the broker's start and the subscription would send history no one sees.
+    proxy.cut();
     await broker.start();
     const b = await Observer.connect(setup.plainPort, ["spBv1.0/#"]);
     observers.push(b);
+    proxy.restore();
     await second.waitForLine(/now live/, 20_000);
     await waitFor("live data after the history", () => {
       const c = int64Changes(b.seen, byValue);
