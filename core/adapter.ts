@@ -125,8 +125,12 @@ export interface HopContext extends HopServices {
    * {@link notStarted}.
    */
   status: StatusTracker;
-  /** Applies an update this adapter delivers: `store.apply(point, <adapter name>)`. */
-  apply(point: Point): StoredPoint | null;
+  /**
+   * Applies an update this adapter delivers: `store.apply(point, <adapter name>, held)`.
+   * A source applying many updates keeps what this returned for each point
+   * and hands it back as `held`, so the store need not look the id up.
+   */
+  apply(point: Point, held?: StoredPoint): StoredPoint | null;
   /**
    * Marks every point this adapter delivered as lost ({@link PointStore.failOrigin}),
    * with the cause: this hop, via this adapter, since now, for `reason`. Returns the count.
@@ -152,9 +156,9 @@ export function adapterContext(
   return {
     ...services,
     status,
-    apply: (point) => {
+    apply: (point, held) => {
       status.updates++;
-      return store.apply(point, name);
+      return store.apply(point, name, held);
     },
     failAll: (reason) => store.failOrigin(name, { hop, via: name, since: clock.now(), reason }),
     removeAllBut: (keep) => store.removeFromOrigin(name, keep),

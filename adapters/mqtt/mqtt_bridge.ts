@@ -19,7 +19,6 @@ import {
   type AdapterStatus,
   Backoff,
   type CertWatch,
-  copyPoint,
   DiskBuffer,
   type HopContext,
   notStarted,
@@ -32,7 +31,7 @@ import {
 import { JsonFormat } from "./json_format.ts";
 import { mqttBrokerAddress, mqttEffective } from "./options.ts";
 import { describeMqttError } from "./mqtt_errors.ts";
-import type { MqttFormat } from "./mqtt_format.ts";
+import { type MqttFormat, type OutPoint, outPoint } from "./mqtt_format.ts";
 import { attempt, type Session } from "./mqtt_session.ts";
 import { pointFromJson, type PointJson, pointToJson } from "./point_json.ts";
 import { SparkplugEdge } from "./sparkplug_edge.ts";
@@ -49,8 +48,6 @@ const maxPending = 50_000;
  * (a downstream snapshot, heartbeats) need their turns in between.
  */
 const stepPoints = 50_000;
-/** The hop path of published copies: the broker is told none, and nothing changes it. */
-const noHops: string[] = [];
 /** How often pending updates are flushed. */
 const flushMs = 50;
 /** Distinct publish failure messages logged (each once); beyond, they show in the status only. */
@@ -97,7 +94,7 @@ export class MqttBridge implements Adapter {
    * Changes one by one, in order: every change while no session takes data
    * (history for the disk buffer), and up to `maxPending` while one does.
    */
-  #pending: Point[] = [];
+  #pending: OutPoint[] = [];
   /** Points changed while a session takes data and not yet published; latest state wins. */
   #dirty = new PointQueue();
   #session: Session | null = null;
@@ -230,7 +227,7 @@ export class MqttBridge implements Adapter {
           this.#dirty.add(p);
           this.#coalesced++;
         } else {
-          this.#pending.push(copyPoint(p, noHops));
+          this.#pending.push(outPoint(p));
         }
         if (this.#pending.length === recordPoints) this.#wake?.();
       },
@@ -465,13 +462,13 @@ export class MqttBridge implements Adapter {
    * Takes up to `n` points from the dirty set, oldest change first, as copies
    * of their current state (points removed meanwhile are skipped).
    */
-  #takeDirty(n: number): Point[] {
-    const out: Point[] = [];
+  #takeDirty(n: number): OutPoint[] {
+    const out: OutPoint[] = [];
     while (out.length < n) {
       // A point removed meanwhile left the queue with its removal.
       const p = this.#dirty.shift();
       if (p === undefined) break;
-      out.push(copyPoint(p, noHops));
+      out.push(outPoint(p));
     }
     return out;
   }

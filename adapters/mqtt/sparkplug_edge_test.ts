@@ -1,7 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import {
   adapterContext,
-  copyPoint,
   type HopConfig,
   logger,
   ManualClock,
@@ -11,7 +10,7 @@ import {
   type StatusCode,
   type WriteRequest,
 } from "../../core/mod.ts";
-import type { MqttSession, OutMessage } from "./mqtt_format.ts";
+import { type MqttSession, type OutMessage, type OutPoint, outPoint } from "./mqtt_format.ts";
 import { decodePayload, encodePayload } from "./sparkplug_codec.ts";
 import { SparkplugEdge } from "./sparkplug_edge.ts";
 
@@ -132,9 +131,9 @@ Deno.test("a Sparkplug edge node under point churn keeps tables only for the poi
       qos: 0,
     });
     // Wired as the bridge wires it: changes are copied and published later, removals told at once.
-    let pending: Point[] = [];
+    let pending: OutPoint[] = [];
     store.subscribe({
-      onUpdate: (p) => pending.push(copyPoint(p, [])),
+      onUpdate: (p) => pending.push(outPoint(p)),
       onRemove: (p) => edge.removed(p.id),
     });
     const host = new Host();
@@ -164,6 +163,7 @@ Deno.test("a Sparkplug edge node under point churn keeps tables only for the poi
       names: 10,
       lost: 0,
       notGood: 0,
+      slots: 0,
     });
 
     const rounds = 50;
@@ -225,7 +225,29 @@ Deno.test("a Sparkplug edge node under point churn keeps tables only for the poi
     );
     assertEquals(writes.map((w) => [w.id, w.value]), [["line2/gen/load/3", 5]]);
     assertEquals(host.lastData?.aliases, [loadAlias]);
-    assertEquals(edge.sizes, base);
+    // The stable points' changes were published since: the edge node holds their slots.
+    assertEquals(edge.sizes, { ...base, slots: stable.length });
+
+    // A change queued before its point was removed, published after a new point took the
+    // point's slot and was published under it: the slot is the new point's now, and the
+    // stale change goes to no one, not under the new point's alias.
+    ctx.apply(point("line2/gen/gone", 1));
+    await publish();
+    await settle();
+    ctx.apply(point("line2/gen/gone", 2));
+    const stale = pending;
+    pending = [];
+    store.remove("line2/gen/gone");
+    ctx.apply(point("line2/gen/new", 3));
+    assertEquals(stale[0]?.slot, pending[0]?.slot);
+    await publish();
+    await settle();
+    ctx.apply(point("line2/gen/new", 4));
+    await publish();
+    assertEquals(host.lastData?.aliases, [host.alias("line2:gen", "new")]);
+    host.lastData = null;
+    await edge.publish(session, stale, false);
+    assertEquals(host.lastData, null);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -38,6 +38,7 @@ import {
   sleep,
   Status,
   type StatusCode,
+  type StoredPoint,
   type Value,
   withTimeout,
   worthLogging,
@@ -72,6 +73,8 @@ interface Item {
   id: string;
   nodeId: string;
   type: DataType | null;
+  /** What the store returned for the point, handed back so it does not look the id up. */
+  held?: StoredPoint | undefined;
 }
 
 /** Bounds one request to the PLC: its own timeout, and the loss of the connection. */
@@ -641,7 +644,7 @@ export class OpcuaClientSource implements Adapter {
     u.type = item.type;
     u.status = type !== null || status !== Status.Good ? status : Status.BadWaitingForInitialData;
     u.time = Number.isNaN(time) ? ctx.clock.now() : time;
-    ctx.apply(u);
+    item.held = ctx.apply(u, item.held) ?? undefined;
   }
 
   /**

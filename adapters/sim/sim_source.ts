@@ -12,6 +12,7 @@ import {
   type Point,
   Status,
   type StatusCode,
+  type StoredPoint,
   type Value,
   type WriteRequest,
 } from "../../core/mod.ts";
@@ -79,6 +80,8 @@ export class SimSource implements Adapter {
   #lastTick = 0;
   #ids: string[] = [];
   #types: DataType[] = [];
+  /** What the store returned for each point, handed back so it does not look the id up. */
+  #held: (StoredPoint | undefined)[] = [];
   /** Changes asked for but dropped because a tick ran out of time, since the last warning. */
   #dropped = 0;
   #made = 0;
@@ -216,6 +219,6 @@ export class SimSource implements Adapter {
     u.value = simValue(this.#opts.seed, i, this.#changes[i]!);
     u.type = this.#types[i]!;
     u.time = now;
-    this.#ctx!.apply(u);
+    this.#held[i] = this.#ctx!.apply(u, this.#held[i]) ?? undefined;
   }
 }
