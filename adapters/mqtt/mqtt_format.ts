@@ -22,7 +22,13 @@ export interface OutPoint extends Point {
 /** The hop path of published copies: the broker is told none, and nothing changes it. */
 const noHops: string[] = [];
 
-/** A copy of a live change for a format (see {@link OutPoint}). */
+/**
+ * A copy of a live change for a format (see {@link OutPoint}). Written out
+ * rather than `copyPoint` plus the slot: every copy then has its final shape
+ * from its creation, where adding the slot after made each copy change shape
+ * (three alternating chain runs: the last hop at 92–95% of a core instead of
+ * 72–89%, for the same throughput).
+ */
 export function outPoint(p: StoredPoint): OutPoint {
   return {
     id: p.id,
