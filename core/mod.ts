@@ -174,6 +174,7 @@ export {
   describePermissions,
   permissionFlags,
   type PermissionSet,
+  withRealPaths,
 } from "./permissions.ts";
 export { checkSandbox, denoDefaultImportHosts, type SandboxReport } from "./sandbox.ts";
 

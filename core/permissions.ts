@@ -34,6 +34,29 @@ export interface PermissionSet {
 const runningCompiled = /[\\/]deno-compile-/.test(fileURLToPath(import.meta.url));
 
 /**
+ * `paths` and, for each that resolves elsewhere (a symlinked checkout or
+ * node_modules folder), its real path as well: npm packages find their own
+ * files through resolved paths, and the runtime checks a read against the
+ * path it is given, so a package folder granted only by its link path was
+ * refused. A path that cannot be resolved (missing, not readable) is kept
+ * as given.
+ */
+export function withRealPaths(paths: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    out.push(p);
+    let real: string;
+    try {
+      real = Deno.realPathSync(p);
+    } catch {
+      continue;
+    }
+    if (real !== p) out.push(real);
+  }
+  return out;
+}
+
+/**
  * Derives the permission set of a hop; `configFile` is read at startup under
  * `deno run`. With `embeddedPackages` (for `deno compile`, and inside a built
  * binary) the library package folders are left out: they are embedded.

@@ -13,6 +13,7 @@ import {
   mainModule,
   permissionFlags,
   resolveConfig,
+  withRealPaths,
 } from "../core/mod.ts";
 import "../adapters/all.ts";
 import { opcuaServerNeeds, opcuaServerPackages } from "../adapters/opcua/mod.ts";
@@ -71,7 +72,34 @@ Deno.test("the package folders granted to an OPC UA server hop are the versions 
   for (const path of opcuaServerNeeds.read) {
     assert(existsSync(path), `${path} does not exist; run deno install`);
   }
-  assertEquals(opcuaServerNeeds.read.length, opcuaServerPackages.length);
+  // Each package folder, and its real path where a symlink leads elsewhere.
+  assert(opcuaServerNeeds.read.length >= opcuaServerPackages.length, opcuaServerNeeds.read.join());
+  assert(opcuaServerNeeds.read.length <= 2 * opcuaServerPackages.length);
+});
+
+Deno.test("a package folder reached through a symlink is granted by its real path too", async () => {
+  await using dir = await tempDir();
+  const real = join(dir.path, "store", "pkg@1.0.0");
+  await Deno.mkdir(real, { recursive: true });
+  await Deno.symlink(join(dir.path, "store"), join(dir.path, "linked"));
+  const viaLink = join(dir.path, "linked", "pkg@1.0.0");
+  const missing = join(dir.path, "missing");
+  const realDir = await Deno.realPath(real);
+  assertEquals(withRealPaths([viaLink, missing, realDir]), [viaLink, realDir, missing, realDir]);
+  // A sandboxed reader granted only the link path is refused a file reached by its real path,
+  // which is how npm packages find their own files; granted both, it reads it.
+  await Deno.writeTextFile(join(real, "package.json"), "{}");
+  const probe = join(dir.path, "read.ts");
+  await Deno.writeTextFile(probe, "Deno.readTextFileSync(Deno.args[0]!);\n");
+  const file = join(realDir, "package.json");
+  const refused = await runDeno(["run", "--no-prompt", `--allow-read=${viaLink}`, probe, file]);
+  assert(
+    /NotCapable/.test(refused.stderr),
+    `read by its real path without its grant: ${refused.stderr}`,
+  );
+  const granted = withRealPaths([viaLink]).join(",");
+  const ok = await runDeno(["run", "--no-prompt", `--allow-read=${granted}`, probe, file]);
+  assertEquals(ok.code, 0, ok.stderr);
 });
 
 Deno.test("a plant hop reading a PLC may dial only the PLC and reads no package folders; a server hop may", async () => {

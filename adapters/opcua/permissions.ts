@@ -5,7 +5,12 @@
  * client and the server sandboxed.
  */
 import { fileURLToPath } from "node:url";
-import { formatHostPort, type HopConfig, type PermissionNeeds } from "../../core/mod.ts";
+import {
+  formatHostPort,
+  type HopConfig,
+  type PermissionNeeds,
+  withRealPaths,
+} from "../../core/mod.ts";
 
 /**
  * Environment variables node-opcua and its PKI and crypto packages read when
@@ -56,10 +61,16 @@ export const opcuaClientNeeds: PermissionNeeds = {
 export const opcuaServerNeeds: PermissionNeeds & { read: string[] } = {
   env: opcuaEnv,
   sys: ["homedir", "hostname", "networkInterfaces", "uid"],
-  read: opcuaServerPackages.map((p) =>
-    fileURLToPath(new URL(`../../node_modules/.deno/${p}`, import.meta.url))
-  ),
+  /** Resolved once, when first asked (by the launcher, not by the sandboxed hop). */
+  get read(): string[] {
+    return serverPackageDirs ??= withRealPaths(
+      opcuaServerPackages.map((p) =>
+        fileURLToPath(new URL(`../../node_modules/.deno/${p}`, import.meta.url))
+      ),
+    );
+  },
 };
+let serverPackageDirs: string[] | undefined;
 
 /** The permissions an OPC UA configuration needs (none without --opcua or --opcua-server). */
 export function opcuaPermissions(c: HopConfig, options: { embedded: boolean }): PermissionNeeds {
