@@ -16,9 +16,18 @@ import { PointSet } from "./point_set.ts";
  * taken, but one not deleted stays counted in {@link size}.
  */
 export class PointQueue {
-  /** Points in the order added; an entry whose point left meanwhile is skipped. */
-  #order: StoredPoint[] = [];
+  /**
+   * Points in the order added, from `#head` to `#tail`; an entry whose point
+   * left meanwhile is skipped. The array keeps its length when the queue
+   * empties: setting an array's length to 0 lets V8 drop its backing store,
+   * so a queue that emptied and filled again several times a second (an MQTT
+   * hop whose broker is now and then behind) allocated an array of up to the
+   * whole data set each time, in the large-object space, where only a
+   * mark-compact collects it.
+   */
+  #order: (StoredPoint | undefined)[] = [];
   #head = 0;
+  #tail = 0;
   /** The points waiting, by slot. */
   #waiting = new PointSet();
 
@@ -29,7 +38,11 @@ export class PointQueue {
 
   /** Adds `p` unless it is waiting already; a point removed from its store (no slot) is not added. */
   add(p: StoredPoint): void {
-    if (this.#waiting.add(p)) this.#order.push(p);
+    if (!this.#waiting.add(p)) return;
+    const order = this.#order;
+    if (this.#tail < order.length) order[this.#tail] = p;
+    else order.push(p);
+    this.#tail++;
   }
 
   /** Takes `p` out (call it while the point still has its slot, as the store's onRemove does). */
@@ -40,8 +53,10 @@ export class PointQueue {
   /** The point that has waited longest, taken out; undefined when none waits. */
   shift(): StoredPoint | undefined {
     const order = this.#order;
-    while (this.#head < order.length) {
-      const p = order[this.#head++]!;
+    while (this.#head < this.#tail) {
+      const p = order[this.#head]!;
+      // Not kept past its turn: a point removed from its store is not held here.
+      order[this.#head++] = undefined;
       if (!this.#waiting.delete(p)) continue;
       this.#compact();
       return p;
@@ -50,14 +65,18 @@ export class PointQueue {
     return undefined;
   }
 
-  /** Drops the entries already passed, so the order does not grow with every point ever added. */
+  /** Starts over at the front once every entry was passed, or moves the rest there. */
   #compact(): void {
-    if (this.#head === this.#order.length) {
-      this.#order.length = 0;
+    if (this.#head === this.#tail) {
       this.#head = 0;
-    } else if (this.#head > 65_536 && this.#head * 2 > this.#order.length) {
-      this.#order = this.#order.slice(this.#head);
+      this.#tail = 0;
+    } else if (this.#head > 65_536 && this.#head * 2 > this.#tail) {
+      const order = this.#order;
+      order.copyWithin(0, this.#head, this.#tail);
+      const rest = this.#tail - this.#head;
+      order.fill(undefined, rest, this.#tail);
       this.#head = 0;
+      this.#tail = rest;
     }
   }
 }

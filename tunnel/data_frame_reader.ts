@@ -8,6 +8,7 @@
 import type { DataType, FailureCause, Scalar, Value } from "../core/mod.ts";
 import { ProtocolError, RuleError } from "./frames.ts";
 import * as dataFormat from "./_data_format.ts";
+import { ShortTextCache } from "./short_text_cache.ts";
 
 // Module-local constants: V8 folds a module's own constants into the hot loops, but loads an
 // imported binding from its cell at every use (decoding was 9% slower with the imports used
@@ -17,6 +18,8 @@ const { causeFlag, idDecodeBudget, RecordKind, samePath, typeByCode, ValueTag } 
 // ignoreBOM keeps a leading U+FEFF: it is part of the text the peer sent.
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+/** Text values read lately, shared by every reader of the process (see the class). */
+const recentTexts = new ShortTextCache();
 
 /** What a data frame's records are handed to, in order. */
 export interface DataVisitor {
@@ -284,7 +287,9 @@ export class DataReader {
       case ValueTag.Str: {
         const n = this.#varuint();
         const at = this.#take(n);
-        if (n <= this.#limits.maxValue) return decodeUtf8(this.#body, at, n);
+        if (n <= this.#limits.maxValue) {
+          return recentTexts.read(this.#body, at, n) ?? decodeUtf8(this.#body, at, n);
+        }
         // Skipped undecoded (also as an array element): the value reads as tooLarge.
         this.#skipped = true;
         return "";

@@ -31,7 +31,7 @@ import {
 import { JsonFormat } from "./json_format.ts";
 import { mqttBrokerAddress, mqttEffective } from "./options.ts";
 import { describeMqttError } from "./mqtt_errors.ts";
-import { type MqttFormat, type OutPoint, outPoint } from "./mqtt_format.ts";
+import { type MqttFormat, type OutPoint, OutPointPool } from "./mqtt_format.ts";
 import { attempt, type Session } from "./mqtt_session.ts";
 import { pointFromJson, type PointJson, pointToJson } from "./point_json.ts";
 import { SparkplugEdge } from "./sparkplug_edge.ts";
@@ -95,6 +95,8 @@ export class MqttBridge implements Adapter {
    * (history for the disk buffer), and up to `maxPending` while one does.
    */
   #pending: OutPoint[] = [];
+  /** Where the copies in `#pending` and in each step come from, and go back to once sent or spilled. */
+  #copies!: OutPointPool;
   /** Points changed while a session takes data and not yet published; latest state wins. */
   #dirty = new PointQueue();
   #session: Session | null = null;
@@ -159,6 +161,7 @@ export class MqttBridge implements Adapter {
 
   async start(ctx: HopContext): Promise<void> {
     this.#ctx = ctx;
+    this.#copies = new OutPointPool(() => ctx.clock.now());
     const c = ctx.config;
     this.#url = c.mqtt!;
     const f = {
@@ -227,7 +230,7 @@ export class MqttBridge implements Adapter {
           this.#dirty.add(p);
           this.#coalesced++;
         } else {
-          this.#pending.push(outPoint(p));
+          this.#pending.push(this.#copies.take(p));
         }
         if (this.#pending.length === recordPoints) this.#wake?.();
       },
@@ -459,16 +462,16 @@ export class MqttBridge implements Adapter {
   }
 
   /**
-   * Takes up to `n` points from the dirty set, oldest change first, as copies
-   * of their current state (points removed meanwhile are skipped).
+   * Takes points from the dirty set, oldest change first, as copies of their
+   * current state (points removed meanwhile are skipped), onto `out` until
+   * it holds `n`.
    */
-  #takeDirty(n: number): OutPoint[] {
-    const out: OutPoint[] = [];
+  #takeDirty(n: number, out: OutPoint[] = []): OutPoint[] {
     while (out.length < n) {
       // A point removed meanwhile left the queue with its removal.
       const p = this.#dirty.shift();
       if (p === undefined) break;
-      out.push(outPoint(p));
+      out.push(this.#copies.take(p));
     }
     return out;
   }
@@ -479,14 +482,14 @@ export class MqttBridge implements Adapter {
     if (!s || !s.ready || s.isClosed) {
       // Nothing takes data: every change goes to disk, in order; coalesced points last, as
       // their latest state is newer than any change kept one by one.
-      this.#spill(this.#pending.splice(0));
-      this.#spill(this.#takeDirty(Infinity));
+      this.#spillCopies(this.#pending.splice(0));
+      this.#spillCopies(this.#takeDirty(Infinity));
       return false;
     }
     if (this.#buffer.records > 0) {
       // History first; what changes meanwhile queues behind it (on disk, or in the dirty set
       // once the broker is behind).
-      this.#spill(this.#pending.splice(0));
+      this.#spillCopies(this.#pending.splice(0));
       await this.#drain(s);
       if (this.#buffer.records > 0) return false;
     }
@@ -500,25 +503,24 @@ export class MqttBridge implements Adapter {
         this.#live = s;
       } catch (e) {
         this.#publishFailed(s, e);
-        this.#spill(before);
+        this.#spillCopies(before);
         return false;
       }
+      this.#copies.giveBack(before);
     }
     // Pending changes are older than any coalesced point's state: they go first.
     const batch = this.#pending.splice(0, stepPoints);
-    // One by one: a spread into push(...) overflows the stack for large arrays.
-    if (batch.length < stepPoints) {
-      for (const p of this.#takeDirty(stepPoints - batch.length)) batch.push(p);
-    }
+    this.#takeDirty(stepPoints, batch);
     try {
       if (batch.length > 0) await this.#format.publish(s, batch, false);
       this.#sent += batch.length;
     } catch (e) {
       // Not acknowledged before the session closed: kept, in order, ahead of what came since.
       this.#publishFailed(s, e);
-      this.#spill(batch);
+      this.#spillCopies(batch);
       return false;
     }
+    this.#copies.giveBack(batch);
     // Births that waited carry current values: only once no older change is still queued. A
     // session that closes meanwhile births again when it is back.
     if (this.#pending.length === 0) {
@@ -570,6 +572,12 @@ export class MqttBridge implements Adapter {
       "MQTT: publishing failed with the broker connected: {error}; the updates stay queued and are tried again",
       { error: e instanceof Error ? (e.stack ?? e.message) : String(e) },
     );
+  }
+
+  /** Spills copies from the pool ({@link #spill}), which may then be used again. */
+  #spillCopies(points: OutPoint[]): void {
+    this.#spill(points);
+    this.#copies.giveBack(points);
   }
 
   /** Appends updates to the on-disk buffer, logging what the limits dropped. */

@@ -42,6 +42,84 @@ export function outPoint(p: StoredPoint): OutPoint {
   };
 }
 
+/** An {@link OutPoint} that the pool refills. */
+type Refillable = { -readonly [K in keyof OutPoint]: OutPoint[K] };
+
+/**
+ * The bridge's copies of live changes, used again once they were published
+ * or spilled. A copy waits from the change until the broker acknowledged the
+ * step that carried it (up to 50,000 waiting and 50,000 in flight), long
+ * enough to outlive two young-generation collections: a saturated MQTT hop
+ * promoted its copies to the old generation at tens of MB a second, and the
+ * mark-compacts that this set off (each marking the whole data set) were
+ * most of its garbage collection, a fifth of its time (heap sampling and
+ * `--trace-gc` of the hop in the chain benchmark). A copy given back must not
+ * be used again by whoever had it: formats encode what they are handed
+ * before they return, and the bridge spills to disk as JSON at once. The
+ * pool keeps as many copies as were out at once in the last `windowMs`, so a
+ * hop whose broker caught up lets them go.
+ */
+export class OutPointPool {
+  /** Copies to use again, `#free[0]` to `#free[#count - 1]`; the array does not shrink in between. */
+  #free: Refillable[] = [];
+  #count = 0;
+  /** Copies taken and not given back, and the most at once in this window. */
+  #out = 0;
+  #peak = 0;
+  #windowStart: number;
+  #now: () => number;
+  #windowMs: number;
+
+  constructor(now: () => number, windowMs = 10_000) {
+    this.#now = now;
+    this.#windowMs = windowMs;
+    this.#windowStart = now();
+  }
+
+  /** A copy of `p`'s state now, to give back once used. */
+  take(p: StoredPoint): OutPoint {
+    if (++this.#out > this.#peak) this.#peak = this.#out;
+    if (this.#count === 0) return outPoint(p);
+    const o = this.#free[--this.#count]!;
+    o.id = p.id;
+    o.value = p.value;
+    o.type = p.type;
+    o.status = p.status;
+    o.time = p.time;
+    o.cause = p.cause;
+    o.slot = pointSlot(p);
+    return o;
+  }
+
+  /** Gives back copies `from` to `to` of `points`, all taken from this pool and no longer used. */
+  giveBack(points: readonly OutPoint[], from = 0, to = points.length): void {
+    const free = this.#free;
+    for (let i = from; i < to; i++) {
+      const o = points[i] as Refillable;
+      // Nothing of the point is held while the copy waits to be used again.
+      o.value = null;
+      o.cause = null;
+      if (this.#count < free.length) free[this.#count] = o;
+      else free.push(o);
+      this.#count++;
+    }
+    this.#out -= to - from;
+    const now = this.#now();
+    if (now - this.#windowStart >= this.#windowMs) {
+      // Keep what the busiest moment of the window needed.
+      if (this.#count > this.#peak) this.#count = this.#peak;
+      if (free.length > this.#count) free.length = this.#count;
+      this.#peak = this.#out;
+      this.#windowStart = now;
+    }
+  }
+
+  /** Copies kept for use again, for tests. */
+  get free(): number {
+    return this.#count;
+  }
+}
+
 /** A message to publish. */
 export interface OutMessage {
   topic: string;

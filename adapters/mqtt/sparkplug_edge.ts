@@ -68,11 +68,18 @@ function lost(p: Point): boolean {
     p.status === Status.UncertainNoCommunicationLastUsableValue;
 }
 
-/** One device's share of a publish: points with their aliases and properties, in order. */
+/**
+ * One device's share of a publish: its first `n` points with their aliases
+ * and properties, in order. Each device keeps one and fills it again at each
+ * publish, as its arrays (up to 50,000 entries, a publish step) would
+ * otherwise be made anew in the large-object space every step and wait there
+ * for a mark-compact; the points are let go once encoded.
+ */
 interface DeviceBatch {
-  points: Point[];
+  points: (Point | undefined)[];
   aliases: number[];
   props: (OutProperty[] | undefined)[];
+  n: number;
   historical: boolean;
 }
 
@@ -101,6 +108,8 @@ interface Device {
   /** When a metric was last added, and when the first one since the last DBIRTH was (0: none). */
   grewAt: number;
   dirtySince: number;
+  /** This device's share of the publish under way. */
+  batch: DeviceBatch;
 }
 
 /** The Sparkplug B edge node format. */
@@ -311,6 +320,7 @@ export class SparkplugEdge implements MqttFormat {
           dirty: false,
           grewAt: 0,
           dirtySince: 0,
+          batch: { points: [], aliases: [], props: [], n: 0, historical: false },
         };
         this.#devices.set(device, d);
       }
@@ -418,7 +428,7 @@ export class SparkplugEdge implements MqttFormat {
    */
   #data(session: MqttSession, d: Device, batch: DeviceBatch, out: Promise<void>[]): void {
     const now = this.#f.ctx.clock.now();
-    const { points, aliases, props } = batch;
+    const { points, aliases, props, n } = batch;
     const historical = batch.historical;
     // One metric object, refilled for each point as it is written.
     const m: OutMetric = { alias: 0, timestamp: 0, type: "Double", value: null };
@@ -439,12 +449,10 @@ export class SparkplugEdge implements MqttFormat {
     const max = this.#f.effective.maxPayload;
     const ranges: [number, number][] = [];
     if (max <= 0) {
-      for (let from = 0; from < points.length; from += 1000) {
-        ranges.push([from, Math.min(points.length, from + 1000)]);
-      }
+      for (let from = 0; from < n; from += 1000) ranges.push([from, Math.min(n, from + 1000)]);
     } else {
       // Measured with the largest seq; the real seq is taken in publish order below.
-      const index = points.map((_, i) => i);
+      const index = Array.from({ length: n }, (_, i) => i);
       const chunks = chunkBySize(index, max, (c) => encodeRange(c[0]!, c.at(-1)! + 1, 255).length);
       for (const c of chunks) ranges.push([c[0]!, c.at(-1)! + 1]);
     }
@@ -492,6 +500,7 @@ export class SparkplugEdge implements MqttFormat {
 
   async publish(session: MqttSession, points: OutPoint[], historical: boolean): Promise<void> {
     const byDevice = new Map<Device, DeviceBatch>();
+    const filled: DeviceBatch[] = [];
     const touched = new Set<Device>();
     // Consecutive points mostly share a device: its batch is looked up only on a change.
     let last: Device | null = null;
@@ -514,13 +523,24 @@ export class SparkplugEdge implements MqttFormat {
         last = d;
         batch = byDevice.get(d) ?? null;
         if (batch === null) {
-          batch = { points: [], aliases: [], props: [], historical };
+          batch = d.batch;
+          batch.n = 0;
+          batch.historical = historical;
           byDevice.set(d, batch);
+          filled.push(batch);
         }
       }
-      batch.points.push(p);
-      batch.aliases.push(k.alias);
-      batch.props.push(this.#properties(p, false));
+      const i = batch.n++;
+      const props = this.#properties(p, false);
+      if (i < batch.points.length) {
+        batch.points[i] = p;
+        batch.aliases[i] = k.alias;
+        batch.props[i] = props;
+      } else {
+        batch.points.push(p);
+        batch.aliases.push(k.alias);
+        batch.props.push(props);
+      }
     }
     for (const d of touched) {
       const allLost = d.lost.size >= d.metrics.size;
@@ -535,6 +555,11 @@ export class SparkplugEdge implements MqttFormat {
     const sent: Promise<void>[] = [];
     for (const [d, b] of byDevice) {
       if (d.born) this.#data(session, d, b, sent);
+    }
+    // Encoded: the batches hold none of the points until the next publish fills them.
+    for (const b of filled) {
+      b.points.fill(undefined, 0, b.n);
+      b.props.fill(undefined, 0, b.n);
     }
     await Promise.all(sent);
   }
@@ -597,7 +622,7 @@ export class SparkplugEdge implements MqttFormat {
     if (!topic.startsWith(prefix)) return;
     const d = this.#devices.get(topic.slice(prefix.length));
     if (!d?.born) return;
-    const results: DeviceBatch = { points: [], aliases: [], props: [], historical: false };
+    const results: DeviceBatch = { points: [], aliases: [], props: [], n: 0, historical: false };
     for (const m of p.metrics) {
       const id = m.alias !== undefined
         ? this.#byAlias.get(Number(m.alias))
@@ -623,6 +648,7 @@ export class SparkplugEdge implements MqttFormat {
       }
       const now: StoredPoint = ctx.store.get(point.id) ?? point;
       results.points.push(copyPoint(now));
+      results.n++;
       // The alias taken before the write: the point may have been removed meanwhile.
       results.aliases.push(k.alias);
       const props = this.#properties(now, true) ?? [];
@@ -634,7 +660,7 @@ export class SparkplugEdge implements MqttFormat {
         { key: "WriteStatusCode", type: "UInt32", value: status >>> 0 },
       ]);
     }
-    if (results.points.length > 0 && session.ready && d.born) {
+    if (results.n > 0 && session.ready && d.born) {
       const sent: Promise<void>[] = [];
       this.#data(session, d, results, sent);
       await Promise.all(sent);
