@@ -90,3 +90,24 @@ Deno.test("a point queue takes points as an insertion-ordered set of them would 
     { numRuns: 300 },
   );
 });
+
+Deno.test("a point queue that moves its waiting points to the front of its list keeps them in order, and takes new ones after them", () => {
+  const store = new PointStore("plant1");
+  const points = Array.from(
+    { length: 100_000 },
+    (_, i) => store.apply(point(`plant1/${i}`), "sim")!,
+  );
+  const q = new PointQueue();
+  for (const p of points) q.add(p);
+  // Past 65,536 taken and more than half of the list: the rest moves to the front.
+  const taken: string[] = [];
+  for (let i = 0; i < 70_000; i++) taken.push(q.shift()!.id);
+  assertEquals(taken, points.slice(0, 70_000).map((p) => p.id));
+  for (const p of points.slice(0, 70_000)) q.add(p);
+  assertEquals(q.size, 100_000);
+  assertEquals(drain(q), [...points.slice(70_000), ...points.slice(0, 70_000)].map((p) => p.id));
+  // Emptied, it starts over with what comes next.
+  q.add(points[5]!);
+  q.add(points[3]!);
+  assertEquals(drain(q), ["plant1/5", "plant1/3"]);
+});

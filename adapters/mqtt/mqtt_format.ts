@@ -52,7 +52,7 @@ type Refillable = { -readonly [K in keyof OutPoint]: OutPoint[K] };
  * enough to outlive two young-generation collections: a saturated MQTT hop
  * promoted its copies to the old generation at tens of MB a second, and the
  * mark-compacts that this set off (each marking the whole data set) were
- * most of its garbage collection, a fifth of its time (heap sampling and
+ * most of its garbage collection, a quarter of its time (heap sampling and
  * `--trace-gc` of the hop in the chain benchmark). A copy given back must not
  * be used again by whoever had it: formats encode what they are handed
  * before they return, and the bridge spills to disk as JSON at once. The
@@ -91,10 +91,10 @@ export class OutPointPool {
     return o;
   }
 
-  /** Gives back copies `from` to `to` of `points`, all taken from this pool and no longer used. */
-  giveBack(points: readonly OutPoint[], from = 0, to = points.length): void {
+  /** Gives back `points`, all taken from this pool and no longer used. */
+  giveBack(points: readonly OutPoint[]): void {
     const free = this.#free;
-    for (let i = from; i < to; i++) {
+    for (let i = 0; i < points.length; i++) {
       const o = points[i] as Refillable;
       // Nothing of the point is held while the copy waits to be used again.
       o.value = null;
@@ -103,7 +103,7 @@ export class OutPointPool {
       else free.push(o);
       this.#count++;
     }
-    this.#out -= to - from;
+    this.#out -= points.length;
     const now = this.#now();
     if (now - this.#windowStart >= this.#windowMs) {
       // Keep what the busiest moment of the window needed.

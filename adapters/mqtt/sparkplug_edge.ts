@@ -530,17 +530,11 @@ export class SparkplugEdge implements MqttFormat {
           filled.push(batch);
         }
       }
+      // The arrays never shrink, so `i` is at most their length: a write there appends.
       const i = batch.n++;
-      const props = this.#properties(p, false);
-      if (i < batch.points.length) {
-        batch.points[i] = p;
-        batch.aliases[i] = k.alias;
-        batch.props[i] = props;
-      } else {
-        batch.points.push(p);
-        batch.aliases.push(k.alias);
-        batch.props.push(props);
-      }
+      batch.points[i] = p;
+      batch.aliases[i] = k.alias;
+      batch.props[i] = this.#properties(p, false);
     }
     for (const d of touched) {
       const allLost = d.lost.size >= d.metrics.size;
