@@ -6,6 +6,7 @@
 import { logger } from "./log.ts";
 import type { FailureCause, Point } from "./point.ts";
 import { isBad, Status } from "./status.ts";
+import { UnboxedValue } from "./unboxed_value.ts";
 
 /** A point as held by a hop's store. */
 export interface StoredPoint extends Point {
@@ -90,21 +91,18 @@ export function pointSlot(point: StoredPoint): number {
 /**
  * A stored point; a class so that every entry has one shape from its creation.
  * A numeric value lives in a field that only ever holds numbers, which V8
- * updates in place: a hop forwarding a million updates a second would
- * otherwise allocate a heap number per update that lives until the point's
- * next update, long enough to be promoted, and grow the old generation with
- * garbage (relay RSS). The same holds for `status` and `time`, which is why
+ * updates in place ({@link UnboxedValue}): a hop forwarding a million updates
+ * a second would otherwise allocate a heap number per update that lives
+ * until the point's next update, long enough to be promoted, and grow the old
+ * generation with garbage (relay RSS). The same holds for `status` and `time`, which is why
  * they start at 0: a field declared without a value starts as `undefined`
  * (class fields are defined before the constructor runs), and V8 then keeps
  * it as a tagged field that boxes every number stored in it (measured: 16
  * bytes of heap per update for the time alone, the same for a status beyond
  * 2³¹ such as any Bad code).
  */
-class Entry implements StoredPoint {
+class Entry extends UnboxedValue implements StoredPoint {
   id: string;
-  #number = 0;
-  #other: Point["value"] = null;
-  #isNumber = false;
   type: Point["type"];
   status: Point["status"] = 0;
   time = 0;
@@ -114,6 +112,7 @@ class Entry implements StoredPoint {
   [slotKey]: number;
 
   constructor(update: Point, hops: string[], origin: string, slot: number) {
+    super();
     this.id = update.id;
     this.value = update.value;
     this.type = update.type;
@@ -123,21 +122,6 @@ class Entry implements StoredPoint {
     this.cause = update.cause;
     this.origin = origin;
     this[slotKey] = slot;
-  }
-
-  get value(): Point["value"] {
-    return this.#isNumber ? this.#number : this.#other;
-  }
-
-  set value(v: Point["value"]) {
-    if (typeof v === "number") {
-      this.#number = v;
-      this.#isNumber = true;
-      this.#other = null;
-    } else {
-      this.#other = v;
-      this.#isNumber = false;
-    }
   }
 }
 

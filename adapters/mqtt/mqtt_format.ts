@@ -3,7 +3,13 @@
  * payload format (Sparkplug B or JSON): what to send when a session starts,
  * how to send a batch of updates, and how to handle incoming commands.
  */
-import { type HopContext, type Point, pointSlot, type StoredPoint } from "../../core/mod.ts";
+import {
+  type HopContext,
+  type Point,
+  pointSlot,
+  type StoredPoint,
+  UnboxedValue,
+} from "../../core/mod.ts";
 import type { MqttEffective } from "./options.ts";
 
 /**
@@ -24,21 +30,18 @@ const noHops: string[] = [];
 
 /**
  * A copy of a live change for a format (see {@link OutPoint}). Its value is
- * kept as the store keeps it: a number in a field of its own, anything else
- * in another. A copy waits for the broker long enough to be promoted, and a
- * field that held a double beside texts and bigints boxed every double
- * written to it in a new heap number, promoted with the copy: the number's
- * own field holds its double in place when a pooled copy is filled again.
+ * kept as the store keeps it ({@link UnboxedValue}): a copy waits for the
+ * broker long enough to be promoted, and a field that held doubles beside
+ * texts and bigints boxed every double written to it in a new heap number,
+ * promoted with the copy (12.86 bytes left per copy taken again, four fifths
+ * of them doubles, against 0.07 now: `tests/store_heap_test.ts`).
  * Every field is declared with a value of its type, so every copy has one
  * shape from its creation (adding the slot after made each copy change
  * shape: the last hop at 92–95% of a core instead of 72–89% for the same
  * throughput, three alternating chain runs).
  */
-class OutCopy implements OutPoint {
+class OutCopy extends UnboxedValue implements OutPoint {
   id = "";
-  #number = 0;
-  #other: Point["value"] = null;
-  #isNumber = false;
   type: Point["type"] = "Double";
   // Numbers start as numbers: a field that first held `undefined` boxes every number written to it.
   status: Point["status"] = 0;
@@ -48,22 +51,8 @@ class OutCopy implements OutPoint {
   slot = 0;
 
   constructor(p: StoredPoint) {
+    super();
     this.fill(p);
-  }
-
-  get value(): Point["value"] {
-    return this.#isNumber ? this.#number : this.#other;
-  }
-
-  set value(v: Point["value"]) {
-    if (typeof v === "number") {
-      this.#number = v;
-      this.#isNumber = true;
-      this.#other = null;
-    } else {
-      this.#other = v;
-      this.#isNumber = false;
-    }
   }
 
   /** Fills the copy again with `p`'s state now. */
