@@ -94,8 +94,8 @@ export function pointSlot(point: StoredPoint): number {
  * updates in place ({@link UnboxedValue}): a hop forwarding a million updates
  * a second would otherwise allocate a heap number per update that lives
  * until the point's next update, long enough to be promoted, and grow the old
- * generation with garbage (relay RSS). The same holds for `status` and `time`, which is why
- * they start at 0: a field declared without a value starts as `undefined`
+ * generation with garbage (relay RSS). The same holds for `status` and
+ * `time`, which is why they start at 0: a field declared without a value starts as `undefined`
  * (class fields are defined before the constructor runs), and V8 then keeps
  * it as a tagged field that boxes every number stored in it (measured: 16
  * bytes of heap per update for the time alone, the same for a status beyond

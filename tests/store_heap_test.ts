@@ -14,7 +14,7 @@ Deno.test("a store update leaves no heap behind: status and time are stored in p
   const held = JSON.parse(out.stdout) as Record<string, number>;
   // A number boxed per update that lives until the point's next update is 16 bytes each.
   assertEquals(Object.keys(held).sort(), ["bad", "copies", "good"]);
-  for (const [status, bytes] of Object.entries(held)) {
-    assert(bytes < 4, `${status}: held ${bytes} bytes per update`);
+  for (const [round, bytes] of Object.entries(held)) {
+    assert(bytes < 4, `${round}: held ${bytes} bytes per update`);
   }
 });
