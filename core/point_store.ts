@@ -94,17 +94,23 @@ export function pointSlot(point: StoredPoint): number {
  * updates in place ({@link UnboxedValue}): a hop forwarding a million updates
  * a second would otherwise allocate a heap number per update that lives
  * until the point's next update, long enough to be promoted, and grow the old
- * generation with garbage (relay RSS). The same holds for `status` and
- * `time`, which is why they start at 0: a field declared without a value starts as `undefined`
+ * generation with garbage (relay RSS). The same holds for `time`, which is
+ * why it starts at 0: a field declared without a value starts as `undefined`
  * (class fields are defined before the constructor runs), and V8 then keeps
  * it as a tagged field that boxes every number stored in it (measured: 16
- * bytes of heap per update for the time alone, the same for a status beyond
- * 2³¹ such as any Bad code).
+ * bytes of heap per update for the time alone).
+ *
+ * Such a number field still costs a box of its own per object (V8 without
+ * pointer compression keeps a double field as a pointer to a heap number it
+ * rewrites in place: 24 bytes). The status is kept as a signed 32-bit
+ * integer instead, which V8 holds in the object itself: a Bad code (2³¹ and
+ * beyond) made the field a double for every entry, 16 bytes more each.
  */
 class Entry extends UnboxedValue implements StoredPoint {
   id: string;
   type: Point["type"];
-  status: Point["status"] = 0;
+  /** The status code's 32 bits as a signed integer (see the class's note). */
+  #status = 0;
   time = 0;
   hops: string[];
   cause: FailureCause | null;
@@ -122,6 +128,16 @@ class Entry extends UnboxedValue implements StoredPoint {
     this.cause = update.cause;
     this.origin = origin;
     this[slotKey] = slot;
+  }
+
+  /** The status code. */
+  get status(): Point["status"] {
+    return this.#status >>> 0;
+  }
+
+  /** Sets the status code (a 32-bit unsigned integer, as OPC UA has it). */
+  set status(s: Point["status"]) {
+    this.#status = s | 0;
   }
 }
 

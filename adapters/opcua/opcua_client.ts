@@ -68,13 +68,16 @@ export function pkiFolder(config: HopConfig): string {
   return join(config.dataDir, "opcua-pki");
 }
 
-/** One variable being read: where it is on the PLC and which point it feeds. */
-interface Item {
-  id: string;
-  nodeId: string;
-  type: DataType | null;
+/**
+ * One variable being read: where it is on the PLC and which point it feeds.
+ * A class with every field set from the start: an object literal given
+ * `held` at its first change grew a property store of its own, 80 bytes an
+ * item instead of 48 (3.2 MB at 100,000 items).
+ */
+class Item {
   /** What the store returned for the point, handed back so it does not look the id up. */
-  held?: StoredPoint | undefined;
+  held: StoredPoint | undefined = undefined;
+  constructor(readonly id: string, readonly nodeId: string, public type: DataType | null) {}
 }
 
 /** Bounds one request to the PLC: its own timeout, and the loss of the connection. */
@@ -498,7 +501,7 @@ export class OpcuaClientSource implements Adapter {
       const id = `${ctx.hop}/${this.#endpoint.name}/${f.path}`;
       const first = items.get(id);
       if (first === undefined) {
-        items.set(id, { id, nodeId: f.nodeId, type: before?.get(id)?.type ?? null });
+        items.set(id, new Item(id, f.nodeId, before?.get(id)?.type ?? null));
       } else if (first.nodeId !== f.nodeId) twins.push(`${f.nodeId} (${f.path})`);
     }
     if (twins.length > 0) {
