@@ -72,7 +72,7 @@ export function pkiFolder(config: HopConfig): string {
  * One variable being read: where it is on the PLC and which point it feeds.
  * A class with every field set from the start: an object literal given
  * `held` at its first change grew a property store of its own, 80 bytes an
- * item instead of 48 (3.2 MB at 100,000 items).
+ * item against the class's 56 (2.4 MB at 100,000 items).
  */
 class Item {
   /** What the store returned for the point, handed back so it does not look the id up. */
