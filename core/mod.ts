@@ -77,7 +77,7 @@ export {
   type SubscribeOptions,
 } from "./point_store.ts";
 export { PointSet } from "./point_set.ts";
-export { UnboxedValue } from "./unboxed_value.ts";
+export { UnboxedState } from "./unboxed_state.ts";
 export { PointQueue } from "./point_queue.ts";
 export { globToRegExp, writePolicy } from "./write_policy.ts";
 export {

@@ -6,7 +6,7 @@
 import { logger } from "./log.ts";
 import type { FailureCause, Point } from "./point.ts";
 import { isBad, Status } from "./status.ts";
-import { UnboxedValue } from "./unboxed_value.ts";
+import { UnboxedState } from "./unboxed_state.ts";
 
 /** A point as held by a hop's store. */
 export interface StoredPoint extends Point {
@@ -90,27 +90,18 @@ export function pointSlot(point: StoredPoint): number {
 
 /**
  * A stored point; a class so that every entry has one shape from its creation.
- * A numeric value lives in a field that only ever holds numbers, which V8
- * updates in place ({@link UnboxedValue}): a hop forwarding a million updates
- * a second would otherwise allocate a heap number per update that lives
- * until the point's next update, long enough to be promoted, and grow the old
- * generation with garbage (relay RSS). The same holds for `time`, which is
- * why it starts at 0: a field declared without a value starts as `undefined`
- * (class fields are defined before the constructor runs), and V8 then keeps
- * it as a tagged field that boxes every number stored in it (measured: 16
- * bytes of heap per update for the time alone).
- *
- * Such a number field still costs a box of its own per object (V8 without
- * pointer compression keeps a double field as a pointer to a heap number it
- * rewrites in place: 24 bytes). The status is kept as a signed 32-bit
- * integer instead, which V8 holds in the object itself: a Bad code (2³¹ and
- * beyond) made the field a double for every entry, 16 bytes more each.
+ * Its value and status are held by {@link UnboxedState}: a hop forwarding a
+ * million updates a second would otherwise allocate a heap number per update
+ * that lives until the point's next update, long enough to be promoted, and
+ * grow the old generation with garbage (relay RSS). The same holds for `time`,
+ * which is why it starts at 0: a field declared without a value starts as
+ * `undefined` (class fields are defined before the constructor runs), and V8
+ * then keeps it as a tagged field that boxes every number stored in it
+ * (measured: 16 bytes of heap per update for the time alone).
  */
-class Entry extends UnboxedValue implements StoredPoint {
+class Entry extends UnboxedState implements StoredPoint {
   id: string;
   type: Point["type"];
-  /** The status code's 32 bits as a signed integer (see the class's note). */
-  #status = 0;
   time = 0;
   hops: string[];
   cause: FailureCause | null;
@@ -128,16 +119,6 @@ class Entry extends UnboxedValue implements StoredPoint {
     this.cause = update.cause;
     this.origin = origin;
     this[slotKey] = slot;
-  }
-
-  /** The status code. */
-  get status(): Point["status"] {
-    return this.#status >>> 0;
-  }
-
-  /** Sets the status code (a 32-bit unsigned integer, as OPC UA has it). */
-  set status(s: Point["status"]) {
-    this.#status = s | 0;
   }
 }
 

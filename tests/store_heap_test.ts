@@ -3,7 +3,7 @@ import { runDeno } from "./kit/helpers.ts";
 
 const script = new URL("./fixtures/store_heap.ts", import.meta.url).pathname;
 
-Deno.test("a store update leaves no heap behind: status and time are stored in place, Good or Bad; nor does an MQTT bridge's pooled copy of a double taken again; a point held takes under 185 bytes", async () => {
+Deno.test("a store update leaves no heap behind: status and time are stored in place, Good or Bad; nor does an MQTT bridge's pooled copy of a double taken again; a point held takes under 185 bytes, a pooled copy under 136", async () => {
   const out = await runDeno([
     "run",
     "--allow-read",
@@ -11,7 +11,7 @@ Deno.test("a store update leaves no heap behind: status and time are stored in p
     script,
   ]);
   assertEquals(out.code, 0, out.stderr);
-  const { perPoint, ...held } = JSON.parse(out.stdout) as Record<string, number>;
+  const { perPoint, perCopy, ...held } = JSON.parse(out.stdout) as Record<string, number>;
   // A number boxed per update that lives until the point's next update is 16 bytes each.
   assertEquals(Object.keys(held).sort(), ["bad", "copies", "good"]);
   for (const [round, bytes] of Object.entries(held)) {
@@ -19,4 +19,6 @@ Deno.test("a store update leaves no heap behind: status and time are stored in p
   }
   // 173 bytes a point with the status kept as a small integer and no third value field; 197 before.
   assert(perPoint! > 100 && perPoint! < 185, `a new store held ${perPoint} bytes per point`);
+  // 128 bytes a pooled copy with a Bad status kept as a small integer; 144 with it a boxed double.
+  assert(perCopy! > 64 && perCopy! < 136, `the pool's copies held ${perCopy} bytes each`);
 });

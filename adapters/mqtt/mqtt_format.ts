@@ -8,7 +8,7 @@ import {
   type Point,
   pointSlot,
   type StoredPoint,
-  UnboxedValue,
+  UnboxedState,
 } from "../../core/mod.ts";
 import type { MqttEffective } from "./options.ts";
 
@@ -29,8 +29,8 @@ export interface OutPoint extends Point {
 const noHops: string[] = [];
 
 /**
- * A copy of a live change for a format (see {@link OutPoint}). Its value is
- * kept as the store keeps it ({@link UnboxedValue}): a copy waits for the
+ * A copy of a live change for a format (see {@link OutPoint}). Its value and
+ * status are kept as the store keeps them ({@link UnboxedState}): a copy waits for the
  * broker long enough to be promoted, and a field that held doubles beside
  * texts and bigints boxed every double written to it in a new heap number,
  * promoted with the copy (12.86 bytes left per copy taken again, four fifths
@@ -40,11 +40,10 @@ const noHops: string[] = [];
  * shape: the last hop at 92–95% of a core instead of 72–89% for the same
  * throughput, three alternating chain runs).
  */
-class OutCopy extends UnboxedValue implements OutPoint {
+class OutCopy extends UnboxedState implements OutPoint {
   id = "";
   type: Point["type"] = "Double";
   // Numbers start as numbers: a field that first held `undefined` boxes every number written to it.
-  status: Point["status"] = 0;
   time = 0;
   hops = noHops;
   cause: Point["cause"] = null;
