@@ -8,6 +8,7 @@ import {
   adapterContext,
   type AdapterStatus,
   type HopContext,
+  startLoadWaitMs,
   type WriteRequest,
 } from "./adapter.ts";
 import { CertWatch, type HeldCertificate } from "./cert_watch.ts";
@@ -37,6 +38,10 @@ export class Hop {
   #release: MemoryRelease | null = null;
   /** Collections adapters asked for (`releaseMemory`) before the memory release started; null after. */
   #releaseAsked: string[] | null = [];
+  /** One-off loads adapters announced at their start (`startLoad`) that are not in yet. */
+  #startLoads = new Set<string>();
+  /** Called when the last of {@link #startLoads} is in; null while nothing waits for them. */
+  #startLoadsIn: (() => void) | null = null;
   #adaptersStopped: Promise<void> | null = null;
   /** Write results by status name: writes are rare, a map is cheap here. */
   #writeResults = new Map<string, number>();
@@ -207,6 +212,7 @@ export class Hop {
       await this.start();
       const collect = lastResortCollection();
       if (collect && !this.#abort.signal.aborted) {
+        const waiting = [...this.#startLoads];
         this.#release = startMemoryRelease({
           clock: this.#clock,
           updates: () => this.store.stats().updates,
@@ -214,8 +220,9 @@ export class Hop {
           collect,
           signal: this.#abort.signal,
           log: this.#log,
-          collectAtStart: true,
+          collectAtStart: waiting.length === 0,
         });
+        if (waiting.length > 0) this.#collectAfterStartLoads(waiting);
         // What an adapter asked to give back before now went with the start-up collection.
         for (const when of this.#releaseAsked ?? []) {
           this.#log.info("{when}: its heap went with the start-up collection", { when });
@@ -290,12 +297,44 @@ export class Hop {
         this.#adapters.find((a): a is CertWatch =>
           a instanceof CertWatch && a.name === `certs:${set}`
         ),
+      startLoad: (what) => {
+        if (this.#releaseAsked === null) return () => {};
+        const load = `${what} (${a.name})`;
+        this.#startLoads.add(load);
+        return () => {
+          if (this.#startLoads.delete(load) && this.#startLoads.size === 0) this.#startLoadsIn?.();
+        };
+      },
       releaseMemory: (when) => {
         // A source may be subscribed before the hop has started (a small PLC answers at once).
         if (this.#release) this.#release.collectNow(when);
         else this.#releaseAsked?.push(when);
       },
     });
+  }
+
+  /**
+   * The start-up collection, once the loads adapters announced are in
+   * (`startLoad`), or after {@link startLoadWaitMs} with those still missing
+   * named in its log line.
+   */
+  #collectAfterStartLoads(loads: string[]): void {
+    this.#log.info("Start-up collection put off until {loads} in", { loads: loads.join(", ") });
+    let timer = 0;
+    const run = (when: string) => {
+      this.#clock.clearTimeout(timer);
+      this.#startLoadsIn = null;
+      this.#release?.collectNow(when);
+    };
+    this.#startLoadsIn = () => run("Started, first data in");
+    timer = this.#clock.setTimeout(() => {
+      if (this.#startLoadsIn === null || this.#abort.signal.aborted) return;
+      run(
+        `Started, ${[...this.#startLoads].join(", ")} still not in after ${
+          startLoadWaitMs / 1000
+        } s`,
+      );
+    }, startLoadWaitMs);
   }
 }
 

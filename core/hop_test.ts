@@ -5,6 +5,7 @@ import { ManualClock } from "./clock.ts";
 import { resolveConfig } from "./config/mod.ts";
 import { Hop } from "./hop.ts";
 import { Status, type StatusCode } from "./status.ts";
+import { startLoadWaitMs } from "./adapter.ts";
 import { waitFor } from "../tests/kit/helpers.ts";
 
 /** A source that owns one point and records writes; `answer` decides the result. */
@@ -190,4 +191,97 @@ Deno.test("the hop gives each adapter, as it starts it, its own status tracker o
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** An adapter whose start announces a one-off load (a pulling link's first snapshot). */
+class LoadingSource extends FakeSource {
+  loaded: (() => void) | null = null;
+  override start(ctx: HopContext) {
+    this.loaded = ctx.startLoad!("the first snapshot from dmz");
+    return super.start(ctx);
+  }
+}
+
+/**
+ * Runs `body` with the hop's `gc` (what `--expose-gc` gives it) replaced by a
+ * recorder of the collections asked for, and a hop of `adapter` on a manual
+ * clock, running until `body` ends.
+ */
+async function withRecordedGc(
+  adapter: Adapter,
+  body: (h: { hop: Hop; clock: ManualClock; collections: unknown[] }) => Promise<void>,
+) {
+  const dir = await Deno.makeTempDir();
+  const g = globalThis as { gc?: unknown };
+  const before = g.gc;
+  const collections: unknown[] = [];
+  g.gc = (options: unknown) => collections.push(options);
+  try {
+    const clock = new ManualClock(0);
+    const config = resolveConfig([{
+      label: null,
+      baseDir: dir,
+      values: { name: "plant1", "data-dir": dir, sim: 1, "status-interval": 0 },
+    }]);
+    const hop = new Hop(config, [adapter], { clock });
+    const running = hop.runUntilStopped();
+    // Started: the memory release looks every second (and a load waits on its own timer).
+    await waitFor("the hop's memory release", () => clock.pending > 0, 5000);
+    await body({ hop, clock, collections });
+    await hop.stop("test");
+    await running;
+  } finally {
+    if (before === undefined) delete g.gc;
+    else g.gc = before;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a hop without start-up loads collects at once as it has started", async () => {
+  await withRecordedGc(new FakeSource(), ({ collections }) => {
+    assertEquals(collections, [{ type: "major", flavor: "last-resort" }]);
+    return Promise.resolve();
+  });
+});
+
+Deno.test("the start-up collection waits for the load an adapter announced, and runs as it is in", async () => {
+  const source = new LoadingSource();
+  await withRecordedGc(source, ({ clock, collections }) => {
+    assertEquals(clock.pending, 2, "the memory release's look and the load's longest wait");
+    assertEquals(collections, [], "not before the load");
+    source.loaded!();
+    assertEquals(collections, [{ type: "major", flavor: "last-resort" }]);
+    source.loaded!();
+    assertEquals(collections.length, 1, "said twice, collected once");
+    return Promise.resolve();
+  });
+});
+
+Deno.test(`the start-up collection waits ${startLoadWaitMs / 1000} s at the most for a load that does not come`, async () => {
+  const source = new LoadingSource();
+  await withRecordedGc(source, ({ hop, clock, collections }) => {
+    // Data flows meanwhile, so the memory release's quiet looks do not collect either.
+    const tick = (ms: number) => {
+      for (let i = 0; i < 200; i++) {
+        hop.store.apply({
+          id: "plant1/fake/x",
+          value: i,
+          type: "Double",
+          status: Status.Good,
+          time: 0,
+          hops: [],
+          cause: null,
+        }, "fake");
+      }
+      clock.advance(ms);
+    };
+    for (let s = 1; s < startLoadWaitMs / 1000; s++) tick(1000);
+    tick(999);
+    assertEquals(collections, [], "not before the longest wait");
+    tick(1);
+    assertEquals(collections, [{ type: "major", flavor: "last-resort" }]);
+    source.loaded!();
+    assertEquals(collections.length, 1, "a load that comes later changes nothing");
+    return Promise.resolve();
+  });
 });

@@ -148,6 +148,7 @@ export {
   LazyAdapter,
   notStarted,
   type RunState,
+  startLoadWaitMs,
   StatusTracker,
   type WriteRequest,
 } from "./adapter.ts";

@@ -121,6 +121,18 @@ Deno.test("a three-hop chain mirrors the source exactly, with link health, and r
     });
     assert(watch.lines.some((l) => /watch: connected: receiving from dmz/.test(l)));
 
+    // A hop pulling a peer runs its start-up collection once the peer's first snapshot is in.
+    const itLog = it.lines;
+    const putOff = itLog.findIndex((l) =>
+      /Start-up collection put off until the first snapshot from dmz \(link:dmz\) in/.test(l)
+    );
+    const snapshot = itLog.findIndex((l) => /Snapshot from dmz: \d+ points/.test(l));
+    const collected = itLog.findIndex((l) => /Started, first data in: gave back heap/.test(l));
+    assert(
+      putOff >= 0 && snapshot > putOff && collected > snapshot,
+      `it's start-up collection, in order:\n${itLog.join("\n")}`,
+    );
+
     // Link health travels with the data.
     const up = ops.hop.store.get("dmz/$links/plant1/connected")!;
     assertEquals(up.value, true);

@@ -91,6 +91,8 @@ export interface LinkOptions {
   onClose?(reason: string): void;
   /** Called with each heartbeat round trip, ms. */
   onRtt?(ms: number): void;
+  /** Called when a snapshot from the peer is complete (the first, and any later one). */
+  onSnapshot?(): void;
   /** Counts frames received and points each way (default: counters of this session alone). */
   counters?: LinkCounters;
 }
@@ -123,6 +125,7 @@ export class Link {
   #onOpen: (() => void) | undefined;
   #onClose: ((reason: string) => void) | undefined;
   #onRtt: ((ms: number) => void) | undefined;
+  #onSnapshot: (() => void) | undefined;
 
   #state: LinkState = "hello";
   #direction: Direction | null;
@@ -160,6 +163,7 @@ export class Link {
     this.#onOpen = options.onOpen;
     this.#onClose = options.onClose;
     this.#onRtt = options.onRtt;
+    this.#onSnapshot = options.onSnapshot;
     this.#direction = options.direction ?? null;
     this.#reader = new FrameReader(options.maxFrame);
     this.#origin = linkOrigin(options.peer);
@@ -360,6 +364,7 @@ export class Link {
         return this.#receiver.data(f.body);
       case FrameType.SnapshotEnd:
         this.#receiver.snapshotEnd();
+        this.#onSnapshot?.();
         return;
       case FrameType.OriginComplete:
         if (!this.receives) {

@@ -95,6 +95,8 @@ export class LinkAdapter implements Adapter {
   #slow = new Backoff({ initial: 2_000, max: 2_000 });
   /** When the outage began: the last lasting link ended or the first attempt failed (0: none yet). */
   #downSince = 0;
+  /** Says the first snapshot of a pulling dialer is in (see `HopServices.startLoad`); null once said. */
+  #firstSnapshotIn: (() => void) | null = null;
   /** When the current or last link opened. */
   #openedAt = 0;
   /** Failed dials since the last open link, and the last failure logged. */
@@ -161,6 +163,11 @@ export class LinkAdapter implements Adapter {
       this.#points.connected(false, ctx.clock.now());
     }
     if (this.#mode.kind === "dial") {
+      if (this.#mode.direction === "pull") {
+        this.#firstSnapshotIn =
+          ctx.startLoad?.(`the first snapshot from ${this.#peer ?? "the peer"}`) ??
+            null;
+      }
       if (!this.#settings.certs) this.#material = await loadTlsMaterial(ctx.config);
       ctx.status.connection("connecting");
       this.#dial();
@@ -169,6 +176,7 @@ export class LinkAdapter implements Adapter {
 
   stop(): Promise<void> {
     this.#stopped = true;
+    this.#snapshotIn();
     const clock = this.#ctx?.clock ?? systemClock;
     clock.clearTimeout(this.#retryTimer);
     clock.clearTimeout(this.#attemptTimer);
@@ -306,6 +314,12 @@ export class LinkAdapter implements Adapter {
     this.#retryTimer = ctx.clock.setTimeout(() => this.#dial(), delay);
   }
 
+  /** A snapshot from the peer is complete: the first one is a start-up load no longer awaited. */
+  #snapshotIn(): void {
+    this.#firstSnapshotIn?.();
+    this.#firstSnapshotIn = null;
+  }
+
   #run(socket: tls.TLSSocket, role: LinkRole, direction: Direction | null): void {
     const ctx = this.#ctx!;
     const s = this.#settings;
@@ -361,6 +375,7 @@ export class LinkAdapter implements Adapter {
         if (opened) this.#onChange?.(false, reason);
       },
       onRtt: (ms) => this.#points?.rtt(ms, ctx.clock.now()),
+      onSnapshot: () => this.#snapshotIn(),
       counters,
     });
     this.#link = link;
