@@ -111,9 +111,9 @@ export interface HopServices {
    * first snapshot: 100,000 points are as many objects the hop keeps), and
    * returns the function to call once it is in. The hop's start-up collection
    * waits for every load announced before the hop has started, or for
-   * {@link startLoadWaitMs} at the most, instead of running before them: it
-   * then gives back what loading the program and the loads left in one go,
-   * and V8 sizes its heap by the data set rather than by the empty hop (a
+   * {@link startLoadWaitMs} at the most, instead of running before them: a
+   * regular full collection then gives back what loading the program and the
+   * loads left, and V8 sizes its heap by the data set rather than by the empty hop (a
    * new hop pulling 100,000 points otherwise had two mark-compacts of its old
    * generation while the snapshot came in). Absent where no hop runs the
    * adapter; announced after the hop has started, it changes nothing.

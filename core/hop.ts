@@ -15,7 +15,12 @@ import { CertWatch, type HeldCertificate } from "./cert_watch.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { HopConfig } from "./config/mod.ts";
 import { logger } from "./log.ts";
-import { lastResortCollection, type MemoryRelease, startMemoryRelease } from "./memory_release.ts";
+import {
+  lastResortCollection,
+  type MemoryRelease,
+  regularCollection,
+  startMemoryRelease,
+} from "./memory_release.ts";
 import { valueProblem } from "./point.ts";
 import { PointStore } from "./point_store.ts";
 import { isBad, Status, type StatusCode, statusName } from "./status.ts";
@@ -321,10 +326,12 @@ export class Hop {
   #collectAfterStartLoads(loads: string[]): void {
     this.#log.info("Start-up collection put off until {loads} in", { loads: loads.join(", ") });
     let timer = 0;
+    // Data may be flowing by then: a regular collection, which leaves the young generation be.
+    const regular = regularCollection() ?? undefined;
     const run = (when: string) => {
       this.#clock.clearTimeout(timer);
       this.#startLoadsIn = null;
-      this.#release?.collectNow(when);
+      this.#release?.collectNow(when, regular);
     };
     this.#startLoadsIn = () => run("Started, first data in");
     timer = this.#clock.setTimeout(() => {

@@ -28,6 +28,19 @@ export function lastResortCollection(): (() => void) | null {
   return gc ? () => gc({ type: "major", flavor: "last-resort" }) : null;
 }
 
+/**
+ * A regular full collection, when the hop runs with `--expose-gc`; `null`
+ * otherwise. Unlike the last-resort kind it leaves the young generation at
+ * the size the load grew it to, for a collection that may come while data
+ * flows: the start-up collection of a hop that pulls from a peer, which
+ * waits for the peer's first snapshot (`HopServices.startLoad`), when the
+ * peer's changes may already be arriving at a million a second.
+ */
+export function regularCollection(): (() => void) | null {
+  const gc = (globalThis as { gc?: (options: { type: "major" }) => void }).gc;
+  return gc ? () => gc({ type: "major" }) : null;
+}
+
 /** How a hop decides it is quiet, and what it runs then. */
 export interface MemoryReleaseOptions {
   clock: Clock;
@@ -79,9 +92,11 @@ export interface MemoryRelease {
    * `<when>: gave back heap, …`; returns whether it collected. For the end of
    * a one-off phase that left a large heap behind while the hop stays busy
    * (an OPC UA source's read and subscription of 100,000 items), which the
-   * quiet looks would never collect.
+   * quiet looks would never collect. `collect` runs instead of the release's
+   * own collection (the hop's start-up collection put off until a first
+   * snapshot is in runs a {@link regularCollection}).
    */
-  collectNow(when: string): boolean;
+  collectNow(when: string, collect?: () => void): boolean;
 }
 
 /**
@@ -99,9 +114,9 @@ export function startMemoryRelease(o: MemoryReleaseOptions): MemoryRelease {
   const maxHeap = o.maxHeapBytes ?? 192 * 1024 * 1024;
   let baseline = 0;
   /** Runs the collection, logs what it gave back after `when` and takes the heap as the new baseline. */
-  const collect = (when: string, before: number) => {
+  const collect = (when: string, before: number, run = o.collect) => {
     const t0 = performance.now();
-    o.collect();
+    run();
     baseline = o.heapBytes();
     o.log.info(`${when}: gave back heap, {before} → {after} MB in {ms} ms`, {
       before: Math.round(before / 1048576),
@@ -132,10 +147,10 @@ export function startMemoryRelease(o: MemoryReleaseOptions): MemoryRelease {
   let timer = o.clock.setTimeout(tick, checkMs);
   o.signal.addEventListener("abort", () => o.clock.clearTimeout(timer), { once: true });
   return {
-    collectNow: (when) => {
+    collectNow: (when, run) => {
       const before = o.heapBytes();
       if (o.signal.aborted || before > maxHeap) return false;
-      collect(when, before);
+      collect(when, before, run);
       return true;
     },
   };
