@@ -334,6 +334,10 @@ export class Hop {
       this.#release?.collectNow(when, regular);
     };
     this.#startLoadsIn = () => run("Started, first data in");
+    // A hop stopped before then must not be kept alive by the wait.
+    this.#abort.signal.addEventListener("abort", () => this.#clock.clearTimeout(timer), {
+      once: true,
+    });
     timer = this.#clock.setTimeout(() => {
       if (this.#startLoadsIn === null || this.#abort.signal.aborted) return;
       run(

@@ -230,6 +230,7 @@ async function withRecordedGc(
     await body({ hop, clock, collections });
     await hop.stop("test");
     await running;
+    assertEquals(clock.pending, 0, "a stopped hop leaves no timer behind");
   } finally {
     if (before === undefined) delete g.gc;
     else g.gc = before;
@@ -283,6 +284,14 @@ Deno.test(`the start-up collection waits ${startLoadWaitMs / 1000} s at the most
     assertEquals(collections, [{ type: "major" }]);
     source.loaded!();
     assertEquals(collections.length, 1, "a load that comes later changes nothing");
+    return Promise.resolve();
+  });
+});
+
+Deno.test("a hop stopped before its start-up load is in collects nothing and leaves no timer", async () => {
+  await withRecordedGc(new LoadingSource(), ({ clock, collections }) => {
+    assertEquals(clock.pending, 2);
+    assertEquals(collections, []);
     return Promise.resolve();
   });
 });
