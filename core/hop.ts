@@ -45,8 +45,8 @@ export class Hop {
   #releaseAsked: string[] | null = [];
   /** One-off loads adapters announced at their start (`startLoad`) that are not in yet. */
   #startLoads = new Set<string>();
-  /** Called when the last of {@link #startLoads} is in; null while nothing waits for them. */
-  #startLoadsIn: (() => void) | null = null;
+  /** The start-up collection's longest wait for {@link #startLoads}; 0 while it does not wait. */
+  #startLoadsTimer = 0;
   #adaptersStopped: Promise<void> | null = null;
   /** Write results by status name: writes are rare, a map is cheap here. */
   #writeResults = new Map<string, number>();
@@ -111,6 +111,9 @@ export class Hop {
    */
   stop(reason = "stop requested"): Promise<void> {
     this.#abort.abort(new Error(reason));
+    // A hop stopped before its start-up loads are in is not kept alive by that wait.
+    this.#clock.clearTimeout(this.#startLoadsTimer);
+    this.#startLoadsTimer = 0;
     this.#stopping ??= (async () => {
       await this.#starting?.catch(() => {});
       await this.#stopAdapters(reason);
@@ -227,10 +230,23 @@ export class Hop {
           log: this.#log,
           collectAtStart: waiting.length === 0,
         });
-        if (waiting.length > 0) this.#collectAfterStartLoads(waiting);
-        // What an adapter asked to give back before now went with the start-up collection.
+        if (waiting.length > 0) {
+          this.#log.info("Start-up collection put off until {loads} in", {
+            loads: waiting.join(", "),
+          });
+          this.#startLoadsTimer = this.#clock.setTimeout(
+            () =>
+              this.#collectAfterStartLoads(
+                `Started, ${[...this.#startLoads].join(", ")} still not in after ${
+                  startLoadWaitMs / 1000
+                } s`,
+              ),
+            startLoadWaitMs,
+          );
+        }
+        // What an adapter asked to give back before now goes with the start-up collection.
         for (const when of this.#releaseAsked ?? []) {
-          this.#log.info("{when}: its heap went with the start-up collection", { when });
+          this.#log.info("{when}: its heap goes with the start-up collection", { when });
         }
       }
       // From now on a request is served at once, or dropped without a memory release.
@@ -307,7 +323,9 @@ export class Hop {
         const load = `${what} (${a.name})`;
         this.#startLoads.add(load);
         return () => {
-          if (this.#startLoads.delete(load) && this.#startLoads.size === 0) this.#startLoadsIn?.();
+          if (this.#startLoads.delete(load) && this.#startLoads.size === 0) {
+            this.#collectAfterStartLoads("Started, first data in");
+          }
         };
       },
       releaseMemory: (when) => {
@@ -319,33 +337,16 @@ export class Hop {
   }
 
   /**
-   * The start-up collection, once the loads adapters announced are in
-   * (`startLoad`), or after {@link startLoadWaitMs} with those still missing
-   * named in its log line.
+   * The start-up collection put off for the loads adapters announced
+   * (`startLoad`): once they are in, or after {@link startLoadWaitMs}. A
+   * regular collection, as data may be flowing by then (see
+   * `regularCollection`); nothing once the hop is stopping or has run it.
    */
-  #collectAfterStartLoads(loads: string[]): void {
-    this.#log.info("Start-up collection put off until {loads} in", { loads: loads.join(", ") });
-    let timer = 0;
-    // Data may be flowing by then: a regular collection, which leaves the young generation be.
-    const regular = regularCollection() ?? undefined;
-    const run = (when: string) => {
-      this.#clock.clearTimeout(timer);
-      this.#startLoadsIn = null;
-      this.#release?.collectNow(when, regular);
-    };
-    this.#startLoadsIn = () => run("Started, first data in");
-    // A hop stopped before then must not be kept alive by the wait.
-    this.#abort.signal.addEventListener("abort", () => this.#clock.clearTimeout(timer), {
-      once: true,
-    });
-    timer = this.#clock.setTimeout(() => {
-      if (this.#startLoadsIn === null || this.#abort.signal.aborted) return;
-      run(
-        `Started, ${[...this.#startLoads].join(", ")} still not in after ${
-          startLoadWaitMs / 1000
-        } s`,
-      );
-    }, startLoadWaitMs);
+  #collectAfterStartLoads(when: string): void {
+    if (this.#startLoadsTimer === 0) return;
+    this.#clock.clearTimeout(this.#startLoadsTimer);
+    this.#startLoadsTimer = 0;
+    this.#release?.collectNow(when, regularCollection() ?? undefined);
   }
 }
 

@@ -16,16 +16,23 @@
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 
-/** V8's `gc` as `--expose-gc` gives it, taking options. */
-type ExposedGc = (options: { type: "major"; flavor: "last-resort" }) => void;
+/** V8's `gc` as `--expose-gc` gives it, taking options (a regular full collection without `flavor`). */
+type ExposedGc = (options: { type: "major"; flavor?: "last-resort" }) => void;
+
+/** A full collection of `flavor`, when the hop runs with `--expose-gc` (hopV8Flags); `null` otherwise. */
+function fullCollection(flavor?: "last-resort"): (() => void) | null {
+  const gc = (globalThis as { gc?: ExposedGc }).gc;
+  if (!gc) return null;
+  const options = flavor ? { type: "major", flavor } as const : { type: "major" } as const;
+  return () => gc(options);
+}
 
 /**
  * The collection that gives memory back, when the hop runs with
  * `--expose-gc` (hopV8Flags); `null` otherwise (a hop in a test's process).
  */
 export function lastResortCollection(): (() => void) | null {
-  const gc = (globalThis as { gc?: ExposedGc }).gc;
-  return gc ? () => gc({ type: "major", flavor: "last-resort" }) : null;
+  return fullCollection("last-resort");
 }
 
 /**
@@ -37,8 +44,7 @@ export function lastResortCollection(): (() => void) | null {
  * peer's changes may already be arriving at a million a second.
  */
 export function regularCollection(): (() => void) | null {
-  const gc = (globalThis as { gc?: (options: { type: "major" }) => void }).gc;
-  return gc ? () => gc({ type: "major" }) : null;
+  return fullCollection();
 }
 
 /** How a hop decides it is quiet, and what it runs then. */

@@ -31,7 +31,7 @@ Deno.test("a plant hop reads 1,000 browsed variables of mixed types over SignAnd
     // Collected at once, or by the hop's start-up collection when the PLC answered before it.
     await expectLine(
       hop,
-      /Subscribed to opcua:plc: (gave back heap, \d+ → \d+ MB in \d+ ms|its heap went with the start-up collection)/,
+      /Subscribed to opcua:plc: (gave back heap, \d+ → \d+ MB in \d+ ms|its heap goes with the start-up collection)/,
     );
     await expectLine(hop, /OPC UA server listening/);
     await client.connect(`opc.tcp://127.0.0.1:${serverPort}/hopgate`, testUser);
