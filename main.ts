@@ -59,11 +59,15 @@ addHopOptions(
   });
   // A compiled binary cannot set its own allocator's environment: whoever starts it must.
   const env = Object.entries(hopEnvFor(config)).map(([k, v]) => `${k}=${v}`).join(" ");
-  const envNote =
-    `note: start ${output} with ${env} in its environment (systemd: one Environment= line each; see docs/deployment.md)`;
+  const noteEnv = () => {
+    if (env === "") return;
+    console.error(
+      `note: start ${output} with ${env} in its environment (systemd: one Environment= line each; see docs/deployment.md)`,
+    );
+  };
   if (dryRun) {
     console.log(["deno", ...args].map(shellQuote).join(" "));
-    console.error(envNote);
+    noteEnv();
     return;
   }
   console.error(`Compiling hop ${config.name} to ${output}…`);
@@ -72,7 +76,7 @@ addHopOptions(
     console.error(
       `deno compile failed (exit ${code}); it downloads its runtime on first use, so check that this machine can reach Deno's download host or run --dry-run and compile elsewhere`,
     );
-  } else console.error(envNote);
+  } else noteEnv();
   Deno.exitCode = code;
 });
 

@@ -197,7 +197,7 @@ export {
   renewHopCert,
 } from "./commands/certs.ts";
 export { exitSandboxRefused, launchHop } from "./commands/launch.ts";
-export { hopEnv, hopEnvFor, hopRunArgs, mainModule } from "./commands/spawn.ts";
+export { hopEnvFor, hopRunArgs, mainModule } from "./commands/spawn.ts";
 
 // Logging: the hop's log setup and loggers, and summarised refusals of unwanted peers.
 export {

@@ -66,8 +66,8 @@ export interface Plugin {
    */
   v8Flags?(config: HopConfig): string[];
   /**
-   * Environment variables the configuration's adapters run better with, on
-   * top of the hops' own (core/commands/spawn.ts `hopEnvFor`): set by
+   * Environment variables the configuration's adapters run better with
+   * (core/commands/spawn.ts `hopEnvFor`; hops have none of their own): set by
    * `hopgate demo`, the tests and the benchmarks, and by the systemd unit of
    * a deployed binary, which cannot set its own (an OPC UA client's malloc arenas).
    */

@@ -34,6 +34,11 @@ Deno.test("the systemd unit in docs/deployment.md sets the environment of its ho
       `the unit lacks Environment=${k}=${v}`,
     );
   }
+  // Nor does it set what the hop does not ask for (a variable dropped from the hops' environment).
+  for (const line of unit.split("\n").filter((l) => l.startsWith("Environment="))) {
+    const [k, v] = line.slice("Environment=".length).split("=");
+    assert(env[k!] === v, `the unit sets ${line}, which hopgate build does not name for plant1`);
+  }
 });
 
 /**

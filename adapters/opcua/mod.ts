@@ -9,7 +9,7 @@
  * ```ts
  * import { deepStrictEqual as assertEquals } from "node:assert";
  * import "../all.ts";
- * import { hopEnv, hopEnvFor, hopV8Flags, hopV8FlagsFor, resolveConfig } from "../../core/mod.ts";
+ * import { hopEnvFor, hopV8Flags, hopV8FlagsFor, resolveConfig } from "../../core/mod.ts";
  * import { opcuaAdapters, opcuaPlugin } from "./mod.ts";
  *
  * const config = resolveConfig([{
@@ -32,7 +32,7 @@
  *   hopV8FlagsFor(config),
  *   hopV8Flags.replace("--heap-growing-percent=50", "--heap-growing-percent=15"),
  * );
- * assertEquals(hopEnvFor(config), { ...hopEnv, MALLOC_ARENA_MAX: "1" });
+ * assertEquals(hopEnvFor(config), { MALLOC_ARENA_MAX: "1" });
  *
  * // Two PLCs under one name would mix their points' ids: a check says so before anything starts.
  * const twice = { ...config, opcua: [...config.opcua, ...config.opcua] };

@@ -30,24 +30,26 @@ export function hopRunArgs(
 }
 
 /**
- * The environment every hop process is started with: glibc's malloc takes
- * blocks of 64 KiB and more from the kernel and gives them back when freed,
- * instead of raising that threshold as it goes (its default) and keeping
- * freed message buffers in a heap that fragments. An OPC UA plant hop
- * ingesting 1,000,000 changes/s peaked at 284–299 MB RSS with it against
- * 326–366 MB without, at the same CPU; a relay forwarding 1.6 M updates/s was
- * unchanged. A compiled binary cannot set its own allocator's environment,
- * so the systemd unit in docs/deployment.md sets it, `hopgate demo` starts
- * its hops with it, and so do the tests and benchmarks. Other C libraries
- * ignore it. Adapters add their own ({@link hopEnvFor}).
+ * The environment a hop process is started with: what the configuration's
+ * active plugins ask for (`Plugin.env`; one malloc arena for a hop reading
+ * PLCs), nothing for other hops. A compiled binary cannot set its own
+ * allocator's environment, so the systemd unit in docs/deployment.md sets it,
+ * `hopgate build` names it, and `hopgate demo`, the tests and the benchmarks
+ * start their hops with it.
+ *
+ * Every hop once ran with `MALLOC_MMAP_THRESHOLD_=65536` (blocks of 64 KiB and
+ * more mapped from the kernel for each allocation and unmapped when freed),
+ * which had cut an OPC UA hop's peak RSS when its message buffers fragmented
+ * malloc's heap. That hop no longer needs it (192–194 MB peak with it,
+ * 193 MB without, at 36–40% of a core instead of 41–51%), and on a virtual
+ * machine where a page fault costs about 10 µs it made every large buffer a
+ * fresh mapping to fault in: without it a relay process forwarded 1.00–1.66 M
+ * updates/s instead of 0.56–0.77 M and a new hop held a busy chain's 100,000
+ * points in 839–988 ms instead of 1,153–1,761 (docs/benchmarks.md, "Page
+ * faults").
  */
-export const hopEnv: Readonly<Record<string, string>> = Object.freeze({
-  MALLOC_MMAP_THRESHOLD_: "65536",
-});
-
-/** {@link hopEnv} with what the configuration's active plugins add (`Plugin.env`). */
 export function hopEnvFor(config: HopConfig): Record<string, string> {
-  const env: Record<string, string> = { ...hopEnv };
+  const env: Record<string, string> = {};
   for (const p of plugins()) if (p.env && p.active(config)) Object.assign(env, p.env(config));
   return env;
 }

@@ -440,8 +440,7 @@ async function opcua(): Promise<void> {
   const byHand = rs.find((r) => r.mallocDefaults);
   if (byHand) {
     add({
-      figure:
-        "… the same, glibc malloc defaults (no MALLOC_MMAP_THRESHOLD_ or MALLOC_ARENA_MAX, a binary started by hand)",
+      figure: "… the same, glibc malloc defaults (no MALLOC_ARENA_MAX, a binary started by hand)",
       kind: "info",
       target: null,
       measured: byHand.hopPeakRssMb,
