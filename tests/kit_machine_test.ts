@@ -1,5 +1,5 @@
 import { ok as assert, strictEqual as assertEquals } from "node:assert";
-import { sampleMainThread } from "./kit/machine.ts";
+import { busiestKernelThreads, sampleKernelThreads, sampleMainThread } from "./kit/machine.ts";
 
 Deno.test("the benchmarks' scheduler counts follow a process's main thread on a CPU", async () => {
   if (sampleMainThread(Deno.pid) === null) return; // no scheduler statistics: the benchmarks say nothing
@@ -37,4 +37,21 @@ Deno.test("the benchmarks' scheduler counts follow a process's main thread on a 
     await child.status;
   }
   assertEquals(sampleMainThread(2 ** 22 + 1), null); // above any Linux pid
+});
+
+Deno.test("the benchmarks find the kernel's threads and rank them by the CPU they took", () => {
+  const before = sampleKernelThreads();
+  if (sampleMainThread(Deno.pid) === null) return; // no scheduler statistics: the benchmarks say nothing
+  // Linux always runs some (kthreadd's children: per-CPU workers, softirq threads, …), named as ps shows them.
+  assert(before.size > 0, "no kernel thread found");
+  for (const [k, ms] of before) {
+    assert(/^.+\[\d+\]$/.test(k), k);
+    assert(Number.isFinite(ms) && ms >= 0, `${k}: ${ms}`);
+  }
+  // Ranked by the difference, per second; a thread not seen before counts from zero.
+  const after = new Map([["a[10]", 50], ["b[11]", 30], ["c[12]", 9]]);
+  assertEquals(
+    JSON.stringify(busiestKernelThreads(new Map([["a[10]", 40], ["b[11]", 0]]), after, 2, 2)),
+    JSON.stringify([["b[11]", 15], ["a[10]", 5]]),
+  );
 });

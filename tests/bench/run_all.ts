@@ -22,7 +22,7 @@ import { measureMemoryPerPoint } from "./memory_per_point.ts";
 import { measureChecks } from "./relay_checks.ts";
 import { measureDiode } from "./diode.ts";
 import { type PhaseUsage, withPhaseUsage } from "./_phase_usage.ts";
-import { loadAverage } from "../kit/machine.ts";
+import { busiestKernelThreads, loadAverage, sampleKernelThreads } from "../kit/machine.ts";
 import {
   checkPlcValues,
   type IngestCase,
@@ -274,8 +274,27 @@ async function latency(): Promise<void> {
     note:
       `${pauses.overOneMs} pauses over 1 ms; each such pause in a hop of the chain delays a burst of updates`,
   });
+  const kernelBefore = sampleKernelThreads(), kernelFrom = performance.now();
   const rs = await measureLatency([10_000, 50_000], { seconds: quick ? 2 : 3 });
   raw.latency = rs;
+  const kernel = busiestKernelThreads(
+    kernelBefore,
+    sampleKernelThreads(),
+    (performance.now() - kernelFrom) / 1000,
+  );
+  raw.kernelThreads = kernel;
+  if (kernel.length > 0) {
+    add({
+      figure: "machine: busiest kernel thread during the latency runs",
+      kind: "info",
+      target: null,
+      measured: Math.round(kernel[0]![1] * 10) / 10,
+      unit: "ms/s",
+      note: `${
+        kernel.map(([k, ms]) => `${k} ${ms.toFixed(1)} ms/s`).join(", ")
+      }; a kernel thread holds its core until it yields (kdamond, the kernel's memory monitor, has been seen taking 3–10 ms about twice a second: bursts of late updates)`,
+    });
+  }
   for (const r of rs) {
     add({
       figure: `p99 latency at ${r.ratePerS.toLocaleString("en")} upd/s`,

@@ -80,3 +80,44 @@ export function sampleMachine(): { busyMs: number; totalMs: number; at: number }
 export function loadAverage(): string {
   return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 }
+
+/**
+ * CPU time each kernel thread (a child of `kthreadd`, pid 2) has run since it
+ * started, in ms by `name[pid]`, from /proc/<pid>/schedstat; empty where the
+ * kernel keeps no such counts. A kernel thread runs until it yields: one that
+ * works in slices of several milliseconds (found on one virtual machine:
+ * `kdamond.0`, the kernel's memory access monitor, 3–10 ms about every 505 ms)
+ * holds up whatever waits for that core, which the latency phase shows as
+ * bursts of late updates.
+ */
+export function sampleKernelThreads(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== 2) continue;
+      const run = Number(Deno.readTextFileSync(`/proc/${e.name}/schedstat`).split(" ")[0]);
+      if (Number.isFinite(run)) out.set(`${name}[${e.name}]`, run / 1e6);
+    } catch {
+      // Gone meanwhile, or no scheduler statistics.
+    }
+  }
+  return out;
+}
+
+/**
+ * The kernel threads that ran most between two {@link sampleKernelThreads},
+ * as `[name, ms of CPU per second]`, busiest first.
+ */
+export function busiestKernelThreads(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  seconds: number,
+  count = 3,
+): [string, number][] {
+  return [...after].map(([k, ms]): [string, number] => [k, (ms - (before.get(k) ?? 0)) / seconds])
+    .sort((a, b) => b[1] - a[1]).slice(0, count);
+}
