@@ -53,6 +53,9 @@ export async function launchHop(
     );
   }
   const hop = new Hop(config, makeAdapters(config));
+  // Called first: it listens to SIGINT, SIGTERM and SIGHUP before its first await, so a signal
+  // sent as soon as this line is seen (a supervisor's reload, a test) finds the hop listening.
+  const running = hop.runUntilStopped(options.signal);
   log.info("Hop {name} starting with data directory {dataDir}", {
     name: config.name,
     dataDir: config.dataDir,
@@ -60,7 +63,7 @@ export async function launchHop(
   // Meanwhile, on a worker thread: what the first TLS handshake would pay on this one.
   void warmUpTls();
   try {
-    await hop.runUntilStopped(options.signal);
+    await running;
   } catch (e) {
     // Failures only found when starting (an address in use, a key that does not match its
     // certificate) are the operator's to fix: one line, no stack trace.

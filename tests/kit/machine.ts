@@ -81,17 +81,24 @@ export function loadAverage(): string {
   return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 }
 
+/** A kernel thread's name (as `ps` shows it now) and the CPU time it has run since it started. */
+export interface KernelThread {
+  name: string;
+  ms: number;
+}
+
 /**
  * CPU time each kernel thread (a child of `kthreadd`, pid 2) has run since it
- * started, in ms by `name[pid]`, from /proc/<pid>/schedstat; empty where the
- * kernel keeps no such counts. A kernel thread runs until it yields: one that
- * works in slices of several milliseconds (found on one virtual machine:
- * `kdamond.0`, the kernel's memory access monitor, 3–10 ms about every 505 ms)
- * holds up whatever waits for that core, which the latency phase shows as
- * bursts of late updates.
+ * started, by pid, from /proc/<pid>/schedstat; empty where the kernel keeps no
+ * such counts. By pid, since a kernel worker's name changes with the work
+ * queue it serves (`kworker/0:1-events`, `kworker/0:1-mm_percpu_wq`). A kernel
+ * thread runs until it yields: one that works in slices of several
+ * milliseconds (found on one virtual machine: `kdamond.0`, the kernel's
+ * memory access monitor, 3–10 ms about every 505 ms) holds up whatever waits
+ * for that core, which the latency phase shows as bursts of late updates.
  */
-export function sampleKernelThreads(): Map<string, number> {
-  const out = new Map<string, number>();
+export function sampleKernelThreads(): Map<number, KernelThread> {
+  const out = new Map<number, KernelThread>();
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     try {
@@ -100,7 +107,7 @@ export function sampleKernelThreads(): Map<string, number> {
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       if (ppid !== 2) continue;
       const run = Number(Deno.readTextFileSync(`/proc/${e.name}/schedstat`).split(" ")[0]);
-      if (Number.isFinite(run)) out.set(`${name}[${e.name}]`, run / 1e6);
+      if (Number.isFinite(run)) out.set(Number(e.name), { name, ms: run / 1e6 });
     } catch {
       // Gone meanwhile, or no scheduler statistics.
     }
@@ -110,14 +117,17 @@ export function sampleKernelThreads(): Map<string, number> {
 
 /**
  * The kernel threads that ran most between two {@link sampleKernelThreads},
- * as `[name, ms of CPU per second]`, busiest first.
+ * as `[name[pid], ms of CPU per second]`, busiest first; a thread started
+ * meanwhile counts from zero.
  */
 export function busiestKernelThreads(
-  before: Map<string, number>,
-  after: Map<string, number>,
+  before: Map<number, KernelThread>,
+  after: Map<number, KernelThread>,
   seconds: number,
   count = 3,
 ): [string, number][] {
-  return [...after].map(([k, ms]): [string, number] => [k, (ms - (before.get(k) ?? 0)) / seconds])
-    .sort((a, b) => b[1] - a[1]).slice(0, count);
+  return [...after].map(([pid, t]): [string, number] => [
+    `${t.name}[${pid}]`,
+    (t.ms - (before.get(pid)?.ms ?? 0)) / seconds,
+  ]).sort((a, b) => b[1] - a[1]).slice(0, count);
 }
