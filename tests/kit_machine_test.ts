@@ -1,4 +1,8 @@
-import { ok as assert, strictEqual as assertEquals } from "node:assert";
+import {
+  deepStrictEqual as assertDeepEquals,
+  ok as assert,
+  strictEqual as assertEquals,
+} from "node:assert";
 import { busiestKernelThreads, sampleKernelThreads, sampleMainThread } from "./kit/machine.ts";
 
 Deno.test("the benchmarks' scheduler counts follow a process's main thread on a CPU", async () => {
@@ -39,25 +43,32 @@ Deno.test("the benchmarks' scheduler counts follow a process's main thread on a 
   assertEquals(sampleMainThread(2 ** 22 + 1), null); // above any Linux pid
 });
 
-Deno.test("the benchmarks find the kernel's threads and rank them by the CPU they took", () => {
-  const before = sampleKernelThreads();
-  if (sampleMainThread(Deno.pid) === null) return; // no scheduler statistics: the benchmarks say nothing
-  // Linux always runs some (kthreadd's children: per-CPU workers, softirq threads, …).
-  assert(before.size > 0, "no kernel thread found");
-  for (const [pid, t] of before) {
-    assert(pid > 2 && t.name.length > 0, `${pid}: ${t.name}`);
-    assert(Number.isFinite(t.ms) && t.ms >= 0, `${t.name}: ${t.ms}`);
-  }
-  // Ranked by the difference per second, matched by pid (a worker's name changes with its work
-  // queue); a thread not seen before counts from zero.
+Deno.test("the benchmarks rank kernel threads by the CPU they took, matched by pid", () => {
+  // Per second between the two samples, by pid (a kernel worker's name changes with its work
+  // queue, so a match by name would count a renamed worker's whole life); a thread not seen
+  // before counts from zero.
+  const earlier = new Map([[10, { name: "a", ms: 40 }], [11, { name: "b", ms: 10 }]]);
   const after = new Map([
     [10, { name: "a", ms: 50 }],
     [11, { name: "b-renamed", ms: 30 }],
     [12, { name: "c", ms: 9 }],
   ]);
-  const earlier = new Map([[10, { name: "a", ms: 40 }], [11, { name: "b", ms: 10 }]]);
-  assertEquals(
-    JSON.stringify(busiestKernelThreads(earlier, after, 2, 2)),
-    JSON.stringify([["b-renamed[11]", 10], ["a[10]", 5]]),
-  );
+  assertDeepEquals(busiestKernelThreads(earlier, after, 2, 2), [["b-renamed[11]", 10], [
+    "a[10]",
+    5,
+  ]]);
+  assertDeepEquals(busiestKernelThreads(earlier, after, 2).at(-1), ["c[12]", 4.5]);
+});
+
+Deno.test("the benchmarks find the kernel's threads in /proc", () => {
+  if (sampleMainThread(Deno.pid) === null) return; // no scheduler statistics: the benchmarks say nothing
+  const threads = sampleKernelThreads();
+  // Linux always runs some (kthreadd's children: per-CPU workers, softirq threads, …).
+  assert(threads.size > 0, "no kernel thread found");
+  for (const [pid, t] of threads) {
+    assert(pid > 2 && t.name.length > 0, `${pid}: ${t.name}`);
+    assert(Number.isFinite(t.ms) && t.ms >= 0, `${t.name}: ${t.ms}`);
+  }
+  // This process is not one of them.
+  assert(!threads.has(Deno.pid));
 });
