@@ -197,6 +197,12 @@ Deno.test("definitions share id prefixes and repeated paths within a frame, and 
     "dmz/own",
     "",
     "plant1/x",
+    // Ids of up to 32 ASCII bytes are read from their char codes, longer ones by the decoder.
+    "plant1/" + "a".repeat(24),
+    "plant1/" + "a".repeat(25),
+    "plant1/" + "a".repeat(26),
+    "plant1/" + "a".repeat(24) + "é", // 33 bytes, the new part beyond ASCII
+    "plant1/ctl\u0000\u0001\u007f", // every ASCII byte is its own character
   ];
   const paths = [["plant1"], ["plant1"], ["plant1", "dmz"], ["plant1", "dmz"], ["plant1"]];
   const defs = ids.map((id, i) => ({

@@ -10,8 +10,9 @@
  *
  *     deno run -A tests/bench/memory_per_point.ts [--points 100000] [--hops relay,mqtt,opcua-server] [--flood 120]
  *
- * `MEMORY_SMAPS=<prefix>` copies the hop's `/proc/<pid>/smaps` when empty and
- * when held to `<prefix>.<hop>.empty` and `<prefix>.<hop>`, for a breakdown by mapping.
+ * `MEMORY_SMAPS=<prefix>` copies the hop's `/proc/<pid>/smaps` when empty, when
+ * held and when idle to `<prefix>.<hop>.empty`, `<prefix>.<hop>` and
+ * `<prefix>.<hop>.idle`, for a breakdown by mapping.
  *
  * The source (a hop `gen` pushing over mutual TLS) and the relay's puller
  * (`recv`) run in this process; only the hop measured is a process of its own,
@@ -213,6 +214,9 @@ async function measureHop(
     peakKb = Math.max(peakKb, held.anonKb);
     await sleep(o.idleSeconds * 1000);
     const idle = sampleProcess(pid);
+    if (Deno.env.get("MEMORY_SMAPS")) {
+      await Deno.copyFile(`/proc/${pid}/smaps`, `${Deno.env.get("MEMORY_SMAPS")}.${kind}.idle`);
+    }
     const release = h.lines.slice(linesBefore).map((l) => /gave back heap, .* in (\d+) ms/.exec(l))
       .filter((m) => m)
       .at(-1);

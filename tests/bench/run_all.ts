@@ -292,7 +292,7 @@ async function latency(): Promise<void> {
       unit: "ms/s",
       note: `${
         kernel.map(([k, ms]) => `${k} ${ms.toFixed(1)} ms/s`).join(", ")
-      }; a kernel thread holds its core until it yields (kdamond, the kernel's memory monitor, has been seen taking 3–10 ms about twice a second: bursts of late updates)`,
+      }; a kernel thread holds its core until it yields, and the updates that core was to carry wait behind it (see docs/benchmarks.md, tail latency)`,
     });
   }
   for (const r of rs) {
