@@ -162,6 +162,12 @@ async function startSource(
   return { source, hop, [Symbol.asyncDispose]: () => hop.stop("bench done") };
 }
 
+/** Copies the hop's `/proc/<pid>/smaps` to `$MEMORY_SMAPS.<name>` when that variable is set. */
+async function copySmaps(pid: number, name: string): Promise<void> {
+  const prefix = Deno.env.get("MEMORY_SMAPS");
+  if (prefix) await Deno.copyFile(`/proc/${pid}/smaps`, `${prefix}.${name}`);
+}
+
 /** Measures one hop kind: empty, peak while loaded, held and idle. */
 async function measureHop(
   dir: string,
@@ -186,9 +192,7 @@ async function measureHop(
     await statusMatch(h, kind === "mqtt" ? ready.mqtt : ready.relay);
     await sleep(5000);
     const empty = sampleProcess(pid);
-    if (Deno.env.get("MEMORY_SMAPS")) {
-      await Deno.copyFile(`/proc/${pid}/smaps`, `${Deno.env.get("MEMORY_SMAPS")}.${kind}.empty`);
-    }
+    await copySmaps(pid, `${kind}.empty`);
     let peakKb = empty.anonKb;
     timer = setInterval(() => {
       peakKb = Math.max(peakKb, sampleProcess(pid).anonKb);
@@ -208,15 +212,11 @@ async function measureHop(
     const loadMs = Math.round(performance.now() - t0);
     clearInterval(timer);
     const held = sampleProcess(pid);
-    if (Deno.env.get("MEMORY_SMAPS")) {
-      await Deno.copyFile(`/proc/${pid}/smaps`, `${Deno.env.get("MEMORY_SMAPS")}.${kind}`);
-    }
+    await copySmaps(pid, kind);
     peakKb = Math.max(peakKb, held.anonKb);
     await sleep(o.idleSeconds * 1000);
     const idle = sampleProcess(pid);
-    if (Deno.env.get("MEMORY_SMAPS")) {
-      await Deno.copyFile(`/proc/${pid}/smaps`, `${Deno.env.get("MEMORY_SMAPS")}.${kind}.idle`);
-    }
+    await copySmaps(pid, `${kind}.idle`);
     const release = h.lines.slice(linesBefore).map((l) => /gave back heap, .* in (\d+) ms/.exec(l))
       .filter((m) => m)
       .at(-1);
