@@ -33,6 +33,7 @@ import { headerSize, ProtocolError, RuleError } from "./frames.ts";
 import type { LinkLimits, LinkSideOptions } from "./link_limits.ts";
 import type { OriginOwners } from "./origin_owners.ts";
 import type { LinkCounters } from "./link_counters.ts";
+import { type Definition, Definitions } from "./definitions.ts";
 
 /** A receiver acknowledges at the latest after this many data-frame bytes (windows are larger). */
 export const ackEvery = 16 * 1024;
@@ -69,11 +70,14 @@ export class LinkReceiver implements DataVisitor {
   #acked = 0;
 
   // The peer's point definitions by index, as parallel arrays (no object per point).
-  #defIds: (string | undefined)[] = [];
-  #defTypes: DataType[] = [];
-  #defHops: string[][] = [];
-  /** The store's entry of each index's point as last applied, so the store need not look its id up. */
-  #defPoints: (StoredPoint | undefined)[] = [];
+  /**
+   * Each index's point: its id until a state of it is applied, then the
+   * store's entry as last applied (which holds the id), so the store need not
+   * look the id up.
+   */
+  #defPoints: (string | StoredPoint | undefined)[] = [];
+  /** Each index's type and path, shared by the indexes that have the same. */
+  #defs: Definition[] = [];
   /** Indexes defined and not removed (bounded by --max-link-points). */
   #defCount = 0;
   /** Indexes whose origin another link owns: their states are not applied. */
@@ -85,11 +89,10 @@ export class LinkReceiver implements DataVisitor {
   #lastOwner: string | null = null;
   /** Values refused, for the log. */
   #badValues = 0;
-  /** One array per distinct hop path, shared by every point that travelled it. */
-  #paths = new Map<string, string[]>();
-  /** The decoder hands the same array for a run of one path: its shared array, remembered. */
-  #lastHops: string[] | null = null;
-  #lastShared: string[] = [];
+  /** One definition per distinct type and hop path, shared by every point of both. */
+  #definitions = new Definitions();
+  /** The decoder hands the same array for a run of one path: the path checked last. */
+  #checkedHops: string[] | null = null;
   /**
    * The snapshot under way (`null`: none). A `first` one began with no point
    * of this link in the store (a new hop, or one the link had never reached):
@@ -268,23 +271,19 @@ export class LinkReceiver implements DataVisitor {
       throw new ProtocolError(`Point ${id} with path ${hops.join(">")} cannot come from ${peer}`);
     }
     if (index >= maxIndex) throw new ProtocolError(`Point index ${index} is out of range`);
-    let shared: string[];
-    if (hops === this.#lastHops) shared = this.#lastShared;
-    else {
-      // Checked before the lookup: hop names hold no NUL, so keys of valid paths never collide.
+    if (hops !== this.#checkedHops) {
+      // Checked before the definitions are looked up by path: hop names hold no NUL, so the
+      // keys of valid paths never collide.
       const bad = hops.find((h) => !hopNamePattern.test(h));
       if (bad !== undefined) {
         throw new ProtocolError(
           `Point ${id} has a path through "${bad}", which is not a hop name`,
         );
       }
-      const key = hops.join("\u0000");
-      shared = this.#paths.get(key) ?? hops;
-      if (shared === hops) this.#paths.set(key, hops);
-      this.#lastHops = hops;
-      this.#lastShared = shared;
+      this.#checkedHops = hops;
     }
-    const before = this.#defIds[index];
+    const held = this.#defPoints[index];
+    const before = typeof held === "object" ? held.id : held;
     if (before === undefined) {
       if (this.#defCount >= this.#limits.maxLinkPoints) {
         throw new RuleError(
@@ -296,10 +295,11 @@ export class LinkReceiver implements DataVisitor {
     }
     // --max-points is checked where a point would be created: at its first state.
     const owner = origin === this.#lastOrigin ? this.#lastOwner : this.#checkOrigin(origin);
-    if (before === undefined) this.#defCount++;
-    this.#defIds[index] = id;
-    this.#defTypes[index] = type;
-    this.#defHops[index] = shared;
+    if (before === undefined) {
+      this.#defCount++;
+      this.#defPoints[index] = id;
+    }
+    this.#defs[index] = this.#definitions.of(type, hops);
     if (owner !== null) this.#refusedIdx.add(index);
     else if (this.#refusedIdx.size > 0) this.#refusedIdx.delete(index);
   }
@@ -315,13 +315,15 @@ export class LinkReceiver implements DataVisitor {
     time: number,
     cause: FailureCause | null,
   ): void {
-    const id = this.#defIds[index];
-    if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
-    if (this.#refusedIdx.size > 0 && this.#refusedIdx.has(index) && !this.#reclaim(index)) {
+    const before = this.#defPoints[index];
+    if (before === undefined) throw new ProtocolError(`Undefined point index ${index}`);
+    const id = typeof before === "object" ? before.id : before;
+    if (this.#refusedIdx.size > 0 && this.#refusedIdx.has(index) && !this.#reclaim(index, id)) {
       return;
     }
     const u = this.#update;
-    const type = this.#defTypes[index]!;
+    const def = this.#defs[index]!;
+    const type = def.type;
     const v = value === tooLarge ? unfit : fitValue(type, value);
     if (
       v === unfit || !isStatusCode(status) || !validTime(time) ||
@@ -343,11 +345,11 @@ export class LinkReceiver implements DataVisitor {
     }
     u.id = id;
     u.type = type;
-    u.hops = this.#defHops[index]!;
-    const held = store.apply(u, this.#origin, this.#defPoints[index]);
+    u.hops = def.hops;
+    const held = store.apply(u, this.#origin, typeof before === "object" ? before : undefined);
     // Assigned at the peer's index as the definitions are, not filled up to it: the index is the
     // peer's to choose (below 2^31), and a far one must not cost this hop an entry per index.
-    this.#defPoints[index] = held ?? undefined;
+    this.#defPoints[index] = held ?? id;
     this.#counters.pointsReceived++;
     // A state refused as a loop still keeps the point the link brought before.
     if (this.#stated !== null || this.#unstated !== null) {
@@ -361,9 +363,9 @@ export class LinkReceiver implements DataVisitor {
 
   /** A point the peer no longer has (or no longer sends on this link). */
   removal(index: number): void {
-    const id = this.#defIds[index];
-    if (id === undefined) throw new ProtocolError(`Undefined point index ${index}`);
-    this.#defIds[index] = undefined;
+    const before = this.#defPoints[index];
+    if (before === undefined) throw new ProtocolError(`Undefined point index ${index}`);
+    const id = typeof before === "object" ? before.id : before;
     this.#defPoints[index] = undefined;
     this.#defCount--;
     if (this.#refusedIdx.size > 0) this.#refusedIdx.delete(index);
@@ -404,8 +406,8 @@ export class LinkReceiver implements DataVisitor {
   }
 
   /** A refused index's origin may have been freed by its owner's link going down. */
-  #reclaim(index: number): boolean {
-    const origin = originHop(this.#defIds[index]!);
+  #reclaim(index: number, id: string): boolean {
+    const origin = originHop(id);
     if (this.#owners.claim(origin, this.#origin) !== null) return false;
     this.#refusedIdx.delete(index);
     this.#lastOrigin = "";

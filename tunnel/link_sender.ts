@@ -8,7 +8,6 @@
  */
 import {
   type Clock,
-  type DataType,
   type Logger,
   pointSlot,
   type PointStore,
@@ -26,6 +25,7 @@ import { ackEvery } from "./link_receiver.ts";
 import { exceedsSize, utf8Size } from "./value_size.ts";
 import type { Wire } from "./wire.ts";
 import type { LinkCounters } from "./link_counters.ts";
+import { type Definition, Definitions } from "./definitions.ts";
 
 /** Upper bound of one data frame's size, so batches stay well under --max-frame. */
 const batchBytes = 64 * 1024;
@@ -98,8 +98,9 @@ export class LinkSender {
   /** Entries in {@link #points}. */
   #known = 0;
   /** The type and hop path last defined to the peer for each index (none once withdrawn). */
-  #sentType: (DataType | undefined)[] = [];
-  #sentHops: (string[] | undefined)[] = [];
+  #sent: (Definition | undefined)[] = [];
+  /** One definition per distinct type and path, shared by the indexes that have the same. */
+  #definitions = new Definitions();
   /**
    * By index: 1 when the peer holds it (a removal withdraws it); 2 when the
    * peer holds it for a removed point whose slot another point took, so a
@@ -247,8 +248,7 @@ export class LinkSender {
       if (held !== undefined) {
         // The slot of a removed point, taken by a new one before the removal was sent.
         if (this.#live[idx] === 1) this.#live[idx] = 2;
-        this.#sentType[idx] = undefined;
-        this.#sentHops[idx] = undefined;
+        this.#sent[idx] = undefined;
       } else {
         this.#known++;
         if (idx >= this.#dirty.length) {
@@ -293,12 +293,12 @@ export class LinkSender {
           this.#live[idx] = 0;
         }
         let send = exists && p.origin !== this.#origin && !this.#peerOn(p.hops, peer);
-        if (send && (this.#sentType[idx] !== p.type || !sameHops(this.#sentHops[idx], p.hops))) {
+        const sent = this.#sent[idx];
+        if (send && (sent?.type !== p.type || !sameHops(sent.hops, p.hops))) {
           send = this.#fitsPeer(p);
           if (send) {
             w.definition(idx, p.id, p.type, p.hops);
-            this.#sentType[idx] = p.type;
-            this.#sentHops[idx] = p.hops;
+            this.#sent[idx] = this.#definitions.of(p.type, p.hops);
           }
         }
         if (send) {
@@ -310,15 +310,13 @@ export class LinkSender {
           w.removal(idx);
           this.#live[idx] = 0;
           // Sent again later, it is defined again: the peer forgot the index.
-          this.#sentType[idx] = undefined;
-          this.#sentHops[idx] = undefined;
+          this.#sent[idx] = undefined;
         }
         if (!exists || (!send && p.origin === this.#origin)) {
           // Removed from the store (its slot may go to a new point), or come over this very
           // link and withdrawn: forgotten, so such points are skipped at their next change.
           this.#points[idx] = undefined;
-          this.#sentType[idx] = undefined;
-          this.#sentHops[idx] = undefined;
+          this.#sent[idx] = undefined;
           this.#known--;
         }
       }

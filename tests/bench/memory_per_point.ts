@@ -45,6 +45,11 @@ export interface MemoryRow {
   heldAnonMb: number;
   /** The same, `idleSeconds` later with nothing to do: after the hop gave memory back (core/memory_release.ts). */
   idleAnonMb: number;
+  /**
+   * Of the idle figure, the JavaScript heap in use, MB, as the hop's last
+   * status line says it (whole MB; `null`: no status line read).
+   */
+  idleHeapMb: number | null;
   /** How long the hop's last memory release paused it, ms (`null`: none after the load). */
   releaseMs: number | null;
   /** (idle − empty) per point, bytes. */
@@ -217,6 +222,7 @@ async function measureHop(
     await sleep(o.idleSeconds * 1000);
     const idle = sampleProcess(pid);
     await copySmaps(pid, `${kind}.idle`);
+    const heap = h.lines.findLast((l) => /Status:.* heap \d+ of/.test(l))?.match(/ heap (\d+) of/);
     const release = h.lines.slice(linesBefore).map((l) => /gave back heap, .* in (\d+) ms/.exec(l))
       .filter((m) => m)
       .at(-1);
@@ -227,6 +233,7 @@ async function measureHop(
       peakAnonMb: mb(peakKb),
       heldAnonMb: mb(held.anonKb),
       idleAnonMb: mb(idle.anonKb),
+      idleHeapMb: heap ? Number(heap[1]) : null,
       releaseMs: release ? Number(release[1]) : null,
       perPointB: Math.round((idle.anonKb - empty.anonKb) * 1024 / o.points),
       heldRssMb: mb(held.rssKb),

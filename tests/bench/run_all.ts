@@ -199,7 +199,11 @@ async function memory(): Promise<void> {
       measured: row.idleAnonMb,
       unit: "MB",
       note: `empty ${row.emptyAnonMb}, peak ${row.peakAnonMb}, ${row.heldAnonMb} MB as the load ` +
-        `ended (${row.perPointB} B/point above empty); RSS ${row.heldRssMb} MB` +
+        `ended (${row.perPointB} B/point above empty)` +
+        (row.idleHeapMb === null
+          ? ""
+          : `; JavaScript heap ${row.idleHeapMb} MB of the quiet figure`) +
+        `; RSS ${row.heldRssMb} MB` +
         (row.releaseMs === null ? "" : `; its memory release took ${row.releaseMs} ms`),
     });
   }
