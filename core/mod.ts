@@ -69,6 +69,8 @@ export { isoTime, jsonValue, type JsonValueOptions } from "./point_json.ts";
 
 // Store: a hop's mirror of every point, the writes it lets through, and a sink's disk buffer.
 export {
+  type PointRoute,
+  pointRoute,
   pointSlot,
   PointStore,
   type StoredPoint,

@@ -93,12 +93,27 @@ const routeKey = Symbol("route");
 /**
  * A point's type, hop path and origin, which most points share with many
  * others: an entry holds one reference to a shared route instead of three
- * fields (16 bytes a point less; measured in docs/benchmarks.md).
+ * fields (16 bytes a point less; measured in docs/benchmarks.md). The store
+ * hands out one route per type, path and origin, never changed: a point
+ * whose route is the same object as before has the same type and path.
  */
-interface Route {
+export interface PointRoute {
+  /** The points' data type. */
   readonly type: Point["type"];
+  /** Their hop path, this hop last. */
   readonly hops: string[];
+  /** The local source or link that delivered them. */
   readonly origin: string;
+}
+
+/**
+ * A stored point's shared route (see {@link PointRoute}), so that a consumer
+ * that remembers what it last passed on (a link's definitions) compares one
+ * reference instead of a type and a path.
+ */
+export function pointRoute(point: StoredPoint): PointRoute {
+  return (point as StoredPoint & { [routeKey]?: PointRoute })[routeKey] ??
+    { type: point.type, hops: point.hops, origin: point.origin };
 }
 
 /**
@@ -116,10 +131,10 @@ class Entry extends UnboxedState implements StoredPoint {
   id: string;
   time = 0;
   cause: FailureCause | null;
-  [routeKey]: Route;
+  [routeKey]: PointRoute;
   [slotKey]: number;
 
-  constructor(update: Point, route: Route, slot: number) {
+  constructor(update: Point, route: PointRoute, slot: number) {
     super();
     this.id = update.id;
     this.value = update.value;
@@ -187,8 +202,8 @@ export class PointStore {
   #lastIn: readonly string[] | null = null;
   #lastOut: string[] = [];
   /** The routes of each stored path (a few: one per type and origin), and the last one handed out. */
-  #routes = new WeakMap<string[], Route[]>();
-  #lastRoute: Route = { type: "Double", hops: [], origin: "" };
+  #routes = new WeakMap<string[], PointRoute[]>();
+  #lastRoute: PointRoute = { type: "Double", hops: [], origin: "" };
 
   /** `now` times the rate limit of sink failure logs (tests pass their own clock). */
   constructor(hop: string, options: { now?: () => number } = {}) {
@@ -254,13 +269,17 @@ export class PointStore {
       entry.time = update.time;
       entry.cause = update.cause;
       const route = entry[routeKey];
-      if (route.type !== update.type || route.origin !== origin || !extends1(route.hops, hops)) {
+      const samePath = extends1(route.hops, hops);
+      if (route.type !== update.type || route.origin !== origin || !samePath) {
         if (route.origin !== origin) {
           this.#countOrigin(route.origin, -1);
           this.#countOrigin(origin, 1);
         }
-        const path = extends1(route.hops, hops) ? route.hops : this.#extend(hops);
-        entry[routeKey] = this.#route(update.type, path, origin);
+        entry[routeKey] = this.#route(
+          update.type,
+          samePath ? route.hops : this.#extend(hops),
+          origin,
+        );
       }
     }
     this.#updates++;
@@ -283,7 +302,7 @@ export class PointStore {
   }
 
   /** The shared route of `type`, `path` (from {@link #extend}) and `origin`. */
-  #route(type: Point["type"], path: string[], origin: string): Route {
+  #route(type: Point["type"], path: string[], origin: string): PointRoute {
     const last = this.#lastRoute;
     if (last.hops === path && last.type === type && last.origin === origin) return last;
     let routes = this.#routes.get(path);

@@ -1,7 +1,10 @@
 /**
- * Point definitions (a type and a hop path) shared by every index of a link
- * that has the same: a link keeps one reference per index instead of two, and
- * 100,000 points of a few paths and types hold a handful of definitions.
+ * Point definitions (a type and a hop path) as a link receives them, shared by
+ * every index that has the same: the receiver keeps one reference per index
+ * instead of two, and 100,000 points of a few paths and types hold a handful
+ * of definitions. The reader hands a new path array with every frame, so they
+ * are found by the path's names. (The sending side needs none of this: it
+ * remembers the store's shared route of each point, `pointRoute`.)
  */
 import type { DataType } from "../core/mod.ts";
 

@@ -282,8 +282,8 @@ export class LinkReceiver implements DataVisitor {
       }
       this.#checkedHops = hops;
     }
-    const held = this.#defPoints[index];
-    const before = typeof held === "object" ? held.id : held;
+    const known = this.#defPoints[index];
+    const before = typeof known === "object" ? known.id : known;
     if (before === undefined) {
       if (this.#defCount >= this.#limits.maxLinkPoints) {
         throw new RuleError(

@@ -9,6 +9,8 @@
 import {
   type Clock,
   type Logger,
+  type PointRoute,
+  pointRoute,
   pointSlot,
   type PointStore,
   Status,
@@ -25,7 +27,6 @@ import { ackEvery } from "./link_receiver.ts";
 import { exceedsSize, utf8Size } from "./value_size.ts";
 import type { Wire } from "./wire.ts";
 import type { LinkCounters } from "./link_counters.ts";
-import { type Definition, Definitions } from "./definitions.ts";
 
 /** Upper bound of one data frame's size, so batches stay well under --max-frame. */
 const batchBytes = 64 * 1024;
@@ -97,10 +98,12 @@ export class LinkSender {
   #points: (StoredPoint | undefined)[] = [];
   /** Entries in {@link #points}. */
   #known = 0;
-  /** The type and hop path last defined to the peer for each index (none once withdrawn). */
-  #sent: (Definition | undefined)[] = [];
-  /** One definition per distinct type and path, shared by the indexes that have the same. */
-  #definitions = new Definitions();
+  /**
+   * The store's route (type and hop path) of each index as last defined to the
+   * peer (none once withdrawn): shared by the points that have the same, and
+   * the same object while a point's type and path stay.
+   */
+  #sent: (PointRoute | undefined)[] = [];
   /**
    * By index: 1 when the peer holds it (a removal withdraws it); 2 when the
    * peer holds it for a removed point whose slot another point took, so a
@@ -294,12 +297,15 @@ export class LinkSender {
         }
         let send = exists && p.origin !== this.#origin && !this.#peerOn(p.hops, peer);
         const sent = this.#sent[idx];
-        if (send && (sent?.type !== p.type || !sameHops(sent.hops, p.hops))) {
-          send = this.#fitsPeer(p);
-          if (send) {
-            w.definition(idx, p.id, p.type, p.hops);
-            this.#sent[idx] = this.#definitions.of(p.type, p.hops);
-          }
+        const route = pointRoute(p);
+        if (send && sent !== route) {
+          if (sent?.type !== route.type || !sameHops(sent.hops, route.hops)) {
+            send = this.#fitsPeer(p);
+            if (send) {
+              w.definition(idx, p.id, route.type, route.hops);
+              this.#sent[idx] = route;
+            }
+          } else this.#sent[idx] = route; // another origin, the same definition
         }
         if (send) {
           if (exceedsSize(p.value, this.#limits.maxValue)) this.#withholdValue(w, idx, p);

@@ -9,7 +9,8 @@ import {
   type StatusCode,
   type WriteRequest,
 } from "../core/mod.ts";
-import { FrameType, protocolVersion } from "./frames.ts";
+import { FrameReader, FrameType, protocolVersion } from "./frames.ts";
+import { readDataFrame } from "./data_frame_reader.ts";
 import { encodeFrame, helloFrame } from "./control_frames.ts";
 import { Link } from "./link.ts";
 import { OriginOwners } from "./origin_owners.ts";
@@ -67,6 +68,39 @@ Deno.test("a push link sends a snapshot, then deltas and removals, and never sen
   assertEquals(dmz.get("plant1/p/3")?.value, 33);
   assertEquals(dmz.get("plant1/p/4"), undefined);
   assertEquals(mirror(dmz, "plant1/"), mirror(plant, "plant1/"));
+});
+
+Deno.test("a point whose type or path changes upstream is defined again to the peer, and only then", async () => {
+  const clock = new ManualClock();
+  const plant = new PointStore("plant1");
+  const dmz = new PointStore("dmz");
+  plant.apply({ ...point("src/p", 1), hops: ["src"] }, "link:src");
+  plant.apply({ ...point("src/q", 2), hops: ["src"] }, "link:src");
+  const pair = new Pair(clock, plant, dmz, "push");
+  // The definitions plant1 sends, read from its frames as dmz gets them.
+  let definitions = 0;
+  const frames = new FrameReader(1 << 20);
+  pair.tap = (chunk) => {
+    for (const [type, body] of frames.push(chunk)) {
+      if (type !== FrameType.Data) continue;
+      readDataFrame(body, { definition: () => definitions++, state: () => {}, removal: () => {} });
+    }
+  };
+  await pair.pump();
+  assertEquals(dmz.get("src/p")?.hops, ["src", "plant1", "dmz"]);
+  assertEquals(definitions, 2);
+  // A value change, and the same point brought by another of plant1's sources: no definition.
+  plant.apply({ ...point("src/p", 3), hops: ["src"] }, "link:src");
+  plant.apply({ ...point("src/q", 4), hops: ["src"] }, "link:other");
+  await pair.pump();
+  assertEquals([dmz.get("src/p")?.value, dmz.get("src/q")?.value], [3, 4]);
+  assertEquals(definitions, 2);
+  plant.apply({ ...point("src/p", 5), type: "Int32", hops: ["src"] }, "link:src");
+  plant.apply({ ...point("src/q", 6), hops: ["src", "mid"] }, "link:other");
+  await pair.pump();
+  assertEquals(dmz.get("src/p")?.type, "Int32");
+  assertEquals(dmz.get("src/q")?.hops, ["src", "mid", "plant1", "dmz"]);
+  assertEquals(definitions, 4);
 });
 
 Deno.test("a point whose hop path contains the receiver is not sent to it", async () => {

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { certsOf } from "../kit/peer.ts";
 import { chainCerts } from "../kit/hops.ts";
-import { freePort, tempDir } from "../kit/helpers.ts";
+import { freePort, Proc, tempDir } from "../kit/helpers.ts";
 
 /** This process's anonymous memory, MiB. */
 function anonMib(): number {
@@ -51,56 +51,45 @@ async function receive(dir: string, port: number): Promise<void> {
 /** Sends `mib` MiB at once to a fresh receiver process and returns what it reported. */
 async function measure(dir: string, mib: number): Promise<string> {
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--v8-flags=--expose-gc",
-      new URL(import.meta.url).pathname,
-      "--receive",
-      dir,
-      String(port),
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("listening")) {
-    const r = await lines.read();
-    if (r.done) throw new Error("the receiver exited before it listened");
-    out += r.value;
+  const receiver = new Proc([
+    "run",
+    "-A",
+    "--v8-flags=--expose-gc",
+    new URL(import.meta.url).pathname,
+    "--receive",
+    dir,
+    String(port),
+  ]);
+  try {
+    await receiver.waitForLine(/^listening$/, 20_000);
+    const { cert, key, ca } = await certsOf(dir, "sender");
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port,
+      cert,
+      key,
+      ca,
+      servername: "receiver",
+      minVersion: "TLSv1.3",
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("secureConnect", () => resolve());
+      socket.once("error", reject);
+    });
+    const chunk = new Uint8Array(64 * 1024).fill(7);
+    for (let i = 0; i < mib * 16; i++) socket.write(chunk);
+    await new Promise<void>((resolve) => socket.end(() => resolve()));
+    const report = await receiver.waitForLine(/^\{"bytes"/, 120_000);
+    socket.destroy();
+    const { bytes, before, after } = JSON.parse(report) as Record<string, number>;
+    return `${mib} MiB at once: the receiver got ${bytes!.toLocaleString("en")} bytes; ` +
+      `anonymous memory ${before} MiB before, ${after} MiB after the connection closed and two ` +
+      `collections (+${Math.round((after! - before!) * 10) / 10} MiB kept)`;
+  } catch (e) {
+    throw new Error(`${mib} MiB: ${(e as Error).message}\n${receiver.output().slice(-2000)}`);
+  } finally {
+    await receiver.stop();
   }
-  const { cert, key, ca } = await certsOf(dir, "sender");
-  const socket = tls.connect({
-    host: "127.0.0.1",
-    port,
-    cert,
-    key,
-    ca,
-    servername: "receiver",
-    minVersion: "TLSv1.3",
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("secureConnect", () => resolve());
-    socket.once("error", reject);
-  });
-  const chunk = new Uint8Array(64 * 1024).fill(7);
-  for (let i = 0; i < mib * 16; i++) socket.write(chunk);
-  await new Promise<void>((resolve) => socket.end(() => resolve()));
-  out = "";
-  for (;;) {
-    const r = await lines.read();
-    if (r.done) break;
-    out += r.value;
-  }
-  await child.status;
-  socket.destroy();
-  const report = out.trim().split("\n").at(-1) ?? "";
-  const { bytes, before, after } = JSON.parse(report) as Record<string, number>;
-  return `${mib} MiB at once: the receiver got ${bytes!.toLocaleString("en")} bytes; ` +
-    `anonymous memory ${before} MiB before, ${after} MiB after the connection closed and two ` +
-    `collections (+${Math.round((after! - before!) * 10) / 10} MiB kept)`;
 }
 
 if (Deno.args[0] === "--receive") {
@@ -110,6 +99,11 @@ if (Deno.args[0] === "--receive") {
   const dir = join(tmp.path, "certs");
   await chainCerts(dir, ["receiver", "sender"]);
   const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [1, 6, 24];
+  const bad = Deno.args.find((a) => !(Number(a) >= 1 / 16 && Number(a) <= 1024));
+  if (bad !== undefined) {
+    console.error(`"${bad}" is not a size in MiB: give sizes from 0.0625 to 1024, e.g. 1 6 24`);
+    Deno.exit(2);
+  }
   console.log(`Deno ${Deno.version.deno}, node:tls, one connection per size`);
   for (const mib of sizes) console.log(await measure(dir, mib));
 }
