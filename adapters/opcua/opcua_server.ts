@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import {
   DataType as UaType,
-  DataValue,
+  type DataValue,
   MessageSecurityMode,
   type Namespace,
   nodesets,
@@ -399,20 +399,18 @@ export class OpcuaServerSink implements Adapter {
   }
 
   /**
-   * The point as a DataValue. A value, time or status that does not fit
-   * (see {@link dataValueProblem}) never reaches node-opcua: the variable
-   * reads as BadOutOfRange or BadDataEncodingInvalid with no value instead.
+   * Sets the point's value, status and source time on its variable (node-opcua
+   * makes the DataValue; one of the hop's own beside it cost an allocation an
+   * update). A value, time or status that does not fit (see
+   * {@link dataValueProblem}) never reaches node-opcua: the variable reads as
+   * BadOutOfRange or BadDataEncodingInvalid with no value instead.
    */
-  #dataValue(p: StoredPoint): DataValue {
+  #setValue(variable: UAVariable, p: StoredPoint): void {
     let unfit = dataValueProblem(p);
     if (unfit === null) {
+      let variant: Variant | null = null;
       try {
-        return new DataValue({
-          value: new Variant(shownVariant(p.type, p.value)),
-          statusCode: cachedStatus(p.status),
-          sourceTimestamp: new Date(p.time),
-          serverTimestamp: new Date(),
-        });
+        variant = new Variant(shownVariant(p.type, p.value));
       } catch (e) {
         // A case the check above missed: node-opcua refused the value.
         unfit = {
@@ -420,16 +418,19 @@ export class OpcuaServerSink implements Adapter {
           reason: (e as Error)?.message ?? String(e),
         };
       }
+      if (variant !== null) {
+        variable.setValueFromSource(variant, cachedStatus(p.status), new Date(p.time));
+        return;
+      }
     }
-    this.#unfit(p, unfit);
-    const now = new Date();
-    return new DataValue({
-      value: new Variant({ dataType: UaType.Null }),
-      statusCode: cachedStatus(unfit.status),
+    this.#unfit(p, unfit!);
+    const time = new Date(p.time);
+    variable.setValueFromSource(
+      new Variant({ dataType: UaType.Null }),
+      cachedStatus(unfit!.status),
       // A time that is no date is part of the misfit: the server's time stands in.
-      sourceTimestamp: Number.isNaN(new Date(p.time).getTime()) ? now : new Date(p.time),
-      serverTimestamp: now,
-    });
+      Number.isNaN(time.getTime()) ? new Date() : time,
+    );
   }
 
   /** A point that does not fit: in the status each time, in the log once per point. */
@@ -457,16 +458,11 @@ export class OpcuaServerSink implements Adapter {
       this.#onRemove(p.id);
       e = undefined;
     }
-    const value = this.#dataValue(p);
-    if (!e) {
-      this.#expose(p, value);
-      return;
-    }
-    e.variable.setValueFromSource(value.value, value.statusCode, value.sourceTimestamp!);
+    this.#setValue((e ?? this.#expose(p)).variable, p);
   }
 
-  /** Adds the point's variable, known as exposed before anything else can fail. */
-  #expose(p: StoredPoint, value: DataValue): void {
+  /** Adds the point's variable (without its value yet), known as exposed before anything else can fail. */
+  #expose(p: StoredPoint): Exposed {
     const slash = p.id.lastIndexOf("/");
     const variable = this.#namespace!.addVariable({
       componentOf: this.#folder(slash < 0 ? "" : p.id.slice(0, slash)),
@@ -478,9 +474,10 @@ export class OpcuaServerSink implements Adapter {
       userAccessLevel: "CurrentRead | CurrentWrite",
       minimumSamplingInterval: 0,
     });
-    this.#exposed.set(p.id, { variable, type: p.type });
+    const exposed: Exposed = { variable, type: p.type };
+    this.#exposed.set(p.id, exposed);
     variable.bindVariable(this.#binding, true);
-    variable.setValueFromSource(value.value, value.statusCode, value.sourceTimestamp!);
+    return exposed;
   }
 
   #onRemove(id: string): void {
