@@ -295,9 +295,10 @@ export class LinkSender {
           w.removal(idx);
           this.#live[idx] = 0;
         }
-        let send = exists && p.origin !== this.#origin && !this.#peerOn(p.hops, peer);
-        const sent = this.#sent[idx];
+        // Type, path and origin in one read (the store's entry reads each through it).
         const route = pointRoute(p);
+        let send = exists && route.origin !== this.#origin && !this.#peerOn(route.hops, peer);
+        const sent = this.#sent[idx];
         if (send && sent !== route) {
           if (sent?.type !== route.type || !sameHops(sent.hops, route.hops)) {
             send = this.#fitsPeer(p);
@@ -318,7 +319,7 @@ export class LinkSender {
           // Sent again later, it is defined again: the peer forgot the index.
           this.#sent[idx] = undefined;
         }
-        if (!exists || (!send && p.origin === this.#origin)) {
+        if (!exists || (!send && route.origin === this.#origin)) {
           // Removed from the store (its slot may go to a new point), or come over this very
           // link and withdrawn: forgotten, so such points are skipped at their next change.
           this.#points[idx] = undefined;

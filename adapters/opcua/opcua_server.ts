@@ -87,6 +87,21 @@ function sharedBinding(write: (variable: UAVariable, dv: DataValue) => Promise<S
   };
 }
 
+/** The point's value as a Variant, or why it cannot be one (see {@link dataValueProblem}). */
+function variantOf(p: StoredPoint): Variant | Unfit {
+  const unfit = dataValueProblem(p);
+  if (unfit !== null) return unfit;
+  try {
+    return new Variant(shownVariant(p.type, p.value));
+  } catch (e) {
+    // A case the check missed: node-opcua refused the value.
+    return {
+      status: StatusCodes.BadDataEncodingInvalid.value,
+      reason: (e as Error)?.message ?? String(e),
+    };
+  }
+}
+
 /** The status as node-opcua wants it: its registered constant, with the info bits when set. */
 function statusCodeOf(code: number): StatusCode {
   const all = Object.values(StatusCodes) as StatusCode[];
@@ -406,28 +421,16 @@ export class OpcuaServerSink implements Adapter {
    * BadOutOfRange or BadDataEncodingInvalid with no value instead.
    */
   #setValue(variable: UAVariable, p: StoredPoint): void {
-    let unfit = dataValueProblem(p);
-    if (unfit === null) {
-      let variant: Variant | null = null;
-      try {
-        variant = new Variant(shownVariant(p.type, p.value));
-      } catch (e) {
-        // A case the check above missed: node-opcua refused the value.
-        unfit = {
-          status: StatusCodes.BadDataEncodingInvalid.value,
-          reason: (e as Error)?.message ?? String(e),
-        };
-      }
-      if (variant !== null) {
-        variable.setValueFromSource(variant, cachedStatus(p.status), new Date(p.time));
-        return;
-      }
+    const fit = variantOf(p);
+    if (fit instanceof Variant) {
+      variable.setValueFromSource(fit, cachedStatus(p.status), new Date(p.time));
+      return;
     }
-    this.#unfit(p, unfit!);
+    this.#unfit(p, fit);
     const time = new Date(p.time);
     variable.setValueFromSource(
       new Variant({ dataType: UaType.Null }),
-      cachedStatus(unfit!.status),
+      cachedStatus(fit.status),
       // A time that is no date is part of the misfit: the server's time stands in.
       Number.isNaN(time.getTime()) ? new Date() : time,
     );

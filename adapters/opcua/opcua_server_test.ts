@@ -121,6 +121,18 @@ Deno.test("the server follows the store: variables appear, change status, disapp
     });
     assertEquals(result.name, "Good");
     assertEquals(writes, [{ id: "plant1/plc/Line2/Count", value: 5n, via: [] }]);
+
+    // A point whose type changes gets a new variable under the same node id; writes reach it
+    // with its new type (every variable shares one setter, which finds the point by node id).
+    store.apply(point("plant1/plc/Line2/Count", 7.5, "Double"), "link:dmz");
+    assertEquals(await read("plant1/plc/Line2/Count"), ["Good", 7.5]);
+    const retyped = await session.write({
+      nodeId: "ns=2;s=plant1/plc/Line2/Count",
+      attributeId: AttributeIds.Value,
+      value: { value: { dataType: DataType.Double, value: 8.25 } },
+    });
+    assertEquals(retyped.name, "Good");
+    assertEquals(writes.at(-1), { id: "plant1/plc/Line2/Count", value: 8.25, via: [] });
     await session.close();
   } finally {
     await client.disconnect();

@@ -77,7 +77,7 @@ async function measure(dir: string, mib: number): Promise<string> {
       socket.once("error", reject);
     });
     const chunk = new Uint8Array(64 * 1024).fill(7);
-    for (let i = 0; i < mib * 16; i++) socket.write(chunk);
+    for (let i = Math.round(mib * 16); i > 0; i--) socket.write(chunk);
     await new Promise<void>((resolve) => socket.end(() => resolve()));
     const report = await receiver.waitForLine(/^\{"bytes"/, 120_000);
     socket.destroy();
@@ -95,15 +95,16 @@ async function measure(dir: string, mib: number): Promise<string> {
 if (Deno.args[0] === "--receive") {
   await receive(Deno.args[1]!, Number(Deno.args[2]));
 } else {
-  await using tmp = await tempDir("hopgate-tls-retention-");
-  const dir = join(tmp.path, "certs");
-  await chainCerts(dir, ["receiver", "sender"]);
-  const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [1, 6, 24];
-  const bad = Deno.args.find((a) => !(Number(a) >= 1 / 16 && Number(a) <= 1024));
+  // Sizes are checked before anything is set up; each is sent in whole 64 KiB chunks.
+  const bad = Deno.args.find((a) => !(Number(a) * 16 >= 1 && Number(a) <= 1024));
   if (bad !== undefined) {
     console.error(`"${bad}" is not a size in MiB: give sizes from 0.0625 to 1024, e.g. 1 6 24`);
     Deno.exit(2);
   }
+  const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [1, 6, 24];
+  await using tmp = await tempDir("hopgate-tls-retention-");
+  const dir = join(tmp.path, "certs");
+  await chainCerts(dir, ["receiver", "sender"]);
   console.log(`Deno ${Deno.version.deno}, node:tls, one connection per size`);
   for (const mib of sizes) console.log(await measure(dir, mib));
 }
