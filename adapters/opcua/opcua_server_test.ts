@@ -3,10 +3,12 @@ import { deepStrictEqual as assertEquals } from "node:assert";
 import {
   AttributeIds,
   DataType,
+  type DataValue,
   MessageSecurityMode,
   OPCUACertificateManager,
   OPCUAClient,
   SecurityPolicy,
+  TimestampsToReturn,
   VariantArrayType,
 } from "node-opcua";
 import {
@@ -20,7 +22,7 @@ import {
   systemClock,
   type WriteRequest,
 } from "../../core/mod.ts";
-import { freePort } from "../../tests/kit/helpers.ts";
+import { freePort, waitFor } from "../../tests/kit/helpers.ts";
 import { OpcuaServerSink } from "./opcua_server.ts";
 import { fromVariant } from "./opcua_values.ts";
 
@@ -28,7 +30,8 @@ function point(id: string, value: Point["value"], type: Point["type"], status = 
   return { id, value, type, status, time: 1_700_000_000_000, hops: ["plant1"], cause: null };
 }
 
-Deno.test("the server follows the store: variables appear, change status, disappear, and writes go to the hop", async () => {
+/** A server sink of hop `it` on a free port (security None, anonymous) and a client for it. */
+async function serverUnderTest(writes: WriteRequest[] = []) {
   const dir = await Deno.makeTempDir({ prefix: "hopgate-opcua-server-" });
   const port = freePort();
   const config = resolveConfig([{
@@ -45,7 +48,6 @@ Deno.test("the server follows the store: variables appear, change status, disapp
   }]);
   const store = new PointStore("it");
   const abort = new AbortController();
-  const writes: WriteRequest[] = [];
   const sink = new OpcuaServerSink(config);
   const ctx = adapterContext(sink, {
     hop: "it",
@@ -59,7 +61,6 @@ Deno.test("the server follows the store: variables appear, change status, disapp
       return Promise.resolve(Status.Good);
     },
   });
-  store.apply(point("plant1/plc/Line1/Temp", 21.5, "Double"), "link:dmz");
   // The client's own certificate stays in the temp dir, not in ~/.config.
   const certificates = new OPCUACertificateManager({
     rootFolder: `${dir}/client-pki`,
@@ -73,72 +74,118 @@ Deno.test("the server follows the store: variables appear, change status, disapp
     endpointMustExist: false,
     connectionStrategy: { maxRetry: 0 },
   });
-  try {
-    await sink.start(ctx);
-    await client.connect(`opc.tcp://127.0.0.1:${port}/hopgate`);
-    const session = await client.createSession();
-    const read = async (id: string) => {
-      const dv = await session.read({ nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value });
-      return [statusName(dv.statusCode.value >>> 0), fromVariant(dv.value)?.value ?? null];
-    };
-    assertEquals(await read("plant1/plc/Line1/Temp"), ["Good", 21.5]);
+  return {
+    store,
+    /** Starts the sink and connects the client: a session. */
+    async open() {
+      await sink.start(ctx);
+      await client.connect(`opc.tcp://127.0.0.1:${port}/hopgate`);
+      return await client.createSession();
+    },
+    async [Symbol.asyncDispose]() {
+      await client.disconnect();
+      await certificates.dispose();
+      await sink.stop();
+      abort.abort();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
 
-    // A lost link: the variable reads with the failure status and the last value.
-    store.apply(
-      point(
-        "plant1/plc/Line1/Temp",
-        21.5,
-        "Double",
-        Status.UncertainNoCommunicationLastUsableValue,
-      ),
-      "link:dmz",
-    );
-    assertEquals(await read("plant1/plc/Line1/Temp"), [
-      "UncertainNoCommunicationLastUsableValue",
+Deno.test("the server follows the store: variables appear, change status, disappear, and writes go to the hop", async () => {
+  const writes: WriteRequest[] = [];
+  await using server = await serverUnderTest(writes);
+  const { store } = server;
+  store.apply(point("plant1/plc/Line1/Temp", 21.5, "Double"), "link:dmz");
+  const session = await server.open();
+  const read = async (id: string) => {
+    const dv = await session.read({ nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value });
+    return [statusName(dv.statusCode.value >>> 0), fromVariant(dv.value)?.value ?? null];
+  };
+
+  assertEquals(await read("plant1/plc/Line1/Temp"), ["Good", 21.5]);
+
+  // A lost link: the variable reads with the failure status and the last value.
+  store.apply(
+    point(
+      "plant1/plc/Line1/Temp",
       21.5,
-    ]);
+      "Double",
+      Status.UncertainNoCommunicationLastUsableValue,
+    ),
+    "link:dmz",
+  );
+  assertEquals(await read("plant1/plc/Line1/Temp"), [
+    "UncertainNoCommunicationLastUsableValue",
+    21.5,
+  ]);
 
-    // Lost with no usable value: no value, and the status says why.
-    store.apply(
-      point("plant1/plc/Line1/Level", null, "Float", Status.BadNoCommunication),
-      "link:dmz",
-    );
-    assertEquals(await read("plant1/plc/Line1/Level"), ["BadNoCommunication", null]);
+  // Lost with no usable value: no value, and the status says why.
+  store.apply(
+    point("plant1/plc/Line1/Level", null, "Float", Status.BadNoCommunication),
+    "link:dmz",
+  );
+  assertEquals(await read("plant1/plc/Line1/Level"), ["BadNoCommunication", null]);
 
-    // New points appear (64-bit exact), removed ones disappear.
-    store.apply(point("plant1/plc/Line2/Count", 2n ** 60n + 1n, "Int64"), "link:dmz");
-    assertEquals(await read("plant1/plc/Line2/Count"), ["Good", 2n ** 60n + 1n]);
-    store.remove("plant1/plc/Line1/Temp");
-    assertEquals((await read("plant1/plc/Line1/Temp"))[0], "BadNodeIdUnknown");
+  // New points appear (64-bit exact), removed ones disappear.
+  store.apply(point("plant1/plc/Line2/Count", 2n ** 60n + 1n, "Int64"), "link:dmz");
+  assertEquals(await read("plant1/plc/Line2/Count"), ["Good", 2n ** 60n + 1n]);
+  store.remove("plant1/plc/Line1/Temp");
+  assertEquals((await read("plant1/plc/Line1/Temp"))[0], "BadNodeIdUnknown");
 
-    // A client's write goes to the hop's write routing, as a request from this hop.
-    const result = await session.write({
-      nodeId: "ns=2;s=plant1/plc/Line2/Count",
-      attributeId: AttributeIds.Value,
-      value: {
-        value: { dataType: DataType.Int64, arrayType: VariantArrayType.Scalar, value: [0, 5] },
-      },
-    });
-    assertEquals(result.name, "Good");
-    assertEquals(writes, [{ id: "plant1/plc/Line2/Count", value: 5n, via: [] }]);
+  // A client's write goes to the hop's write routing, as a request from this hop.
+  const result = await session.write({
+    nodeId: "ns=2;s=plant1/plc/Line2/Count",
+    attributeId: AttributeIds.Value,
+    value: {
+      value: { dataType: DataType.Int64, arrayType: VariantArrayType.Scalar, value: [0, 5] },
+    },
+  });
+  assertEquals(result.name, "Good");
+  assertEquals(writes, [{ id: "plant1/plc/Line2/Count", value: 5n, via: [] }]);
 
-    // A point whose type changes gets a new variable under the same node id; writes reach it
-    // with its new type (every variable shares one setter, which finds the point by node id).
-    store.apply(point("plant1/plc/Line2/Count", 7.5, "Double"), "link:dmz");
-    assertEquals(await read("plant1/plc/Line2/Count"), ["Good", 7.5]);
-    const retyped = await session.write({
-      nodeId: "ns=2;s=plant1/plc/Line2/Count",
-      attributeId: AttributeIds.Value,
-      value: { value: { dataType: DataType.Double, value: 8.25 } },
-    });
-    assertEquals(retyped.name, "Good");
-    assertEquals(writes.at(-1), { id: "plant1/plc/Line2/Count", value: 8.25, via: [] });
-    await session.close();
-  } finally {
-    await client.disconnect();
-    await certificates.dispose();
-    await sink.stop();
-    abort.abort();
-    await Deno.remove(dir, { recursive: true });
-  }
+  // A point whose type changes gets a new variable under the same node id; writes reach it
+  // with its new type (every variable shares one setter, which finds the point by node id).
+  store.apply(point("plant1/plc/Line2/Count", 7.5, "Double"), "link:dmz");
+  assertEquals(await read("plant1/plc/Line2/Count"), ["Good", 7.5]);
+  const retyped = await session.write({
+    nodeId: "ns=2;s=plant1/plc/Line2/Count",
+    attributeId: AttributeIds.Value,
+    value: { value: { dataType: DataType.Double, value: 8.25 } },
+  });
+  assertEquals(retyped.name, "Good");
+  assertEquals(writes.at(-1), { id: "plant1/plc/Line2/Count", value: 8.25, via: [] });
+  await session.close();
+});
+
+Deno.test("a subscription that asks for a sampling interval gets each change at once, not at the next sample", async () => {
+  await using server = await serverUnderTest();
+  const { store } = server;
+  const id = "plant1/plc/Line1/Temp";
+  store.apply(point(id, 1, "Double"), "link:dmz");
+  const session = await server.open();
+  const subscription = await session.createSubscription2({
+    requestedPublishingInterval: 100,
+    requestedMaxKeepAliveCount: 10,
+    requestedLifetimeCount: 100,
+    publishingEnabled: true,
+  });
+  // Sampled on a timer, node-opcua would see a change only at the next tick, up to 10 s later.
+  const item = await subscription.monitor(
+    { nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value },
+    { samplingInterval: 10_000, queueSize: 1, discardOldest: true },
+    TimestampsToReturn.Both,
+  );
+  assertEquals(item.result?.revisedSamplingInterval, 10_000);
+  const seen: number[] = [];
+  item.on("changed", (dv: DataValue) => seen.push(dv.value.value as number));
+  await waitFor("the initial value", () => seen.includes(1) || undefined, 5000);
+  const t0 = performance.now();
+  store.apply(point(id, 2, "Double"), "link:dmz");
+  await waitFor("the change", () => seen.includes(2) || undefined, 3000);
+  const ms = performance.now() - t0;
+  // A publishing interval, not a sampling interval.
+  if (ms > 1500) throw new Error(`the change took ${Math.round(ms)} ms`);
+  await subscription.terminate();
+  await session.close();
 });

@@ -19,17 +19,15 @@
  * under its derived permissions and the hop V8 settings.
  */
 import { listOf, scriptFlags, wholeNumber } from "./_args.ts";
-import { Hop, type HopConfig, sleep } from "../../core/mod.ts";
-import { tunnelAdapters } from "../../tunnel/mod.ts";
-import { chainCerts, hopConfig, localHop, startDmz, stopAll } from "../kit/hops.ts";
+import { sleep } from "../../core/mod.ts";
+import { chainCerts, localHop, startDmz, stopAll } from "../kit/hops.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
-import { HandSource } from "../kit/hand_source.ts";
+import { applyRound, pointId, roundValue, startSource } from "./_push_source.ts";
 import { MosquittoProcess } from "../kit/mosquitto.ts";
 import { loadAverage, sampleProcess } from "../kit/machine.ts";
 import { measureRelayHop, statusLines } from "./relay_hop.ts";
 
-/** The hops measured: what the hop under test does with the points it is pushed. */
-/** The kinds of hop measured. */
+/** The kinds of hop measured: what the hop under test does with the points it is pushed. */
 export const memoryHops = ["relay", "mqtt", "opcua-server"] as const;
 export type MemoryHop = typeof memoryHops[number];
 
@@ -101,20 +99,6 @@ export function slope(ys: number[]): number {
   return num / den;
 }
 
-/** Point `i` of the source: ids shaped like a PLC's (`gen/line<i % 10>/tag<i>`). */
-const pointId = (i: number) => `gen/line${i % 10}/tag${i}`;
-
-/** Applies round `r` to every point, 5,000 at a time with a turn of the event loop between. */
-async function applyRound(source: HandSource, points: number, r: number): Promise<void> {
-  for (let k = 0; k < points; k += 5000) {
-    const time = Date.now();
-    for (let i = k; i < Math.min(points, k + 5000); i++) {
-      source.apply({ id: pointId(i), value: r + i * 0.5, type: "Double", time });
-    }
-    await sleep(0);
-  }
-}
-
 /** The flags of the hop under test beyond its tunnel listener. */
 function outputFlags(kind: MemoryHop, ports: { mqtt: number; opcua: number }): string[] {
   switch (kind) {
@@ -148,23 +132,6 @@ function statusMatch(p: Proc, re: RegExp): Promise<unknown> {
         : undefined,
     20_000,
   );
-}
-
-/** Starts the source hop `gen` in this process, pushing to 127.0.0.1:`port`. */
-async function startSource(
-  dir: string,
-  port: number,
-): Promise<{ source: HandSource; hop: Hop } & AsyncDisposable> {
-  const { config } = hopConfig(dir, "gen", [
-    "--push",
-    `dmz=127.0.0.1:${port}`,
-    "--status-interval",
-    "0",
-  ]) as { config: HopConfig };
-  const source = new HandSource("bench", "bench");
-  const hop = new Hop(config, [source, ...tunnelAdapters(config)]);
-  await hop.start();
-  return { source, hop, [Symbol.asyncDispose]: () => hop.stop("bench done") };
 }
 
 /** Copies the hop's `/proc/<pid>/smaps` to `$MEMORY_SMAPS.<name>` when that variable is set. */
@@ -208,7 +175,7 @@ async function measureHop(
     await settled(h, o.points, 120_000);
     if (recv) {
       const last = pointId(o.points - 1);
-      const want = o.rounds + (o.points - 1) * 0.5;
+      const want = roundValue(o.rounds, o.points - 1);
       await waitFor(
         "the last change at the puller",
         () => recv.hop.store.get(last)?.value === want,

@@ -5,7 +5,7 @@
  * figure, target, measured and ratio, also written as JSON under
  * tests/bench/results/ (git-ignored) so that runs can be compared.
  *
- *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,checks,relay,memory,chain,latency,brokers,diode,opcua]
+ *     deno run -A tests/bench/run_all.ts [--quick] [--only micro,checks,relay,memory,chain,latency,brokers,diode,opcua,opcua-server]
  *
  * Ratios are measured ÷ target for "at least" targets and target ÷ measured
  * for "below" targets: 1 or more means met. Prints numbers; never fails for being slow,
@@ -21,6 +21,7 @@ import { measureRelayHop } from "./relay_hop.ts";
 import { measureMemoryPerPoint } from "./memory_per_point.ts";
 import { measureChecks } from "./relay_checks.ts";
 import { measureDiode } from "./diode.ts";
+import { measureOpcuaServerUpdates } from "./opcua_server_updates.ts";
 import { type PhaseUsage, withPhaseUsage } from "./_phase_usage.ts";
 import { busiestKernelThreads, loadAverage, sampleKernelThreads } from "../kit/machine.ts";
 import {
@@ -498,6 +499,49 @@ async function opcua(): Promise<void> {
   });
 }
 
+/**
+ * An OPC UA server hop serving one subscriber of 50,000 items sampled every
+ * 100 ms (what SCADA clients commonly ask): its CPU with nothing changing, and
+ * the changes/s the subscriber receives at 50,000 and 200,000 asked.
+ */
+async function opcuaServer(): Promise<void> {
+  const [run] = await measureOpcuaServerUpdates({
+    points: 50_000,
+    sampling: [100],
+    rates: quick ? [0, 200_000] : [0, 50_000, 200_000],
+    seconds: quick ? 4 : 6,
+  });
+  raw.opcuaServer = run;
+  const k = (n: number) => Math.round(n).toLocaleString("en");
+  for (const step of run!.steps) {
+    const usage = `server hop ${step.serverCpuPct}% CPU, peak RSS ${step.serverPeakRssMb} MB` +
+      ` (${step.serverPeakAnonMb} MB anonymous); subscriber ${step.subscriberCpuPct}% CPU;` +
+      ` others ${step.othersCpuPct}%${step.lost ? "; CONNECTION LOST" : ""}`;
+    if (step.ratePerS === 0) {
+      add({
+        figure:
+          "OPC UA server hop, a subscriber of 50,000 items sampled every 100 ms, nothing changing: CPU",
+        kind: "info",
+        target: null,
+        measured: step.serverCpuPct,
+        unit: "%",
+        note: `${usage}; subscribed in ${k(run!.subscribeMs)} ms`,
+      });
+      continue;
+    }
+    add({
+      figure: `OPC UA server hop, that subscriber, ${k(step.ratePerS)} changes/s asked: received`,
+      kind: "info",
+      target: null,
+      measured: step.received.median,
+      unit: "upd/s",
+      note: `median of ${step.received.samples} s (${k(step.received.min)}–${
+        k(step.received.max)
+      }); ${k(step.madePerS)}/s made; ${usage}`,
+    });
+  }
+}
+
 if (import.meta.main) {
   const t0 = performance.now();
   const loadavg = loadAverage();
@@ -511,6 +555,7 @@ if (import.meta.main) {
     ["brokers", brokers],
     ["diode", diode],
     ["opcua", opcua],
+    ["opcua-server", opcuaServer],
   ];
   const phases: PhaseUsage[] = [];
   for (const [name, run] of parts) {
