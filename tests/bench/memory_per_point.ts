@@ -113,12 +113,19 @@ function outputFlags(kind: MemoryHop, ports: { mqtt: number; opcua: number }): s
 
 /**
  * Waits until the hop's last two status lines say it holds `points` and is
- * quiet (its own link and adapter status points change a few times a second).
+ * quiet (its own link and adapter status points change a few times a second),
+ * and the last says no point waits to be served.
  */
 function settled(p: Proc, points: number, ms: number): Promise<unknown> {
   return waitFor(`hop at ${points} points and quiet`, () => {
     const l = statusLines(p).slice(-2);
-    return l.length === 2 && l.every((s) => s.points >= points && s.rate < 100) ? true : undefined;
+    // An OPC UA server hop may still be making variables of points its store holds.
+    const serving = p.lines.findLast((line) => /Status:/.test(line))?.includes(
+      "waiting to be served",
+    );
+    return l.length === 2 && !serving && l.every((s) => s.points >= points && s.rate < 100)
+      ? true
+      : undefined;
   }, ms);
 }
 

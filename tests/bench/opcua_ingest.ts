@@ -38,7 +38,7 @@ import { sleep } from "../../core/mod.ts";
 import { addUser } from "../../adapters/opcua/opcua_users.ts";
 import { freePort, Proc, runDeno, tempDir, waitFor } from "../kit/helpers.ts";
 import { expectLine, startHop, stopHop, TestClient, testUser } from "../kit/opcua.ts";
-import { loadAverage, sampleMachine, sampleProcess } from "../kit/machine.ts";
+import { cpuWindow, loadAverage, sampleProcess } from "../kit/machine.ts";
 import { median } from "./_stats.ts";
 import { listOf, scriptFlags, wholeNumber } from "./_args.ts";
 import { opcuaSecurityChoices } from "../../adapters/opcua/mod.ts";
@@ -164,20 +164,16 @@ async function runCase(
     await sleep(o.warmupSeconds * 1000);
     const [from, plcFrom] = [hop.lines.length, plc.lines.length];
     const pids = { hop: hop.child.pid, plc: plc.child.pid, bench: Deno.pid };
-    const first = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, sampleProcess(p)]));
-    const machine0 = sampleMachine();
-    let [rss, anon] = [first.hop!.rssKb, first.hop!.anonKb];
+    const window = cpuWindow(pids);
+    const start = sampleProcess(pids.hop);
+    let [rss, anon] = [start.rssKb, start.anonKb];
     const deadline = Date.now() + o.seconds * 1000;
     while (Date.now() < deadline) {
       await sleep(250);
       const s = sampleProcess(pids.hop);
       [rss, anon] = [Math.max(rss, s.rssKb), Math.max(anon, s.anonKb)];
     }
-    const last = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, sampleProcess(p)]));
-    const machine1 = sampleMachine();
-    const cpu = (k: string) =>
-      (last[k]!.cpuMs - first[k]!.cpuMs) / (last[k]!.at - first[k]!.at) * 100;
-    const busy = (machine1.busyMs - machine0.busyMs) / (machine1.at - machine0.at) * 100;
+    const cpu = window.end();
     const rates = hop.lines.slice(from).map((l) => /Status: \d+ points, (\d+) updates\/s/.exec(l))
       .filter((m) => m !== null).map((m) => Number(m[1]));
     const sent = plc.lines.slice(plcFrom).map((l) => /PLC sent (\d+) changes\/s/.exec(l))
@@ -195,9 +191,9 @@ async function runCase(
       connectMs,
       readMs: Number(/read in (\d+) ms/.exec(line)?.[1]),
       subscribeMs: Number(/subscribed in (\d+) ms/.exec(line)?.[1]),
-      hopCpuPct: Math.round(cpu("hop")),
-      plcCpuPct: Math.round(cpu("plc")),
-      othersCpuPct: Math.max(0, Math.round(busy - cpu("hop") - cpu("plc") - cpu("bench"))),
+      hopCpuPct: Math.round(cpu.pct.hop),
+      plcCpuPct: Math.round(cpu.pct.plc),
+      othersCpuPct: Math.round(cpu.othersPct),
       hopPeakRssMb: mb(rss),
       hopPeakAnonMb: mb(anon),
       hopMemory: memory?.replace(/^.*memory: /, "") ?? "?",

@@ -22,7 +22,7 @@ import { sleep } from "../../core/mod.ts";
 import { issueOpcuaCertificates } from "../../adapters/opcua/mod.ts";
 import { chainCerts, startDmz, startHop, stopAll } from "../kit/hops.ts";
 import { freePort, type Proc, tempDir, waitFor } from "../kit/helpers.ts";
-import { loadAverage, sampleMachine, sampleProcess } from "../kit/machine.ts";
+import { cpuWindow, loadAverage, sampleProcess } from "../kit/machine.ts";
 import { median } from "./_stats.ts";
 import { scriptFlags, wholeNumber } from "./_args.ts";
 import { applyRound, pointId, startSource } from "./_push_source.ts";
@@ -162,9 +162,9 @@ async function runSampling(
       await changeAt(gen.source, o.points, rate, o.warmupSeconds * 1000, state);
       const from = rd.lines.length;
       const pids = { srv: srv.child.pid, rd: rd.child.pid, bench: Deno.pid };
-      const first = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, sampleProcess(p)]));
-      const machine0 = sampleMachine();
-      let [rss, anon] = [first.srv!.rssKb, first.srv!.anonKb];
+      const window = cpuWindow(pids);
+      const start = sampleProcess(pids.srv);
+      let [rss, anon] = [start.rssKb, start.anonKb];
       const peak = setInterval(() => {
         const s = sampleProcess(pids.srv);
         [rss, anon] = [Math.max(rss, s.rssKb), Math.max(anon, s.anonKb)];
@@ -177,11 +177,7 @@ async function runSampling(
         clearInterval(peak);
       }
       const seconds = (performance.now() - tm) / 1000;
-      const last = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, sampleProcess(p)]));
-      const machine1 = sampleMachine();
-      const cpu = (k: string) =>
-        (last[k]!.cpuMs - first[k]!.cpuMs) / (last[k]!.at - first[k]!.at) * 100;
-      const busy = (machine1.busyMs - machine0.busyMs) / (machine1.at - machine0.at) * 100;
+      const cpu = window.end();
       const rates = rd.lines.slice(from).map((l) => /Status: \d+ points, (\d+) updates\/s/.exec(l))
         .filter((m) => m !== null).map((m) => Number(m[1]));
       if (rates.length === 0) throw new Error(`the subscriber wrote no status line at ${rate}/s`);
@@ -195,9 +191,9 @@ async function runSampling(
           max: Math.max(...rates),
           samples: rates.length,
         },
-        serverCpuPct: Math.round(cpu("srv")),
-        subscriberCpuPct: Math.round(cpu("rd")),
-        othersCpuPct: Math.max(0, Math.round(busy - cpu("srv") - cpu("rd") - cpu("bench"))),
+        serverCpuPct: Math.round(cpu.pct.srv),
+        subscriberCpuPct: Math.round(cpu.pct.rd),
+        othersCpuPct: Math.round(cpu.othersPct),
         serverPeakRssMb: mb(rss),
         serverPeakAnonMb: mb(anon),
         lost: rd.lines.slice(from).find((l) => /lost or unreachable/.test(l)) ?? null,

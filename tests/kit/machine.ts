@@ -66,6 +66,35 @@ export function sampleMainThread(pid: number): ThreadSchedule | null {
   }
 }
 
+/**
+ * The CPU some processes use over a window, and the busy CPU of the machine
+ * that is none of theirs ("others": other jobs on a shared machine), each in
+ * % of one core. Starts now; `end()` closes the window.
+ */
+export function cpuWindow<K extends string>(
+  pids: Record<K, number>,
+): { end(): { pct: Record<K, number>; othersPct: number } } {
+  const names = Object.keys(pids) as K[];
+  const sample = () => new Map(names.map((k) => [k, sampleProcess(pids[k])]));
+  const first = sample();
+  const machine0 = sampleMachine();
+  return {
+    end() {
+      const last = sample();
+      const machine1 = sampleMachine();
+      const pct = {} as Record<K, number>;
+      let ours = 0;
+      for (const k of names) {
+        const [a, b] = [first.get(k)!, last.get(k)!];
+        pct[k] = (b.cpuMs - a.cpuMs) / (b.at - a.at) * 100;
+        ours += pct[k];
+      }
+      const busy = (machine1.busyMs - machine0.busyMs) / (machine1.at - machine0.at) * 100;
+      return { pct, othersPct: Math.max(0, busy - ours) };
+    },
+  };
+}
+
 /** Busy and total CPU time of the whole machine so far, in ms, from /proc/stat. */
 export function sampleMachine(): { busyMs: number; totalMs: number; at: number } {
   const cpu = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.split(/\s+/).slice(1)
