@@ -416,7 +416,9 @@ export class OpcuaServerSink implements Adapter {
   status(): AdapterStatus {
     const status = this.#ctx?.status.get() ?? notStarted(this);
     const waiting = this.#changed.size;
-    return waiting > 0 ? { ...status, detail: `${waiting} points waiting to be served` } : status;
+    return waiting > 0
+      ? { ...status, detail: `${waiting} point${waiting === 1 ? "" : "s"} waiting to be served` }
+      : status;
   }
 
   /** The folder of a path, made with its parents when missing. */

@@ -76,6 +76,7 @@ async function serverUnderTest(writes: WriteRequest[] = []) {
   });
   return {
     store,
+    sink,
     /** Starts the sink and connects the client: a session. */
     async open() {
       await sink.start(ctx);
@@ -126,6 +127,16 @@ Deno.test("the server follows the store: variables appear, change status, disapp
     "link:dmz",
   );
   assertEquals(await read("plant1/plc/Line1/Level"), ["BadNoCommunication", null]);
+
+  // Changes in one task reach node-opcua once, after it, with the point's latest state; until
+  // then the status says how many points wait.
+  for (const v of [30, 31, 32]) {
+    store.apply(point("plant1/plc/Line1/Temp", v, "Double"), "link:dmz");
+  }
+  assertEquals(server.sink.status().detail, "1 point waiting to be served");
+  await Promise.resolve();
+  assertEquals(server.sink.status().detail, undefined);
+  assertEquals(await read("plant1/plc/Line1/Temp"), ["Good", 32]);
 
   // New points appear (64-bit exact), removed ones disappear.
   store.apply(point("plant1/plc/Line2/Count", 2n ** 60n + 1n, "Int64"), "link:dmz");
