@@ -1,21 +1,25 @@
 /**
- * An OPC UA server hop serving a subscriber: the hop measured (`dmz`, with
+ * An OPC UA server hop serving subscribers: the hop measured (`dmz`, with
  * `--opcua-server`) is pushed `points` points over mutual TLS by a source in
- * this process (`gen`), and a second hop process (`rd`) reads its OPC UA
- * server as an in-house client would, with every point a monitored item
- * sampled every `sampling` ms (0: on change) and published every 100 ms. The
+ * this process (`gen`), and `subscribers` other hop processes (`rd`, `rd2`,
+ * …) read its OPC UA server as in-house clients would, each with every point
+ * a monitored item sampled every `sampling` ms (0: on change) and published
+ * every 100 ms. The
  * source then changes the points at each rate in turn (0: none, to measure
  * what serving the subscription costs by itself). Per step: the changes/s the
- * source made and `rd` received (median and range of its 1 s status lines
- * after a warm-up), the CPU of both hop processes (% of one core), the
- * server hop's peak RSS and anonymous memory, and once per sampling the time
- * `rd` took to connect and subscribe. Both hops run under their derived
+ * source made and each subscriber received (median and range of its 1 s
+ * status lines after a warm-up), the CPU of the hop processes (% of one core),
+ * the server hop's peak RSS and anonymous memory, and once per sampling the
+ * time `rd` took to connect and subscribe. The server offers one message
+ * security setting (`security`, as `--opcua-security` takes it), which the
+ * subscribers use. The hops run under their derived
  * permissions; their OPC UA certificates come from the chain's CA
  * (`hopgate certs opcua`), which the server hop trusts. Prints numbers, never
  * fails for being slow:
  *
  *     deno run -A tests/bench/opcua_server_updates.ts [--points 50000] [--sampling 0,100]
- *       [--rates 0,50000,200000] [--seconds 8] [--json]
+ *       [--rates 0,50000,200000] [--seconds 8] [--subscribers 1]
+ *       [--security SignAndEncrypt:Basic256Sha256] [--json]
  */
 import { join } from "node:path";
 import { sleep } from "../../core/mod.ts";
@@ -36,16 +40,19 @@ export interface ServerUpdatesStep {
   ratePerS: number;
   /** Changes/s the source made over the measured seconds. */
   madePerS: number;
-  /** The subscriber's 1 s status lines while measuring: changes applied per second. */
+  /** The first subscriber's 1 s status lines while measuring: changes applied per second. */
   received: { median: number; min: number; max: number; samples: number };
+  /** Each subscriber's median changes/s received (the first is `received.median`). */
+  receivedPerSubscriber: number[];
   /** % of one core while measuring. */
   serverCpuPct: number;
+  /** All subscribers together, % of one core. */
   subscriberCpuPct: number;
   /** Busy CPU of the machine not accounted to the two hops or this process, % of one core. */
   othersCpuPct: number;
   serverPeakRssMb: number;
   serverPeakAnonMb: number;
-  /** The subscriber lost its connection while measuring (its first such line). */
+  /** A subscriber lost its connection while measuring (the first such line). */
   lost: string | null;
 }
 
@@ -53,9 +60,12 @@ export interface ServerUpdatesStep {
 export interface ServerUpdatesRun {
   samplingMs: number;
   points: number;
+  subscribers: number;
+  /** Message security between the subscribers and the server. */
+  security: string;
   /** Variables the subscriber found and monitored (the points and the server hop's own status points). */
   monitored: number;
-  /** From starting the subscriber to its `Connected` line, and that line's subscribe part. */
+  /** From starting the first subscriber to its `Connected` line, and that line's subscribe part. */
   connectMs: number;
   subscribeMs: number;
   steps: ServerUpdatesStep[];
@@ -95,14 +105,22 @@ async function changeAt(
 /** Runs one sampling interval: server hop, source, subscriber, then each rate. */
 async function runSampling(
   samplingMs: number,
-  o: { points: number; rates: number[]; seconds: number; warmupSeconds: number },
+  o: {
+    points: number;
+    rates: number[];
+    seconds: number;
+    warmupSeconds: number;
+    subscribers: number;
+    security: string;
+  },
   onStep: (s: ServerUpdatesStep) => void,
 ): Promise<ServerUpdatesRun> {
   await using dir = await tempDir("hopgate-bench-opcua-server-");
   await chainCerts(dir.path, ["gen", "dmz"]);
   const caDir = join(dir.path, "ca");
-  // The server hop trusts the chain's CA; the subscriber's client certificate comes from it.
-  for (const hop of ["dmz", "rd"]) {
+  // The server hop trusts the chain's CA; the subscribers' client certificates come from it.
+  const names = Array.from({ length: o.subscribers }, (_, i) => i === 0 ? "rd" : `rd${i + 1}`);
+  for (const hop of ["dmz", ...names]) {
     await issueOpcuaCertificates(hop, {
       caDir,
       dataDir: join(dir.path, hop),
@@ -111,7 +129,7 @@ async function runSampling(
   }
   const [port, opcuaPort] = [freePort(), freePort()];
   let server: Proc | null = null;
-  let reader: Proc | null = null;
+  const readers: Proc[] = [];
   try {
     server = await startDmz(dir.path, port, "gen:push", [
       "--status-interval",
@@ -119,6 +137,8 @@ async function runSampling(
       "--opcua-server",
       `127.0.0.1:${opcuaPort}`,
       "--opcua-server-anonymous",
+      "--opcua-server-security",
+      o.security,
     ]);
     const srv = server;
     await using gen = await startSource(dir.path, port);
@@ -133,40 +153,51 @@ async function runSampling(
       120_000,
     );
     const before = loadAverage();
-    const t0 = performance.now();
-    reader = await startHop(dir.path, "rd", [
-      "--opcua",
-      `srv=opc.tcp://127.0.0.1:${opcuaPort}/hopgate`,
-      "--opcua-trust-unknown",
-      "--opcua-sampling",
-      String(samplingMs),
-      "--opcua-publishing",
-      "100",
-      "--status-interval",
-      "1s",
-    ]);
-    const rd = reader;
     const connected =
       /Connected to opcua:srv .*: (\d+) variables, (\d+) monitored .* subscribed in (\d+) ms/;
     let serverExited = false;
     void srv.done.then(() => serverExited = true);
-    const line = await waitFor("the subscriber's Connected line", () => {
-      if (serverExited) throw new Error("the server hop exited");
-      return rd.lines.find((l) => connected.test(l));
-    }, 180_000);
-    const connectMs = Math.round(performance.now() - t0);
-    const [, , monitored, subscribeMs] = connected.exec(line)!.map(Number);
+    let first: { connectMs: number; monitored: number; subscribeMs: number } | null = null;
+    for (const name of names) {
+      const t0 = performance.now();
+      const rd = await startHop(dir.path, name, [
+        "--opcua",
+        `srv=opc.tcp://127.0.0.1:${opcuaPort}/hopgate`,
+        "--opcua-trust-unknown",
+        "--opcua-security",
+        o.security,
+        "--opcua-sampling",
+        String(samplingMs),
+        "--opcua-publishing",
+        "100",
+        "--status-interval",
+        "1s",
+      ]);
+      readers.push(rd);
+      const line = await waitFor(`subscriber ${name}'s Connected line`, () => {
+        if (serverExited) throw new Error("the server hop exited");
+        return rd.lines.find((l) => connected.test(l));
+      }, 180_000);
+      const [, , monitored, subscribeMs] = connected.exec(line)!.map(Number);
+      first ??= {
+        connectMs: Math.round(performance.now() - t0),
+        monitored: monitored!,
+        subscribeMs: subscribeMs!,
+      };
+    }
+    const { connectMs, monitored, subscribeMs } = first!;
     const state = { next: 0, round: 1 };
     const steps: ServerUpdatesStep[] = [];
     for (const rate of o.rates) {
       await changeAt(gen.source, o.points, rate, o.warmupSeconds * 1000, state);
-      const from = rd.lines.length;
-      const pids = { srv: srv.child.pid, rd: rd.child.pid, bench: Deno.pid };
+      const from = readers.map((r) => r.lines.length);
+      const pids: Record<string, number> = { srv: srv.child.pid, bench: Deno.pid };
+      for (const [i, r] of readers.entries()) pids[names[i]!] = r.child.pid;
       const window = cpuWindow(pids);
-      const start = sampleProcess(pids.srv);
+      const start = sampleProcess(srv.child.pid);
       let [rss, anon] = [start.rssKb, start.anonKb];
       const peak = setInterval(() => {
-        const s = sampleProcess(pids.srv);
+        const s = sampleProcess(srv.child.pid);
         [rss, anon] = [Math.max(rss, s.rssKb), Math.max(anon, s.anonKb)];
       }, 250);
       const tm = performance.now();
@@ -178,9 +209,14 @@ async function runSampling(
       }
       const seconds = (performance.now() - tm) / 1000;
       const cpu = window.end();
-      const rates = rd.lines.slice(from).map((l) => /Status: \d+ points, (\d+) updates\/s/.exec(l))
-        .filter((m) => m !== null).map((m) => Number(m[1]));
-      if (rates.length === 0) throw new Error(`the subscriber wrote no status line at ${rate}/s`);
+      const received = readers.map((r, i) =>
+        r.lines.slice(from[i]).map((l) => /Status: \d+ points, (\d+) updates\/s/.exec(l))
+          .filter((m) => m !== null).map((m) => Number(m[1]))
+      );
+      for (const [i, r] of received.entries()) {
+        if (r.length === 0) throw new Error(`${names[i]} wrote no status line at ${rate}/s`);
+      }
+      const rates = received[0]!;
       const step: ServerUpdatesStep = {
         samplingMs,
         ratePerS: rate,
@@ -191,12 +227,16 @@ async function runSampling(
           max: Math.max(...rates),
           samples: rates.length,
         },
-        serverCpuPct: Math.round(cpu.pct.srv),
-        subscriberCpuPct: Math.round(cpu.pct.rd),
+        receivedPerSubscriber: received.map(median),
+        serverCpuPct: Math.round(cpu.pct.srv!),
+        subscriberCpuPct: Math.round(names.reduce((sum, n) => sum + cpu.pct[n]!, 0)),
         othersCpuPct: Math.round(cpu.othersPct),
         serverPeakRssMb: mb(rss),
         serverPeakAnonMb: mb(anon),
-        lost: rd.lines.slice(from).find((l) => /lost or unreachable/.test(l)) ?? null,
+        lost: readers.map((r, i) =>
+          r.lines.slice(from[i]).find((l) => /lost or unreachable/.test(l))
+        )
+          .find((l) => l !== undefined) ?? null,
       };
       steps.push(step);
       onStep(step);
@@ -204,9 +244,11 @@ async function runSampling(
     return {
       samplingMs,
       points: o.points,
-      monitored: monitored!,
+      subscribers: o.subscribers,
+      security: o.security,
+      monitored,
       connectMs,
-      subscribeMs: subscribeMs!,
+      subscribeMs,
       steps,
       load: { before, after: loadAverage() },
     };
@@ -215,11 +257,11 @@ async function runSampling(
       p ? `\n--- ${name} ---\n${p.output().slice(-3000)}` : "";
     throw new Error(
       `sampling ${samplingMs} ms: ${(e as Error).message}${tail(server, "server hop")}${
-        tail(reader, "subscriber")
+        readers.map((r, i) => tail(r, names[i]!)).join("")
       }`,
     );
   } finally {
-    await stopAll(reader, server);
+    await stopAll(...readers, server);
   }
 }
 
@@ -231,6 +273,8 @@ export async function measureOpcuaServerUpdates(
     rates?: number[];
     seconds?: number;
     warmupSeconds?: number;
+    subscribers?: number;
+    security?: string;
     onStep?: (s: ServerUpdatesStep) => void;
   } = {},
 ): Promise<ServerUpdatesRun[]> {
@@ -239,6 +283,8 @@ export async function measureOpcuaServerUpdates(
     rates: options.rates ?? [0, 50_000, 200_000],
     seconds: options.seconds ?? 8,
     warmupSeconds: options.warmupSeconds ?? 2,
+    subscribers: options.subscribers ?? 1,
+    security: options.security ?? "SignAndEncrypt:Basic256Sha256",
   };
   const out: ServerUpdatesRun[] = [];
   for (const s of options.sampling ?? [0, 100]) {
@@ -254,9 +300,13 @@ export function formatStep(s: ServerUpdatesStep): string {
     k(s.madePerS)
   } made): subscriber received median ${k(s.received.median)}/s (${k(s.received.min)}–${
     k(s.received.max)
-  }, ${s.received.samples} s); server hop ${s.serverCpuPct}% of a core, peak RSS ${s.serverPeakRssMb} MB (${s.serverPeakAnonMb} MB anonymous); subscriber ${s.subscriberCpuPct}%; others ${s.othersCpuPct}%${
-    s.lost ? `; LOST: ${s.lost}` : ""
-  }`;
+  }, ${s.received.samples} s)${
+    s.receivedPerSubscriber.length > 1
+      ? `, each subscriber's median ${s.receivedPerSubscriber.map(k).join(", ")}/s`
+      : ""
+  }; server hop ${s.serverCpuPct}% of a core, peak RSS ${s.serverPeakRssMb} MB (${s.serverPeakAnonMb} MB anonymous); subscriber${
+    s.receivedPerSubscriber.length > 1 ? "s" : ""
+  } ${s.subscriberCpuPct}%; others ${s.othersCpuPct}%${s.lost ? `; LOST: ${s.lost}` : ""}`;
 }
 
 if (import.meta.main) {
@@ -265,6 +315,8 @@ if (import.meta.main) {
     sampling: { type: "string", default: "0,100" },
     rates: { type: "string", default: "0,50000,200000" },
     seconds: { type: "string", default: "8" },
+    subscribers: { type: "string", default: "1" },
+    security: { type: "string", default: "SignAndEncrypt:Basic256Sha256" },
     json: { type: "boolean", default: false },
   });
   const numbers = (flag: string, text: string) =>
@@ -274,13 +326,15 @@ if (import.meta.main) {
     sampling: numbers("--sampling", flags.sampling),
     rates: numbers("--rates", flags.rates),
     seconds: wholeNumber("--seconds", flags.seconds, 1),
+    subscribers: wholeNumber("--subscribers", flags.subscribers, 1),
+    security: flags.security,
     onStep: (s) => console.log(formatStep(s)),
   });
   for (const r of runs) {
     console.log(
-      `sampling ${r.samplingMs} ms: ${
+      `sampling ${r.samplingMs} ms, ${r.subscribers} subscriber(s), ${r.security}: ${
         r.monitored.toLocaleString("en")
-      } items monitored, connected in ${r.connectMs} ms (subscribed in ${r.subscribeMs} ms); load ${r.load.before} → ${r.load.after}`,
+      } items monitored each, connected in ${r.connectMs} ms (subscribed in ${r.subscribeMs} ms); load ${r.load.before} → ${r.load.after}`,
     );
   }
   if (flags.json) console.log(JSON.stringify(runs));
