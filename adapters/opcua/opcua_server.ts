@@ -43,6 +43,7 @@ import { auditServer } from "./opcua_audit.ts";
 import { ensureApplicationCertificate } from "./opcua_certificate.ts";
 import { applicationNames, interfaceAddresses } from "./opcua_names.ts";
 import { serveOnChange } from "./opcua_on_change.ts";
+import { installChangedItemHarvest } from "./opcua_changed_items.ts";
 import { securityOf } from "./opcua_security.ts";
 import { certificateFacts, rejectedFile, reloadOnChange } from "./opcua_trust.ts";
 import { checkUser, readUsers } from "./opcua_users.ts";
@@ -304,6 +305,11 @@ export class OpcuaServerSink implements Adapter {
     if (!serveOnChange(namespace)) {
       ctx.log.warn(
         "This node-opcua cannot serve the points' monitored items on change: clients that ask for a sampling interval above 0 have every item read on a timer, which costs CPU even when nothing changes",
+      );
+    }
+    if (!installChangedItemHarvest()) {
+      ctx.log.warn(
+        "This node-opcua cannot keep its subscriptions' changed items apart: every monitored item is looked at at each publish, which costs CPU with many items",
       );
     }
     // A refused application certificate closes its channel (node-opcua emits no failure event

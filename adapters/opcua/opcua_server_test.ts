@@ -5,6 +5,7 @@ import {
   DataType,
   type DataValue,
   MessageSecurityMode,
+  MonitoredItem,
   OPCUACertificateManager,
   OPCUAClient,
   SecurityPolicy,
@@ -197,6 +198,53 @@ Deno.test("a subscription that asks for a sampling interval gets each change at 
   const ms = performance.now() - t0;
   // A publishing interval, not a sampling interval.
   if (ms > 1500) throw new Error(`the change took ${Math.round(ms)} ms`);
+  await subscription.terminate();
+  await session.close();
+});
+
+Deno.test("a subscription looks only at the items that changed, and each change still arrives", async () => {
+  await using server = await serverUnderTest();
+  const { store } = server;
+  const ids = Array.from({ length: 300 }, (_, i) => `plant1/plc/Line1/P${i}`);
+  for (const id of ids) store.apply(point(id, 0, "Double"), "link:dmz");
+  const session = await server.open();
+  const subscription = await session.createSubscription2({
+    requestedPublishingInterval: 50,
+    requestedMaxKeepAliveCount: 10,
+    requestedLifetimeCount: 100,
+    publishingEnabled: true,
+  });
+  const group = await subscription.monitorItems(
+    ids.map((id) => ({ nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value })),
+    { samplingInterval: 100, queueSize: 1, discardOldest: true },
+    TimestampsToReturn.Both,
+  );
+  const last = new Map<number, number>();
+  group.on("changed", (_item: unknown, dv: DataValue, index: number) => {
+    last.set(index, dv.value.value as number);
+  });
+  await waitFor("every initial value", () => last.size === ids.length || undefined, 10_000);
+  // Count the items node-opcua's subscription asks for notifications over some publishes.
+  const proto = MonitoredItem.prototype as unknown as {
+    extractMonitoredItemNotifications(...args: unknown[]): unknown[];
+  };
+  const extract = proto.extractMonitoredItemNotifications;
+  let asked = 0;
+  proto.extractMonitoredItemNotifications = function (...args: unknown[]) {
+    asked++;
+    return extract.apply(this, args);
+  };
+  try {
+    for (const [round, i] of [[1, 7], [2, 7], [3, 150], [4, 299]]) {
+      store.apply(point(ids[i!]!, round!, "Double"), "link:dmz");
+      await waitFor(`change ${round}`, () => last.get(i!) === round || undefined, 3000);
+    }
+  } finally {
+    proto.extractMonitoredItemNotifications = extract;
+  }
+  // Walking every item at each publish would ask all 300 at least once per change.
+  if (asked > 20) throw new Error(`${asked} items asked for 4 changes`);
+  assertEquals([last.get(7), last.get(150), last.get(299), last.get(8)], [2, 3, 4, 0]);
   await subscription.terminate();
   await session.close();
 });
