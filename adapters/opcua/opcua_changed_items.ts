@@ -25,6 +25,7 @@
  * server starts without the change and warns (see the OPC UA server sink), and
  * `opcua_server_test.ts` fails on it.
  */
+import { setImmediate } from "node:timers";
 import { MonitoredItem, Subscription } from "node-opcua";
 
 /** The private parts of node-opcua's MonitoredItem this module relies on. */

@@ -6,6 +6,7 @@ import {
   type DataValue,
   MessageSecurityMode,
   MonitoredItem,
+  MonitoringMode,
   OPCUACertificateManager,
   OPCUAClient,
   SecurityPolicy,
@@ -245,6 +246,56 @@ Deno.test("a subscription looks only at the items that changed, and each change 
   // Walking every item at each publish would ask all 300 at least once per change.
   if (asked > 20) throw new Error(`${asked} items asked for 4 changes`);
   assertEquals([last.get(7), last.get(150), last.get(299), last.get(8)], [2, 3, 4, 0]);
+  await subscription.terminate();
+  await session.close();
+});
+
+Deno.test("an item in sampling mode is reported when the item that triggers it changes", async () => {
+  await using server = await serverUnderTest();
+  const { store } = server;
+  const [trigger, linked, other] = ["Trigger", "Linked", "Other"].map((n) =>
+    `plant1/plc/Line1/${n}`
+  );
+  for (const id of [trigger!, linked!, other!]) store.apply(point(id, 0, "Double"), "link:dmz");
+  const session = await server.open();
+  const subscription = await session.createSubscription2({
+    requestedPublishingInterval: 50,
+    requestedMaxKeepAliveCount: 10,
+    requestedLifetimeCount: 100,
+    publishingEnabled: true,
+  });
+  const seen: string[] = [];
+  const monitor = async (id: string) => {
+    const item = await subscription.monitor(
+      { nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value },
+      { samplingInterval: 0, queueSize: 1, discardOldest: true },
+      TimestampsToReturn.Both,
+    );
+    item.on("changed", (dv: DataValue) => seen.push(`${id}=${dv.value.value}`));
+    await waitFor(`${id}'s initial value`, () => seen.includes(`${id}=0`) || undefined, 5000);
+    return item;
+  };
+  const triggering = await monitor(trigger!);
+  const sampled = await monitor(linked!);
+  await monitor(other!);
+  await sampled.setMonitoringMode(MonitoringMode.Sampling);
+  await subscription.setTriggering(triggering, [sampled], null);
+  // Sampled, not reported: the change waits in the item's queue while publishes go by (the
+  // other item's change is one) until its trigger changes.
+  store.apply(point(linked!, 5, "Double"), "link:dmz");
+  store.apply(point(other!, 1, "Double"), "link:dmz");
+  await waitFor(
+    "a publish after the sampled change",
+    () => seen.includes(`${other}=1`) || undefined,
+    5000,
+  );
+  if (seen.includes(`${linked}=5`)) throw new Error("an item in sampling mode was reported");
+  store.apply(point(trigger!, 7, "Double"), "link:dmz");
+  await waitFor(
+    "the trigger's change and the linked item's",
+    () => (seen.includes(`${trigger}=7`) && seen.includes(`${linked}=5`)) || undefined,
+    5000,
+  );
   await subscription.terminate();
   await session.close();
 });
