@@ -2,6 +2,7 @@ import "../all.ts";
 import { deepStrictEqual as assertEquals } from "node:assert";
 import {
   AttributeIds,
+  type ClientSession,
   DataType,
   type DataValue,
   MessageSecurityMode,
@@ -95,6 +96,16 @@ async function serverUnderTest(writes: WriteRequest[] = []) {
   };
 }
 
+/** A subscription of `session` publishing every `ms` (keep-alive every 10 publishes). */
+function subscribe(session: ClientSession, ms: number) {
+  return session.createSubscription2({
+    requestedPublishingInterval: ms,
+    requestedMaxKeepAliveCount: 10,
+    requestedLifetimeCount: 100,
+    publishingEnabled: true,
+  });
+}
+
 Deno.test("the server follows the store: variables appear, change status, disappear, and writes go to the hop", async () => {
   const writes: WriteRequest[] = [];
   await using server = await serverUnderTest(writes);
@@ -177,12 +188,7 @@ Deno.test("a subscription that asks for a sampling interval gets each change at 
   const id = "plant1/plc/Line1/Temp";
   store.apply(point(id, 1, "Double"), "link:dmz");
   const session = await server.open();
-  const subscription = await session.createSubscription2({
-    requestedPublishingInterval: 100,
-    requestedMaxKeepAliveCount: 10,
-    requestedLifetimeCount: 100,
-    publishingEnabled: true,
-  });
+  const subscription = await subscribe(session, 100);
   // Sampled on a timer, node-opcua would see a change only at the next tick, up to 10 s later.
   const item = await subscription.monitor(
     { nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value },
@@ -209,12 +215,7 @@ Deno.test("a subscription looks only at the items that changed, and each change 
   const ids = Array.from({ length: 300 }, (_, i) => `plant1/plc/Line1/P${i}`);
   for (const id of ids) store.apply(point(id, 0, "Double"), "link:dmz");
   const session = await server.open();
-  const subscription = await session.createSubscription2({
-    requestedPublishingInterval: 50,
-    requestedMaxKeepAliveCount: 10,
-    requestedLifetimeCount: 100,
-    publishingEnabled: true,
-  });
+  const subscription = await subscribe(session, 50);
   const group = await subscription.monitorItems(
     ids.map((id) => ({ nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value })),
     { samplingInterval: 100, queueSize: 1, discardOldest: true },
@@ -258,12 +259,7 @@ Deno.test("an item in sampling mode is reported when the item that triggers it c
   );
   for (const id of [trigger!, linked!, other!]) store.apply(point(id, 0, "Double"), "link:dmz");
   const session = await server.open();
-  const subscription = await session.createSubscription2({
-    requestedPublishingInterval: 50,
-    requestedMaxKeepAliveCount: 10,
-    requestedLifetimeCount: 100,
-    publishingEnabled: true,
-  });
+  const subscription = await subscribe(session, 50);
   const seen: string[] = [];
   const monitor = async (id: string) => {
     const item = await subscription.monitor(
