@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import {
+  type CallbackT,
   DataType as UaType,
   type DataValue,
   MessageSecurityMode,
@@ -78,11 +79,21 @@ function heldValue(variable: UAVariable): DataValue {
  * back what the variable holds. A pair of closures and a DataValue of the
  * hop's own for each point cost about 420 bytes of heap a point (node-opcua's
  * variable itself about 2,450).
+ *
+ * The getter answers through its callback, at once. node-opcua calls a getter
+ * that takes no argument at each client read and stores what it returned a
+ * microtask later, if that differs from what the variable holds then: a change
+ * handed over in between (the sink's flush is a microtask too) was overwritten
+ * by the state before it, and a point that changed no more read stale for
+ * good (an OPC UA client read a restored plant's points as
+ * UncertainNoCommunicationLastUsableValue while the hop's store had them Good).
+ * Answered at once, the getter hands back what the variable holds, which
+ * node-opcua then leaves alone.
  */
 function sharedBinding(write: (variable: UAVariable, dv: DataValue) => Promise<StatusCode>) {
   return {
-    timestamped_get(this: UAVariable): DataValue {
-      return heldValue(this);
+    timestamped_get(this: UAVariable, done: CallbackT<DataValue>): void {
+      done(null, heldValue(this));
     },
     timestamped_set(this: UAVariable, dv: DataValue): Promise<StatusCode> {
       return write(this, dv);
@@ -425,6 +436,11 @@ export class OpcuaServerSink implements Adapter {
     return waiting > 0
       ? { ...status, detail: `${waiting} point${waiting === 1 ? "" : "s"} waiting to be served` }
       : status;
+  }
+
+  /** The variable serving point `id`, while it is exposed (for diagnostics and tests). */
+  variableOf(id: string): UAVariable | undefined {
+    return this.#exposed.get(id)?.variable;
   }
 
   /** The folder of a path, made with its parents when missing. */

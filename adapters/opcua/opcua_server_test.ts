@@ -182,6 +182,32 @@ Deno.test("the server follows the store: variables appear, change status, disapp
   await session.close();
 });
 
+Deno.test("a client's read under way when a change is handed over does not put the state before it back", async () => {
+  await using server = await serverUnderTest();
+  const { store, sink } = server;
+  const id = "plant1/plc/Line1/Temp";
+  const lost = Status.UncertainNoCommunicationLastUsableValue;
+  store.apply(point(id, 21.5, "Double", lost), "link:dmz");
+  const session = await server.open();
+  const variable = sink.variableOf(id)!;
+  // The link is back: the change waits for the sink's flush, a microtask...
+  store.apply(point(id, 21.5, "Double"), "link:dmz");
+  // ...and a read begins before the flush runs, as the server's read service begins one.
+  const during = await variable.readValueAsync(null);
+  assertEquals(
+    statusName(during.statusCode.value >>> 0),
+    "UncertainNoCommunicationLastUsableValue",
+  );
+  // The read's answer did not overwrite the change: the variable, and every later read, hold it.
+  assertEquals(statusName(variable.readValue().statusCode.value >>> 0), "Good");
+  const after = await session.read({ nodeId: `ns=2;s=${id}`, attributeId: AttributeIds.Value });
+  assertEquals([statusName(after.statusCode.value >>> 0), fromVariant(after.value)?.value], [
+    "Good",
+    21.5,
+  ]);
+  await session.close();
+});
+
 Deno.test("a subscription that asks for a sampling interval gets each change at once, not at the next sample", async () => {
   await using server = await serverUnderTest();
   const { store } = server;
