@@ -3,7 +3,12 @@ import {
   ok as assert,
   strictEqual as assertEquals,
 } from "node:assert";
-import { busiestKernelThreads, sampleKernelThreads, sampleMainThread } from "./kit/machine.ts";
+import {
+  busiestKernelThreads,
+  dataAccessMonitors,
+  sampleKernelThreads,
+  sampleMainThread,
+} from "./kit/machine.ts";
 
 Deno.test("the benchmarks' scheduler counts follow a process's main thread on a CPU", async () => {
   if (sampleMainThread(Deno.pid) === null) return; // no scheduler statistics: the benchmarks say nothing
@@ -45,19 +50,26 @@ Deno.test("the benchmarks' scheduler counts follow a process's main thread on a 
 
 Deno.test("the benchmarks rank kernel threads by the CPU they took, matched by pid", () => {
   // Per second between the two samples, by pid (a kernel worker's name changes with its work
-  // queue, so a match by name would count a renamed worker's whole life); a thread not seen
-  // before counts from zero.
-  const earlier = new Map([[10, { name: "a", ms: 40 }], [11, { name: "b", ms: 10 }]]);
+  // queue, so a match by name would count a renamed worker's whole life), with the ms of each
+  // run; a thread not seen before counts from zero, one that did not run has runs of 0 ms.
+  const earlier = new Map([[10, { name: "a", ms: 40, runs: 7 }], [11, {
+    name: "b",
+    ms: 10,
+    runs: 100,
+  }], [13, { name: "d", ms: 1, runs: 1 }]]);
   const after = new Map([
-    [10, { name: "a", ms: 50 }],
-    [11, { name: "b-renamed", ms: 30 }],
-    [12, { name: "c", ms: 9 }],
+    [10, { name: "a", ms: 50, runs: 9 }],
+    [11, { name: "b-renamed", ms: 30, runs: 140 }],
+    [12, { name: "c", ms: 9, runs: 3 }],
+    [13, { name: "d", ms: 1, runs: 1 }],
   ]);
-  assertDeepEquals(busiestKernelThreads(earlier, after, 2, 2), [["b-renamed[11]", 10], [
+  assertDeepEquals(busiestKernelThreads(earlier, after, 2, 2), [["b-renamed[11]", 10, 0.5], [
     "a[10]",
     5,
+    5,
   ]]);
-  assertDeepEquals(busiestKernelThreads(earlier, after, 2).at(-1), ["c[12]", 4.5]);
+  assertDeepEquals(busiestKernelThreads(earlier, after, 2, 3).at(-1), ["c[12]", 4.5, 3]);
+  assertDeepEquals(busiestKernelThreads(earlier, after, 2, 4).at(-1), ["d[13]", 0, 0]);
 });
 
 Deno.test("the benchmarks find the kernel's threads in /proc", () => {
@@ -68,7 +80,27 @@ Deno.test("the benchmarks find the kernel's threads in /proc", () => {
   for (const [pid, t] of threads) {
     assert(pid > 2 && t.name.length > 0, `${pid}: ${t.name}`);
     assert(Number.isFinite(t.ms) && t.ms >= 0, `${t.name}: ${t.ms}`);
+    assert(Number.isInteger(t.runs) && t.runs >= 0, `${t.name}: ${t.runs} runs`);
   }
   // This process is not one of them.
   assert(!threads.has(Deno.pid));
+});
+
+Deno.test("the benchmarks name the kernel's data access monitors that run", () => {
+  const monitors = dataAccessMonitors();
+  for (const m of monitors) {
+    assert(/^kdamond\.\d+: \w+, up to [\d,]+ regions sampled every [\d.]+ ms$/.test(m), m);
+  }
+  // As many as /sys says are on (none where the kernel has no DAMON).
+  let on = 0;
+  try {
+    const root = "/sys/kernel/mm/damon/admin/kdamonds";
+    for (const k of Deno.readDirSync(root)) {
+      if (!/^\d+$/.test(k.name)) continue;
+      if (Deno.readTextFileSync(`${root}/${k.name}/state`).trim() === "on") on++;
+    }
+  } catch {
+    // No DAMON here.
+  }
+  assertEquals(monitors.length, on);
 });

@@ -23,7 +23,12 @@ import { measureChecks } from "./relay_checks.ts";
 import { measureDiode } from "./diode.ts";
 import { measureOpcuaServerUpdates } from "./opcua_server_updates.ts";
 import { type PhaseUsage, withPhaseUsage } from "./_phase_usage.ts";
-import { busiestKernelThreads, loadAverage, sampleKernelThreads } from "../kit/machine.ts";
+import {
+  busiestKernelThreads,
+  dataAccessMonitors,
+  loadAverage,
+  sampleKernelThreads,
+} from "../kit/machine.ts";
 import {
   checkPlcValues,
   type IngestCase,
@@ -288,6 +293,8 @@ async function latency(): Promise<void> {
     (performance.now() - kernelFrom) / 1000,
   );
   raw.kernelThreads = kernel;
+  const monitors = dataAccessMonitors();
+  raw.dataAccessMonitors = monitors;
   if (kernel.length > 0) {
     add({
       figure: "machine: busiest kernel thread during the latency runs",
@@ -296,7 +303,10 @@ async function latency(): Promise<void> {
       measured: Math.round(kernel[0]![1] * 10) / 10,
       unit: "ms/s",
       note: `${
-        kernel.map(([k, ms]) => `${k} ${ms.toFixed(1)} ms/s`).join(", ")
+        kernel.map(([k, ms, perRun]) => `${k} ${ms.toFixed(1)} ms/s, ${perRun.toFixed(1)} ms a run`)
+          .join(", ")
+      }${
+        monitors.length > 0 ? ` (${monitors.join("; ")})` : ""
       }; a kernel thread holds its core until it yields, and the updates that core was to carry wait behind it (see docs/benchmarks.md, tail latency)`,
     });
   }
