@@ -91,16 +91,22 @@ Deno.test("the benchmarks name the kernel's data access monitors that run", () =
   for (const m of monitors) {
     assert(/^kdamond\.\d+: \w+, up to [\d,]+ regions sampled every [\d.]+ ms$/.test(m), m);
   }
-  // As many as /sys says are on (none where the kernel has no DAMON).
-  let on = 0;
+  // As many as /sys says are on with a context (none where the kernel has no DAMON).
+  const root = "/sys/kernel/mm/damon/admin/kdamonds";
+  let entries: Deno.DirEntry[] = [];
   try {
-    const root = "/sys/kernel/mm/damon/admin/kdamonds";
-    for (const k of Deno.readDirSync(root)) {
-      if (!/^\d+$/.test(k.name)) continue;
-      if (Deno.readTextFileSync(`${root}/${k.name}/state`).trim() === "on") on++;
-    }
+    entries = [...Deno.readDirSync(root)].filter((k) => /^\d+$/.test(k.name));
   } catch {
     // No DAMON here.
   }
+  // One with no monitoring context has nothing to describe, and is not listed.
+  const on = entries.filter((k) => {
+    try {
+      return Deno.readTextFileSync(`${root}/${k.name}/state`).trim() === "on" &&
+        Deno.statSync(`${root}/${k.name}/contexts/0/operations`).isFile;
+    } catch {
+      return false;
+    }
+  }).length;
   assertEquals(monitors.length, on);
 });
